@@ -1,0 +1,265 @@
+"""The ``challenger`` command line.
+
+Every command takes ``--config PATH``; ``--json`` makes stdout one JSON document and
+nothing else (logs go to stderr). Exit codes: 0 success (a refused challenger is a
+success), 2 bad input or configuration, 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from challenger.errors import ChallengerError
+
+app = typer.Typer(
+    name="challenger",
+    help=(
+        "Prove that a new model beats the one in production before it ships.\n\n"
+        "challenger validates each batch (Great Expectations), measures drift (Evidently), "
+        "retrains candidates with cross-validation, registers the best in the MLflow registry "
+        "and promotes it only when a paired bootstrap bound says it is better than the champion."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="challenger.yaml to use (default: ./challenger.yaml, else built-in defaults)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+
+
+def _prepare_environment() -> None:
+    # Offline machines: telemetry of Prefect and Evidently hangs or complains.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[None]:
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _run(as_json: bool, work: Callable[[], T]) -> T:
+    """Run a command body with the exit-code contract and JSON-clean stdout."""
+    _prepare_environment()
+    try:
+        with _stdout_to_stderr(as_json):
+            return work()
+    except ChallengerError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        if as_json:
+            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+        if as_json:
+            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
+        raise typer.Exit(1) from exc
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+
+
+def _config_arg(config: Path | None) -> str | None:
+    return str(config.resolve()) if config is not None else None
+
+
+def _decision_panel(result: dict[str, Any], console: Console) -> None:
+    dec = result["decision"]
+    colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[dec["outcome"]]
+    console.print(
+        f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} "
+        f"(champion before: {result['champion_before'] or 'none'}, after: v{result['champion_after']})"
+        if result["champion_after"] else f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} (no champion)"
+    )
+    console.print(f"  {dec['reason']}")
+    table = Table("check", "result", "reason", show_lines=False)
+    for c in dec["checks"]:
+        table.add_row(c["name"], "[green]pass[/]" if c["passed"] else "[red]fail[/]", c["reason"])
+    console.print(table)
+
+
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    reset: Annotated[bool, typer.Option(help="Start from a clean slate (only the demo's own model and data).")] = True,
+) -> None:
+    """Run a simulated production timeline through the real flows, end to end.
+
+    Six days of loan applications: a first champion, quiet days with no retrain, a drifted
+    day that triggers a retrain and a promotion, a corrupt batch that is quarantined, and a
+    manual retrain of a cheaper model that the gate refuses. Results land in the MLflow
+    store (default: ./mlflow) and the Prefect run history.
+    """
+
+    def work() -> list[dict[str, Any]]:
+        from challenger.config import load_config
+        from challenger.registry import Registry
+
+        settings = load_config(config)
+        out = err if as_json else Console()
+        registry = Registry.from_settings(settings)
+        if reset:
+            registry.reset_demo()
+            for sub in ("incoming", "accepted", "quarantine", "reports"):
+                shutil.rmtree(settings.path(Path("data") / sub), ignore_errors=True)
+        registry.mark_demo()
+        out.print(f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}")
+        from flows.demo import run_demo
+
+        t0 = time.perf_counter()
+
+        def show(row: dict[str, Any]) -> None:
+            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}.get(row["decision"] or "", "white")
+            line = f"[bold]day {row['day']}[/] {row['story']}\n   → {row['event']}"
+            if row["decision"]:
+                line += f": [{colour}]{row['decision']}[/] v{row['challenger']}, champion v{row['champion']}"
+            out.print(line)
+            out.print(f"   [dim]{row.get('reason') or row['note']}[/]")
+
+        rows = run_demo(settings, _config_arg(config), on_step=show)
+        elapsed = time.perf_counter() - t0
+        table = Table("day", "event", "gate", "challenger", "champion", title="challenger demo: summary")
+        for r in rows:
+            table.add_row(str(r["day"]), r["event"], r["decision"] or "—",
+                          f"v{r['challenger']}" if r["challenger"] else "—", f"v{r['champion']}" if r["champion"] else "—")
+        out.print(table)
+        store = settings.tracking_uri
+        out.print(
+            f"Done in {elapsed:.0f} s. Look at the evidence in the MLflow UI:\n"
+            f"  mlflow ui --backend-store-uri {store} --host 127.0.0.1 --port 5000\n"
+            f"  then open http://127.0.0.1:5000/#/models/{settings.project.model_name} "
+            "(aliases, stages, tags and model cards)\n"
+            "Quarantined batches: data/quarantine/ · drift reports: data/reports/ · `challenger status` for a summary."
+        )
+        return rows
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def monitor(
+    batch: Annotated[Path, typer.Option("--batch", "-b", help="CSV or Parquet batch to validate and check for drift.")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Only report what would trigger a retrain.")] = False,
+    reason: Annotated[str, typer.Option(help="scheduled, or manual to force a retrain after a valid batch.")] = "scheduled",
+) -> None:
+    """Validate one batch, measure drift against the champion, retrain if a trigger fires.
+
+    A batch that fails validation is moved to the quarantine folder with its report and the
+    command exits with code 2; the champion is not touched.
+    """
+
+    def work() -> dict[str, Any]:
+        from flows.monitor import monitor_flow
+
+        result = monitor_flow(batch=str(batch.resolve()), reason=reason, config=_config_arg(config), retrain=not no_retrain)
+        if not as_json:
+            c = Console()
+            trig = result["trigger"]
+            c.print(f"batch [bold]{result['batch']}[/]: accepted ({result['rows']} rows)")
+            if result["drift"]:
+                dr = result["drift"]
+                c.print(f"drift: {dr['n_drifted']} of {len(dr['columns'])} features drifted ({dr['drift_share']:.0%})")
+            c.print(f"retrain: {'yes' if trig['retrain'] else 'no'} ({trig['trigger']}) — {'; '.join(trig['reasons'])}")
+            if result["retrain"]:
+                _decision_panel(result["retrain"], c)
+        return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def retrain(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    reason: Annotated[str, typer.Option(help="Why: manual, interval, data_change or performance.")] = "manual",
+    data: Annotated[Path | None, typer.Option(help="Train on this CSV/Parquet instead of the newest accepted batches.")] = None,
+    candidate: Annotated[list[str] | None, typer.Option("--candidate", help="Candidate name from challenger.yaml (repeatable).")] = None,
+) -> None:
+    """Train candidates, register the best as `challenger` and run the promotion gate."""
+
+    def work() -> dict[str, Any]:
+        from flows.retrain import retrain_flow
+
+        result = retrain_flow(reason=reason, data=str(data.resolve()) if data else None,
+                              candidates=list(candidate or []) or None, config=_config_arg(config))
+        if not as_json:
+            _decision_panel(result, Console())
+        return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the champion, the challenger, every version's gate decision and quarantined batches."""
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.data import accepted_batches
+        from challenger.registry import Registry
+        from challenger.monitoring import list_quarantined
+
+        settings = load_config(config)
+        registry = Registry.from_settings(settings)
+        snapshot = registry.snapshot()
+        snapshot["accepted_batches"] = [p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))]
+        snapshot["quarantined"] = list_quarantined(settings.path(settings.data.quarantine_dir))
+        if not as_json:
+            c = Console()
+            champ = snapshot["aliases"].get("champion")
+            c.print(f"model [bold cyan]{snapshot['model_name']}[/] in {snapshot['tracking_uri']}")
+            c.print(f"champion: [bold green]v{champ}[/]" if champ else "champion: none yet")
+            table = Table("version", "aliases", "stage", "gate", "trigger", "candidate", "holdout")
+            for v in snapshot["versions"]:
+                t = v["tags"]
+                metric = next((f"{k.split('holdout_', 1)[1]} {val[:6]}" for k, val in t.items() if k.startswith("challenger.holdout_") and not k.endswith("_rows")), "")
+                table.add_row(f"v{v['version']}", ", ".join(v["aliases"]), v["stage"], t.get("challenger.gate_decision", ""),
+                              t.get("challenger.trigger", ""), t.get("challenger.candidate", ""), metric)
+            c.print(table)
+            c.print(f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}")
+            for q in snapshot["quarantined"]:
+                c.print(f"  [red]{q['batch']}[/] → {q['path']}: {q['summary']}")
+        return snapshot
+
+    _emit(_run(as_json, work), as_json)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

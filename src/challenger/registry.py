@@ -1,0 +1,373 @@
+"""The MLflow registry and tracking store: the only module that talks to MLflow.
+
+Aliases are the source of truth: ``champion`` serves production, ``challenger`` is the
+candidate under evaluation and ``previous-champion`` is the rollback target. The legacy
+stages are mirrored for users who browse by stage (champion → Production, challenger →
+Staging, retired champion → Archived). A promotion is compare-and-set: it moves
+``champion`` only if ``champion`` still points where the evaluation saw it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from challenger.config import Settings
+from challenger.errors import ChampionMoved, RegistryUnavailable
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+TAG = "challenger."  # prefix of every tag we write
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+MAX_REFERENCE_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered model version as challenger sees it."""
+
+    name: str
+    version: int
+    run_id: str | None
+    aliases: tuple[str, ...]
+    stage: str
+    tags: dict[str, str]
+    description: str
+    created_ms: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "aliases": list(self.aliases),
+            "stage": self.stage,
+            "tags": dict(self.tags),
+            "created_ms": self.created_ms,
+        }
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    # Stage transitions are deprecated in MLflow 3 but still the way users browse by stage.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        yield
+
+
+class Registry:
+    """A connection to one MLflow store and one registered model."""
+
+    def __init__(self, tracking_uri: str, model_name: str, experiment: str, artifact_root: str) -> None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.experiment_name = experiment
+        self.artifact_root = artifact_root
+        if tracking_uri.startswith("sqlite:///"):
+            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if tracking_uri.startswith(("http://", "https://")):
+            # Fail fast instead of retrying for minutes against a store that is down.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        self._mlflow = mlflow
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        try:
+            self.experiment_id = self._ensure_experiment()
+            self._ensure_model()
+        except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
+            raise RegistryUnavailable(
+                f"the MLflow store {tracking_uri} cannot be reached or opened ({type(exc).__name__}: {exc}); "
+                "start it or point MLFLOW_TRACKING_URI at a working store"
+            ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        """Connect to the store and model named by the configuration."""
+        return cls(settings.tracking_uri, settings.project.model_name, settings.project.experiment, settings.artifact_root)
+
+    # ---- set-up ---------------------------------------------------------------------------
+    def _ensure_experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment_name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return str(exp.experiment_id)
+        return str(self.client.create_experiment(self.experiment_name, artifact_location=self.artifact_root))
+
+    def _ensure_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.model_name)
+        except MlflowException:
+            self.client.create_registered_model(
+                self.model_name,
+                description="Managed by challenger: the `champion` alias serves production.",
+            )
+
+    # ---- the demo's own model --------------------------------------------------------------
+    def mark_demo(self) -> None:
+        """Tag the registered model as the demo's, so a later demo may reset it."""
+        self.client.set_registered_model_tag(self.model_name, f"{TAG}demo", "true")
+
+    def reset_demo(self) -> None:
+        """Delete the registered model if (and only if) the demo created it.
+
+        Raises:
+            ChallengerError: The model exists with versions but is not the demo's.
+        """
+        from challenger.errors import ChallengerError
+
+        model = self.client.get_registered_model(self.model_name)
+        if not self.versions():
+            return
+        if (model.tags or {}).get(f"{TAG}demo") != "true":
+            raise ChallengerError(
+                f"registered model {self.model_name!r} in {self.tracking_uri} was not created by the demo; "
+                "run the demo with another project.model_name or --no-reset"
+            )
+        self.client.delete_registered_model(self.model_name)
+        self._ensure_model()
+
+    # ---- reading --------------------------------------------------------------------------
+    def _info(self, mv: Any) -> VersionInfo:
+        return VersionInfo(
+            name=mv.name,
+            version=int(mv.version),
+            run_id=mv.run_id,
+            aliases=tuple(getattr(mv, "aliases", ()) or ()),
+            stage=mv.current_stage or "None",
+            tags=dict(mv.tags or {}),
+            description=mv.description or "",
+            created_ms=int(mv.creation_timestamp or 0),
+        )
+
+    def version(self, version: int) -> VersionInfo:
+        """One version (raises MlflowException when it does not exist)."""
+        return self._info(self.client.get_model_version(self.model_name, str(version)))
+
+    def alias(self, alias: str) -> VersionInfo | None:
+        """The version an alias points at, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(self.model_name, alias)
+        except MlflowException:
+            return None
+        return self._info(mv)
+
+    def champion(self) -> VersionInfo | None:
+        """The version serving production, or None before the first promotion."""
+        return self.alias(CHAMPION)
+
+    def versions(self) -> list[VersionInfo]:
+        """Every version of the model, newest first."""
+        found = self.client.search_model_versions(f"name='{self.model_name}'")
+        infos = [self._info(self.client.get_model_version(self.model_name, mv.version)) for mv in found]
+        return sorted(infos, key=lambda v: v.version, reverse=True)
+
+    def load_model(self, version: int) -> Any:
+        """Load a registered version back from the registry as a scikit-learn model."""
+        import mlflow.sklearn
+
+        return mlflow.sklearn.load_model(f"models:/{self.model_name}/{version}")
+
+    def input_columns(self, version: int) -> list[str] | None:
+        """Column names of a version's input signature, if it has one."""
+        from mlflow.models import get_model_info
+
+        info = get_model_info(f"models:/{self.model_name}/{version}")
+        if info.signature is None or info.signature.inputs is None:
+            return None
+        return [str(c) for c in info.signature.inputs.input_names()]
+
+    def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
+        """The training-data sample logged with a version's run (the drift reference)."""
+        if not version.run_id:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            local = self._mlflow.artifacts.download_artifacts(
+                run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, tracking_uri=self.tracking_uri
+            )
+        except (MlflowException, OSError):
+            return None
+        return pd.read_parquet(local)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Aliases and every version, for ``challenger status``."""
+        versions = self.versions()
+        aliases = {a: v.version for v in versions for a in v.aliases}
+        return {
+            "model_name": self.model_name,
+            "tracking_uri": self.tracking_uri,
+            "aliases": aliases,
+            "champion": aliases.get(CHAMPION),
+            "versions": [v.to_dict() for v in versions],
+        }
+
+    # ---- tracking -------------------------------------------------------------------------
+    @contextmanager
+    def start_run(self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False) -> Iterator[str]:
+        """An MLflow run (nested under the active one when ``nested``); yields its id."""
+        with self._mlflow.start_run(
+            experiment_id=self.experiment_id, run_name=run_name, nested=nested, tags=dict(tags or {})
+        ) as run:
+            yield str(run.info.run_id)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log parameters on the active run (values stringified)."""
+        self._mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log metrics on the active run."""
+        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def set_run_tags(self, tags: Mapping[str, str]) -> None:
+        """Tag the active run."""
+        self._mlflow.set_tags(dict(tags))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """A text artifact (markdown report, JSON) on the active run."""
+        self._mlflow.log_text(text, artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        """A JSON artifact on the active run."""
+        self._mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a local file to the active run."""
+        self._mlflow.log_artifact(str(path), artifact_path)
+
+    def log_reference(self, frame: pd.DataFrame, seed: int) -> None:
+        """Log a bounded sample of the training data as the drift reference of this run."""
+        sample = frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed) if len(frame) > MAX_REFERENCE_ROWS else frame
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reference.parquet"
+            sample.to_parquet(path, index=False)
+            self._mlflow.log_artifact(str(path), "reference")
+
+    def log_model(self, model: Any, input_example: pd.DataFrame) -> str:
+        """Log a fitted scikit-learn model with its signature; returns its model URI."""
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(input_example, model.predict(input_example))
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            signature=signature,
+            input_example=input_example.head(5),
+            serialization_format="cloudpickle",
+        )
+        return str(info.model_uri)
+
+    # ---- registry writes ------------------------------------------------------------------
+    def register(self, model_uri: str, run_id: str, tags: Mapping[str, str], description: str) -> VersionInfo:
+        """Register a logged model as a new version (no alias yet)."""
+        mv = self.client.create_model_version(
+            self.model_name, source=model_uri, run_id=run_id, tags=dict(tags), description=description
+        )
+        return self._info(mv)
+
+    def tag_version(self, version: int, tags: Mapping[str, str], description: str | None = None) -> None:
+        """Add tags (and optionally replace the description) of a version."""
+        for k, v in tags.items():
+            self.client.set_model_version_tag(self.model_name, str(version), k, str(v))
+        if description is not None:
+            self.client.update_model_version(self.model_name, str(version), description=description)
+
+    def _stage(self, version: int, stage: str) -> None:
+        with _quiet_mlflow():
+            self.client.transition_model_version_stage(self.model_name, str(version), stage)
+
+    def mark_challenger(self, version: int) -> None:
+        """Point ``challenger`` at a version and mirror it as Staging.
+
+        A challenger left behind by a run that died before the gate decided is marked
+        ABANDONED, so the record never shows a decision that was not taken.
+        """
+        stale = self.alias(CHALLENGER)
+        if stale is not None and stale.version != version:
+            if stale.tags.get(f"{TAG}gate_decision") == "PENDING":
+                self.client.set_model_version_tag(self.model_name, str(stale.version), f"{TAG}gate_decision", "ABANDONED")
+            self._stage(stale.version, "None")
+        self.client.set_registered_model_alias(self.model_name, CHALLENGER, str(version))
+        self._stage(version, "Staging")
+
+    def retire_challenger(self, version: int) -> None:
+        """Drop the ``challenger`` alias from a refused version; it never served, so stage None."""
+        current = self.alias(CHALLENGER)
+        if current is not None and current.version == version:
+            self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
+        self._stage(version, "None")
+
+    def promote(self, version: int, expected_champion: int | None) -> int | None:
+        """Move ``champion`` to ``version`` if it still points at ``expected_champion``.
+
+        The order keeps the registry consistent if the process dies midway: the rollback
+        target is written first, then ``champion`` moves, then the stages are mirrored
+        (``reconcile_stages`` repairs a missed mirror on the next run).
+
+        Returns:
+            The version that was champion before (None for the first champion).
+
+        Raises:
+            ChampionMoved: ``champion`` no longer points where the evaluation saw it.
+        """
+        current = self.champion()
+        current_v = current.version if current else None
+        if current_v != expected_champion:
+            raise ChampionMoved(
+                f"champion moved from v{expected_champion} to v{current_v} while v{version} was evaluated"
+            )
+        if current_v is not None:
+            self.client.set_registered_model_alias(self.model_name, PREVIOUS, str(current_v))
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, str(version))
+        challenger = self.alias(CHALLENGER)
+        if challenger is not None and challenger.version == version:
+            self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
+        self.reconcile_stages()
+        return current_v
+
+    def reconcile_stages(self) -> list[str]:
+        """Mirror stages from aliases; returns what it changed (empty when consistent)."""
+        champion = self.champion()
+        challenger = self.alias(CHALLENGER)
+        changed: list[str] = []
+        for v in self.versions():
+            if champion is not None and v.version == champion.version:
+                want = "Production"
+            elif challenger is not None and v.version == challenger.version:
+                want = "Staging"
+            elif v.stage == "Production":
+                want = "Archived"  # a retired champion
+            elif v.stage == "Staging":
+                want = "None"  # a challenger that was refused or abandoned
+            else:
+                continue
+            if v.stage != want:
+                self._stage(v.version, want)
+                changed.append(f"v{v.version}: {v.stage} -> {want}")
+        return changed

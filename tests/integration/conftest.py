@@ -1,0 +1,50 @@
+"""Integration fixtures: one Prefect test harness per session, a real sqlite MLflow store per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+# A small but real configuration: fewer rows, folds and resamples keep the suite fast.
+SMALL = {
+    "simulator": {"rows_per_batch": 2000},
+    "training": {
+        "cv": {"n_splits": 3},
+        "candidates": [
+            {"name": "logistic_regression", "estimator": "sklearn.linear_model.LogisticRegression",
+             "params": {"C": 1.0, "max_iter": 500}},
+            {"name": "shallow_tree", "estimator": "sklearn.tree.DecisionTreeClassifier",
+             "params": {"max_depth": 2}, "enabled": False},
+        ],
+    },
+    "gate": {"n_resamples": 1000},
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server and database for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def write_config(folder: Path, overrides: dict | None = None) -> Path:
+    """A challenger.yaml in ``folder`` (its MLflow store and data live beside it)."""
+    cfg = {k: dict(v) if isinstance(v, dict) else v for k, v in SMALL.items()}
+    for section, values in (overrides or {}).items():
+        cfg.setdefault(section, {}).update(values)
+    path = folder / "challenger.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh project folder with the small configuration."""
+    folder = tmp_path_factory.mktemp("project")
+    return write_config(folder)

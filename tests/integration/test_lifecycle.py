@@ -1,0 +1,130 @@
+"""The retraining DAG against a real sqlite MLflow store and a real Prefect harness.
+
+One simulated stream, in order: the first champion, a quiet batch, a drifted batch that
+promotes a better challenger, a corrupt batch that is quarantined, and a worse challenger
+that the gate refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from challenger.config import load_config
+from challenger.data import Period, corrupt, simulate_batch, write_table
+from challenger.errors import BatchQuarantined, DataError
+from challenger.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+
+def _batch(cfg_path: Path, day: int, period: Period = Period(), corruption: str | None = None) -> Path:
+    s = load_config(cfg_path)
+    frame = simulate_batch(day, s.simulator.rows_per_batch, s.project.seed, period)
+    if corruption:
+        frame = corrupt(frame, corruption, seed=day)  # type: ignore[arg-type]
+    return write_table(frame, cfg_path.parent / "incoming" / f"day-{day:03d}.parquet")
+
+
+@pytest.fixture(scope="module")
+def world(project: Path) -> dict[str, Any]:
+    from flows.monitor import monitor_flow
+    from flows.retrain import retrain_flow
+
+    cfg = str(project)
+    out: dict[str, Any] = {"cfg": project}
+    out["day0"] = monitor_flow(batch=str(_batch(project, 0)), config=cfg)
+    out["day1"] = monitor_flow(batch=str(_batch(project, 1)), config=cfg)
+    out["day3"] = monitor_flow(batch=str(_batch(project, 3, Period(1, 1))), config=cfg)
+    reg = Registry.from_settings(load_config(project))
+    out["versions_before_corrupt"] = [v.version for v in reg.versions()]
+    out["corrupt_path"] = _batch(project, 4, Period(1, 1), "out_of_range")
+    with pytest.raises(BatchQuarantined) as exc:
+        monitor_flow(batch=str(out["corrupt_path"]), config=cfg)
+    out["quarantine"] = exc.value
+    out["versions_after_corrupt"] = [v.version for v in reg.versions()]
+    out["worse"] = retrain_flow(reason="manual", candidates=["shallow_tree"], config=cfg)
+    out["registry"] = reg
+    return out
+
+
+def test_first_model_becomes_champion(world: dict[str, Any]) -> None:
+    first = world["day0"]
+    assert first["trigger"]["trigger"] == "bootstrap"
+    r = first["retrain"]
+    assert r["decision"]["outcome"] == "PROMOTE"
+    assert r["champion_before"] is None and r["champion_after"] == r["challenger_version"] == 1
+    names = [c["name"] for c in r["decision"]["checks"]]
+    assert {"data_validation", "smoke_test", "holdout_newer_than_training", "first_champion_floor"} <= set(names)
+
+
+def test_quiet_batch_does_not_retrain(world: dict[str, Any]) -> None:
+    quiet = world["day1"]
+    assert quiet["status"] == "accepted"
+    assert quiet["trigger"]["retrain"] is False
+    assert quiet["drift"]["drift_share"] < 0.3
+    assert quiet["retrain"] is None
+
+
+def test_drift_triggers_retrain_and_better_challenger_is_promoted(world: dict[str, Any]) -> None:
+    drifted = world["day3"]
+    assert drifted["trigger"]["retrain"] is True
+    assert drifted["trigger"]["trigger"] in ("data_change", "performance")
+    r = drifted["retrain"]
+    assert r["decision"]["outcome"] == "PROMOTE", r["decision"]["reason"]
+    boot = r["evidence"]["bootstrap"]
+    assert boot["lower"] > 0 and boot["delta"] > boot["lower"]
+    assert r["champion_before"] == 1 and r["champion_after"] == 2
+    reg: Registry = world["registry"]
+    v1, v2 = reg.version(1), reg.version(2)
+    assert "champion" in v2.aliases and v2.stage == "Production"
+    assert "previous-champion" in v1.aliases and v1.stage == "Archived"
+    assert v2.tags["challenger.gate_decision"] == "PROMOTE"
+    assert v2.tags["challenger.trigger"] == drifted["trigger"]["trigger"]
+    assert len(v2.tags["challenger.data_fingerprint"]) == 16
+    assert v2.tags["challenger.cv_strategy"].startswith("stratified_kfold")
+    assert "PROMOTE" in v2.description and "Paired bootstrap" in v2.description
+
+
+def test_corrupt_batch_is_quarantined_and_nothing_changes(world: dict[str, Any]) -> None:
+    exc: BatchQuarantined = world["quarantine"]
+    folder = Path(exc.quarantine_path)
+    assert not world["corrupt_path"].exists(), "the batch must move out of the incoming folder"
+    assert (folder / world["corrupt_path"].name).exists()
+    report = json.loads((folder / "validation.json").read_text())
+    assert report["success"] is False
+    assert any(f["column"] == "credit_score" for f in report["failures"])
+    assert "credit_score" in str(exc)
+    assert world["versions_before_corrupt"] == world["versions_after_corrupt"]
+    reg: Registry = world["registry"]
+    champion = reg.champion()
+    assert champion is not None and champion.version == 2
+
+
+def test_worse_challenger_is_refused_and_champion_untouched(world: dict[str, Any]) -> None:
+    r = world["worse"]
+    assert r["decision"]["outcome"] == "REJECT", r["decision"]["reason"]
+    assert r["promoted"] is False
+    assert r["evidence"]["bootstrap"]["upper"] < 0
+    assert r["champion_before"] == r["champion_after"] == 2
+    reg: Registry = world["registry"]
+    refused = reg.version(r["challenger_version"])
+    assert refused.tags["challenger.gate_decision"] == "REJECT"
+    assert refused.aliases == () and refused.stage == "None"
+    champion = reg.champion()
+    assert champion is not None and champion.version == 2 and champion.stage == "Production"
+
+
+def test_training_data_without_target_is_refused_before_registration(world: dict[str, Any], tmp_path: Path) -> None:
+    from flows.retrain import retrain_flow
+
+    frame = simulate_batch(9, 500, 1).drop(columns=["default"])
+    path = write_table(frame, tmp_path / "nolabels.csv")
+    reg: Registry = world["registry"]
+    before = [v.version for v in reg.versions()]
+    with pytest.raises(DataError, match="no target column 'default'"):
+        retrain_flow(reason="manual", data=str(path), config=str(world["cfg"]))
+    assert [v.version for v in reg.versions()] == before

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from challenger.config import Settings, load_config
+from challenger.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_file_equals_the_defaults() -> None:
+    shipped = load_config(REPO / "challenger.yaml")
+    assert shipped == Settings(root=shipped.root)
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gate:\n  confidnce: 0.9\n")
+    with pytest.raises(ConfigError, match=r"gate\.confidnce: unknown key"):
+        load_config(cfg)
+
+
+def test_bad_value_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("training:\n  cv:\n    n_splits: 1\n")
+    with pytest.raises(ConfigError, match=r"training\.cv\.n_splits"):
+        load_config(cfg)
+
+
+def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gate: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(cfg)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gate:\n  confidence: 0.9\n")
+    monkeypatch.setenv("CHALLENGER_GATE__CONFIDENCE", "0.99")
+    assert load_config(cfg).gate.confidence == 0.99
+
+
+def test_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("{}\n")
+    s = load_config(cfg)
+    assert s.tracking_uri == f"sqlite:///{tmp_path.resolve()}/mlflow/mlflow.db"
+    assert s.path(s.data.accepted_dir) == tmp_path.resolve() / "data" / "accepted"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert s.tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_candidate_selection() -> None:
+    s = Settings()
+    assert [c.name for c in s.enabled_candidates()] == ["gradient_boosting", "logistic_regression"]
+    assert [c.name for c in s.enabled_candidates(("shallow_tree",))] == ["shallow_tree"]
+    with pytest.raises(ConfigError, match="unknown candidate 'nope'"):
+        s.enabled_candidates(("nope",))
+
+
+def test_cross_checks(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("validation:\n  ranges:\n    height: [0, 3]\n")
+    with pytest.raises(ConfigError, match="height"):
+        load_config(cfg)
+    cfg.write_text("data:\n  target: age\n")
+    with pytest.raises(ConfigError, match="also listed as a feature"):
+        load_config(cfg)
