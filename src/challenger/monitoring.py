@@ -33,6 +33,8 @@ def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSch
     cols.append(ColumnSpec(data.target, "binary", max_null_fraction=1.0, required=False))
     if data.timestamp:
         cols.append(ColumnSpec(data.timestamp, "timestamp", required=False))
+    if data.id_column:
+        cols.append(ColumnSpec(data.id_column, "numeric", required=False))
     schema = BatchSchema(
         columns=tuple(cols),
         min_rows=val.min_rows,

@@ -1,0 +1,981 @@
+"""Paired statistics for comparing a champion and a challenger on the same holdout.
+
+The gate decides on Δ = metric(challenger) − metric(champion), oriented so that a positive
+Δ always means "the challenger is better" (losses are negated), and on a one-sided
+confidence bound of Δ from a paired BCa bootstrap. Everything here is a pure function of
+numpy arrays: no I/O, no logging, no global random state.
+
+Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
+resample is materialised as an index array that a metric function then re-reads:
+
+* each resample is a vector of integer weights (multinomial counts over rows, or over
+  groups for a cluster bootstrap), generated in batches whose size bounds the memory;
+* metrics that are functions of sums of per-row quantities (accuracy, log loss, Brier,
+  MSE, MAE, RMSE, R², balanced accuracy) are one matrix product per batch;
+* ROC AUC sorts each model's scores once; each resample's weighted Mann–Whitney
+  statistic is then a cumulative sum of one class's weights in that order, read at
+  precomputed positions of the other class (ties get half credit, as in
+  ``sklearn.metrics.roc_auc_score``);
+* the BCa acceleration uses a closed-form jackknife (leave-one-out sums for sum metrics,
+  DeLong's placement values for AUC) instead of n metric evaluations.
+
+The results agree with ``scipy.stats.bootstrap(..., paired=True, method="BCa")`` up to
+Monte-Carlo error (see ``tests/unit/test_stats.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr, ndtri
+from scipy.stats import binom, rankdata
+
+from challenger.errors import DataError
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+__all__ = [
+    "METRICS",
+    "DeLongResult",
+    "McNemarResult",
+    "MetricInfo",
+    "PairedBootstrap",
+    "StatisticsInputError",
+    "delong_test",
+    "mcnemar_midp",
+    "metric_value",
+    "paired_bootstrap",
+    "rows_needed",
+]
+
+#: Fewest resampling units (rows, or groups with ``groups=``) a bootstrap accepts.
+MIN_UNITS: Final = 10
+#: Fewest bootstrap resamples accepted; a one-sided 95 % bound needs far more to be stable.
+MIN_RESAMPLES: Final = 100
+#: Largest share of resamples allowed to be degenerate (e.g. no positive row drawn).
+_MAX_DEGENERATE_SHARE: Final = 0.1
+#: Weight-matrix elements per batch. Batches that stay in the CPU cache are faster than large
+#: ones (measured: 2 resamples × 100,000 rows beat 16 by ~1.5×) and bound the memory: at most
+#: ~40 bytes per element are in flight, ~10 MB.
+_BATCH_ELEMENTS: Final = 1 << 18
+_INT32_LIMIT: Final = 2**31
+
+
+class StatisticsInputError(DataError, ValueError):
+    """Inputs to a statistical comparison are unusable (wrong shape, non-finite, too few rows).
+
+    It is a ``ValueError`` for numeric callers and a ``DataError`` (exit code 2) for the CLI.
+    """
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the gate needs to know about a metric.
+
+    Attributes:
+        higher_is_better: True for scores (AUC, accuracy, R²), False for losses.
+        needs_scores: True when the metric needs predicted probabilities
+            (``predict_proba``); False when hard predictions suffice (accuracy thresholds the
+            score, regression metrics use ``predict``).
+        description: One line for reports.
+        task: "classification" (labels 0/1, score = probability of class 1) or "regression".
+    """
+
+    higher_is_better: bool
+    needs_scores: bool
+    description: str
+    task: Literal["classification", "regression"]
+
+
+METRICS: Final[dict[str, MetricInfo]] = {
+    "roc_auc": MetricInfo(
+        True, True, "area under the ROC curve (ties count half)", "classification"
+    ),
+    "accuracy": MetricInfo(
+        True, False, "share of rows classified correctly at the threshold", "classification"
+    ),
+    "balanced_accuracy": MetricInfo(
+        True, False, "mean of the recall of each class at the threshold", "classification"
+    ),
+    "log_loss": MetricInfo(
+        False, True, "mean negative log-likelihood of the labels (natural log)", "classification"
+    ),
+    "brier": MetricInfo(
+        False, True, "mean squared error of the positive-class probability", "classification"
+    ),
+    "mse": MetricInfo(False, False, "mean squared error", "regression"),
+    "rmse": MetricInfo(False, False, "root mean squared error", "regression"),
+    "mae": MetricInfo(False, False, "mean absolute error", "regression"),
+    "r2": MetricInfo(True, False, "coefficient of determination R²", "regression"),
+}
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PairedBootstrap:
+    """A paired bootstrap comparison of two models on the same holdout rows.
+
+    ``method`` is "BCa" unless BCa is degenerate, in which case the plain percentile bounds
+    are reported and ``method`` is "percentile". That happens when (1) every resample gives
+    the same Δ (e.g. identical models: both bounds then equal that Δ), (2) the observed Δ
+    lies outside the bootstrap distribution, so the bias correction z0 is infinite, (3) the
+    jackknife is constant or undefined (e.g. a group holds every row of one class), so the
+    acceleration is 0/0, or (4) the acceleration is so large that the BCa level formula
+    wraps around (1 − a·(z0 + z) ≤ 0).
+
+    Attributes:
+        metric: Metric name, a key of ``METRICS``.
+        higher_is_better: Orientation of the metric's natural values.
+        champion: Metric of the champion on the full holdout (natural orientation).
+        challenger: Metric of the challenger on the full holdout (natural orientation).
+        delta: Oriented difference; > 0 means the challenger is better.
+        lower: One-sided lower confidence bound of ``delta`` at ``confidence``.
+        upper: One-sided upper confidence bound of ``delta`` at ``confidence``.
+        confidence: Confidence level of each one-sided bound (e.g. 0.95).
+        se: Bootstrap standard error of ``delta`` (standard deviation, ddof=1).
+        n_rows: Holdout rows.
+        n_resamples: Resamples used; resamples where the metric is undefined (e.g. no
+            positive row drawn for ROC AUC) are dropped, so this can be below the request.
+        method: "BCa" or "percentile" (see above).
+        quantiles: Percentiles 0, 1, …, 100 of the bootstrap distribution of ``delta``.
+        n_groups: Groups resampled by a cluster bootstrap; None when rows were resampled.
+    """
+
+    metric: str
+    higher_is_better: bool
+    champion: float
+    challenger: float
+    delta: float
+    lower: float
+    upper: float
+    confidence: float
+    se: float
+    n_rows: int
+    n_resamples: int
+    method: str
+    quantiles: tuple[float, ...]
+    n_groups: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dictionary of every field."""
+        return {
+            "metric": self.metric,
+            "higher_is_better": self.higher_is_better,
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "delta": self.delta,
+            "lower": self.lower,
+            "upper": self.upper,
+            "confidence": self.confidence,
+            "se": self.se,
+            "n_rows": self.n_rows,
+            "n_resamples": self.n_resamples,
+            "method": self.method,
+            "quantiles": list(self.quantiles),
+            "n_groups": self.n_groups,
+        }
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """McNemar's mid-p test on per-row correctness of two classifiers.
+
+    Attributes:
+        b: Rows the champion got right and the challenger wrong.
+        c: Rows the champion got wrong and the challenger right.
+        p_value: Two-sided mid-p value (1.0 when there is no discordant row).
+    """
+
+    b: int
+    c: int
+    p_value: float
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    """DeLong's test for the difference of two correlated ROC AUCs.
+
+    Attributes:
+        auc_champion: ROC AUC of the champion.
+        auc_challenger: ROC AUC of the challenger.
+        delta: ``auc_challenger - auc_champion``.
+        se: Standard error of ``delta`` from the DeLong covariance.
+        z: ``delta / se`` (0 when both are 0).
+        p_value: Two-sided p-value of H0: equal AUCs.
+    """
+
+    auc_champion: float
+    auc_challenger: float
+    delta: float
+    se: float
+    z: float
+    p_value: float
+
+
+# ----------------------------------------------------------------------- validation
+
+
+def _metric_info(metric: str) -> MetricInfo:
+    try:
+        return METRICS[metric]
+    except KeyError:
+        known = ", ".join(sorted(METRICS))
+        raise StatisticsInputError(f"Unknown metric {metric!r}; use one of: {known}.") from None
+
+
+def _as_float_vector(name: str, values: ArrayLike) -> FloatArray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise StatisticsInputError(
+            f"`{name}` must be a one-dimensional array; got shape {array.shape}."
+        )
+    if array.dtype.kind not in "biuf":
+        raise StatisticsInputError(
+            f"`{name}` must be numeric (bool, int or float); got dtype {array.dtype}; "
+            "encode it as numbers first."
+        )
+    result = array.astype(np.float64)
+    bad = ~np.isfinite(result)
+    if bad.any():
+        raise StatisticsInputError(
+            f"`{name}` has {int(bad.sum())} NaN or infinite values (first at row "
+            f"{int(np.argmax(bad))}); drop or impute those rows before comparing models."
+        )
+    return result
+
+
+def _validate_labels(metric: str, y: FloatArray) -> None:
+    if METRICS[metric].task != "classification":
+        return
+    if not np.isin(y, (0.0, 1.0)).all():
+        found = np.unique(y)[:5].tolist()
+        raise StatisticsInputError(
+            f"`y_true` for {metric} must hold only 0 and 1 (1 = positive class); found "
+            f"values such as {found}; encode the labels as 0/1 first."
+        )
+
+
+def _validate_scores(metric: str, name: str, score: FloatArray) -> None:
+    probabilities = METRICS[metric].needs_scores and metric != "roc_auc"
+    if probabilities and score.size and (score.min() < 0.0 or score.max() > 1.0):
+        raise StatisticsInputError(
+            f"`{name}` for {metric} must be probabilities in [0, 1]; found values in "
+            f"[{score.min():g}, {score.max():g}]; pass predict_proba(...)[:, 1]."
+        )
+
+
+def _validate_classes(metric: str, y: FloatArray, codes: IntArray | None, minimum: int) -> None:
+    """Both classes must be present (at least ``minimum`` rows or groups each)."""
+    if metric not in ("roc_auc", "balanced_accuracy"):
+        return
+    unit = "rows" if codes is None else "groups"
+    for label, name in ((1.0, "positive"), (0.0, "negative")):
+        members = y == label
+        count = int(members.sum()) if codes is None else int(np.unique(codes[members]).size)
+        if count < minimum:
+            raise StatisticsInputError(
+                f"{metric} needs at least {minimum} {unit} with {name} labels "
+                f"(y_true == {int(label)}); found {count}; use a larger holdout."
+            )
+
+
+def _validate_pair(
+    metric: str, y_true: ArrayLike, score_champion: ArrayLike, score_challenger: ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    y = _as_float_vector("y_true", y_true)
+    s0 = _as_float_vector("score_champion", score_champion)
+    s1 = _as_float_vector("score_challenger", score_challenger)
+    if not y.size == s0.size == s1.size:
+        raise StatisticsInputError(
+            f"`y_true`, `score_champion` and `score_challenger` must have the same length; "
+            f"got {y.size}, {s0.size} and {s1.size}; score both models on the same rows."
+        )
+    _validate_labels(metric, y)
+    _validate_scores(metric, "score_champion", s0)
+    _validate_scores(metric, "score_challenger", s1)
+    return y, s0, s1
+
+
+def _group_codes(groups: ArrayLike | None, n_rows: int) -> tuple[IntArray | None, int]:
+    if groups is None:
+        return None, n_rows
+    array = np.asarray(groups)
+    if array.ndim != 1 or array.size != n_rows:
+        raise StatisticsInputError(
+            f"`groups` must be a one-dimensional array with one entry per row ({n_rows}); "
+            f"got shape {array.shape}."
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise StatisticsInputError(
+            "`groups` has NaN or infinite values; give every row a group identifier."
+        )
+    _, inverse = np.unique(array, return_inverse=True)
+    codes = np.asarray(inverse, dtype=np.int64).reshape(-1)
+    return codes, int(codes.max()) + 1
+
+
+# ------------------------------------------------------------------- metric features
+#
+# Every metric except ROC AUC is a function of a few sums of per-row features. Features
+# are stored as (k, n) arrays so that row sums are numpy's pairwise sums (as in sklearn).
+
+
+def _correct(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.asarray((score >= threshold) == (y == 1.0), dtype=np.float64)
+
+
+def _features_accuracy(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.stack([np.ones_like(y), _correct(y, score, threshold)])
+
+
+def _features_balanced(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    correct = _correct(y, score, threshold)
+    return np.stack([y, 1.0 - y, correct * y, correct * (1.0 - y)])
+
+
+def _features_log_loss(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    # Same clipping as sklearn.metrics.log_loss: each class probability to [eps, 1 - eps].
+    eps = float(np.finfo(np.float64).eps)
+    p1 = np.clip(score, eps, 1.0 - eps)
+    p0 = np.clip(1.0 - score, eps, 1.0 - eps)
+    loss = -np.where(y == 1.0, np.log(p1), np.log(p0))
+    return np.stack([np.ones_like(y), loss])
+
+
+def _features_brier(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.stack([np.ones_like(y), (y - score) ** 2])
+
+
+def _features_squared(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.stack([np.ones_like(y), (y - score) ** 2])
+
+
+def _features_absolute(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.stack([np.ones_like(y), np.abs(y - score)])
+
+
+def _features_r2(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    # Centring y leaves SST unchanged and avoids cancellation in Σy² − (Σy)²/n.
+    centred = y - y.mean()
+    return np.stack([np.ones_like(y), centred, centred**2, (y - score) ** 2])
+
+
+def _value_mean(sums: FloatArray) -> FloatArray:
+    return np.asarray(sums[..., 1] / sums[..., 0], dtype=np.float64)
+
+
+def _value_rmse(sums: FloatArray) -> FloatArray:
+    return np.asarray(np.sqrt(sums[..., 1] / sums[..., 0]), dtype=np.float64)
+
+
+def _value_balanced(sums: FloatArray) -> FloatArray:
+    return np.asarray(0.5 * (sums[..., 2] / sums[..., 0] + sums[..., 3] / sums[..., 1]))
+
+
+def _value_r2(sums: FloatArray) -> FloatArray:
+    total = sums[..., 2] - sums[..., 1] ** 2 / sums[..., 0]
+    return np.asarray(1.0 - sums[..., 3] / total, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _SumMetric:
+    features: Callable[[FloatArray, FloatArray, float], FloatArray]
+    value: Callable[[FloatArray], FloatArray]
+
+
+_SUM_METRICS: Final[dict[str, _SumMetric]] = {
+    "accuracy": _SumMetric(_features_accuracy, _value_mean),
+    "balanced_accuracy": _SumMetric(_features_balanced, _value_balanced),
+    "log_loss": _SumMetric(_features_log_loss, _value_mean),
+    "brier": _SumMetric(_features_brier, _value_mean),
+    "mse": _SumMetric(_features_squared, _value_mean),
+    "rmse": _SumMetric(_features_squared, _value_rmse),
+    "mae": _SumMetric(_features_absolute, _value_mean),
+    "r2": _SumMetric(_features_r2, _value_r2),
+}
+
+
+def _auc_counts(y: FloatArray, score: FloatArray) -> tuple[int, int, int]:
+    """Return (2·U, n_pos, n_neg), U the Mann–Whitney count with ties counting half."""
+    negatives = np.sort(score[y == 0.0])
+    positives = score[y == 1.0]
+    below = np.searchsorted(negatives, positives, side="left")
+    below_or_tied = np.searchsorted(negatives, positives, side="right")
+    twice_u = int(below.sum(dtype=np.int64) + below_or_tied.sum(dtype=np.int64))
+    return twice_u, int(positives.size), int(negatives.size)
+
+
+def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> float:
+    """Compute a metric in its natural orientation on one model's holdout predictions.
+
+    Args:
+        metric: A key of ``METRICS``.
+        y_true: Labels (0/1 for classification) or targets (regression).
+        score: Probability of class 1 (classification) or the prediction (regression).
+        threshold: Accuracy metrics predict class 1 where ``score >= threshold``.
+
+    Returns:
+        The same value as the corresponding ``sklearn.metrics`` function (``roc_auc_score``,
+        ``accuracy_score``, ``balanced_accuracy_score``, ``log_loss``,
+        ``brier_score_loss``, ``mean_squared_error``, ``root_mean_squared_error``,
+        ``mean_absolute_error``, ``r2_score``) up to floating-point rounding.
+
+    Raises:
+        StatisticsInputError: Unknown metric, mismatched lengths, non-finite values, labels
+            other than 0/1, probabilities outside [0, 1], a missing class (ROC AUC, balanced
+            accuracy) or a constant target (R²).
+    """
+    _metric_info(metric)
+    y, s, _ = _validate_pair(metric, y_true, score, score)
+    if y.size == 0:
+        raise StatisticsInputError("`y_true` is empty; score the models on at least one row.")
+    _validate_classes(metric, y, None, 1)
+    if metric == "roc_auc":
+        twice_u, n_pos, n_neg = _auc_counts(y, s)
+        return twice_u / (2.0 * n_pos * n_neg)
+    if metric == "r2" and np.ptp(y) == 0.0:
+        raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
+    spec = _SUM_METRICS[metric]
+    sums = spec.features(y, s, threshold).sum(axis=1)
+    return float(spec.value(sums))
+
+
+# ------------------------------------------------------------------------ resampling
+
+
+def _count_batches(
+    rng: np.random.Generator, n_units: int, n_resamples: int, batch_size: int
+) -> Iterator[IntArray]:
+    """Yield multinomial resample counts, ``batch_size`` resamples (rows) at a time.
+
+    Each resample draws ``n_units`` unit indices uniformly with replacement and counts them
+    (one ``bincount`` per batch). The draws come from one stream, so the resamples do not
+    depend on the batch size.
+    """
+    done = 0
+    while done < n_resamples:
+        size = min(batch_size, n_resamples - done)
+        draws = rng.integers(0, n_units, size=(size, n_units))
+        draws += (np.arange(size, dtype=np.int64) * n_units)[:, None]
+        counts = np.bincount(draws.reshape(-1), minlength=size * n_units)
+        yield counts.reshape(size, n_units)
+        done += size
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """Observed values, bootstrap and jackknife distributions of the oriented Δ."""
+
+    champion: float
+    challenger: float
+    delta: float
+    bootstrap: FloatArray
+    jackknife: FloatArray
+
+
+def _sum_comparison(
+    metric: str,
+    y: FloatArray,
+    s0: FloatArray,
+    s1: FloatArray,
+    codes: IntArray | None,
+    n_units: int,
+    sign: float,
+    threshold: float,
+    rng: np.random.Generator,
+    n_resamples: int,
+    batch_size: int,
+) -> _Comparison:
+    spec = _SUM_METRICS[metric]
+    per_model = []
+    for score in (s0, s1):
+        rows = spec.features(y, score, threshold)
+        if codes is None:
+            per_model.append(rows)
+        else:
+            per_model.append(
+                np.stack([np.bincount(codes, weights=f, minlength=n_units) for f in rows])
+            )
+    units0, units1 = per_model
+    total0, total1 = units0.sum(axis=1), units1.sum(axis=1)
+    champion, challenger = float(spec.value(total0)), float(spec.value(total1))
+
+    deltas = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for counts in _count_batches(rng, n_units, n_resamples, batch_size):
+            weights = counts.astype(np.float64)
+            # Two products of the same shape: identical models give bitwise identical sums.
+            v0 = spec.value(weights @ units0.T)
+            v1 = spec.value(weights @ units1.T)
+            deltas.append(sign * (v1 - v0))
+        # Leave one unit out: subtract its sums.
+        jack = sign * (spec.value(total1 - units1.T) - spec.value(total0 - units0.T))
+    return _Comparison(
+        champion=champion,
+        challenger=challenger,
+        delta=sign * (challenger - champion),
+        bootstrap=np.concatenate(deltas),
+        jackknife=np.asarray(jack, dtype=np.float64),
+    )
+
+
+@dataclass(frozen=True)
+class _AucLayout:
+    """Precomputed order for the weighted Mann–Whitney statistic of both models.
+
+    Rows are laid out as [cumulated class sorted by champion score, probed class sorted by
+    champion score]. The cumulated class is the larger one (its weights are summed
+    cumulatively); for each probed row, ``lt``/``le`` index the cumulative sums at the
+    number of cumulated rows scoring strictly below / at most its score, so
+    ``cum[lt] + cum[le]`` is twice its weighted half-credit placement count. ``le`` is None
+    when no probed score ties a cumulated one (then ``le == lt``), saving one gather.
+    """
+
+    n_cum: int
+    order: IntArray  # layout position -> original row
+    perm1: IntArray  # cumulated block: champion order -> challenger order
+    lt0: IntArray
+    le0: IntArray | None
+    lt1: IntArray
+    le1: IntArray | None
+
+
+def _below(sorted_scores: FloatArray, probes: FloatArray) -> tuple[IntArray, IntArray | None]:
+    lt = np.searchsorted(sorted_scores, probes, side="left")
+    le = np.searchsorted(sorted_scores, probes, side="right")
+    return lt, None if np.array_equal(lt, le) else le
+
+
+def _auc_layout(y: FloatArray, s0: FloatArray, s1: FloatArray) -> _AucLayout:
+    probe_label = 1.0 if (y == 1.0).sum() <= (y == 0.0).sum() else 0.0
+    # AUC(y, s) == AUC(1 - y, -s) exactly, so swapping classes only changes the work.
+    sign = 1.0 if probe_label == 1.0 else -1.0
+    a0, a1 = sign * s0, sign * s1
+    cum_rows = np.flatnonzero(y != probe_label)
+    probe_rows = np.flatnonzero(y == probe_label)
+    cum_rows = cum_rows[np.argsort(a0[cum_rows], kind="stable")]
+    probe_rows = probe_rows[np.argsort(a0[probe_rows], kind="stable")]
+    perm1 = np.argsort(a1[cum_rows], kind="stable")
+    lt0, le0 = _below(a0[cum_rows], a0[probe_rows])
+    lt1, le1 = _below(a1[cum_rows][perm1], a1[probe_rows])
+    return _AucLayout(
+        n_cum=int(cum_rows.size),
+        order=np.concatenate([cum_rows, probe_rows]),
+        perm1=perm1,
+        lt0=lt0,
+        le0=le0,
+        lt1=lt1,
+        le1=le1,
+    )
+
+
+def _twice_u(
+    cumsum: NDArray[np.signedinteger[Any]],
+    probe_w: NDArray[np.signedinteger[Any]],
+    lt: IntArray,
+    le: IntArray | None,
+) -> IntArray:
+    """Σ over probed rows of weight × (cum[lt] + cum[le]): twice the weighted U statistic."""
+    twice = np.take(cumsum, lt, axis=1)
+    if le is None:
+        return np.asarray(2 * (probe_w * twice).sum(axis=1, dtype=np.int64), dtype=np.int64)
+    twice += np.take(cumsum, le, axis=1)
+    return np.asarray((probe_w * twice).sum(axis=1, dtype=np.int64), dtype=np.int64)
+
+
+def _auc_batch(
+    layout: _AucLayout, weights: NDArray[np.signedinteger[Any]]
+) -> tuple[FloatArray, FloatArray]:
+    """Weighted ROC AUC of both models for a batch of row weights in layout order."""
+    n_cum = layout.n_cum
+    cum_w, probe_w = weights[:, :n_cum], weights[:, n_cum:]
+    cumsum = np.zeros((weights.shape[0], n_cum + 1), dtype=weights.dtype)
+    np.cumsum(cum_w, axis=1, out=cumsum[:, 1:])
+    u0 = _twice_u(cumsum, probe_w, layout.lt0, layout.le0)
+    np.cumsum(np.take(cum_w, layout.perm1, axis=1), axis=1, out=cumsum[:, 1:])
+    u1 = _twice_u(cumsum, probe_w, layout.lt1, layout.le1)
+    pairs = 2.0 * probe_w.sum(axis=1, dtype=np.int64) * cumsum[:, -1].astype(np.int64)
+    return u0 / pairs, u1 / pairs
+
+
+def _auc_jackknife(y: FloatArray, score: FloatArray, codes: IntArray | None) -> FloatArray:
+    """ROC AUC with each unit (row or group) left out, from placement values.
+
+    With unit weights, positive row i places above ``a_i`` negatives and negative row j
+    below ``b_j`` positives (ties count half; stored doubled as integers). These are
+    DeLong's structural components times n0 and n1. Leaving out a set of rows removes
+    their placements and adds back the pairs formed inside the set (counted twice):
+    ``2U_(-g) = 2U - A_g - B_g + C_g``.
+    """
+    pos, neg = y == 1.0, y == 0.0
+    sp, sn = score[pos], score[neg]
+    sorted_n, sorted_p = np.sort(sn), np.sort(sp)
+    a = np.searchsorted(sorted_n, sp, side="left") + np.searchsorted(sorted_n, sp, side="right")
+    n_pos, n_neg = sp.size, sn.size
+    b = 2 * n_pos - np.searchsorted(sorted_p, sn, side="left")
+    b -= np.searchsorted(sorted_p, sn, side="right")
+    twice_u = int(a.sum(dtype=np.int64))
+    if codes is None:
+        out = np.empty(y.size, dtype=np.float64)
+        out[pos] = (twice_u - a) / (2.0 * (n_pos - 1) * n_neg)
+        out[neg] = (twice_u - b) / (2.0 * n_pos * (n_neg - 1))
+        return out
+    n_groups = int(codes.max()) + 1
+    gp, gn = codes[pos], codes[neg]
+    # Pairs inside a group: search positives among negatives keyed by (group, score rank).
+    _, rank = np.unique(score, return_inverse=True)
+    width = int(rank.max()) + 1
+    key = codes * width + np.asarray(rank, dtype=np.int64).reshape(-1)
+    neg_keys = np.sort(key[neg])
+    pos_keys = key[pos]
+    start = np.searchsorted(neg_keys, gp * width, side="left")
+    inside = np.searchsorted(neg_keys, pos_keys, side="left") - start
+    inside += np.searchsorted(neg_keys, pos_keys, side="right") - start
+    twice_u_left = (
+        twice_u
+        - np.bincount(gp, weights=a, minlength=n_groups)
+        - np.bincount(gn, weights=b, minlength=n_groups)
+        + np.bincount(gp, weights=inside, minlength=n_groups)
+    )
+    pos_left = n_pos - np.bincount(gp, minlength=n_groups)
+    neg_left = n_neg - np.bincount(gn, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(twice_u_left / (2.0 * pos_left * neg_left), dtype=np.float64)
+
+
+def _auc_comparison(
+    y: FloatArray,
+    s0: FloatArray,
+    s1: FloatArray,
+    codes: IntArray | None,
+    n_units: int,
+    rng: np.random.Generator,
+    n_resamples: int,
+    batch_size: int,
+) -> _Comparison:
+    layout = _auc_layout(y, s0, s1)
+    ones = np.ones((1, y.size), dtype=np.int64)
+    full0, full1 = _auc_batch(layout, ones)
+    champion, challenger = float(full0[0]), float(full1[0])
+    if codes is None:
+        unit_of_position = None
+        sizes = None
+    else:
+        unit_of_position = codes[layout.order]
+        sizes = np.bincount(codes, minlength=n_units)
+    deltas = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for counts in _count_batches(rng, n_units, n_resamples, batch_size):
+            # Row counts in layout order: for rows the units *are* the layout positions
+            # (a uniform resample does not care how rows are numbered); for groups every
+            # row takes its group's count.
+            total = y.size if sizes is None else int((counts @ sizes).max())
+            # int32 halves memory traffic; products weight · 2·cumsum must not overflow.
+            small = 2 * int(counts.max()) * total < _INT32_LIMIT
+            weights: NDArray[np.signedinteger[Any]] = counts.astype(np.int32 if small else np.int64)
+            if unit_of_position is not None:
+                weights = np.take(weights, unit_of_position, axis=1)
+            auc0, auc1 = _auc_batch(layout, weights)
+            deltas.append(auc1 - auc0)
+    jack = _auc_jackknife(y, s1, codes) - _auc_jackknife(y, s0, codes)
+    return _Comparison(
+        champion=champion,
+        challenger=challenger,
+        delta=challenger - champion,
+        bootstrap=np.concatenate(deltas),
+        jackknife=jack,
+    )
+
+
+def _bca_bounds(
+    observed: float, boot: FloatArray, jack: FloatArray, alpha: float
+) -> tuple[float, float, str]:
+    """One-sided BCa bounds at levels α (lower) and 1 − α (upper), as scipy computes them.
+
+    z0 = Φ⁻¹(share of resamples below the observed value, ties counting half);
+    a = Σd³ / (6 (Σd²)^{3/2}) with d the jackknife deviations from their mean;
+    the bound at level β is the bootstrap quantile at Φ(z0 + (z0 + z_β)/(1 − a (z0 + z_β))),
+    with linear interpolation between order statistics.
+    """
+
+    def percentile(level: float) -> float:
+        return float(np.percentile(boot, 100.0 * level))
+
+    if boot.min() == boot.max():
+        value = float(boot[0])
+        return value, value, "percentile"
+    share = (np.count_nonzero(boot < observed) + np.count_nonzero(boot <= observed)) / (
+        2.0 * boot.size
+    )
+    deviation = jack.mean() - jack
+    spread = float((deviation**2).sum())
+    degenerate = (
+        share in (0.0, 1.0) or not np.isfinite(jack).all() or spread == 0.0 or spread != spread
+    )
+    if not degenerate:
+        z0 = float(ndtri(share))
+        accel = float((deviation**3).sum()) / (6.0 * spread**1.5)
+        levels = []
+        for z in (float(ndtri(alpha)), float(ndtri(1.0 - alpha))):
+            shifted = z0 + z
+            denominator = 1.0 - accel * shifted
+            if denominator <= 0.0:
+                degenerate = True
+                break
+            levels.append(float(ndtr(z0 + shifted / denominator)))
+        if not degenerate:
+            return percentile(levels[0]), percentile(levels[1]), "BCa"
+    return percentile(alpha), percentile(1.0 - alpha), "percentile"
+
+
+def paired_bootstrap(
+    metric: str,
+    y_true: ArrayLike,
+    score_champion: ArrayLike,
+    score_challenger: ArrayLike,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    groups: ArrayLike | None = None,
+    batch_size: int | None = None,
+    threshold: float = 0.5,
+) -> PairedBootstrap:
+    """Paired bootstrap of the oriented difference Δ between two models on the same rows.
+
+    Each resample draws rows (or, with ``groups``, whole groups) with replacement, and the
+    same draw weights both models. Δ = metric(challenger) − metric(champion) for metrics
+    where higher is better and metric(champion) − metric(challenger) for losses, so Δ > 0
+    always favours the challenger. The bounds are one-sided BCa bounds (Efron 1987), the
+    method of ``scipy.stats.bootstrap(..., paired=True, method="BCa")``; ``lower`` is the
+    bound of ``alternative="greater"`` and ``upper`` that of ``alternative="less"``.
+
+    Args:
+        metric: A key of ``METRICS``.
+        y_true: Labels (0/1) or regression targets, one per holdout row.
+        score_champion: Champion's probability of class 1 (or prediction) per row.
+        score_challenger: Challenger's, on the same rows in the same order.
+        confidence: Confidence of each one-sided bound, in (0.5, 1).
+        n_resamples: Bootstrap resamples (at least ``MIN_RESAMPLES``).
+        seed: Seed of the resampling generator; same seed, same result.
+        groups: Optional group identifier per row (user, session, …) for a cluster
+            bootstrap: whole groups are resampled and jackknifed, so rows of a group stay
+            together. Use it whenever rows of a group are not independent.
+        batch_size: Resamples per batch. The default keeps a batch near 2**18 weights
+            (~10 MB, cache-friendly); memory grows as ~40 bytes × batch_size × rows (ROC
+            AUC) or groups. Results do not depend on it beyond floating-point rounding in
+            the matrix products of the sum metrics (ROC AUC is exact integer arithmetic).
+        threshold: Accuracy metrics predict class 1 where ``score >= threshold``.
+
+    Returns:
+        The observed values, Δ, its bounds, standard error and bootstrap quantiles.
+
+    Raises:
+        StatisticsInputError: Invalid metric, arrays, groups, or arguments; fewer than
+            ``MIN_UNITS`` rows (groups); fewer than two rows (groups) of a class for ROC AUC
+            or balanced accuracy; a constant target for R²; or more than 10 % of resamples
+            where the metric is undefined.
+    """
+    info = _metric_info(metric)
+    y, s0, s1 = _validate_pair(metric, y_true, score_champion, score_challenger)
+    if not 0.5 < confidence < 1.0:
+        raise StatisticsInputError(
+            f"`confidence` must be in (0.5, 1) for a one-sided bound; got {confidence}."
+        )
+    if n_resamples < MIN_RESAMPLES:
+        raise StatisticsInputError(
+            f"`n_resamples` must be at least {MIN_RESAMPLES} (a few thousand is usual); "
+            f"got {n_resamples}."
+        )
+    if batch_size is not None and batch_size < 1:
+        raise StatisticsInputError(f"`batch_size` must be a positive integer; got {batch_size}.")
+    codes, n_units = _group_codes(groups, y.size)
+    unit = "rows" if codes is None else "groups"
+    if n_units < MIN_UNITS:
+        raise StatisticsInputError(
+            f"A bootstrap needs at least {MIN_UNITS} {unit}; got {n_units}; use a larger holdout."
+        )
+    _validate_classes(metric, y, codes, 2)
+    if metric == "r2" and np.ptp(y) == 0.0:
+        raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
+
+    rng = np.random.default_rng(seed)
+    if metric == "roc_auc":
+        batch = batch_size or max(1, _BATCH_ELEMENTS // y.size)
+        comparison = _auc_comparison(y, s0, s1, codes, n_units, rng, n_resamples, batch)
+    else:
+        batch = batch_size or max(1, _BATCH_ELEMENTS // n_units)
+        sign = 1.0 if info.higher_is_better else -1.0
+        comparison = _sum_comparison(
+            metric, y, s0, s1, codes, n_units, sign, threshold, rng, n_resamples, batch
+        )
+
+    boot = comparison.bootstrap[np.isfinite(comparison.bootstrap)]
+    if boot.size < (1.0 - _MAX_DEGENERATE_SHARE) * n_resamples:
+        raise StatisticsInputError(
+            f"{metric} is undefined in {n_resamples - boot.size} of {n_resamples} resamples "
+            f"(a class or all target variation missing); the holdout has too few {unit} of "
+            "the rare class; use a larger holdout."
+        )
+    alpha = 1.0 - confidence
+    lower, upper, method = _bca_bounds(comparison.delta, boot, comparison.jackknife, alpha)
+    quantiles = np.percentile(boot, np.arange(101, dtype=np.float64))
+    return PairedBootstrap(
+        metric=metric,
+        higher_is_better=info.higher_is_better,
+        champion=comparison.champion,
+        challenger=comparison.challenger,
+        delta=comparison.delta,
+        lower=lower,
+        upper=upper,
+        confidence=confidence,
+        se=float(np.std(boot, ddof=1)),
+        n_rows=int(y.size),
+        n_resamples=int(boot.size),
+        method=method,
+        quantiles=tuple(float(q) for q in quantiles),
+        n_groups=None if codes is None else n_units,
+    )
+
+
+# -------------------------------------------------------------------- cross-checks
+
+
+def mcnemar_midp(correct_champion: ArrayLike, correct_challenger: ArrayLike) -> McNemarResult:
+    """McNemar's mid-p test (Fagerland, Lydersen & Laake 2013) on paired correctness.
+
+    Under H0 the discordant rows split Binomial(b + c, 1/2). The exact two-sided p-value is
+    2·P(X ≤ min(b, c)) (capped at 1); the mid-p value counts the observed outcome half:
+    2·P(X ≤ min(b, c)) − P(X = min(b, c)). It keeps close to the nominal level while the
+    exact test is conservative.
+
+    Args:
+        correct_champion: Per-row booleans, True where the champion is correct.
+        correct_challenger: The same for the challenger, same rows and order.
+
+    Returns:
+        The discordant counts and the two-sided mid-p value.
+
+    Raises:
+        StatisticsInputError: Arrays that are not one-dimensional, differ in length or hold
+            values other than booleans / 0 / 1.
+    """
+    champ = _as_float_vector("correct_champion", correct_champion)
+    chal = _as_float_vector("correct_challenger", correct_challenger)
+    if champ.size != chal.size:
+        raise StatisticsInputError(
+            f"`correct_champion` and `correct_challenger` must have the same length; got "
+            f"{champ.size} and {chal.size}."
+        )
+    if not (np.isin(champ, (0.0, 1.0)).all() and np.isin(chal, (0.0, 1.0)).all()):
+        raise StatisticsInputError(
+            "`correct_champion` and `correct_challenger` must be booleans (True = correct)."
+        )
+    b = int(np.count_nonzero((champ == 1.0) & (chal == 0.0)))
+    c = int(np.count_nonzero((champ == 0.0) & (chal == 1.0)))
+    n = b + c
+    if n == 0:
+        return McNemarResult(b=b, c=c, p_value=1.0)
+    if b == c:  # the observed split is the median: exactly 1, without rounding error
+        return McNemarResult(b=b, c=c, p_value=1.0)
+    k = min(b, c)
+    p = 2.0 * float(binom.cdf(k, n, 0.5)) - float(binom.pmf(k, n, 0.5))
+    return McNemarResult(b=b, c=c, p_value=min(1.0, max(0.0, p)))
+
+
+def delong_test(
+    y_true: ArrayLike, score_champion: ArrayLike, score_challenger: ArrayLike
+) -> DeLongResult:
+    """DeLong, DeLong & Clarke-Pearson (1988) test of two correlated ROC AUCs.
+
+    Uses the midrank algorithm of Sun & Xu (2014): with midranks Tz of the pooled scores,
+    Tx of the positives and Ty of the negatives, the structural components are
+    V10 = (Tz[pos] − Tx)/n0 and V01 = 1 − (Tz[neg] − Ty)/n1, and
+    Var(Δ) = (s10₀₀ + s10₁₁ − 2 s10₀₁)/n1 + (s01₀₀ + s01₁₁ − 2 s01₀₁)/n0 with s the sample
+    covariances (ddof=1) of the components across the two models.
+
+    Args:
+        y_true: Labels 0/1.
+        score_champion: Champion's scores (any monotone score works, not only probabilities).
+        score_challenger: Challenger's scores on the same rows.
+
+    Returns:
+        Both AUCs, Δ = challenger − champion, its standard error, z and the two-sided p.
+
+    Raises:
+        StatisticsInputError: Invalid arrays, or fewer than two rows of a class.
+    """
+    y, s0, s1 = _validate_pair("roc_auc", y_true, score_champion, score_challenger)
+    _validate_classes("roc_auc", y, None, 2)
+    pos, neg = y == 1.0, y == 0.0
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    v10, v01, aucs = [], [], []
+    for score in (s0, s1):
+        sp, sn = score[pos], score[neg]
+        tx, ty = rankdata(sp), rankdata(sn)
+        tz = rankdata(np.concatenate([sp, sn]))
+        aucs.append(float(tz[:n_pos].sum() / (n_pos * n_neg) - (n_pos + 1.0) / (2.0 * n_neg)))
+        v10.append((tz[:n_pos] - tx) / n_neg)
+        v01.append(1.0 - (tz[n_pos:] - ty) / n_pos)
+    s10 = np.cov(np.stack(v10))
+    s01 = np.cov(np.stack(v01))
+    contrast = np.array([-1.0, 1.0])
+    variance = float(contrast @ s10 @ contrast / n_pos + contrast @ s01 @ contrast / n_neg)
+    se = math.sqrt(max(variance, 0.0))
+    delta = aucs[1] - aucs[0]
+    # A zero variance means identical placement values: equal AUCs give z = 0.
+    z = delta / se if se > 0.0 else (math.copysign(math.inf, delta) if delta else 0.0)
+    p_value = float(2.0 * ndtr(-abs(z)))
+    return DeLongResult(
+        auc_champion=aucs[0],
+        auc_challenger=aucs[1],
+        delta=delta,
+        se=se,
+        z=z,
+        p_value=min(1.0, p_value),
+    )
+
+
+def rows_needed(
+    result: PairedBootstrap,
+    threshold: float,
+    *,
+    bound: Literal["lower", "upper"] = "lower",
+) -> int | None:
+    """Rough number of holdout rows for a one-sided bound to clear ``threshold``.
+
+    Normal approximation: the lower bound is about Δ − z·se with z = Φ⁻¹(confidence), and
+    the standard error of a mean-like statistic scales as 1/√n, so with n′ rows and the
+    same Δ and per-row variance the bound is Δ − z·se·√(n/n′). It clears the threshold t
+    when √(n/n′) < (Δ − t)/(z·se), i.e. for
+
+        n′ > n · (z·se / (Δ − t))².
+
+    For ``bound="upper"`` (showing the challenger is *not* better than t) the same
+    argument with t − Δ gives n · (z·se / (t − Δ))². With a cluster bootstrap the
+    extrapolation assumes the groups keep their average size. A result at or below
+    ``result.n_rows`` means the current holdout should already suffice.
+
+    Args:
+        result: A paired bootstrap.
+        threshold: The value the bound must clear (e.g. ``min_improvement`` or ``-margin``).
+        bound: "lower" (bound must exceed the threshold) or "upper" (must fall below it).
+
+    Returns:
+        Rows needed (at least 1), or None when the observed Δ is on the wrong side of the
+        threshold or equal to it: then no amount of similar data would clear it.
+    """
+    gap = result.delta - threshold if bound == "lower" else threshold - result.delta
+    if not gap > 0.0:
+        return None
+    z = float(ndtri(result.confidence))
+    needed = result.n_rows * (z * result.se / gap) ** 2
+    return max(1, math.ceil(needed))

@@ -1,0 +1,777 @@
+"""Batch validation with Great Expectations 1.x, returned as our own types.
+
+A :class:`BatchSchema` describes what a batch must look like. :func:`validate_batch` turns
+it into a Great Expectations suite, runs it against the data frame in an ephemeral GX
+context and parses GX's result into a :class:`ValidationResult`; nothing outside this
+module reads GX objects or GX JSON. :func:`quarantine` moves a failed batch aside together
+with the evidence.
+
+Great Expectations is imported lazily, on the first validation, and its context is built
+once per process: importing GX takes seconds and must not slow down unrelated commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import shutil
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from challenger.errors import DataError
+
+if TYPE_CHECKING:
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.expectations.expectation import Expectation
+
+__all__ = [
+    "BatchSchema",
+    "CheckFailure",
+    "ColumnKind",
+    "ColumnSpec",
+    "ValidationResult",
+    "quarantine",
+    "schema_from_reference",
+    "validate_batch",
+]
+
+logger = logging.getLogger(__name__)
+
+ColumnKind = Literal["numeric", "categorical", "timestamp", "binary"]
+
+# Type names GX's expect_column_values_to_be_in_type_list accepts for a numeric column:
+# numpy dtypes, pandas nullable dtypes (GX resolves those by class name, so "Int64" alone
+# would not match an Int64 column) and the Python types checked row by row in object columns.
+_NUMERIC_TYPE_NAMES: tuple[str, ...] = (
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "Int8Dtype",
+    "Int16Dtype",
+    "Int32Dtype",
+    "Int64Dtype",
+    "UInt8Dtype",
+    "UInt16Dtype",
+    "UInt32Dtype",
+    "UInt64Dtype",
+    "Float32Dtype",
+    "Float64Dtype",
+    "int",
+    "float",
+)
+# Time zone-aware columns are converted to naive UTC before GX sees them (GX cannot match a
+# DatetimeTZDtype by name), so the naive resolutions suffice; "Timestamp" covers object columns.
+_TIMESTAMP_TYPE_NAMES: tuple[str, ...] = (
+    "datetime64[ns]",
+    "datetime64[us]",
+    "datetime64[ms]",
+    "datetime64[s]",
+    "Timestamp",
+)
+_NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "empty"})
+_BINARY_VALUES: tuple[int, ...] = (0, 1)
+_TABLE = "the batch"
+_EXAMPLES = 3
+_EVIDENCE = "validation.json"
+
+# GX's pandas execution engine keeps the active batch on the shared data source, so two
+# validations must not interleave (Prefect's default task runner uses threads).
+_GX_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What one column of a batch must contain.
+
+    Attributes:
+        name: Column name.
+        kind: ``numeric``, ``categorical``, ``timestamp`` or ``binary`` (0/1, target-like).
+        min: Inclusive lower bound for a numeric column, or None for no bound.
+        max: Inclusive upper bound for a numeric column, or None for no bound.
+        categories: Allowed values of a categorical column, compared as strings; None
+            means "not configured" (see :func:`schema_from_reference`).
+        max_null_fraction: Largest share of null values tolerated, between 0 and 1.
+        required: Whether a batch without this column fails validation.
+    """
+
+    name: str
+    kind: ColumnKind
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    max_null_fraction: float = 0.0
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("numeric", "categorical", "timestamp", "binary"):
+            raise ValueError(
+                f"Column {self.name!r} has kind {self.kind!r}; use numeric, categorical, "
+                "timestamp or binary."
+            )
+        if not 0.0 <= self.max_null_fraction <= 1.0:
+            raise ValueError(
+                f"Column {self.name!r} has max_null_fraction {self.max_null_fraction}; "
+                "use a fraction between 0 and 1."
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(
+                f"Column {self.name!r} has min {self.min} above max {self.max}; swap them."
+            )
+        if (self.min is not None or self.max is not None) and self.kind != "numeric":
+            raise ValueError(
+                f"Column {self.name!r} is {self.kind} but has min/max bounds; bounds apply "
+                "to numeric columns only."
+            )
+        if self.categories is not None:
+            if self.kind != "categorical":
+                raise ValueError(
+                    f"Column {self.name!r} is {self.kind} but lists categories; categories "
+                    "apply to categorical columns only."
+                )
+            # Configuration files may hold numbers or lists; store them the way they are compared.
+            object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
+
+
+@dataclass(frozen=True)
+class BatchSchema:
+    """What a whole batch must look like.
+
+    Attributes:
+        columns: One :class:`ColumnSpec` per known column.
+        min_rows: Fewest rows a batch may have.
+        unique_columns: Columns whose values must not repeat (e.g. an id column); each
+            must also be described in ``columns``.
+        allow_extra_columns: Whether columns not described in ``columns`` are tolerated.
+    """
+
+    columns: tuple[ColumnSpec, ...]
+    min_rows: int = 1
+    unique_columns: tuple[str, ...] = ()
+    allow_extra_columns: bool = True
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"The schema describes columns {duplicates} more than once.")
+        unknown = [c for c in self.unique_columns if c not in names]
+        if unknown:
+            raise ValueError(
+                f"unique_columns {unknown} are not described in the schema's columns; add them."
+            )
+        if self.min_rows < 0:
+            raise ValueError(f"min_rows is {self.min_rows}; use 0 or more.")
+        object.__setattr__(self, "columns", tuple(self.columns))
+        object.__setattr__(self, "unique_columns", tuple(self.unique_columns))
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the spec of column ``name``.
+
+        Raises:
+            KeyError: If the schema does not describe ``name``.
+        """
+        for spec in self.columns:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """One failed expectation.
+
+    Attributes:
+        column: The column checked, or None for a table-level check.
+        expectation: The GX expectation type, e.g. ``expect_column_values_to_be_between``.
+        unexpected_count: Rows that broke it; 0 when the check is not row-based.
+        message: One sentence naming the column, the expectation and the count.
+    """
+
+    column: str | None
+    expectation: str
+    unexpected_count: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of validating one batch.
+
+    Attributes:
+        success: Whether every expectation passed.
+        n_rows: Rows in the batch.
+        n_expectations: Expectations evaluated.
+        failures: One entry per failed expectation, in suite order.
+        report: GX's own validation result as JSON-serialisable data.
+    """
+
+    success: bool
+    n_rows: int
+    n_expectations: int
+    failures: tuple[CheckFailure, ...]
+    report: dict[str, Any]
+
+    @property
+    def failed_columns(self) -> tuple[str, ...]:
+        """Columns with at least one failure, in order of first failure."""
+        return tuple(dict.fromkeys(f.column for f in self.failures if f.column is not None))
+
+    def summary(self) -> str:
+        """Return a short multi-line summary for people."""
+        if self.success:
+            return (
+                f"All {self.n_expectations} checks passed on {self.n_rows} rows."
+                if self.n_expectations
+                else f"No checks were configured; {self.n_rows} rows accepted."
+            )
+        head = f"{len(self.failures)} of {self.n_expectations} checks failed on {self.n_rows} rows:"
+        return "\n".join([head, *(f"- {f.message}" for f in self.failures)])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict, including GX's report under ``report``."""
+        return {
+            "success": self.success,
+            "n_rows": self.n_rows,
+            "n_expectations": self.n_expectations,
+            "failures": [f.to_dict() for f in self.failures],
+            "summary": self.summary(),
+            "report": self.report,
+        }
+
+
+def schema_from_reference(reference: pd.DataFrame, base: BatchSchema) -> BatchSchema:
+    """Complete ``base`` from the reference data's profile.
+
+    Categorical columns without configured categories get the set of values observed in
+    the reference (as strings, sorted). Everything else is kept: numeric bounds that are not
+    configured stay None, because a range seen once is not a rule.
+
+    Args:
+        reference: Reference data, e.g. the training window.
+        base: The configured schema.
+
+    Returns:
+        A new schema; ``base`` is not modified.
+    """
+    columns: list[ColumnSpec] = []
+    for spec in base.columns:
+        if spec.kind != "categorical" or spec.categories is not None:
+            columns.append(spec)
+            continue
+        if spec.name not in reference.columns:
+            logger.warning(
+                "Reference data has no column %r; its categories stay unconfigured.", spec.name
+            )
+            columns.append(spec)
+            continue
+        observed = _as_category_strings(reference[spec.name]).dropna().unique()
+        if len(observed) == 0:
+            logger.warning(
+                "Reference column %r is entirely null; its categories stay unconfigured.",
+                spec.name,
+            )
+            columns.append(spec)
+            continue
+        columns.append(dataclasses.replace(spec, categories=tuple(sorted(map(str, observed)))))
+    return dataclasses.replace(base, columns=tuple(columns))
+
+
+def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
+    """Validate a batch against ``schema`` with Great Expectations.
+
+    Bad data never raises: a missing required column, an empty frame, values of the wrong
+    type, nulls, values out of range or unseen categories all give a failed result whose
+    failures say which column broke which expectation on how many rows. Checks on a missing
+    column are skipped (its ``expect_column_to_exist`` fails instead), and the range check
+    of a numeric column holding non-numbers is skipped (its type check fails instead).
+
+    Args:
+        df: The batch.
+        schema: What the batch must look like.
+
+    Returns:
+        The parsed result, with GX's own report attached.
+
+    Raises:
+        DataError: If the frame has duplicate column names (GX cannot address them).
+    """
+    duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if duplicated:
+        raise DataError(
+            f"The batch has duplicate columns {duplicated}; rename them so each appears once."
+        )
+    prepared = _prepare_frame(df, schema)
+    expectations, skipped_ranges = _build_expectations(prepared, schema)
+
+    import great_expectations as gx
+
+    with _GX_LOCK:
+        batch_definition = _batch_definition()
+        suite = gx.ExpectationSuite(name="challenger-batch", expectations=expectations)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": prepared})
+        # BASIC has the counts and a few example values; SUMMARY costs ~40% more here.
+        gx_result = batch.validate(suite, result_format="BASIC")
+    report: dict[str, Any] = gx_result.to_json_dict()  # type: ignore[no-untyped-call]
+    failures = _parse_failures(report, prepared, skipped_ranges)
+    statistics = report.get("statistics", {})
+    return ValidationResult(
+        success=bool(report["success"]),
+        n_rows=len(df),
+        n_expectations=int(statistics.get("evaluated_expectations", len(expectations))),
+        failures=failures,
+        report=report,
+    )
+
+
+def quarantine(batch_path: Path, result: ValidationResult, quarantine_dir: Path) -> Path:
+    """Move a batch file into quarantine together with its validation evidence.
+
+    The file lands in ``quarantine_dir/<batch stem>-<UTC timestamp>/`` next to
+    ``validation.json`` (``result.to_dict()``, including GX's report). The file is copied,
+    the copy is checked, and only then is the original deleted. An existing quarantine
+    folder is never reused: a numeric suffix is added instead.
+
+    Args:
+        batch_path: The batch file to move.
+        result: The validation result that sent it to quarantine.
+        quarantine_dir: Root of the quarantine area; created if missing.
+
+    Returns:
+        The new quarantine folder.
+
+    Raises:
+        DataError: If ``batch_path`` is not an existing file or is named ``validation.json``.
+        OSError: If the copy cannot be written or verified; the original is kept.
+    """
+    batch_path = Path(batch_path)
+    if not batch_path.is_file():
+        raise DataError(
+            f"Cannot quarantine {batch_path}: it is not an existing file; check the batch path."
+        )
+    if batch_path.name == _EVIDENCE:
+        raise DataError(
+            f"Cannot quarantine {batch_path}: its name clashes with the {_EVIDENCE} written "
+            "next to it; rename the batch file."
+        )
+    quarantine_dir = Path(quarantine_dir)
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    folder = _new_folder(quarantine_dir, f"{batch_path.stem}-{stamp}")
+
+    target = folder / batch_path.name
+    shutil.copy2(batch_path, target)
+    if target.stat().st_size != batch_path.stat().st_size:
+        raise OSError(
+            f"Copy of {batch_path} to {target} is incomplete; the original was kept in place."
+        )
+    evidence = json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str)
+    with (folder / _EVIDENCE).open("x", encoding="utf-8") as out:
+        out.write(evidence + "\n")
+    batch_path.unlink()
+    logger.info("Quarantined %s in %s", batch_path, folder)
+    return folder
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """Create and return a folder under ``parent`` that did not exist before."""
+    for attempt in range(1000):
+        candidate = parent / (name if attempt == 0 else f"{name}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise OSError(f"Could not create a new quarantine folder for {name!r} in {parent}.")
+
+
+@functools.cache
+def _batch_definition() -> BatchDefinition[Any]:
+    """Build the process-wide ephemeral GX context and return its whole-frame batch definition.
+
+    Cached: the context, the pandas data source and the data frame asset are built once
+    and reused; each validation passes its own frame as a batch parameter.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        # GX's default ephemeral config creates a temporary docs-site folder on disk.
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        # Progress bars would go to stderr on every validation; this is a library.
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False,
+    )
+    context = gx.get_context(mode="ephemeral", project_config=config)
+    source = context.data_sources.add_pandas(name="challenger")
+    asset = source.add_dataframe_asset(name="batch")
+    return asset.add_batch_definition_whole_dataframe(name="whole-batch")
+
+
+def _prepare_frame(df: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
+    """Return the frame GX should see: categories as strings, timestamps as naive UTC.
+
+    Only columns that need a change are replaced; the caller's frame is not modified.
+    """
+    replacements: dict[str, pd.Series] = {}
+    for spec in schema.columns:
+        if spec.name not in df.columns:
+            continue
+        series = df[spec.name]
+        if spec.kind == "categorical" and spec.categories is not None:
+            converted = _as_category_strings(series)
+            if converted is not series:
+                replacements[spec.name] = converted
+        elif spec.kind == "timestamp":
+            if isinstance(series.dtype, pd.DatetimeTZDtype):
+                replacements[spec.name] = series.dt.tz_convert(None)
+            elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+                replacements[spec.name] = _parse_timestamps(series)
+    if not replacements:
+        return df
+    return df.assign(**replacements)
+
+
+def _parse_timestamps(series: pd.Series) -> pd.Series:
+    """Parse timestamp text (a CSV column) so that only unparseable values fail the type check.
+
+    Returns a naive-UTC datetime column when every value parses; otherwise an object column
+    holding a ``Timestamp`` where a value parsed and the original value where it did not,
+    which GX's row-by-row type check then counts.
+    """
+    with warnings.catch_warnings():
+        # pandas warns when it cannot infer one format and falls back to per-value parsing.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    parsed = parsed.dt.tz_convert(None)
+    unparsed = series.notna() & parsed.isna()
+    if not unparsed.any():
+        return parsed
+    mixed = series.astype(object).copy()
+    ok = parsed.notna()
+    mixed[ok] = parsed[ok].astype(object)
+    return mixed
+
+
+def _as_category_strings(series: pd.Series) -> pd.Series:
+    """Return ``series`` with each non-null value as a string and nulls as None.
+
+    Whole-number floats become integer strings, so a code column read as ``int`` in one
+    file and as ``float`` in the next (pandas' fate for integers with nulls) compares equal.
+    """
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
+        "string",
+        "empty",
+    ):
+        return series
+    values = series
+    if pd.api.types.is_float_dtype(series.dtype):
+        finite = series.dropna()
+        if len(finite) and bool(np.all(np.isfinite(finite))) and bool((finite % 1 == 0).all()):
+            values = series.astype("Int64")
+    mask = values.isna().to_numpy()
+    strings = values.astype(str).to_numpy(dtype=object)
+    strings[mask] = None
+    return pd.Series(strings, index=series.index, name=series.name, dtype=object)
+
+
+def _holds_numbers(series: pd.Series) -> bool:
+    """Whether comparing ``series`` with numeric bounds is safe (numbers or nulls only)."""
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return True
+    if series.dtype == object:
+        return pd.api.types.infer_dtype(series, skipna=True) in _NUMERIC_INFERRED
+    return False
+
+
+def _build_expectations(
+    df: pd.DataFrame, schema: BatchSchema
+) -> tuple[list[Expectation], frozenset[str]]:
+    """Translate ``schema`` into GX expectations for this frame.
+
+    Returns:
+        The expectations, and the numeric columns whose range check was left out because
+        they hold non-numbers (the type check reports them).
+    """
+    from great_expectations.expectations.core.expect_column_to_exist import ExpectColumnToExist
+    from great_expectations.expectations.core.expect_column_values_to_be_between import (
+        ExpectColumnValuesToBeBetween,
+    )
+    from great_expectations.expectations.core.expect_column_values_to_be_in_set import (
+        ExpectColumnValuesToBeInSet,
+    )
+    from great_expectations.expectations.core.expect_column_values_to_be_in_type_list import (
+        ExpectColumnValuesToBeInTypeList,
+    )
+    from great_expectations.expectations.core.expect_column_values_to_be_unique import (
+        ExpectColumnValuesToBeUnique,
+    )
+    from great_expectations.expectations.core.expect_column_values_to_not_be_null import (
+        ExpectColumnValuesToNotBeNull,
+    )
+    from great_expectations.expectations.core.expect_table_columns_to_match_set import (
+        ExpectTableColumnsToMatchSet,
+    )
+    from great_expectations.expectations.core.expect_table_row_count_to_be_between import (
+        ExpectTableRowCountToBeBetween,
+    )
+
+    present = set(df.columns)
+    expectations: list[Expectation] = [
+        ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=None)
+    ]
+    if not schema.allow_extra_columns:
+        expectations.append(
+            ExpectTableColumnsToMatchSet(
+                column_set=[c.name for c in schema.columns if c.name in present],
+                exact_match=True,
+            )
+        )
+    skipped_ranges: set[str] = set()
+    for spec in schema.columns:
+        if spec.required:
+            expectations.append(ExpectColumnToExist(column=spec.name))
+        if spec.name not in present:
+            continue  # checks on a missing column would only raise inside GX
+        column = spec.name
+        if spec.kind == "numeric":
+            expectations.append(
+                ExpectColumnValuesToBeInTypeList(column=column, type_list=list(_NUMERIC_TYPE_NAMES))
+            )
+            if spec.min is not None or spec.max is not None:
+                if _holds_numbers(df[column]):
+                    expectations.append(
+                        ExpectColumnValuesToBeBetween(
+                            column=column, min_value=spec.min, max_value=spec.max
+                        )
+                    )
+                else:
+                    skipped_ranges.add(column)
+        elif spec.kind == "categorical":
+            if spec.categories is not None:
+                expectations.append(
+                    ExpectColumnValuesToBeInSet(column=column, value_set=list(spec.categories))
+                )
+        elif spec.kind == "binary":
+            expectations.append(
+                ExpectColumnValuesToBeInSet(column=column, value_set=list(_BINARY_VALUES))
+            )
+        else:
+            expectations.append(
+                ExpectColumnValuesToBeInTypeList(
+                    column=column, type_list=list(_TIMESTAMP_TYPE_NAMES)
+                )
+            )
+        expectations.append(
+            ExpectColumnValuesToNotBeNull(column=column, mostly=1.0 - spec.max_null_fraction)
+        )
+        if column in schema.unique_columns:
+            expectations.append(ExpectColumnValuesToBeUnique(column=column))
+    return expectations, frozenset(skipped_ranges)
+
+
+# --- parsing GX's JSON (the only place that reads it) -----------------------------------
+
+
+def _parse_failures(
+    report: Mapping[str, Any], df: pd.DataFrame, skipped_ranges: frozenset[str]
+) -> tuple[CheckFailure, ...]:
+    """Turn the failed entries of GX's JSON result into :class:`CheckFailure` objects."""
+    failures: list[CheckFailure] = []
+    for entry in report.get("results", []):
+        if entry.get("success"):
+            continue
+        config = entry.get("expectation_config") or {}
+        kind = str(config.get("type", "unknown_expectation"))
+        kwargs: Mapping[str, Any] = config.get("kwargs") or {}
+        result: Mapping[str, Any] = entry.get("result") or {}
+        column = kwargs.get("column")
+        column = None if column is None else str(column)
+        error = _exception_message(entry.get("exception_info"))
+        if error is not None:
+            failures.append(
+                CheckFailure(
+                    column=column,
+                    expectation=kind,
+                    unexpected_count=0,
+                    message=(
+                        f"{_subject(column)} could not be checked by {kind} (0 rows counted): "
+                        f"{error}"
+                    ),
+                )
+            )
+            continue
+        failures.append(_describe(kind, column, kwargs, result, df, skipped_ranges))
+    return tuple(failures)
+
+
+def _exception_message(info: Any) -> str | None:
+    """Return the message of an exception GX caught, if any.
+
+    GX reports either one flat ``{"raised_exception": ...}`` dict or, when a metric failed,
+    one such dict per metric id.
+    """
+    if not isinstance(info, Mapping):
+        return None
+    if "raised_exception" in info:
+        if info.get("raised_exception"):
+            return str(info.get("exception_message") or "unknown error")
+        return None
+    for value in info.values():
+        message = _exception_message(value)
+        if message is not None:
+            return message
+    return None
+
+
+def _describe(
+    kind: str,
+    column: str | None,
+    kwargs: Mapping[str, Any],
+    result: Mapping[str, Any],
+    df: pd.DataFrame,
+    skipped_ranges: frozenset[str],
+) -> CheckFailure:
+    """Build one failure with a sentence naming the column, the expectation and the count."""
+    subject = _subject(column)
+    if kind == "expect_column_to_exist":
+        return CheckFailure(
+            column,
+            kind,
+            0,
+            f"{subject} is missing from the batch, so {kind} failed (0 rows counted) "
+            "and its other checks were skipped.",
+        )
+    if kind == "expect_table_row_count_to_be_between":
+        observed = _as_int(result.get("observed_value"), default=len(df))
+        return CheckFailure(
+            None,
+            kind,
+            0,
+            f"The batch has {observed} rows but {kind} requires at least "
+            f"{kwargs.get('min_value')} (0 rows counted).",
+        )
+    if kind == "expect_table_columns_to_match_set":
+        details = result.get("details") or {}
+        mismatched = details.get("mismatched") or {}
+        extra = mismatched.get("unexpected") or sorted(
+            set(map(str, df.columns)) - set(kwargs.get("column_set") or [])
+        )
+        return CheckFailure(
+            None,
+            kind,
+            0,
+            f"The batch has columns the schema does not describe ({_quote_all(extra)}), "
+            f"so {kind} failed (0 rows counted).",
+        )
+
+    element_count = _as_int(result.get("element_count"), default=len(df))
+    if "unexpected_count" in result:
+        count = _as_int(result.get("unexpected_count"), default=0)
+    elif kind == "expect_column_values_to_be_in_type_list" and column in df.columns:
+        # GX checks non-object columns by dtype only; then every non-null value is wrong.
+        count = int(df[column].notna().sum())
+    else:
+        count = 0
+    examples = _examples(result)
+    detail = _detail(kind, kwargs, result, df, column)
+    sentence = f"{subject} failed {kind} on {count} of {element_count} rows"
+    if detail:
+        sentence += f" ({detail})"
+    if examples and kind != "expect_column_values_to_not_be_null":
+        sentence += f"; e.g. {examples}"
+    if column in skipped_ranges:
+        sentence += "; its range check was skipped"
+    return CheckFailure(column, kind, count, sentence + ".")
+
+
+def _detail(
+    kind: str,
+    kwargs: Mapping[str, Any],
+    result: Mapping[str, Any],
+    df: pd.DataFrame,
+    column: str | None,
+) -> str:
+    """Explain what the expectation required, in a few words."""
+    if kind == "expect_column_values_to_be_between":
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        if low is not None and high is not None:
+            return f"allowed range {_num(low)} to {_num(high)}"
+        if low is not None:
+            return f"allowed minimum {_num(low)}"
+        return f"allowed maximum {_num(high)}"
+    if kind == "expect_column_values_to_be_in_set":
+        allowed = list(kwargs.get("value_set") or [])
+        shown = _quote_all(allowed[:10]) + (", ..." if len(allowed) > 10 else "")
+        return f"allowed values {shown}"
+    if kind == "expect_column_values_to_not_be_null":
+        mostly = kwargs.get("mostly")
+        share = 1.0 - float(mostly) if mostly is not None else 0.0
+        return f"null values; at most {share:.1%} may be null"
+    if kind == "expect_column_values_to_be_unique":
+        return "duplicated values"
+    if kind == "expect_column_values_to_be_in_type_list":
+        wanted = "timestamps" if "Timestamp" in (kwargs.get("type_list") or []) else "numbers"
+        dtype = str(df[column].dtype) if column in df.columns else "unknown"
+        return f"expected {wanted}, column dtype is {dtype}"
+    return ""
+
+
+def _examples(result: Mapping[str, Any]) -> str:
+    """Render a few distinct unexpected values from GX's BASIC output.
+
+    GX lists only the first 20 unexpected values, so they are examples, not counts.
+    """
+    values = result.get("partial_unexpected_list") or []
+    return ", ".join(list(dict.fromkeys(map(_quote, values)))[:_EXAMPLES])
+
+
+def _subject(column: str | None) -> str:
+    return _TABLE.capitalize() if column is None else f"Column {column!r}"
+
+
+def _quote(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else _num(value)
+
+
+def _quote_all(values: Sequence[Any]) -> str:
+    return ", ".join(_quote(v) for v in values)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_int(value: Any, *, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
