@@ -4,8 +4,8 @@ Builds a seeded holdout (100,000 rows by default) with a champion and a challeng
 times one ``sklearn.metrics.roc_auc_score`` call (median of 7 per round) and one
 ``challenger.stats.paired_bootstrap("roc_auc", ..., n_resamples=2000)`` in the same run,
 and prints both times and their ratio. Absolute times depend on the machine; the ratio is
-the figure, measured per round with the baseline timed right next to the bootstrap. Target: the whole bootstrap (2,000 resamples, jackknife, BCa) costs at most
-100 single AUC computations.
+the figure, taken per round with the baseline timed right next to the bootstrap. Target:
+the whole bootstrap (2,000 resamples, jackknife, BCa) costs at most 100 single AUCs.
 
 Usage:
     python bench/bench_bootstrap.py [--rows 100000] [--resamples 2000] [--repeats 5]

@@ -8,7 +8,7 @@ also presses "Run" on a manual retrain with a cheaper candidate, which the gate 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ class Step:
 
     day: int
     story: str
-    period: Period = Period()
+    period: Period = field(default_factory=Period)
     corruption: CorruptionKind | None = None
     manual_candidates: tuple[str, ...] = ()
 
@@ -35,23 +35,45 @@ TIMELINE = (
     Step(1, "quiet day: same population, same risk"),
     Step(2, "quiet day: same population, same risk"),
     Step(3, "a partner channel floods in and the risk model changes", Period(1.0, 1.0)),
-    Step(4, "an upstream bug writes -999 into credit_score", Period(1.0, 1.0), corruption="out_of_range"),
-    Step(5, "quiet day in the new regime; then an engineer tries a cheaper model", Period(1.0, 1.0),
-         manual_candidates=("shallow_tree",)),
+    Step(
+        4,
+        "an upstream bug writes -999 into credit_score",
+        Period(1.0, 1.0),
+        corruption="out_of_range",
+    ),
+    Step(
+        5,
+        "quiet day in the new regime; then an engineer tries a cheaper model",
+        Period(1.0, 1.0),
+        manual_candidates=("shallow_tree",),
+    ),
 )
 
 
 def _row(step: Step, event: str, result: dict[str, Any] | None, note: str) -> dict[str, Any]:
-    row: dict[str, Any] = {"day": step.day, "story": step.story, "event": event, "note": note,
-                           "decision": None, "challenger": None, "champion": None}
+    row: dict[str, Any] = {
+        "day": step.day,
+        "story": step.story,
+        "event": event,
+        "note": note,
+        "decision": None,
+        "challenger": None,
+        "champion": None,
+    }
     if result is not None:
         dec = result["decision"]
-        row.update(decision=dec["outcome"], challenger=result["challenger_version"],
-                   champion=result["champion_after"], reason=dec["reason"])
+        row.update(
+            decision=dec["outcome"],
+            challenger=result["challenger_version"],
+            champion=result["champion_after"],
+            reason=dec["reason"],
+        )
     return row
 
 
-def run_demo(settings: Settings, config: str | None, on_step: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def run_demo(
+    settings: Settings, config: str | None, on_step: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
     """Run the timeline; returns one summary row per event (and calls ``on_step`` with each)."""
     incoming = settings.path(Path("data/incoming"))
     rows: list[dict[str, Any]] = []
@@ -62,10 +84,16 @@ def run_demo(settings: Settings, config: str | None, on_step: Callable[[dict[str
             on_step(row)
 
     for step in TIMELINE:
-        frame = simulate_batch(step.day, settings.simulator.rows_per_batch, settings.project.seed, step.period,
-                               target=settings.data.target, timestamp=settings.data.timestamp or "ts",
-                               id_column=settings.data.id_column or "application_id",
-                               label_noise=settings.simulator.label_noise)
+        frame = simulate_batch(
+            step.day,
+            settings.simulator.rows_per_batch,
+            settings.project.seed,
+            step.period,
+            target=settings.data.target,
+            timestamp=settings.data.timestamp or "ts",
+            id_column=settings.data.id_column or "application_id",
+            label_noise=settings.simulator.label_noise,
+        )
         if step.corruption is not None:
             frame = corrupt(frame, step.corruption, seed=settings.project.seed + step.day)
         path = write_table(frame, incoming / f"day-{step.day:03d}.parquet")
@@ -79,9 +107,29 @@ def run_demo(settings: Settings, config: str | None, on_step: Callable[[dict[str
         note = "; ".join(trig["reasons"])
         if drift is not None:
             note = f"drift share {drift['drift_share']:.0%}. " + note
-        emit(_row(step, f"monitor → {trig['trigger']}" if trig["retrain"] else "monitor → no retrain", out["retrain"], note))
+        emit(
+            _row(
+                step,
+                f"monitor → {trig['trigger']}" if trig["retrain"] else "monitor → no retrain",
+                out["retrain"],
+                note,
+            )
+        )
         if step.manual_candidates:
-            result = retrain_flow(reason="manual", candidates=list(step.manual_candidates), config=config,
-                                  trigger_evidence={"reasons": [f"manual retrain of {', '.join(step.manual_candidates)}"]})
-            emit(_row(step, "manual retrain", result, f"candidates: {', '.join(step.manual_candidates)}"))
+            result = retrain_flow(
+                reason="manual",
+                candidates=list(step.manual_candidates),
+                config=config,
+                trigger_evidence={
+                    "reasons": [f"manual retrain of {', '.join(step.manual_candidates)}"]
+                },
+            )
+            emit(
+                _row(
+                    step,
+                    "manual retrain",
+                    result,
+                    f"candidates: {', '.join(step.manual_candidates)}",
+                )
+            )
     return rows

@@ -54,7 +54,8 @@ def monitor_flow(
         where = quarantine(path, validation, settings.path(d.quarantine_dir))
         create_markdown_artifact(
             f"## Batch `{path.name}` quarantined\n\n```\n{validation.summary()}\n```\n\nReport: `{where}`",
-            key="quarantine", description=f"{path.name} failed validation",
+            key="quarantine",
+            description=f"{path.name} failed validation",
         )
         raise BatchQuarantined(
             f"batch {path.name} failed validation and was moved to {where} with its report: {validation.summary()}",
@@ -62,7 +63,12 @@ def monitor_flow(
         )
     batch_id = path.stem
     accept_batch(frame, batch_id, settings.path(d.accepted_dir))
-    log.info("Batch %s passed %d expectations on %d rows", batch_id, validation.n_expectations, validation.n_rows)
+    log.info(
+        "Batch %s passed %d expectations on %d rows",
+        batch_id,
+        validation.n_expectations,
+        validation.n_rows,
+    )
 
     drift = None
     performance = None
@@ -71,15 +77,24 @@ def monitor_flow(
         html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
         html.parent.mkdir(parents=True, exist_ok=True)
         drift = measure_drift(
-            reference, frame, numeric=d.numeric, categorical=d.categorical,
-            share_threshold=settings.triggers.drift_share, method=settings.drift.method,
-            threshold=settings.drift.threshold, per_column_method=settings.drift.per_column_method,
-            max_rows=settings.drift.max_rows, seed=settings.project.seed, html_path=html,
+            reference,
+            frame,
+            numeric=d.numeric,
+            categorical=d.categorical,
+            share_threshold=settings.triggers.drift_share,
+            method=settings.drift.method,
+            threshold=settings.drift.threshold,
+            per_column_method=settings.drift.per_column_method,
+            max_rows=settings.drift.max_rows,
+            seed=settings.project.seed,
+            html_path=html,
         )
         log.info("Drift: %s", drift.summary())
         holdout_tag = champion.tags.get(f"{TAG}holdout_{settings.training.primary_metric}")
         perf_ref = float(holdout_tag) if holdout_tag else None
-        performance = champion_performance(registry.load_model(champion.version), frame, settings, perf_ref)
+        performance = champion_performance(
+            registry.load_model(champion.version), frame, settings, perf_ref
+        )
         trained_on = champion.tags.get(f"{TAG}training_batches", "").split(",")
         names = [p.stem for p in accepted_batches(settings.path(d.accepted_dir))]
         if trained_on and trained_on[-1] in names:
@@ -102,12 +117,19 @@ def monitor_flow(
     )
     log.info("Trigger: %s (%s)", decision.trigger, "; ".join(decision.reasons))
     create_table_artifact(
-        [{"item": "batch", "value": batch_id}, {"item": "rows", "value": validation.n_rows},
-         {"item": "validation", "value": f"passed {validation.n_expectations} expectations"},
-         {"item": "drift share", "value": "n/a" if drift is None else f"{drift.drift_share:.0%}"},
-         {"item": "retrain", "value": f"{decision.retrain} ({decision.trigger})"},
-         *[{"item": "reason", "value": r} for r in decision.reasons]],
-        key="monitor-decision", description=f"monitor of {batch_id}",
+        [
+            {"item": "batch", "value": batch_id},
+            {"item": "rows", "value": validation.n_rows},
+            {"item": "validation", "value": f"passed {validation.n_expectations} expectations"},
+            {
+                "item": "drift share",
+                "value": "n/a" if drift is None else f"{drift.drift_share:.0%}",
+            },
+            {"item": "retrain", "value": f"{decision.retrain} ({decision.trigger})"},
+            *[{"item": "reason", "value": r} for r in decision.reasons],
+        ],
+        key="monitor-decision",
+        description=f"monitor of {batch_id}",
     )
     result: dict[str, Any] = {
         "batch": batch_id,
@@ -119,5 +141,7 @@ def monitor_flow(
         "retrain": None,
     }
     if decision.retrain and retrain:
-        result["retrain"] = retrain_flow(reason=decision.trigger, config=config, trigger_evidence=decision.to_dict())
+        result["retrain"] = retrain_flow(
+            reason=decision.trigger, config=config, trigger_evidence=decision.to_dict()
+        )
     return result

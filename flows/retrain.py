@@ -22,12 +22,20 @@ from challenger.evaluation import Check, gather_evidence, positive_scores, smoke
 from challenger.gate import GateDecision, Outcome, decide
 from challenger.monitoring import batch_schema, labelled_rows
 from challenger.registry import TAG, Registry
-from challenger.training import CVResult, check_training_frame, choose_best, cross_validate_candidate, fit_final
+from challenger.training import (
+    CVResult,
+    check_training_frame,
+    choose_best,
+    cross_validate_candidate,
+    fit_final,
+)
 from challenger.validation import validate_batch
 
 
 @task(name="cross-validate", cache_policy=NO_CACHE, task_run_name="cv-{candidate.name}")
-def cv_task(candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings) -> CVResult:
+def cv_task(
+    candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
+) -> CVResult:
     """Cross-validate one candidate."""
     return cross_validate_candidate(candidate, X, y, settings)
 
@@ -41,18 +49,33 @@ def fit_task(candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, setting
 def _load_training_data(settings: Settings, data: str | None) -> tuple[pd.DataFrame, list[str]]:
     if data:
         return read_table(data), [Path(data).stem]
-    return assemble_window(settings.path(settings.data.accepted_dir), settings.training.window_batches, settings.data.timestamp)
+    return assemble_window(
+        settings.path(settings.data.accepted_dir),
+        settings.training.window_batches,
+        settings.data.timestamp,
+    )
 
 
 def _holdout_is_newer(train: pd.DataFrame, holdout: pd.DataFrame, ts: str | None) -> Check:
     if not ts or ts not in train.columns:
-        return Check("holdout_newer_than_training", True, "no timestamp", "newest rows held out",
-                     "the data has no timestamp column: seeded random holdout")
+        return Check(
+            "holdout_newer_than_training",
+            True,
+            "no timestamp",
+            "newest rows held out",
+            "the data has no timestamp column: seeded random holdout",
+        )
     t_max, h_min = pd.to_datetime(train[ts]).max(), pd.to_datetime(holdout[ts]).min()
     ok = bool(h_min >= t_max)
-    return Check("holdout_newer_than_training", ok, f"holdout from {h_min}", f">= {t_max}",
-                 "every holdout row is at least as new as every training row" if ok
-                 else "some holdout rows are older than training rows: validating on the past")
+    return Check(
+        "holdout_newer_than_training",
+        ok,
+        f"holdout from {h_min}",
+        f">= {t_max}",
+        "every holdout row is at least as new as every training row"
+        if ok
+        else "some holdout rows are older than training rows: validating on the past",
+    )
 
 
 @flow(name="retrain", log_prints=False)
@@ -88,15 +111,25 @@ def retrain_flow(
     reference = registry.load_reference(champion) if champion else None
     validation = validate_batch(frame, batch_schema(settings, reference))
     if not validation.success:
-        raise DataError(f"the training data failed validation, so nothing was trained: {validation.summary()}")
+        raise DataError(
+            f"the training data failed validation, so nothing was trained: {validation.summary()}"
+        )
     frame = labelled_rows(frame, d.target)
-    train, holdout = time_split(frame, settings.training.holdout_fraction, d.timestamp, settings.project.seed)
+    train, holdout = time_split(
+        frame, settings.training.holdout_fraction, d.timestamp, settings.project.seed
+    )
     features = list(d.features)
     X_tr, y_tr = train[features], train[d.target].to_numpy().astype(int)
     X_ho, y_ho = holdout[features], holdout[d.target].to_numpy().astype(int)
     fp = fingerprint(frame)
-    log.info("Training %d candidate(s) on %d rows (holdout %d rows, newest) from %s; champion: %s",
-             len(chosen), len(train), len(holdout), ", ".join(batches), f"v{champion.version}" if champion else "none")
+    log.info(
+        "Training %d candidate(s) on %d rows (holdout %d rows, newest) from %s; champion: %s",
+        len(chosen),
+        len(train),
+        len(holdout),
+        ", ".join(batches),
+        f"v{champion.version}" if champion else "none",
+    )
 
     futures = [cv_task.submit(c, X_tr, y_tr, settings) for c in chosen]
     cv_results = tuple(f.result() for f in futures)
@@ -108,12 +141,20 @@ def retrain_flow(
 
     trigger_reasons = tuple((trigger_evidence or {}).get("reasons", ()))
     with registry.start_run(f"retrain-{reason}", tags={f"{TAG}trigger": reason}) as run_id:
-        registry.log_params({
-            "trigger": reason, "training_batches": ",".join(batches), "train_rows": len(train),
-            "holdout_rows": len(holdout), "data_fingerprint": fp, "best_candidate": best.candidate,
-            "cv_strategy": best.strategy, "cv_n_splits": best.n_splits, "primary_metric": metric,
-            **{f"best.{k}": v for k, v in best.params.items()},
-        })
+        registry.log_params(
+            {
+                "trigger": reason,
+                "training_batches": ",".join(batches),
+                "train_rows": len(train),
+                "holdout_rows": len(holdout),
+                "data_fingerprint": fp,
+                "best_candidate": best.candidate,
+                "cv_strategy": best.strategy,
+                "cv_n_splits": best.n_splits,
+                "primary_metric": metric,
+                **{f"best.{k}": v for k, v in best.params.items()},
+            }
+        )
         if trigger_evidence:
             registry.log_dict(trigger_evidence, "trigger.json")
         for r in cv_results:
@@ -122,39 +163,86 @@ def retrain_flow(
                 for m, scores in r.fold_scores.items():
                     for i, s in enumerate(scores):
                         registry.log_metrics({f"cv_{m}": s}, step=i)
-                    registry.log_metrics({f"cv_{m}_mean": float(np.mean(scores)), f"cv_{m}_std": float(np.std(scores, ddof=1))})
+                    registry.log_metrics(
+                        {
+                            f"cv_{m}_mean": float(np.mean(scores)),
+                            f"cv_{m}_std": float(np.std(scores, ddof=1)),
+                        }
+                    )
                 registry.log_metrics({"fit_seconds": r.fit_seconds})
         registry.log_reference(train, settings.project.seed)
         model_uri = registry.log_model(model, X_tr.head(200))
-        tags = reports.version_tags(trigger=reason, fingerprint=fp, cv=best, primary_metric=metric,
-                                    batches=batches, n_train=len(train), n_holdout=len(holdout))
-        version = registry.register(model_uri, run_id, tags, description="Under evaluation by the challenger gate.")
+        tags = reports.version_tags(
+            trigger=reason,
+            fingerprint=fp,
+            cv=best,
+            primary_metric=metric,
+            batches=batches,
+            n_train=len(train),
+            n_holdout=len(holdout),
+        )
+        version = registry.register(
+            model_uri, run_id, tags, description="Under evaluation by the challenger gate."
+        )
         registry.mark_challenger(version.version)
         log.info("Registered %s v%d as challenger", settings.project.model_name, version.version)
 
         # Hard checks: validation, the registered version loaded back, the same newer holdout.
-        checks = [Check("data_validation", True, f"{validation.n_expectations} expectations", "all pass",
-                        f"the {len(frame)} training and holdout rows passed validation")]
+        checks = [
+            Check(
+                "data_validation",
+                True,
+                f"{validation.n_expectations} expectations",
+                "all pass",
+                f"the {len(frame)} training and holdout rows passed validation",
+            )
+        ]
         loaded = registry.load_model(version.version)
         champion_cols = registry.input_columns(champion.version) if champion else None
-        checks.append(smoke_test(loaded, X_ho.head(settings.gate.smoke_rows), version.version,
-                                 champion_cols, registry.input_columns(version.version)))
+        checks.append(
+            smoke_test(
+                loaded,
+                X_ho.head(settings.gate.smoke_rows),
+                version.version,
+                champion_cols,
+                registry.input_columns(version.version),
+            )
+        )
         checks.append(_holdout_is_newer(train, holdout, d.timestamp))
         champion_scores = None
         if champion is not None:
             try:
                 champion_scores = positive_scores(registry.load_model(champion.version), X_ho)
-                checks.append(Check("same_holdout", True, f"{len(holdout)} rows", "both models",
-                                    f"champion v{champion.version} and challenger v{version.version} scored on the same {len(holdout)} rows"))
-            except Exception as exc:  # noqa: BLE001 - a champion that cannot score is recorded, not fatal
-                checks.append(Check("champion_loads", False, "error", "loads and predicts",
-                                    f"champion v{champion.version} could not be loaded or scored: {exc}"))
+                checks.append(
+                    Check(
+                        "same_holdout",
+                        True,
+                        f"{len(holdout)} rows",
+                        "both models",
+                        f"champion v{champion.version} and challenger v{version.version} scored on the same {len(holdout)} rows",
+                    )
+                )
+            except Exception as exc:
+                checks.append(
+                    Check(
+                        "champion_loads",
+                        False,
+                        "error",
+                        "loads and predicts",
+                        f"champion v{champion.version} could not be loaded or scored: {exc}",
+                    )
+                )
         challenger_scores = positive_scores(loaded, X_ho)
         evidence = gather_evidence(
-            y_ho, challenger_scores, champion_scores, primary_metric=metric,
+            y_ho,
+            challenger_scores,
+            champion_scores,
+            primary_metric=metric,
             champion_version=champion.version if champion_scores is not None else None,
-            challenger_version=version.version, confidence=settings.gate.confidence,
-            n_resamples=settings.gate.n_resamples, seed=settings.project.seed,
+            challenger_version=version.version,
+            confidence=settings.gate.confidence,
+            n_resamples=settings.gate.n_resamples,
+            seed=settings.project.seed,
         )
         decision = decide(evidence, tuple(checks), settings.gate)
 
@@ -164,20 +252,50 @@ def retrain_flow(
             try:
                 promoted_from = registry.promote(version.version, expected)
             except ChampionMoved as exc:
-                decision = GateDecision(Outcome.REJECT, "keep_champion", f"compare-and-set refused the promotion: {exc}",
-                                        decision.mode, decision.rule, decision.checks, decision.rows_needed)
+                decision = GateDecision(
+                    Outcome.REJECT,
+                    "keep_champion",
+                    f"compare-and-set refused the promotion: {exc}",
+                    decision.mode,
+                    decision.rule,
+                    decision.checks,
+                    decision.rows_needed,
+                )
         if not decision.promotes:
             registry.retire_challenger(version.version)
 
-        card = reports.model_card(model_name=settings.project.model_name, version=version.version, cv=best,
-                                  all_cv=cv_results, trigger=reason, trigger_reasons=trigger_reasons,
-                                  evidence=evidence, decision=decision, fingerprint=fp, n_train=len(train))
-        registry.tag_version(version.version, reports.decision_tags(decision, evidence), description=card)
-        registry.set_run_tags({f"{TAG}gate_decision": decision.outcome.value, f"{TAG}version": str(version.version)})
-        metrics = {f"holdout_{m}_challenger": row["challenger"] for m, row in evidence.secondary.items()}
-        metrics |= {f"holdout_{m}_champion": row["champion"] for m, row in evidence.secondary.items() if "champion" in row}
+        card = reports.model_card(
+            model_name=settings.project.model_name,
+            version=version.version,
+            cv=best,
+            all_cv=cv_results,
+            trigger=reason,
+            trigger_reasons=trigger_reasons,
+            evidence=evidence,
+            decision=decision,
+            fingerprint=fp,
+            n_train=len(train),
+        )
+        registry.tag_version(
+            version.version, reports.decision_tags(decision, evidence), description=card
+        )
+        registry.set_run_tags(
+            {f"{TAG}gate_decision": decision.outcome.value, f"{TAG}version": str(version.version)}
+        )
+        metrics = {
+            f"holdout_{m}_challenger": row["challenger"] for m, row in evidence.secondary.items()
+        }
+        metrics |= {
+            f"holdout_{m}_champion": row["champion"]
+            for m, row in evidence.secondary.items()
+            if "champion" in row
+        }
         if evidence.primary is not None:
-            metrics |= {"delta": evidence.primary.delta, "delta_lower": evidence.primary.lower, "delta_upper": evidence.primary.upper}
+            metrics |= {
+                "delta": evidence.primary.delta,
+                "delta_lower": evidence.primary.lower,
+                "delta_upper": evidence.primary.upper,
+            }
         registry.log_metrics(metrics)
         result: dict[str, Any] = {
             "model_name": settings.project.model_name,
@@ -187,8 +305,16 @@ def retrain_flow(
             "training_batches": batches,
             "data_fingerprint": fp,
             "candidate": best.candidate,
-            "cv": [{"candidate": r.candidate, "estimator": r.estimator, f"{metric}_mean": r.mean(metric),
-                    f"{metric}_std": r.std(metric), "folds": list(r.fold_scores[metric])} for r in cv_results],
+            "cv": [
+                {
+                    "candidate": r.candidate,
+                    "estimator": r.estimator,
+                    f"{metric}_mean": r.mean(metric),
+                    f"{metric}_std": r.std(metric),
+                    "folds": list(r.fold_scores[metric]),
+                }
+                for r in cv_results
+            ],
             "challenger_version": version.version,
             "champion_before": expected,
             "champion_after": version.version if decision.promotes else expected,
@@ -200,8 +326,13 @@ def retrain_flow(
         registry.log_dict(result, "gate/decision.json")
         registry.log_text(card, "gate/model_card.md")
 
-    create_table_artifact(reports.decision_table(result), key="gate-decision",
-                          description=f"{settings.project.model_name} v{version.version}: {decision.outcome.value}")
-    create_markdown_artifact(card, key="model-card", description=f"Model card of v{version.version}")
+    create_table_artifact(
+        reports.decision_table(result),
+        key="gate-decision",
+        description=f"{settings.project.model_name} v{version.version}: {decision.outcome.value}",
+    )
+    create_markdown_artifact(
+        card, key="model-card", description=f"Model card of v{version.version}"
+    )
     log.info("Gate: %s → %s. %s", decision.outcome.value, decision.action, decision.reason)
     return result

@@ -41,9 +41,15 @@ T = TypeVar("T")
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="challenger.yaml to use (default: ./challenger.yaml, else built-in defaults)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="challenger.yaml to use (default: ./challenger.yaml, else built-in defaults).",
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+]
 
 
 def _prepare_environment() -> None:
@@ -51,7 +57,9 @@ def _prepare_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @contextlib.contextmanager
@@ -98,7 +106,8 @@ def _decision_panel(result: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} "
         f"(champion before: {result['champion_before'] or 'none'}, after: v{result['champion_after']})"
-        if result["champion_after"] else f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} (no champion)"
+        if result["champion_after"]
+        else f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} (no champion)"
     )
     console.print(f"  {dec['reason']}")
     table = Table("check", "result", "reason", show_lines=False)
@@ -111,7 +120,9 @@ def _decision_panel(result: dict[str, Any], console: Console) -> None:
 def demo(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    reset: Annotated[bool, typer.Option(help="Start from a clean slate (only the demo's own model and data).")] = True,
+    reset: Annotated[
+        bool, typer.Option(help="Start from a clean slate (only the demo's own model and data).")
+    ] = True,
 ) -> None:
     """Run a simulated production timeline through the real flows, end to end.
 
@@ -133,13 +144,17 @@ def demo(
             for sub in ("incoming", "accepted", "quarantine", "reports"):
                 shutil.rmtree(settings.path(Path("data") / sub), ignore_errors=True)
         registry.mark_demo()
-        out.print(f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}")
+        out.print(
+            f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
+        )
         from flows.demo import run_demo
 
         t0 = time.perf_counter()
 
         def show(row: dict[str, Any]) -> None:
-            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}.get(row["decision"] or "", "white")
+            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}.get(
+                row["decision"] or "", "white"
+            )
             line = f"[bold]day {row['day']}[/] {row['story']}\n   → {row['event']}"
             if row["decision"]:
                 line += f": [{colour}]{row['decision']}[/] v{row['challenger']}, champion v{row['champion']}"
@@ -148,10 +163,17 @@ def demo(
 
         rows = run_demo(settings, _config_arg(config), on_step=show)
         elapsed = time.perf_counter() - t0
-        table = Table("day", "event", "gate", "challenger", "champion", title="challenger demo: summary")
+        table = Table(
+            "day", "event", "gate", "challenger", "champion", title="challenger demo: summary"
+        )
         for r in rows:
-            table.add_row(str(r["day"]), r["event"], r["decision"] or "—",
-                          f"v{r['challenger']}" if r["challenger"] else "—", f"v{r['champion']}" if r["champion"] else "—")
+            table.add_row(
+                str(r["day"]),
+                r["event"],
+                r["decision"] or "—",
+                f"v{r['challenger']}" if r["challenger"] else "—",
+                f"v{r['champion']}" if r["champion"] else "—",
+            )
         out.print(table)
         store = settings.tracking_uri
         out.print(
@@ -168,11 +190,18 @@ def demo(
 
 @app.command()
 def monitor(
-    batch: Annotated[Path, typer.Option("--batch", "-b", help="CSV or Parquet batch to validate and check for drift.")],
+    batch: Annotated[
+        Path,
+        typer.Option("--batch", "-b", help="CSV or Parquet batch to validate and check for drift."),
+    ],
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Only report what would trigger a retrain.")] = False,
-    reason: Annotated[str, typer.Option(help="scheduled, or manual to force a retrain after a valid batch.")] = "scheduled",
+    no_retrain: Annotated[
+        bool, typer.Option("--no-retrain", help="Only report what would trigger a retrain.")
+    ] = False,
+    reason: Annotated[
+        str, typer.Option(help="scheduled, or manual to force a retrain after a valid batch.")
+    ] = "scheduled",
 ) -> None:
     """Validate one batch, measure drift against the champion, retrain if a trigger fires.
 
@@ -183,15 +212,24 @@ def monitor(
     def work() -> dict[str, Any]:
         from flows.monitor import monitor_flow
 
-        result = monitor_flow(batch=str(batch.resolve()), reason=reason, config=_config_arg(config), retrain=not no_retrain)
+        result = monitor_flow(
+            batch=str(batch.resolve()),
+            reason=reason,
+            config=_config_arg(config),
+            retrain=not no_retrain,
+        )
         if not as_json:
             c = Console()
             trig = result["trigger"]
             c.print(f"batch [bold]{result['batch']}[/]: accepted ({result['rows']} rows)")
             if result["drift"]:
                 dr = result["drift"]
-                c.print(f"drift: {dr['n_drifted']} of {len(dr['columns'])} features drifted ({dr['drift_share']:.0%})")
-            c.print(f"retrain: {'yes' if trig['retrain'] else 'no'} ({trig['trigger']}) — {'; '.join(trig['reasons'])}")
+                c.print(
+                    f"drift: {dr['n_drifted']} of {len(dr['columns'])} features drifted ({dr['drift_share']:.0%})"
+                )
+            c.print(
+                f"retrain: {'yes' if trig['retrain'] else 'no'} ({trig['trigger']}) — {'; '.join(trig['reasons'])}"
+            )
             if result["retrain"]:
                 _decision_panel(result["retrain"], c)
         return result
@@ -203,17 +241,29 @@ def monitor(
 def retrain(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
-    reason: Annotated[str, typer.Option(help="Why: manual, interval, data_change or performance.")] = "manual",
-    data: Annotated[Path | None, typer.Option(help="Train on this CSV/Parquet instead of the newest accepted batches.")] = None,
-    candidate: Annotated[list[str] | None, typer.Option("--candidate", help="Candidate name from challenger.yaml (repeatable).")] = None,
+    reason: Annotated[
+        str, typer.Option(help="Why: manual, interval, data_change or performance.")
+    ] = "manual",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Train on this CSV/Parquet instead of the newest accepted batches."),
+    ] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option("--candidate", help="Candidate name from challenger.yaml (repeatable)."),
+    ] = None,
 ) -> None:
     """Train candidates, register the best as `challenger` and run the promotion gate."""
 
     def work() -> dict[str, Any]:
         from flows.retrain import retrain_flow
 
-        result = retrain_flow(reason=reason, data=str(data.resolve()) if data else None,
-                              candidates=list(candidate or []) or None, config=_config_arg(config))
+        result = retrain_flow(
+            reason=reason,
+            data=str(data.resolve()) if data else None,
+            candidates=list(candidate or []) or None,
+            config=_config_arg(config),
+        )
         if not as_json:
             _decision_panel(result, Console())
         return result
@@ -228,13 +278,15 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     def work() -> dict[str, Any]:
         from challenger.config import load_config
         from challenger.data import accepted_batches
-        from challenger.registry import Registry
         from challenger.monitoring import list_quarantined
+        from challenger.registry import Registry
 
         settings = load_config(config)
         registry = Registry.from_settings(settings)
         snapshot = registry.snapshot()
-        snapshot["accepted_batches"] = [p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))]
+        snapshot["accepted_batches"] = [
+            p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
+        ]
         snapshot["quarantined"] = list_quarantined(settings.path(settings.data.quarantine_dir))
         if not as_json:
             c = Console()
@@ -244,11 +296,27 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             table = Table("version", "aliases", "stage", "gate", "trigger", "candidate", "holdout")
             for v in snapshot["versions"]:
                 t = v["tags"]
-                metric = next((f"{k.split('holdout_', 1)[1]} {val[:6]}" for k, val in t.items() if k.startswith("challenger.holdout_") and not k.endswith("_rows")), "")
-                table.add_row(f"v{v['version']}", ", ".join(v["aliases"]), v["stage"], t.get("challenger.gate_decision", ""),
-                              t.get("challenger.trigger", ""), t.get("challenger.candidate", ""), metric)
+                metric = next(
+                    (
+                        f"{k.split('holdout_', 1)[1]} {val[:6]}"
+                        for k, val in t.items()
+                        if k.startswith("challenger.holdout_") and not k.endswith("_rows")
+                    ),
+                    "",
+                )
+                table.add_row(
+                    f"v{v['version']}",
+                    ", ".join(v["aliases"]),
+                    v["stage"],
+                    t.get("challenger.gate_decision", ""),
+                    t.get("challenger.trigger", ""),
+                    t.get("challenger.candidate", ""),
+                    metric,
+                )
             c.print(table)
-            c.print(f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}")
+            c.print(
+                f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}"
+            )
             for q in snapshot["quarantined"]:
                 c.print(f"  [red]{q['batch']}[/] → {q['path']}: {q['summary']}")
         return snapshot

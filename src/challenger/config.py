@@ -119,10 +119,14 @@ class ValidationConfig(_Section):
 class DriftConfig(_Section):
     """Evidently drift detection settings."""
 
-    method: str | None = Field(None, description="Evidently stattest for every column; None = its defaults.")
+    method: str | None = Field(
+        None, description="Evidently stattest for every column; None = its defaults."
+    )
     threshold: float | None = Field(None, gt=0)
     per_column_method: dict[str, str] = Field(default_factory=dict)
-    max_rows: int = Field(50_000, ge=100, description="Rows sampled per side for the Evidently report.")
+    max_rows: int = Field(
+        50_000, ge=100, description="Rows sampled per side for the Evidently report."
+    )
 
 
 class TriggersConfig(_Section):
@@ -132,10 +136,13 @@ class TriggersConfig(_Section):
         0.3, gt=0, le=1, description="Retrain when at least this share of features drifted."
     )
     performance_margin: float = Field(
-        0.03, ge=0, description="Retrain when the champion's metric on a labelled batch falls this much below its holdout value."
+        0.03,
+        ge=0,
+        description="Retrain when the champion's metric on a labelled batch falls this much below its holdout value.",
     )
     performance_floor: float | None = Field(
-        None, description="Retrain when the champion's metric on a labelled batch falls below this value."
+        None,
+        description="Retrain when the champion's metric on a labelled batch falls below this value.",
     )
     cooldown_batches: int = Field(
         0, ge=0, description="Batches after a retrain during which data triggers are ignored."
@@ -192,7 +199,10 @@ class TrainingConfig(_Section):
 
     window_batches: int = Field(1, ge=1, description="Most recent accepted batches to train on.")
     holdout_fraction: float = Field(
-        0.3, gt=0, lt=1, description="Newest share of the window held out for champion vs challenger."
+        0.3,
+        gt=0,
+        lt=1,
+        description="Newest share of the window held out for champion vs challenger.",
     )
     primary_metric: Literal["roc_auc", "accuracy", "log_loss", "brier"] = "roc_auc"
     cv: CVConfig = CVConfig()
@@ -268,7 +278,9 @@ class Settings(BaseSettings):
             )
         for col, (lo, hi) in self.validation.ranges.items():
             if lo > hi:
-                raise ValueError(f"validation.ranges.{col}: lower bound {lo} is above upper bound {hi}")
+                raise ValueError(
+                    f"validation.ranges.{col}: lower bound {lo} is above upper bound {hi}"
+                )
         return self
 
     # ---- resolved locations -------------------------------------------------------------
@@ -342,7 +354,9 @@ def load_config(path: Path | str | None = None) -> Settings:
     raw: dict[str, Any] = {}
     if cfg_path is not None:
         if not cfg_path.is_file():
-            raise ConfigError(f"configuration file {cfg_path} does not exist; pass --config PATH to an existing challenger.yaml")
+            raise ConfigError(
+                f"configuration file {cfg_path} does not exist; pass --config PATH to an existing challenger.yaml"
+            )
         try:
             loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -352,9 +366,13 @@ def load_config(path: Path | str | None = None) -> Settings:
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"configuration file {cfg_path} must be a mapping of sections, not {type(loaded).__name__}")
+            raise ConfigError(
+                f"configuration file {cfg_path} must be a mapping of sections, not {type(loaded).__name__}"
+            )
         if "root" in loaded:
-            raise ConfigError(f"configuration file {cfg_path}: 'root' is not a setting; it is the file's folder")
+            raise ConfigError(
+                f"configuration file {cfg_path}: 'root' is not a setting; it is the file's folder"
+            )
         raw = loaded
         root = cfg_path.resolve().parent
     else:
@@ -362,4 +380,6 @@ def load_config(path: Path | str | None = None) -> Settings:
     try:
         return Settings(**raw, root=root)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(cfg_path or "the built-in defaults/environment"))) from exc
+        raise ConfigError(
+            _format_validation_error(exc, str(cfg_path or "the built-in defaults/environment"))
+        ) from exc

@@ -42,14 +42,16 @@ def read_table(path: Path | str) -> pd.DataFrame:
         raise DataError(f"data path {p} is not a file; pass a CSV or Parquet file")
     suffix = p.suffix.lower()
     if suffix not in READABLE_SUFFIXES:
-        raise DataError(f"data file {p} has suffix {suffix!r}; use one of {', '.join(READABLE_SUFFIXES)}")
+        raise DataError(
+            f"data file {p} has suffix {suffix!r}; use one of {', '.join(READABLE_SUFFIXES)}"
+        )
     try:
         if suffix == ".csv":
             return pd.read_csv(p)
         return pd.read_parquet(p)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except Exception as exc:  # noqa: BLE001 - any parser failure is the user's file
+    except Exception as exc:
         raise DataError(f"data file {p} cannot be read as {suffix[1:]}: {exc}") from exc
 
 
@@ -120,13 +122,17 @@ def time_split(
     every training row. Without one, a seeded random split.
     """
     n = len(df)
-    n_hold = max(1, int(round(n * holdout_fraction)))
+    n_hold = max(1, round(n * holdout_fraction))
     if timestamp and timestamp in df.columns:
         ordered = df.sort_values(timestamp, kind="stable", ignore_index=True)
-        return ordered.iloc[: n - n_hold].reset_index(drop=True), ordered.iloc[n - n_hold :].reset_index(drop=True)
+        return ordered.iloc[: n - n_hold].reset_index(drop=True), ordered.iloc[
+            n - n_hold :
+        ].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(n)
-    return df.iloc[idx[n_hold:]].reset_index(drop=True), df.iloc[idx[:n_hold]].reset_index(drop=True)
+    return df.iloc[idx[n_hold:]].reset_index(drop=True), df.iloc[idx[:n_hold]].reset_index(
+        drop=True
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -154,7 +160,7 @@ class Period:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
 
 
 def simulate_batch(
@@ -187,11 +193,15 @@ def simulate_batch(
 
     def mix(p0: Sequence[float], p1: Sequence[float]) -> np.ndarray:
         p = (1 - cov) * np.asarray(p0) + cov * np.asarray(p1)
-        return p / p.sum()
+        return np.asarray(p / p.sum(), dtype=float)
 
-    region = rng.choice(REGIONS, n_rows, p=mix([0.25, 0.2, 0.2, 0.2, 0.15], [0.15, 0.35, 0.15, 0.1, 0.25]))
+    region = rng.choice(
+        REGIONS, n_rows, p=mix([0.25, 0.2, 0.2, 0.2, 0.15], [0.15, 0.35, 0.15, 0.1, 0.25])
+    )
     home = rng.choice(HOME, n_rows, p=mix([0.4, 0.2, 0.4], [0.55, 0.15, 0.3]))
-    purpose = rng.choice(PURPOSES, n_rows, p=mix([0.25, 0.15, 0.15, 0.15, 0.3], [0.2, 0.1, 0.15, 0.25, 0.3]))
+    purpose = rng.choice(
+        PURPOSES, n_rows, p=mix([0.25, 0.15, 0.15, 0.15, 0.3], [0.2, 0.1, 0.15, 0.25, 0.3])
+    )
     channel = rng.choice(CHANNELS, n_rows, p=mix([0.5, 0.3, 0.2], [0.3, 0.15, 0.55]))
 
     age = np.clip(18 + rng.gamma(shape=2.2 - 0.6 * cov, scale=9.0, size=n_rows), 18, 90).round()
@@ -264,7 +274,9 @@ def simulate_batch(
     )
 
 
-def corrupt(df: pd.DataFrame, kind: CorruptionKind, seed: int, column: str = "credit_score") -> pd.DataFrame:
+def corrupt(
+    df: pd.DataFrame, kind: CorruptionKind, seed: int, column: str = "credit_score"
+) -> pd.DataFrame:
     """Return a damaged copy of a batch, as real pipelines deliver them.
 
     Args:
@@ -298,12 +310,16 @@ def corrupt(df: pd.DataFrame, kind: CorruptionKind, seed: int, column: str = "cr
     raise ValueError(f"unknown corruption kind {kind!r}")
 
 
-def split_labels(df: pd.DataFrame, target: str, id_column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_labels(
+    df: pd.DataFrame, target: str, id_column: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Delayed labels: the batch without its target, and the labels to join later by id."""
     return df.drop(columns=[target]), df[[id_column, target]].copy()
 
 
-def join_labels(batch: pd.DataFrame, labels: pd.DataFrame, target: str, id_column: str) -> pd.DataFrame:
+def join_labels(
+    batch: pd.DataFrame, labels: pd.DataFrame, target: str, id_column: str
+) -> pd.DataFrame:
     """Attach labels that arrived later.
 
     Raises:

@@ -72,7 +72,11 @@ def positive_scores(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 
 def smoke_test(
-    model: Any, sample: pd.DataFrame, version: int, expected_columns: list[str] | None, own_columns: list[str] | None
+    model: Any,
+    sample: pd.DataFrame,
+    version: int,
+    expected_columns: list[str] | None,
+    own_columns: list[str] | None,
 ) -> Check:
     """The registered version, loaded back from the registry, predicts on a sample.
 
@@ -81,24 +85,43 @@ def smoke_test(
     """
     try:
         scores = positive_scores(model, sample)
-    except Exception as exc:  # noqa: BLE001 - any failure to predict fails the check
-        return Check("smoke_test", False, "error", "predicts", f"v{version} loaded from the registry failed to predict: {exc}")
+    except Exception as exc:
+        return Check(
+            "smoke_test",
+            False,
+            "error",
+            "predicts",
+            f"v{version} loaded from the registry failed to predict: {exc}",
+        )
     ok_shape = scores.shape == (len(sample),)
     ok_finite = bool(np.all(np.isfinite(scores))) and bool(np.all((scores >= 0) & (scores <= 1)))
     if not (ok_shape and ok_finite):
         return Check(
-            "smoke_test", False, f"shape {scores.shape}", f"({len(sample)},) in [0, 1]",
+            "smoke_test",
+            False,
+            f"shape {scores.shape}",
+            f"({len(sample)},) in [0, 1]",
             f"v{version} returned {scores.shape} scores, not one probability per row",
         )
-    if expected_columns is not None and own_columns is not None and sorted(expected_columns) != sorted(own_columns):
+    if (
+        expected_columns is not None
+        and own_columns is not None
+        and sorted(expected_columns) != sorted(own_columns)
+    ):
         missing = sorted(set(expected_columns) - set(own_columns))
         extra = sorted(set(own_columns) - set(expected_columns))
         return Check(
-            "smoke_test", False, "schema differs", "champion's input schema",
+            "smoke_test",
+            False,
+            "schema differs",
+            "champion's input schema",
             f"v{version}'s input schema differs from the champion's (missing {missing}, extra {extra})",
         )
     return Check(
-        "smoke_test", True, f"{len(sample)} rows", "finite probabilities, champion's schema",
+        "smoke_test",
+        True,
+        f"{len(sample)} rows",
+        "finite probabilities, champion's schema",
         f"v{version} loaded back from the registry and scored {len(sample)} rows with the champion's input schema",
     )
 
@@ -135,18 +158,52 @@ def gather_evidence(
         if champion_scores is not None:
             row["champion"] = metric_value(m, y, champion_scores)
         secondary[m] = row
-    chal_value = secondary[primary_metric]["challenger"] if primary_metric in secondary else metric_value(primary_metric, y, challenger_scores)
+    chal_value = (
+        secondary[primary_metric]["challenger"]
+        if primary_metric in secondary
+        else metric_value(primary_metric, y, challenger_scores)
+    )
     if champion_scores is None:
-        return Evidence(primary_metric, higher, len(y), None, challenger_version, chal_value, None, None, secondary)
+        return Evidence(
+            primary_metric,
+            higher,
+            len(y),
+            None,
+            challenger_version,
+            chal_value,
+            None,
+            None,
+            secondary,
+        )
     champ_value = metric_value(primary_metric, y, champion_scores)
     boot = paired_bootstrap(
-        primary_metric, y, champion_scores, challenger_scores,
-        confidence=confidence, n_resamples=n_resamples, seed=seed,
+        primary_metric,
+        y,
+        champion_scores,
+        challenger_scores,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
     )
     correct_champ = (champion_scores >= 0.5) == (y == 1)
     correct_chal = (challenger_scores >= 0.5) == (y == 1)
     mc = mcnemar_midp(correct_champ, correct_chal)
-    cross = {"mcnemar_midp": {"champion_only_correct": mc.b, "challenger_only_correct": mc.c, "p_value": mc.p_value}}
+    cross = {
+        "mcnemar_midp": {
+            "champion_only_correct": mc.b,
+            "challenger_only_correct": mc.c,
+            "p_value": mc.p_value,
+        }
+    }
     return Evidence(
-        primary_metric, higher, len(y), champion_version, challenger_version, chal_value, champ_value, boot, secondary, cross
+        primary_metric,
+        higher,
+        len(y),
+        champion_version,
+        challenger_version,
+        chal_value,
+        champ_value,
+        boot,
+        secondary,
+        cross,
     )

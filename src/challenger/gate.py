@@ -126,7 +126,9 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
             action = "promote" if outcome is Outcome.PROMOTE else "keep_champion"
         if policy.mode == "dry_run" and outcome is not Outcome.PROMOTE and not failed:
             reason = f"[dry run: promoted anyway] {reason}"
-        return GateDecision(outcome, action, reason, policy.mode, policy.rule, tuple(checks), needed)
+        return GateDecision(
+            outcome, action, reason, policy.mode, policy.rule, tuple(checks), needed
+        )
 
     if failed:
         return done(Outcome.REJECT, f"hard check {failed[0].name} failed: {failed[0].reason}")
@@ -134,7 +136,11 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
     metric = evidence.primary_metric
     if evidence.champion_version is None:
         value = evidence.challenger_value
-        ok = value >= policy.first_champion_floor if evidence.higher_is_better else value <= policy.first_champion_floor
+        ok = (
+            value >= policy.first_champion_floor
+            if evidence.higher_is_better
+            else value <= policy.first_champion_floor
+        )
         cmp = ">=" if evidence.higher_is_better else "<="
         checks.append(
             Check(
@@ -167,9 +173,8 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
         )
     )
     if not size_ok:
-        needed = policy.min_holdout_rows
-        return done(Outcome.INCONCLUSIVE, checks[-1].reason + " to decide", needed)
+        return done(Outcome.INCONCLUSIVE, checks[-1].reason + " to decide", policy.min_holdout_rows)
 
-    outcome, check, needed = statistical_check(evidence, policy)
+    outcome, check, rows = statistical_check(evidence, policy)
     checks.append(check)
-    return done(outcome, check.reason, needed)
+    return done(outcome, check.reason, rows)

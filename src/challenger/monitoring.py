@@ -27,14 +27,16 @@ def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSch
     cols: list[ColumnSpec] = []
     for c in data.numeric:
         lo, hi = val.ranges.get(c, (None, None))
-        cols.append(ColumnSpec(c, "numeric", min=lo, max=hi, max_null_fraction=val.max_null_fraction))
+        cols.append(
+            ColumnSpec(c, "numeric", min=lo, max=hi, max_null_fraction=val.max_null_fraction)
+        )
     for c in data.categorical:
         cols.append(ColumnSpec(c, "categorical", max_null_fraction=val.max_null_fraction))
     cols.append(ColumnSpec(data.target, "binary", max_null_fraction=1.0, required=False))
     if data.timestamp:
         cols.append(ColumnSpec(data.timestamp, "timestamp", required=False))
     if data.id_column:
-        cols.append(ColumnSpec(data.id_column, "numeric", required=False))
+        cols.append(ColumnSpec(data.id_column, "id", required=False))
     schema = BatchSchema(
         columns=tuple(cols),
         min_rows=val.min_rows,
@@ -53,7 +55,11 @@ def labelled_rows(df: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def champion_performance(
-    model: Any, batch: pd.DataFrame, settings: Settings, reference_value: float | None, min_rows: int = 100
+    model: Any,
+    batch: pd.DataFrame,
+    settings: Settings,
+    reference_value: float | None,
+    min_rows: int = 100,
 ) -> PerformanceObservation | None:
     """The champion's primary metric on the batch's labelled rows (None if too few or one class)."""
     target = settings.data.target
@@ -66,7 +72,9 @@ def champion_performance(
     metric = settings.training.primary_metric
     scores = positive_scores(model, rows[list(settings.data.features)])
     value = metric_value(metric, y, scores)
-    return PerformanceObservation(metric, value, reference_value, len(rows), METRICS[metric].higher_is_better)
+    return PerformanceObservation(
+        metric, value, reference_value, len(rows), METRICS[metric].higher_is_better
+    )
 
 
 def list_quarantined(quarantine_dir: Path) -> list[dict[str, Any]]:
@@ -83,6 +91,12 @@ def list_quarantined(quarantine_dir: Path) -> list[dict[str, Any]]:
             report = {}
         failures = report.get("failures", [])
         summary = "; ".join(str(f.get("message", "")) for f in failures[:3]) or "no readable report"
-        out.append({"batch": files[0] if files else folder.name, "path": str(folder),
-                    "failed_checks": len(failures), "summary": summary})
+        out.append(
+            {
+                "batch": files[0] if files else folder.name,
+                "path": str(folder),
+                "failed_checks": len(failures),
+                "summary": summary,
+            }
+        )
     return out

@@ -73,7 +73,9 @@ def _quiet_mlflow() -> Iterator[None]:
 class Registry:
     """A connection to one MLflow store and one registered model."""
 
-    def __init__(self, tracking_uri: str, model_name: str, experiment: str, artifact_root: str) -> None:
+    def __init__(
+        self, tracking_uri: str, model_name: str, experiment: str, artifact_root: str
+    ) -> None:
         import mlflow
         from mlflow import MlflowClient
 
@@ -94,7 +96,7 @@ class Registry:
         try:
             self.experiment_id = self._ensure_experiment()
             self._ensure_model()
-        except Exception as exc:  # noqa: BLE001 - any failure here means the store is unusable
+        except Exception as exc:
             raise RegistryUnavailable(
                 f"the MLflow store {tracking_uri} cannot be reached or opened ({type(exc).__name__}: {exc}); "
                 "start it or point MLFLOW_TRACKING_URI at a working store"
@@ -103,7 +105,12 @@ class Registry:
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
         """Connect to the store and model named by the configuration."""
-        return cls(settings.tracking_uri, settings.project.model_name, settings.project.experiment, settings.artifact_root)
+        return cls(
+            settings.tracking_uri,
+            settings.project.model_name,
+            settings.project.experiment,
+            settings.artifact_root,
+        )
 
     # ---- set-up ---------------------------------------------------------------------------
     def _ensure_experiment(self) -> str:
@@ -112,7 +119,11 @@ class Registry:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
             return str(exp.experiment_id)
-        return str(self.client.create_experiment(self.experiment_name, artifact_location=self.artifact_root))
+        return str(
+            self.client.create_experiment(
+                self.experiment_name, artifact_location=self.artifact_root
+            )
+        )
 
     def _ensure_model(self) -> None:
         from mlflow.exceptions import MlflowException
@@ -183,7 +194,9 @@ class Registry:
     def versions(self) -> list[VersionInfo]:
         """Every version of the model, newest first."""
         found = self.client.search_model_versions(f"name='{self.model_name}'")
-        infos = [self._info(self.client.get_model_version(self.model_name, mv.version)) for mv in found]
+        infos = [
+            self._info(self.client.get_model_version(self.model_name, mv.version)) for mv in found
+        ]
         return sorted(infos, key=lambda v: v.version, reverse=True)
 
     def load_model(self, version: int) -> Any:
@@ -209,7 +222,9 @@ class Registry:
 
         try:
             local = self._mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path=REFERENCE_ARTIFACT, tracking_uri=self.tracking_uri
+                run_id=version.run_id,
+                artifact_path=REFERENCE_ARTIFACT,
+                tracking_uri=self.tracking_uri,
             )
         except (MlflowException, OSError):
             return None
@@ -229,10 +244,15 @@ class Registry:
 
     # ---- tracking -------------------------------------------------------------------------
     @contextmanager
-    def start_run(self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False) -> Iterator[str]:
+    def start_run(
+        self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False
+    ) -> Iterator[str]:
         """An MLflow run (nested under the active one when ``nested``); yields its id."""
         with self._mlflow.start_run(
-            experiment_id=self.experiment_id, run_name=run_name, nested=nested, tags=dict(tags or {})
+            experiment_id=self.experiment_id,
+            run_name=run_name,
+            nested=nested,
+            tags=dict(tags or {}),
         ) as run:
             yield str(run.info.run_id)
 
@@ -262,7 +282,11 @@ class Registry:
 
     def log_reference(self, frame: pd.DataFrame, seed: int) -> None:
         """Log a bounded sample of the training data as the drift reference of this run."""
-        sample = frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed) if len(frame) > MAX_REFERENCE_ROWS else frame
+        sample = (
+            frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed)
+            if len(frame) > MAX_REFERENCE_ROWS
+            else frame
+        )
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "reference.parquet"
             sample.to_parquet(path, index=False)
@@ -284,14 +308,22 @@ class Registry:
         return str(info.model_uri)
 
     # ---- registry writes ------------------------------------------------------------------
-    def register(self, model_uri: str, run_id: str, tags: Mapping[str, str], description: str) -> VersionInfo:
+    def register(
+        self, model_uri: str, run_id: str, tags: Mapping[str, str], description: str
+    ) -> VersionInfo:
         """Register a logged model as a new version (no alias yet)."""
         mv = self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags=dict(tags), description=description
+            self.model_name,
+            source=model_uri,
+            run_id=run_id,
+            tags=dict(tags),
+            description=description,
         )
         return self._info(mv)
 
-    def tag_version(self, version: int, tags: Mapping[str, str], description: str | None = None) -> None:
+    def tag_version(
+        self, version: int, tags: Mapping[str, str], description: str | None = None
+    ) -> None:
         """Add tags (and optionally replace the description) of a version."""
         for k, v in tags.items():
             self.client.set_model_version_tag(self.model_name, str(version), k, str(v))
@@ -311,7 +343,9 @@ class Registry:
         stale = self.alias(CHALLENGER)
         if stale is not None and stale.version != version:
             if stale.tags.get(f"{TAG}gate_decision") == "PENDING":
-                self.client.set_model_version_tag(self.model_name, str(stale.version), f"{TAG}gate_decision", "ABANDONED")
+                self.client.set_model_version_tag(
+                    self.model_name, str(stale.version), f"{TAG}gate_decision", "ABANDONED"
+                )
             self._stage(stale.version, "None")
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, str(version))
         self._stage(version, "Staging")

@@ -44,7 +44,9 @@ def decision_tags(decision: GateDecision, evidence: Evidence) -> dict[str, str]:
         f"{TAG}gate_reason": decision.reason[:4000],
         f"{TAG}gate_mode": decision.mode,
         f"{TAG}holdout_{evidence.primary_metric}": f"{evidence.challenger_value:.6f}",
-        f"{TAG}compared_with": "none" if evidence.champion_version is None else f"v{evidence.champion_version}",
+        f"{TAG}compared_with": "none"
+        if evidence.champion_version is None
+        else f"v{evidence.champion_version}",
     }
     if evidence.primary is not None:
         bs = evidence.primary
@@ -91,7 +93,9 @@ def model_card(
     ]
     for metric, row in evidence.secondary.items():
         champ = row.get("champion")
-        lines.append(f"| {metric} | {'—' if champ is None else f'{champ:.4f}'} | {row['challenger']:.4f} |")
+        lines.append(
+            f"| {metric} | {'—' if champ is None else f'{champ:.4f}'} | {row['challenger']:.4f} |"
+        )
     if evidence.primary is not None:
         bs = evidence.primary
         lines += [
@@ -100,7 +104,10 @@ def model_card(
             f"one-sided {bs.confidence:.0%} bounds [{bs.lower:+.4f}, {bs.upper:+.4f}] vs champion v{evidence.champion_version}.",
         ]
     lines += ["", "| check | passed | value | threshold |", "|---|---|---|---|"]
-    lines += [f"| {c.name} | {'yes' if c.passed else 'no'} | {c.value} | {c.threshold} |" for c in decision.checks]
+    lines += [
+        f"| {c.name} | {'yes' if c.passed else 'no'} | {c.value} | {c.threshold} |"
+        for c in decision.checks
+    ]
     return "\n".join(lines)
 
 
@@ -109,12 +116,30 @@ def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     decision = result["decision"]
     rows = [
         {"item": "outcome", "value": decision["outcome"], "detail": decision["reason"]},
-        {"item": "action", "value": decision["action"], "detail": f"mode {decision['mode']}, rule {decision['rule']}"},
-        {"item": "challenger", "value": f"v{result['challenger_version']}", "detail": result.get("candidate", "")},
-        {"item": "champion before", "value": "none" if result["champion_before"] is None else f"v{result['champion_before']}", "detail": ""},
+        {
+            "item": "action",
+            "value": decision["action"],
+            "detail": f"mode {decision['mode']}, rule {decision['rule']}",
+        },
+        {
+            "item": "challenger",
+            "value": f"v{result['challenger_version']}",
+            "detail": result.get("candidate", ""),
+        },
+        {
+            "item": "champion before",
+            "value": "none"
+            if result["champion_before"] is None
+            else f"v{result['champion_before']}",
+            "detail": "",
+        },
     ]
     rows += [
-        {"item": f"check: {c['name']}", "value": "pass" if c["passed"] else "fail", "detail": c["reason"]}
+        {
+            "item": f"check: {c['name']}",
+            "value": "pass" if c["passed"] else "fail",
+            "detail": c["reason"],
+        }
         for c in decision["checks"]
     ]
     return rows

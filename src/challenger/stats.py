@@ -6,7 +6,7 @@ confidence bound of Δ from a paired BCa bootstrap. Everything here is a pure fu
 numpy arrays: no I/O, no logging, no global random state.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
-resample is materialised as an index array that a metric function then re-reads:
+resample is handed to a metric function one at a time:
 
 * each resample is a vector of integer weights (multinomial counts over rows, or over
   groups for a cluster bootstrap), generated in batches whose size bounds the memory;
@@ -350,10 +350,6 @@ def _features_log_loss(y: FloatArray, score: FloatArray, threshold: float) -> Fl
     return np.stack([np.ones_like(y), loss])
 
 
-def _features_brier(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
-    return np.stack([np.ones_like(y), (y - score) ** 2])
-
-
 def _features_squared(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
     return np.stack([np.ones_like(y), (y - score) ** 2])
 
@@ -395,7 +391,7 @@ _SUM_METRICS: Final[dict[str, _SumMetric]] = {
     "accuracy": _SumMetric(_features_accuracy, _value_mean),
     "balanced_accuracy": _SumMetric(_features_balanced, _value_balanced),
     "log_loss": _SumMetric(_features_log_loss, _value_mean),
-    "brier": _SumMetric(_features_brier, _value_mean),
+    "brier": _SumMetric(_features_squared, _value_mean),
     "mse": _SumMetric(_features_squared, _value_mean),
     "rmse": _SumMetric(_features_squared, _value_rmse),
     "mae": _SumMetric(_features_absolute, _value_mean),
@@ -717,9 +713,8 @@ def _bca_bounds(
     )
     deviation = jack.mean() - jack
     spread = float((deviation**2).sum())
-    degenerate = (
-        share in (0.0, 1.0) or not np.isfinite(jack).all() or spread == 0.0 or spread != spread
-    )
+    # Infinite z0, or a jackknife that is constant or undefined: no acceleration to use.
+    degenerate = share in (0.0, 1.0) or not math.isfinite(spread) or spread == 0.0
     if not degenerate:
         z0 = float(ndtri(share))
         accel = float((deviation**3).sum()) / (6.0 * spread**1.5)

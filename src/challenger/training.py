@@ -77,7 +77,9 @@ def import_estimator(path: str) -> type[BaseEstimator]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"estimator {path!r}: cannot import module {module_name!r} ({exc})") from exc
+        raise ConfigError(
+            f"estimator {path!r}: cannot import module {module_name!r} ({exc})"
+        ) from exc
     cls = getattr(module, cls_name, None)
     if cls is None or not isinstance(cls, type):
         raise ConfigError(f"estimator {path!r}: module {module_name!r} has no class {cls_name!r}")
@@ -86,7 +88,9 @@ def import_estimator(path: str) -> type[BaseEstimator]:
     return cls
 
 
-def build_pipeline(candidate: CandidateConfig, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int) -> Pipeline:
+def build_pipeline(
+    candidate: CandidateConfig, numeric: tuple[str, ...], categorical: tuple[str, ...], seed: int
+) -> Pipeline:
     """The candidate's estimator behind its preprocessing, as one Pipeline.
 
     Raises:
@@ -104,10 +108,18 @@ def build_pipeline(candidate: CandidateConfig, numeric: tuple[str, ...], categor
         params["random_state"] = seed
     estimator = cls(**params)
     if not isinstance(estimator, ClassifierMixin) and not hasattr(estimator, "predict_proba"):
-        raise ConfigError(f"estimator {candidate.estimator!r} is not a classifier with predict_proba")
+        raise ConfigError(
+            f"estimator {candidate.estimator!r} is not a classifier with predict_proba"
+        )
     pre = ColumnTransformer(
         [
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), list(numeric)),
+            (
+                "numeric",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                list(numeric),
+            ),
             (
                 "categorical",
                 Pipeline(
@@ -134,16 +146,24 @@ def check_training_frame(df: pd.DataFrame, settings: Settings) -> None:
     if df.empty:
         raise DataError("the training data is empty; it needs labelled rows")
     if data.target not in df.columns:
-        raise DataError(f"the training data has no target column {data.target!r}; it needs labels to train on")
+        raise DataError(
+            f"the training data has no target column {data.target!r}; it needs labels to train on"
+        )
     missing = [c for c in data.features if c not in df.columns]
     if missing:
-        raise DataError(f"the training data lacks feature columns {missing}; they are listed in challenger.yaml under data")
+        raise DataError(
+            f"the training data lacks feature columns {missing}; they are listed in challenger.yaml under data"
+        )
     y = df[data.target]
     if y.isna().any():
-        raise DataError(f"{int(y.isna().sum())} rows have no value in target {data.target!r}; drop or label them first")
+        raise DataError(
+            f"{int(y.isna().sum())} rows have no value in target {data.target!r}; drop or label them first"
+        )
     counts = y.value_counts()
     if len(counts) < 2:
-        raise DataError(f"target {data.target!r} has a single class ({counts.index[0]!r}); a classifier needs two")
+        raise DataError(
+            f"target {data.target!r} has a single class ({counts.index[0]!r}); a classifier needs two"
+        )
     k = settings.training.cv.n_splits
     rare = counts[counts < k]
     if not rare.empty:
@@ -157,7 +177,9 @@ def cross_validate_candidate(
     candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
 ) -> CVResult:
     """Stratified k-fold cross-validation of one candidate on every metric in SCORERS."""
-    pipe = build_pipeline(candidate, settings.data.numeric, settings.data.categorical, settings.project.seed)
+    pipe = build_pipeline(
+        candidate, settings.data.numeric, settings.data.categorical, settings.project.seed
+    )
     cv_cfg = settings.training.cv
     splitter = StratifiedKFold(
         n_splits=cv_cfg.n_splits,
@@ -165,9 +187,13 @@ def cross_validate_candidate(
         random_state=settings.project.seed if cv_cfg.shuffle else None,
     )
     t0 = time.perf_counter()
-    out = cross_validate(pipe, X, y, cv=splitter, scoring={m: s for m, (s, _) in SCORERS.items()}, n_jobs=1)
+    out = cross_validate(
+        pipe, X, y, cv=splitter, scoring={m: s for m, (s, _) in SCORERS.items()}, n_jobs=1
+    )
     elapsed = time.perf_counter() - t0
-    folds = {m: tuple(float(sign * v) for v in out[f"test_{m}"]) for m, (_, sign) in SCORERS.items()}
+    folds = {
+        m: tuple(float(sign * v) for v in out[f"test_{m}"]) for m, (_, sign) in SCORERS.items()
+    }
     return CVResult(
         candidate=candidate.name,
         estimator=candidate.estimator,
@@ -185,7 +211,11 @@ def choose_best(results: tuple[CVResult, ...], metric: str) -> CVResult:
     return max(results, key=lambda r: sign * r.mean(metric))
 
 
-def fit_final(candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings) -> Pipeline:
+def fit_final(
+    candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
+) -> Pipeline:
     """Refit the chosen candidate on the whole training window."""
-    pipe = build_pipeline(candidate, settings.data.numeric, settings.data.categorical, settings.project.seed)
+    pipe = build_pipeline(
+        candidate, settings.data.numeric, settings.data.categorical, settings.project.seed
+    )
     return clone(pipe).fit(X, y)

@@ -39,7 +39,12 @@ class TriggerDecision:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form (travels into the retrain run and the version's tags)."""
-        return {"retrain": self.retrain, "trigger": self.trigger, "reasons": list(self.reasons), "evidence": self.evidence}
+        return {
+            "retrain": self.retrain,
+            "trigger": self.trigger,
+            "reasons": list(self.reasons),
+            "evidence": self.evidence,
+        }
 
 
 def decide_retrain(
@@ -66,7 +71,9 @@ def decide_retrain(
     """
     evidence: dict[str, Any] = {}
     if not has_champion:
-        return TriggerDecision(True, "bootstrap", ("no champion exists yet: train the first model",), evidence)
+        return TriggerDecision(
+            True, "bootstrap", ("no champion exists yet: train the first model",), evidence
+        )
 
     fired: list[tuple[TriggerName, str]] = []
     if requested in FORCED:
@@ -79,26 +86,49 @@ def decide_retrain(
         if drift_share >= policy.drift_share:
             shown = ", ".join(drifted_columns[:6]) + (" …" if len(drifted_columns) > 6 else "")
             data_fired.append(
-                ("data_change", f"{drift_share:.0%} of features drifted (threshold {policy.drift_share:.0%}): {shown}")
+                (
+                    "data_change",
+                    f"{drift_share:.0%} of features drifted (threshold {policy.drift_share:.0%}): {shown}",
+                )
             )
     if performance is not None:
         perf = performance
         evidence["performance"] = {
-            "metric": perf.metric, "value": round(perf.value, 4),
-            "reference": None if perf.reference is None else round(perf.reference, 4), "rows": perf.n_rows,
+            "metric": perf.metric,
+            "value": round(perf.value, 4),
+            "reference": None if perf.reference is None else round(perf.reference, 4),
+            "rows": perf.n_rows,
         }
         sign = 1.0 if perf.higher_is_better else -1.0
-        if policy.performance_floor is not None and sign * (perf.value - policy.performance_floor) < 0:
+        if (
+            policy.performance_floor is not None
+            and sign * (perf.value - policy.performance_floor) < 0
+        ):
             data_fired.append(
-                ("performance", f"champion {perf.metric} {perf.value:.4f} on {perf.n_rows} new labelled rows is below the floor {policy.performance_floor:g}")
+                (
+                    "performance",
+                    f"champion {perf.metric} {perf.value:.4f} on {perf.n_rows} new labelled rows is below the floor {policy.performance_floor:g}",
+                )
             )
-        elif perf.reference is not None and sign * (perf.reference - perf.value) > policy.performance_margin:
+        elif (
+            perf.reference is not None
+            and sign * (perf.reference - perf.value) > policy.performance_margin
+        ):
             data_fired.append(
-                ("performance", f"champion {perf.metric} fell from {perf.reference:.4f} (holdout) to {perf.value:.4f} on {perf.n_rows} new labelled rows, more than the margin {policy.performance_margin:g}")
+                (
+                    "performance",
+                    f"champion {perf.metric} fell from {perf.reference:.4f} (holdout) to {perf.value:.4f} on {perf.n_rows} new labelled rows, more than the margin {policy.performance_margin:g}",
+                )
             )
 
-    if data_fired and batches_since_retrain is not None and batches_since_retrain <= policy.cooldown_batches:
-        evidence["cooldown"] = f"{batches_since_retrain} batch(es) since the last retrain; cooldown is {policy.cooldown_batches}"
+    if (
+        data_fired
+        and batches_since_retrain is not None
+        and batches_since_retrain <= policy.cooldown_batches
+    ):
+        evidence["cooldown"] = (
+            f"{batches_since_retrain} batch(es) since the last retrain; cooldown is {policy.cooldown_batches}"
+        )
         data_fired = [(t, f"{r} — ignored during cooldown") for t, r in data_fired]
         reasons = tuple(r for _, r in fired + data_fired)
         if not fired:
@@ -112,5 +142,10 @@ def decide_retrain(
             parts.append(f"drift share {drift_share:.0%} < {policy.drift_share:.0%}")
         if performance is not None:
             parts.append(f"champion {performance.metric} {performance.value:.4f} within margin")
-        return TriggerDecision(False, "none", (("no trigger fired: " + "; ".join(parts)) if parts else "no trigger fired",), evidence)
+        return TriggerDecision(
+            False,
+            "none",
+            (("no trigger fired: " + "; ".join(parts)) if parts else "no trigger fired",),
+            evidence,
+        )
     return TriggerDecision(True, fired[0][0], tuple(r for _, r in fired), evidence)

@@ -48,7 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ColumnKind = Literal["numeric", "categorical", "timestamp", "binary"]
+ColumnKind = Literal["numeric", "categorical", "timestamp", "binary", "id"]
 
 # Type names GX's expect_column_values_to_be_in_type_list accepts for a numeric column:
 # numpy dtypes, pandas nullable dtypes (GX resolves those by class name, so "Int64" alone
@@ -104,7 +104,7 @@ class ColumnSpec:
 
     Attributes:
         name: Column name.
-        kind: ``numeric``, ``categorical``, ``timestamp`` or ``binary`` (0/1, target-like).
+        kind: ``numeric``, ``categorical``, ``timestamp``, ``binary`` (0/1, target-like) or ``id`` (any type).
         min: Inclusive lower bound for a numeric column, or None for no bound.
         max: Inclusive upper bound for a numeric column, or None for no bound.
         categories: Allowed values of a categorical column, compared as strings; None
@@ -122,10 +122,10 @@ class ColumnSpec:
     required: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in ("numeric", "categorical", "timestamp", "binary"):
+        if self.kind not in ("numeric", "categorical", "timestamp", "binary", "id"):
             raise ValueError(
                 f"Column {self.name!r} has kind {self.kind!r}; use numeric, categorical, "
-                "timestamp or binary."
+                "timestamp, binary or id."
             )
         if not 0.0 <= self.max_null_fraction <= 1.0:
             raise ValueError(
@@ -582,6 +582,8 @@ def _build_expectations(
             expectations.append(
                 ExpectColumnValuesToBeInSet(column=column, value_set=list(_BINARY_VALUES))
             )
+        elif spec.kind == "id":
+            pass  # any type; only presence, nulls and (via unique_columns) uniqueness matter
         else:
             expectations.append(
                 ExpectColumnValuesToBeInTypeList(

@@ -14,10 +14,17 @@ SMALL = {
     "training": {
         "cv": {"n_splits": 3},
         "candidates": [
-            {"name": "logistic_regression", "estimator": "sklearn.linear_model.LogisticRegression",
-             "params": {"C": 1.0, "max_iter": 500}},
-            {"name": "shallow_tree", "estimator": "sklearn.tree.DecisionTreeClassifier",
-             "params": {"max_depth": 2}, "enabled": False},
+            {
+                "name": "logistic_regression",
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "params": {"C": 1.0, "max_iter": 500},
+            },
+            {
+                "name": "shallow_tree",
+                "estimator": "sklearn.tree.DecisionTreeClassifier",
+                "params": {"max_depth": 2},
+                "enabled": False,
+            },
         ],
     },
     "gate": {"n_resamples": 1000},

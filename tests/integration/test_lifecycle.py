@@ -21,9 +21,11 @@ from challenger.registry import Registry
 pytestmark = pytest.mark.integration
 
 
-def _batch(cfg_path: Path, day: int, period: Period = Period(), corruption: str | None = None) -> Path:
+def _batch(
+    cfg_path: Path, day: int, period: Period | None = None, corruption: str | None = None
+) -> Path:
     s = load_config(cfg_path)
-    frame = simulate_batch(day, s.simulator.rows_per_batch, s.project.seed, period)
+    frame = simulate_batch(day, s.simulator.rows_per_batch, s.project.seed, period or Period())
     if corruption:
         frame = corrupt(frame, corruption, seed=day)  # type: ignore[arg-type]
     return write_table(frame, cfg_path.parent / "incoming" / f"day-{day:03d}.parquet")
@@ -58,7 +60,12 @@ def test_first_model_becomes_champion(world: dict[str, Any]) -> None:
     assert r["decision"]["outcome"] == "PROMOTE"
     assert r["champion_before"] is None and r["champion_after"] == r["challenger_version"] == 1
     names = [c["name"] for c in r["decision"]["checks"]]
-    assert {"data_validation", "smoke_test", "holdout_newer_than_training", "first_champion_floor"} <= set(names)
+    assert {
+        "data_validation",
+        "smoke_test",
+        "holdout_newer_than_training",
+        "first_champion_floor",
+    } <= set(names)
 
 
 def test_quiet_batch_does_not_retrain(world: dict[str, Any]) -> None:
@@ -118,7 +125,9 @@ def test_worse_challenger_is_refused_and_champion_untouched(world: dict[str, Any
     assert champion is not None and champion.version == 2 and champion.stage == "Production"
 
 
-def test_training_data_without_target_is_refused_before_registration(world: dict[str, Any], tmp_path: Path) -> None:
+def test_training_data_without_target_is_refused_before_registration(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
     from flows.retrain import retrain_flow
 
     frame = simulate_batch(9, 500, 1).drop(columns=["default"])

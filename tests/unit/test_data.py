@@ -8,8 +8,8 @@ import pytest
 
 from challenger.data import (
     Period,
-    assemble_window,
     accept_batch,
+    assemble_window,
     corrupt,
     fingerprint,
     join_labels,
@@ -40,7 +40,9 @@ def test_drift_moves_population_and_risk() -> None:
     assert shifted["default"].mean() > base["default"].mean()
 
 
-@pytest.mark.parametrize("kind", ["missing_column", "nulls", "out_of_range", "wrong_type", "new_category"])
+@pytest.mark.parametrize(
+    "kind", ["missing_column", "nulls", "out_of_range", "wrong_type", "new_category"]
+)
 def test_corruptions_damage_the_batch(kind: str) -> None:
     clean = simulate_batch(0, 500, seed=1)
     bad = corrupt(clean, kind, seed=2)  # type: ignore[arg-type]
@@ -102,7 +104,9 @@ def test_delayed_labels_join_back() -> None:
     assert "default" not in features.columns
     joined = join_labels(features, labels.iloc[:60], "default", "application_id")
     assert int(joined["default"].notna().sum()) == 60
-    np.testing.assert_array_equal(joined["default"].iloc[:60].to_numpy(), batch["default"].iloc[:60].to_numpy())
+    np.testing.assert_array_equal(
+        joined["default"].iloc[:60].to_numpy(), batch["default"].iloc[:60].to_numpy()
+    )
     stranger = labels.assign(application_id=labels["application_id"] + 10**9)
     with pytest.raises(DataError, match="none of the 100 labels match"):
         join_labels(features, stranger, "default", "application_id")

@@ -20,8 +20,17 @@ def _evidence(delta_shift: float, n: int = 2000, seed: int = 0) -> Evidence:
     shared = rng.normal(0, 1.2, n)  # both models see the same hard rows, as real ones do
     champion = 1 / (1 + np.exp(-(signal + shared + rng.normal(0, 0.4, n))))
     challenger = 1 / (1 + np.exp(-((1 + delta_shift) * signal + shared + rng.normal(0, 0.4, n))))
-    return gather_evidence(y, challenger, champion, primary_metric="roc_auc", champion_version=1,
-                           challenger_version=2, confidence=0.95, n_resamples=1000, seed=seed)
+    return gather_evidence(
+        y,
+        challenger,
+        champion,
+        primary_metric="roc_auc",
+        champion_version=1,
+        challenger_version=2,
+        confidence=0.95,
+        n_resamples=1000,
+        seed=seed,
+    )
 
 
 def test_clearly_better_challenger_is_promoted() -> None:
@@ -76,7 +85,11 @@ def test_dry_run_records_but_never_blocks() -> None:
     d = decide(_evidence(-0.8), OK, GateConfig(mode="dry_run"))
     assert d.outcome is Outcome.REJECT and d.promotes
     assert d.reason.startswith("[dry run")
-    hard_fail = decide(_evidence(1.0), (Check("smoke_test", False, "x", "y", "broken"),), GateConfig(mode="dry_run"))
+    hard_fail = decide(
+        _evidence(1.0),
+        (Check("smoke_test", False, "x", "y", "broken"),),
+        GateConfig(mode="dry_run"),
+    )
     assert not hard_fail.promotes
 
 
@@ -84,7 +97,11 @@ def test_decision_is_deterministic_and_serialisable() -> None:
     a = decide(_evidence(0.3, seed=5), OK, GateConfig()).to_dict()
     b = decide(_evidence(0.3, seed=5), OK, GateConfig()).to_dict()
     assert a == b
-    assert {c["name"] for c in a["checks"]} >= {"smoke_test", "min_holdout_rows", "primary_metric_superiority"}
+    assert {c["name"] for c in a["checks"]} >= {
+        "smoke_test",
+        "min_holdout_rows",
+        "primary_metric_superiority",
+    }
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "log_loss", "brier"])
@@ -93,6 +110,15 @@ def test_other_primary_metrics(metric: str) -> None:
     y = rng.integers(0, 2, 3000)
     good = np.clip(y * 0.6 + 0.2 + rng.normal(0, 0.1, 3000), 0.01, 0.99)
     poor = np.clip(y * 0.2 + 0.4 + rng.normal(0, 0.1, 3000), 0.01, 0.99)
-    ev = gather_evidence(y, good, poor, primary_metric=metric, champion_version=1, challenger_version=2,
-                         confidence=0.95, n_resamples=500, seed=0)
+    ev = gather_evidence(
+        y,
+        good,
+        poor,
+        primary_metric=metric,
+        champion_version=1,
+        challenger_version=2,
+        confidence=0.95,
+        n_resamples=500,
+        seed=0,
+    )
     assert decide(ev, OK, GateConfig()).outcome is Outcome.PROMOTE

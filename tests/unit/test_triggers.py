@@ -12,27 +12,45 @@ def test_no_champion_bootstraps() -> None:
 
 
 def test_quiet_batch_does_not_retrain() -> None:
-    d = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.1,
-                       performance=PerformanceObservation("roc_auc", 0.79, 0.80, 500))
+    d = decide_retrain(
+        policy=POLICY,
+        has_champion=True,
+        drift_share=0.1,
+        performance=PerformanceObservation("roc_auc", 0.79, 0.80, 500),
+    )
     assert not d.retrain and d.trigger == "none"
     assert "10%" in d.reasons[0]
 
 
 def test_drift_share_at_threshold_fires() -> None:
-    d = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.3, drifted_columns=("income", "channel"))
+    d = decide_retrain(
+        policy=POLICY, has_champion=True, drift_share=0.3, drifted_columns=("income", "channel")
+    )
     assert d.retrain and d.trigger == "data_change"
     assert "income, channel" in d.reasons[0]
 
 
 def test_performance_margin_and_floor() -> None:
-    drop = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.0,
-                          performance=PerformanceObservation("roc_auc", 0.70, 0.80, 500))
+    drop = decide_retrain(
+        policy=POLICY,
+        has_champion=True,
+        drift_share=0.0,
+        performance=PerformanceObservation("roc_auc", 0.70, 0.80, 500),
+    )
     assert drop.retrain and drop.trigger == "performance"
-    floor = decide_retrain(policy=TriggersConfig(performance_floor=0.75), has_champion=True, drift_share=0.0,
-                           performance=PerformanceObservation("roc_auc", 0.74, None, 500))
+    floor = decide_retrain(
+        policy=TriggersConfig(performance_floor=0.75),
+        has_champion=True,
+        drift_share=0.0,
+        performance=PerformanceObservation("roc_auc", 0.74, None, 500),
+    )
     assert floor.retrain and "below the floor" in floor.reasons[0]
-    loss = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.0,
-                          performance=PerformanceObservation("log_loss", 0.50, 0.40, 500, higher_is_better=False))
+    loss = decide_retrain(
+        policy=POLICY,
+        has_champion=True,
+        drift_share=0.0,
+        performance=PerformanceObservation("log_loss", 0.50, 0.40, 500, higher_is_better=False),
+    )
     assert loss.retrain and loss.trigger == "performance"
 
 
@@ -45,7 +63,15 @@ def test_manual_and_interval_are_forced() -> None:
 def test_cooldown_suppresses_data_triggers_but_not_manual() -> None:
     d = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.9, batches_since_retrain=1)
     assert not d.retrain and "cooldown" in d.reasons[0]
-    m = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.9, batches_since_retrain=0, requested="manual")
+    m = decide_retrain(
+        policy=POLICY,
+        has_champion=True,
+        drift_share=0.9,
+        batches_since_retrain=0,
+        requested="manual",
+    )
     assert m.retrain and m.trigger == "manual"
-    later = decide_retrain(policy=POLICY, has_champion=True, drift_share=0.9, batches_since_retrain=2)
+    later = decide_retrain(
+        policy=POLICY, has_champion=True, drift_share=0.9, batches_since_retrain=2
+    )
     assert later.retrain and later.trigger == "data_change"

@@ -507,3 +507,15 @@ def test_quarantine_refuses_a_batch_named_like_its_evidence(
         quarantine(batch_path, failed_result, tmp_path / "q")
 
     assert batch_path.read_text(encoding="utf-8") == "{}"
+
+
+def test_id_column_of_any_type_must_be_unique() -> None:
+    frame = pd.DataFrame({"id": ["a-1", "a-2", "a-2"], "x": [1.0, 2.0, 3.0]})
+    schema = BatchSchema(
+        columns=(ColumnSpec("id", "id"), ColumnSpec("x", "numeric")), unique_columns=("id",)
+    )
+    result = validate_batch(frame, schema)
+    assert not result.success
+    assert [f.column for f in result.failures] == ["id"]
+    assert result.failures[0].expectation == "expect_column_values_to_be_unique"
+    assert validate_batch(frame.iloc[:2], schema).success
