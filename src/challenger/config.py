@@ -114,6 +114,9 @@ class ValidationConfig(_Section):
     )
     min_rows: int = Field(50, ge=1)
     allow_new_categories: bool = False
+    allow_extra_columns: bool = Field(
+        False, description="Accept batches with columns the configuration does not name."
+    )
 
 
 class DriftConfig(_Section):

@@ -41,6 +41,7 @@ def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSch
         columns=tuple(cols),
         min_rows=val.min_rows,
         unique_columns=(data.id_column,) if data.id_column else (),
+        allow_extra_columns=val.allow_extra_columns,
     )
     if reference is not None and not val.allow_new_categories:
         schema = schema_from_reference(reference, schema)

@@ -297,12 +297,16 @@ class Registry:
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
-        signature = infer_signature(input_example, model.predict(input_example))
+        # Integer columns become doubles in the signature: a later batch with a missing value
+        # (read as float) must not break schema enforcement at serving time.
+        ints = input_example.select_dtypes(include="integer").columns
+        example = input_example.astype(dict.fromkeys(ints, "float64"))
+        signature = infer_signature(example, model.predict(input_example))
         info = mlflow.sklearn.log_model(
             sk_model=model,
             name="model",
             signature=signature,
-            input_example=input_example.head(5),
+            input_example=example.head(5),
             serialization_format="cloudpickle",
         )
         return str(info.model_uri)

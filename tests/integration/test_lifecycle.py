@@ -137,3 +137,31 @@ def test_training_data_without_target_is_refused_before_registration(
     with pytest.raises(DataError, match="no target column 'default'"):
         retrain_flow(reason="manual", data=str(path), config=str(world["cfg"]))
     assert [v.version for v in reg.versions()] == before
+
+
+def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.retrain as retrain_module
+
+    reg: Registry = world["registry"]
+    cfg = str(world["cfg"])
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("worker lost mid-evaluation")
+
+    with monkeypatch.context() as m:
+        m.setattr(retrain_module, "gather_evidence", boom)
+        with pytest.raises(RuntimeError, match="worker lost"):
+            retrain_module.retrain_flow(reason="manual", config=cfg)
+    crashed = reg.alias("challenger")
+    assert crashed is not None and crashed.tags["challenger.gate_decision"] == "PENDING"
+    champion = reg.champion()
+    assert champion is not None and champion.version == 2 and champion.stage == "Production"
+
+    after = retrain_module.retrain_flow(reason="manual", candidates=["shallow_tree"], config=cfg)
+    assert after["champion_after"] == 2
+    abandoned = reg.version(crashed.version)
+    assert abandoned.tags["challenger.gate_decision"] == "ABANDONED"
+    assert abandoned.aliases == () and abandoned.stage == "None"
+    assert reg.reconcile_stages() == []  # nothing left to repair
