@@ -1,19 +1,35 @@
 """Evidence: champion and challenger scored on the same frozen holdout.
 
-This module turns two fitted models and one holdout into the numbers the gate decides on:
-the primary metric's paired bootstrap bounds, secondary metrics and cross-checks, and the
-hard checks that do not need statistics (the smoke test of the registered version).
+This module turns two models' predictions on one holdout into the numbers the gate decides
+on: the primary metric's paired bootstrap bounds, secondary metrics with intervals,
+cross-checks (McNemar mid-p, DeLong), per-slice deltas with Holm-adjusted regression
+tests, calibration, and the operational indicators measured on the models loaded back
+from the registry.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
-from challenger.stats import METRICS, PairedBootstrap, mcnemar_midp, metric_value, paired_bootstrap
+from challenger.config import SliceConfig
+from challenger.stats import (
+    METRICS,
+    PairedBootstrap,
+    StatisticsInputError,
+    delong_test,
+    expected_calibration_error,
+    mcnemar_midp,
+    metric_value,
+    paired_bootstrap,
+)
 
 SECONDARY = ("roc_auc", "accuracy", "log_loss", "brier")
 
@@ -27,7 +43,45 @@ class Check:
     value: str
     threshold: str
     reason: str
-    hard: bool = True
+    hard: bool = True  # a failure rejects (in dry_run only integrity checks still block)
+    guardrail: bool = False  # slices, budgets, calibration: policy, not integrity
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Operational:
+    """What running a model costs, measured rather than guessed (None: not measured)."""
+
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    batch_ms_per_1k_rows: float | None = None
+    model_size_mb: float | None = None
+    training_seconds: float | None = None
+    peak_memory_mb: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """The primary metric's paired delta within one slice of the holdout."""
+
+    column: str
+    value: str
+    n_rows: int
+    margin: float
+    delta: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    p_regression: float | None = None  # H0: delta >= -margin; small p = confident regression
+    p_adjusted: float | None = None  # Holm across judged slices
+    regressed: bool = False
+    skipped: str | None = None  # why the slice was reported but not judged
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -46,8 +100,12 @@ class Evidence:
     challenger_value: float
     champion_value: float | None
     primary: PairedBootstrap | None
-    secondary: dict[str, dict[str, float]] = field(default_factory=dict)
+    secondary: dict[str, dict[str, float | None]] = field(default_factory=dict)
     cross_checks: dict[str, Any] = field(default_factory=dict)
+    slices: tuple[SliceResult, ...] = ()
+    calibration: dict[str, float | None] = field(default_factory=dict)
+    operational: dict[str, Operational] = field(default_factory=dict)
+    resample_unit: str = "rows"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -55,6 +113,7 @@ class Evidence:
             "primary_metric": self.primary_metric,
             "higher_is_better": self.higher_is_better,
             "holdout_rows": self.n_rows,
+            "resample_unit": self.resample_unit,
             "champion_version": self.champion_version,
             "challenger_version": self.challenger_version,
             "champion_value": self.champion_value,
@@ -62,7 +121,13 @@ class Evidence:
             "bootstrap": self.primary.to_dict() if self.primary else None,
             "secondary": self.secondary,
             "cross_checks": self.cross_checks,
+            "slices": [s.to_dict() for s in self.slices],
+            "calibration": self.calibration,
+            "operational": {k: v.to_dict() for k, v in self.operational.items()},
         }
+
+
+# ---- predictions and the smoke test ----------------------------------------------------------
 
 
 def positive_scores(model: Any, X: pd.DataFrame) -> np.ndarray:
@@ -85,7 +150,7 @@ def smoke_test(
     """
     try:
         scores = positive_scores(model, sample)
-    except Exception as exc:
+    except Exception as exc:  # any failure to predict fails the check
         return Check(
             "smoke_test",
             False,
@@ -126,6 +191,179 @@ def smoke_test(
     )
 
 
+def measure_latency(
+    model: Any, X: pd.DataFrame, repeats: int, batch_rows: int = 1000
+) -> Operational:
+    """Time single-row and batch predictions of a loaded model.
+
+    Single-row latency is what an online request pays: ``repeats`` predictions of one row
+    each (cycling through the holdout), summarised by p50 and p99. The batch figure is the
+    best of three predictions of up to ``batch_rows`` rows, per 1,000 rows.
+    """
+    n = len(X)
+    if n == 0:
+        return Operational()
+    positive_scores(model, X.iloc[:1])  # warm caches and lazy imports
+    single = np.empty(repeats)
+    for i in range(repeats):
+        row = X.iloc[[i % n]]
+        t0 = time.perf_counter()
+        model.predict_proba(row)
+        single[i] = (time.perf_counter() - t0) * 1000.0
+    batch = X.iloc[: min(n, batch_rows)]
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        model.predict_proba(batch)
+        best = min(best, time.perf_counter() - t0)
+    return Operational(
+        latency_p50_ms=float(np.percentile(single, 50)),
+        latency_p99_ms=float(np.percentile(single, 99)),
+        batch_ms_per_1k_rows=best * 1000.0 * 1000.0 / len(batch),
+    )
+
+
+# ---- resampling units ------------------------------------------------------------------------
+
+
+def resampling_groups(
+    holdout: pd.DataFrame,
+    unit: str,
+    group_column: str | None,
+    block_rows: int,
+    timestamp: str | None,
+) -> np.ndarray | None:
+    """The bootstrap's resampling unit for each holdout row (None: rows are independent).
+
+    ``groups`` keeps every row of a group (a user, a store) together; ``blocks`` cuts the
+    holdout, in time order, into contiguous blocks of ``block_rows`` rows, so that serial
+    correlation inside a block survives resampling (a non-overlapping block bootstrap).
+    """
+    if unit == "rows":
+        return None
+    if unit == "groups":
+        if not group_column or group_column not in holdout.columns:
+            raise StatisticsInputError(
+                f"gate.group_column {group_column!r} is not a column of the holdout; name an existing column"
+            )
+        return np.asarray(holdout[group_column].astype(str).to_numpy())
+    order = (
+        np.argsort(pd.to_datetime(holdout[timestamp]).to_numpy(), kind="stable")
+        if timestamp and timestamp in holdout.columns
+        else np.arange(len(holdout))
+    )
+    blocks = np.empty(len(holdout), dtype=np.int64)
+    blocks[order] = np.arange(len(holdout)) // block_rows
+    return blocks
+
+
+# ---- the evidence ----------------------------------------------------------------------------
+
+
+def _secondary(
+    y: np.ndarray,
+    challenger: np.ndarray,
+    champion: np.ndarray | None,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    groups: np.ndarray | None,
+) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for m in SECONDARY:
+        row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
+        if champion is not None:
+            row["champion"] = metric_value(m, y, champion)
+            try:
+                b = paired_bootstrap(
+                    m,
+                    y,
+                    champion,
+                    challenger,
+                    confidence=confidence,
+                    n_resamples=max(200, n_resamples // 2),
+                    seed=seed,
+                    groups=groups,
+                )
+                row |= {"delta": b.delta, "lower": b.lower, "upper": b.upper}
+            except StatisticsInputError:
+                row |= {"delta": None, "lower": None, "upper": None}
+        out[m] = row
+    return out
+
+
+def slice_evidence(
+    metric: str,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    slice_values: Mapping[str, np.ndarray],
+    configs: Sequence[SliceConfig],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> tuple[SliceResult, ...]:
+    """Per-slice paired deltas, with a Holm-adjusted test that no slice regressed.
+
+    Each slice with enough rows gets a paired bootstrap of the primary metric. Its
+    regression test is one-sided, H0: Δ ≥ −margin against Δ < −margin, with the normal
+    approximation p = Φ((Δ + margin) / se) from the bootstrap standard error. Holm's
+    step-down adjustment keeps the chance of wrongly flagging any slice at most
+    α = 1 − confidence however many slices there are.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    results: list[SliceResult] = []
+    judged: list[int] = []
+    pvals: list[float] = []
+    for cfg in configs:
+        values = slice_values[cfg.column]
+        for value in sorted(pd.unique(values).tolist(), key=str):
+            mask = values == value
+            n = int(mask.sum())
+            base = SliceResult(cfg.column, str(value), n, cfg.margin)
+            if n < cfg.min_rows:
+                results.append(
+                    SliceResult(
+                        **{**base.to_dict(), "skipped": f"{n} rows < min_rows {cfg.min_rows}"}
+                    )
+                )
+                continue
+            try:
+                b = paired_bootstrap(
+                    metric,
+                    y[mask],
+                    champion[mask],
+                    challenger[mask],
+                    confidence=confidence,
+                    n_resamples=max(200, n_resamples // 2),
+                    seed=seed,
+                )
+            except StatisticsInputError as exc:
+                results.append(SliceResult(**{**base.to_dict(), "skipped": str(exc)}))
+                continue
+            p = (
+                float(ndtr((b.delta + cfg.margin) / b.se))
+                if b.se > 0
+                else float(b.delta < -cfg.margin)
+            )
+            judged.append(len(results))
+            pvals.append(p)
+            results.append(
+                SliceResult(cfg.column, str(value), n, cfg.margin, b.delta, b.lower, b.upper, p)
+            )
+    if pvals:
+        alpha = 1.0 - confidence
+        reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method="holm")
+        for i, idx in enumerate(judged):
+            r = results[idx]
+            results[idx] = SliceResult(
+                **{**r.to_dict(), "p_adjusted": float(adjusted[i]), "regressed": bool(reject[i])}
+            )
+    return tuple(results)
+
+
 def gather_evidence(
     y: np.ndarray,
     challenger_scores: np.ndarray,
@@ -137,6 +375,11 @@ def gather_evidence(
     confidence: float,
     n_resamples: int,
     seed: int,
+    groups: np.ndarray | None = None,
+    resample_unit: str = "rows",
+    slice_values: Mapping[str, np.ndarray] | None = None,
+    slices: Sequence[SliceConfig] = (),
+    operational: Mapping[str, Operational] | None = None,
 ) -> Evidence:
     """Score both models' predictions on the same holdout rows.
 
@@ -145,24 +388,28 @@ def gather_evidence(
         challenger_scores: The challenger's positive-class probabilities on the holdout.
         champion_scores: The champion's, on the same rows; None when there is no champion.
         primary_metric: The metric the gate decides on.
-        champion_version, challenger_version: Registry versions, for the record.
+        champion_version: Registry version of the champion, for the record.
+        challenger_version: Registry version of the challenger.
         confidence: One-sided confidence level of the bootstrap bounds.
         n_resamples: Paired bootstrap resamples.
         seed: Bootstrap seed.
+        groups: Resampling unit per row (see :func:`resampling_groups`); None for rows.
+        resample_unit: Its name, for the record.
+        slice_values: Holdout values of each slice column.
+        slices: The slices to judge.
+        operational: Measured indicators of "champion" and "challenger".
     """
     y = np.asarray(y)
     higher = METRICS[primary_metric].higher_is_better
-    secondary: dict[str, dict[str, float]] = {}
-    for m in SECONDARY:
-        row = {"challenger": metric_value(m, y, challenger_scores)}
-        if champion_scores is not None:
-            row["champion"] = metric_value(m, y, champion_scores)
-        secondary[m] = row
-    chal_value = (
-        secondary[primary_metric]["challenger"]
-        if primary_metric in secondary
-        else metric_value(primary_metric, y, challenger_scores)
+    secondary = _secondary(
+        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups
     )
+    chal_value = metric_value(primary_metric, y, challenger_scores)
+    calibration: dict[str, float | None] = {
+        "ece_challenger": expected_calibration_error(y, challenger_scores),
+        "brier_challenger": metric_value("brier", y, challenger_scores),
+    }
+    ops = dict(operational or {})
     if champion_scores is None:
         return Evidence(
             primary_metric,
@@ -174,6 +421,11 @@ def gather_evidence(
             None,
             None,
             secondary,
+            {},
+            (),
+            calibration,
+            ops,
+            resample_unit,
         )
     champ_value = metric_value(primary_metric, y, champion_scores)
     boot = paired_bootstrap(
@@ -184,17 +436,42 @@ def gather_evidence(
         confidence=confidence,
         n_resamples=n_resamples,
         seed=seed,
+        groups=groups,
     )
     correct_champ = (champion_scores >= 0.5) == (y == 1)
     correct_chal = (challenger_scores >= 0.5) == (y == 1)
     mc = mcnemar_midp(correct_champ, correct_chal)
-    cross = {
+    cross: dict[str, Any] = {
         "mcnemar_midp": {
             "champion_only_correct": mc.b,
             "challenger_only_correct": mc.c,
             "p_value": mc.p_value,
         }
     }
+    try:
+        dl = delong_test(y, champion_scores, challenger_scores)
+        cross["delong_auc"] = {"delta": dl.delta, "se": dl.se, "z": dl.z, "p_value": dl.p_value}
+    except StatisticsInputError as exc:
+        cross["delong_auc"] = {"skipped": str(exc)}
+    calibration |= {
+        "ece_champion": expected_calibration_error(y, champion_scores),
+        "brier_champion": metric_value("brier", y, champion_scores),
+    }
+    slice_results = (
+        slice_evidence(
+            primary_metric,
+            y,
+            champion_scores,
+            challenger_scores,
+            slice_values,
+            slices,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+        )
+        if slices and slice_values is not None
+        else ()
+    )
     return Evidence(
         primary_metric,
         higher,
@@ -206,4 +483,8 @@ def gather_evidence(
         boot,
         secondary,
         cross,
+        slice_results,
+        calibration,
+        ops,
+        resample_unit,
     )

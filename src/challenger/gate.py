@@ -9,7 +9,7 @@ count of the holdout rows that would decide it. The champion stays unless the ac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -83,12 +83,18 @@ def statistical_check(evidence: Evidence, policy: GateConfig) -> tuple[Outcome, 
         needed = None
     else:
         outcome, passed = Outcome.INCONCLUSIVE, False
-        needed = rows_needed(bs, threshold)
-        more = (
-            f"; about {needed:,} holdout rows would decide it if the observed difference holds"
-            if needed is not None
-            else "; the observed difference is on the wrong side, so more rows would not promote it"
-        )
+        if bs.delta > threshold:
+            needed = rows_needed(bs, threshold)
+            more = (
+                f"; about {needed:,} holdout rows would promote it if the observed difference holds"
+            )
+        else:
+            needed = rows_needed(bs, threshold, bound="upper")
+            more = (
+                f"; about {needed:,} holdout rows would show it is not better if the observed difference holds"
+                if needed is not None
+                else "; the observed difference sits on the threshold, so more rows would not decide it"
+            )
         reason = f"{shown}: the interval straddles {threshold:+g}{more}"
     check = Check(
         name=f"primary_metric_{policy.rule}",
@@ -99,6 +105,130 @@ def statistical_check(evidence: Evidence, policy: GateConfig) -> tuple[Outcome, 
         hard=False,
     )
     return outcome, check, needed
+
+
+_BUDGETS = (
+    ("latency_p50_ms", "latency_p50", "ms", "single-row p50 latency"),
+    ("latency_p99_ms", "latency_p99", "ms", "single-row p99 latency"),
+    ("model_size_mb", "model_size", "MB", "model size"),
+    ("training_seconds", "training_seconds", "s", "training time"),
+    ("peak_memory_mb", "peak_memory", "MB", "peak training memory"),
+)
+
+
+def budget_checks(evidence: Evidence, policy: GateConfig) -> list[Check]:
+    """Absolute and champion-relative operational budgets (only those configured)."""
+    chal = evidence.operational.get("challenger")
+    champ = evidence.operational.get("champion")
+    checks: list[Check] = []
+    if chal is None:
+        return checks
+    for attr, rel_attr, unit, label in _BUDGETS:
+        value = getattr(chal, attr)
+        limit = getattr(policy.budgets, attr)
+        if limit is not None:
+            if value is None:
+                checks.append(
+                    Check(
+                        f"budget_{attr}",
+                        False,
+                        "not measured",
+                        f"<= {limit:g} {unit}",
+                        f"{label} has a budget of {limit:g} {unit} but was not measured",
+                    )
+                )
+            else:
+                ok = value <= limit
+                checks.append(
+                    Check(
+                        f"budget_{attr}",
+                        ok,
+                        f"{value:.3g} {unit}",
+                        f"<= {limit:g} {unit}",
+                        f"challenger {label} {value:.3g} {unit} {'within' if ok else 'exceeds'} the budget {limit:g} {unit}",
+                    )
+                )
+        ratio_limit = getattr(policy.relative_budgets, rel_attr)
+        base = getattr(champ, attr) if champ is not None else None
+        if ratio_limit is not None and value is not None and base:
+            ratio = value / base
+            ok = ratio <= ratio_limit
+            checks.append(
+                Check(
+                    f"relative_{rel_attr}",
+                    ok,
+                    f"{ratio:.2f}x",
+                    f"<= {ratio_limit:g}x champion",
+                    f"challenger {label} is {ratio:.2f}x the champion's ({value:.3g} vs {base:.3g} {unit}); "
+                    f"budget {ratio_limit:g}x",
+                )
+            )
+    return checks
+
+
+def slice_checks(evidence: Evidence) -> list[Check]:
+    """One check per judged slice: no confident regression beyond its margin (Holm)."""
+    checks = []
+    for s in evidence.slices:
+        if s.skipped is not None or s.delta is None:
+            continue
+        checks.append(
+            Check(
+                f"slice {s.column}={s.value}",
+                not s.regressed,
+                f"Δ {s.delta:+.4f} (n={s.n_rows}, Holm p={s.p_adjusted:.3g})",
+                f"not below -{s.margin:g}",
+                f"slice {s.column}={s.value}: Δ{evidence.primary_metric} {s.delta:+.4f} on {s.n_rows} rows "
+                + ("regressed beyond" if s.regressed else "no confident regression beyond")
+                + f" the margin {s.margin:g} (Holm-adjusted p={s.p_adjusted:.3g})",
+            )
+        )
+    return checks
+
+
+def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
+    """The challenger's calibration may not be worse than the champion's beyond a margin."""
+    cfg = policy.calibration
+    if cfg.max_increase is None or evidence.champion_version is None:
+        return []
+    if cfg.metric == "brier":
+        row = evidence.secondary.get("brier", {})
+        lower = row.get("lower")  # oriented: positive = challenger better (lower loss)
+        if lower is None:
+            return []
+        # Worse calibration beyond the margin with confidence: the upper bound of the
+        # oriented improvement is below -max_increase.
+        upper = row.get("upper")
+        assert upper is not None
+        ok = upper >= -cfg.max_increase
+        return [
+            Check(
+                "calibration_brier",
+                ok,
+                f"Δ upper bound {upper:+.4f}",
+                f">= -{cfg.max_increase:g}",
+                "Brier score "
+                + ("not confidently worse" if ok else "confidently worse")
+                + f" than the champion's beyond {cfg.max_increase:g}",
+            )
+        ]
+    chal = evidence.calibration.get("ece_challenger")
+    champ = evidence.calibration.get("ece_champion")
+    if chal is None or champ is None:
+        return []
+    increase = chal - champ
+    ok = increase <= cfg.max_increase
+    return [
+        Check(
+            "calibration_ece",
+            ok,
+            f"{chal:.4f} vs champion {champ:.4f}",
+            f"increase <= {cfg.max_increase:g}",
+            f"expected calibration error {chal:.4f} vs the champion's {champ:.4f}: "
+            + ("within" if ok else "beyond")
+            + f" the tolerated increase {cfg.max_increase:g}",
+        )
+    ]
 
 
 def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfig) -> GateDecision:
@@ -115,23 +245,33 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
         that passed its hard checks; ``mode=disabled`` skips the statistics.
     """
     checks = list(hard_checks)
+    if policy.mode != "disabled":
+        guards = (
+            budget_checks(evidence, policy)
+            + slice_checks(evidence)
+            + calibration_check(evidence, policy)
+        )
+        checks += [replace(c, guardrail=True) for c in guards]
     failed = [c for c in checks if c.hard and not c.passed]
+    integrity_failed = [c for c in failed if not c.guardrail]
 
     def done(outcome: Outcome, reason: str, needed: int | None = None) -> GateDecision:
-        if failed:
+        if integrity_failed:
             action = "keep_champion"
         elif policy.mode in ("dry_run", "disabled"):
             action = "promote"
+        elif failed:
+            action = "keep_champion"
         else:
             action = "promote" if outcome is Outcome.PROMOTE else "keep_champion"
-        if policy.mode == "dry_run" and outcome is not Outcome.PROMOTE and not failed:
+        if policy.mode == "dry_run" and outcome is not Outcome.PROMOTE and not integrity_failed:
             reason = f"[dry run: promoted anyway] {reason}"
         return GateDecision(
             outcome, action, reason, policy.mode, policy.rule, tuple(checks), needed
         )
 
     if failed:
-        return done(Outcome.REJECT, f"hard check {failed[0].name} failed: {failed[0].reason}")
+        return done(Outcome.REJECT, f"check {failed[0].name} failed: {failed[0].reason}")
 
     metric = evidence.primary_metric
     if evidence.champion_version is None:

@@ -42,12 +42,15 @@ IntArray = NDArray[np.int64]
 
 __all__ = [
     "METRICS",
+    "CorrectedTTest",
     "DeLongResult",
     "McNemarResult",
     "MetricInfo",
     "PairedBootstrap",
     "StatisticsInputError",
+    "corrected_resampled_ttest",
     "delong_test",
+    "expected_calibration_error",
     "mcnemar_midp",
     "metric_value",
     "paired_bootstrap",
@@ -974,3 +977,85 @@ def rows_needed(
     z = float(ndtri(result.confidence))
     needed = result.n_rows * (z * result.se / gap) ** 2
     return max(1, math.ceil(needed))
+
+
+@dataclass(frozen=True)
+class CorrectedTTest:
+    """Nadeau–Bengio corrected resampled t-test of two candidates scored on the same folds."""
+
+    mean_difference: float  # mean over folds of score_b − score_a (oriented by the caller)
+    t: float
+    df: int
+    p_value: float  # two-sided
+    n_folds: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "mean_difference": self.mean_difference,
+            "t": self.t,
+            "df": self.df,
+            "p_value": self.p_value,
+            "n_folds": self.n_folds,
+        }
+
+
+def corrected_resampled_ttest(
+    scores_a: ArrayLike, scores_b: ArrayLike, n_train: int, n_test: int
+) -> CorrectedTTest:
+    """Compare two models cross-validated on the same folds (Nadeau & Bengio 2003).
+
+    The naive k-fold t-test treats folds as independent although their training sets
+    overlap, and rejects far too often (Dietterich 1998). The corrected variance
+    ``(1/k + n_test/n_train) · s²`` accounts for that overlap.
+
+    Args:
+        scores_a: Per-fold scores of model A.
+        scores_b: Per-fold scores of model B, on the same folds.
+        n_train: Training rows per fold.
+        n_test: Validation rows per fold.
+
+    Raises:
+        StatisticsInputError: Fewer than two folds or mismatched lengths.
+    """
+    from scipy.stats import t as student_t
+
+    a = _as_float_vector("scores_a", scores_a)
+    b = _as_float_vector("scores_b", scores_b)
+    if a.shape != b.shape or a.size < 2:
+        raise StatisticsInputError(
+            f"the corrected t-test needs two equal-length score vectors of at least 2 folds, got {a.size} and {b.size}"
+        )
+    if n_train <= 0 or n_test <= 0:
+        raise StatisticsInputError("n_train and n_test must be positive")
+    d = b - a
+    k = d.size
+    mean = float(d.mean())
+    var = float(d.var(ddof=1))
+    corrected = (1.0 / k + n_test / n_train) * var
+    if corrected == 0.0:
+        t_stat = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
+        p = 1.0 if mean == 0.0 else 0.0
+    else:
+        t_stat = mean / math.sqrt(corrected)
+        p = float(2 * student_t.sf(abs(t_stat), k - 1))
+    return CorrectedTTest(mean, t_stat, k - 1, p, k)
+
+
+def expected_calibration_error(y_true: ArrayLike, score: ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error with equal-width probability bins.
+
+    ECE = Σ_b (n_b / n) · |mean(y in b) − mean(p in b)|: how far predicted probabilities are
+    from observed frequencies, weighted by how many rows fall in each bin.
+    """
+    y = _as_float_vector("y_true", y_true)
+    p = _as_float_vector("score", score)
+    if y.shape != p.shape or y.size == 0:
+        raise StatisticsInputError("y_true and score must be non-empty and of equal length")
+    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins).astype(float)
+    sum_y = np.bincount(bins, weights=y, minlength=n_bins)
+    sum_p = np.bincount(bins, weights=p, minlength=n_bins)
+    filled = counts > 0
+    gaps = np.abs(sum_y[filled] - sum_p[filled])
+    return float(gaps.sum() / y.size)

@@ -515,3 +515,35 @@ def test_bca_falls_back_to_percentile_when_degenerate() -> None:
     # Constant jackknife: the acceleration is 0/0.
     assert stats._bca_bounds(0.0, boot, np.zeros(50), 0.05)[2] == "percentile"
     assert stats._bca_bounds(0.0, boot, np.r_[np.nan, jack], 0.05)[2] == "percentile"
+
+
+def test_corrected_resampled_ttest_is_wider_than_the_naive_one() -> None:
+    from scipy.stats import ttest_rel
+
+    from challenger.stats import corrected_resampled_ttest
+
+    a = np.array([0.80, 0.82, 0.79, 0.81, 0.80])
+    b = a + np.array([0.010, 0.004, 0.012, 0.006, 0.008])
+    res = corrected_resampled_ttest(a, b, n_train=800, n_test=200)
+    naive = ttest_rel(b, a)
+    assert res.mean_difference == pytest.approx(0.008)
+    assert res.df == 4
+    # Same statistic as the naive paired t-test when the correction term vanishes...
+    d = b - a
+    expected_t = d.mean() / np.sqrt((1 / 5 + 200 / 800) * d.var(ddof=1))
+    assert res.t == pytest.approx(expected_t)
+    # ...and more conservative than it, as Nadeau & Bengio intend.
+    assert res.p_value > naive.pvalue
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        corrected_resampled_ttest([0.8], [0.9], 10, 10)
+
+
+def test_expected_calibration_error() -> None:
+    from challenger.stats import expected_calibration_error
+
+    y = np.array([0, 0, 1, 1])
+    assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(0.0)
+    # Everyone predicted 0.5 in one bin where half are positive: perfectly calibrated.
+    assert expected_calibration_error(y, np.full(4, 0.5)) == pytest.approx(0.0)
+    # Predicting 0.9 for a bin where half are positive: gap 0.4.
+    assert expected_calibration_error(y, np.full(4, 0.9)) == pytest.approx(0.4)
