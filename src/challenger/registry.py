@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
 TAG = "challenger."  # prefix of every tag we write
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+HISTORY = f"{TAG}history."  # registered-model tags, one per move of champion
 MAX_REFERENCE_ROWS = 20_000
 
 
@@ -214,6 +216,19 @@ class Registry:
             return None
         return [str(c) for c in info.signature.inputs.input_names()]
 
+    def input_schema(self, version: int) -> list[tuple[str, str, bool]] | None:
+        """A version's input signature as (column, MLflow type name, required), if it has one."""
+        from mlflow.models import get_model_info
+        from mlflow.types.schema import ColSpec
+
+        info = get_model_info(f"models:/{self.model_name}/{version}")
+        if info.signature is None or info.signature.inputs is None:
+            return None
+        specs = info.signature.inputs.inputs
+        if not all(isinstance(s, ColSpec) and s.name for s in specs):
+            return None  # a tensor signature: no named columns to validate against
+        return [(str(s.name), str(s.type.name), bool(s.required)) for s in specs]
+
     def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
         """The training-data sample logged with a version's run (the drift reference)."""
         if not version.run_id:
@@ -240,7 +255,46 @@ class Registry:
             "aliases": aliases,
             "champion": aliases.get(CHAMPION),
             "versions": [v.to_dict() for v in versions],
+            "history": self.history(),
         }
+
+    def model_size_mb(self, version: int) -> float | None:
+        """Size on disk of a version's logged model (all files of its artifact folder)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self._mlflow.artifacts.download_artifacts(
+                    artifact_uri=f"models:/{self.model_name}/{version}", dst_path=tmp
+                )
+            except Exception:
+                return None
+            total = sum(p.stat().st_size for p in Path(local).rglob("*") if p.is_file())
+        return total / 1e6
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every move of ``champion``, oldest first (kept as registered-model tags)."""
+        model = self.client.get_registered_model(self.model_name)
+        entries = []
+        for key, value in sorted((model.tags or {}).items()):
+            if key.startswith(HISTORY):
+                try:
+                    entries.append(json.loads(value))
+                except ValueError:
+                    entries.append({"raw": value})
+        return entries
+
+    def _record_move(self, kind: str, from_v: int | None, to_v: int, reason: str, run_id: str | None) -> None:
+        model = self.client.get_registered_model(self.model_name)
+        n = sum(1 for k in (model.tags or {}) if k.startswith(HISTORY)) + 1
+        entry = {
+            "n": n,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kind": kind,
+            "from": from_v,
+            "to": to_v,
+            "reason": reason[:1500],
+            "run_id": run_id,
+        }
+        self.client.set_registered_model_tag(self.model_name, f"{HISTORY}{n:05d}", json.dumps(entry))
 
     # ---- tracking -------------------------------------------------------------------------
     @contextmanager
@@ -361,7 +415,14 @@ class Registry:
             self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
         self._stage(version, "None")
 
-    def promote(self, version: int, expected_champion: int | None) -> int | None:
+    def promote(
+        self,
+        version: int,
+        expected_champion: int | None,
+        reason: str = "",
+        run_id: str | None = None,
+        kind: str = "promote",
+    ) -> int | None:
         """Move ``champion`` to ``version`` if it still points at ``expected_champion``.
 
         The order keeps the registry consistent if the process dies midway: the rollback
@@ -387,7 +448,41 @@ class Registry:
         if challenger is not None and challenger.version == version:
             self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
         self.reconcile_stages()
+        self._record_move(kind, current_v, version, reason, run_id)
         return current_v
+
+    def rollback(self, to: int | None, reason: str, run_id: str | None = None) -> tuple[int, int]:
+        """Move ``champion`` back (to ``previous-champion`` unless ``to`` names a version).
+
+        Returns:
+            (the version that was champion, the version that is champion now).
+
+        Raises:
+            ChallengerError: No champion, no rollback target, or the target is the champion.
+        """
+        from challenger.errors import ChallengerError
+
+        current = self.champion()
+        if current is None:
+            raise ChallengerError(f"model {self.model_name!r} has no champion to roll back")
+        if to is None:
+            previous = self.alias(PREVIOUS)
+            if previous is None:
+                raise ChallengerError(
+                    f"model {self.model_name!r} has no previous-champion; name a version with --to"
+                )
+            to = previous.version
+        if to == current.version:
+            raise ChallengerError(f"v{to} is already the champion of {self.model_name!r}")
+        try:
+            self.version(to)
+        except Exception as exc:
+            raise ChallengerError(f"model {self.model_name!r} has no version {to}") from exc
+        self.client.set_registered_model_alias(self.model_name, PREVIOUS, str(current.version))
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, str(to))
+        self.reconcile_stages()
+        self._record_move("rollback", current.version, to, reason, run_id)
+        return current.version, to
 
     def reconcile_stages(self) -> list[str]:
         """Mirror stages from aliases; returns what it changed (empty when consistent)."""

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from challenger.evaluation import Evidence
 from challenger.gate import GateDecision
@@ -143,3 +146,171 @@ def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         for c in decision["checks"]
     ]
     return rows
+
+
+# ---- the full gate report and its plots ------------------------------------------------------
+
+
+def gate_report(
+    *,
+    model_name: str,
+    version: int,
+    evidence: Evidence,
+    decision: GateDecision,
+    card: str,
+    plots: list[str],
+) -> str:
+    """The markdown report logged with every decision: the card plus every number behind it."""
+    lines = [card, "", "### Cross-checks", ""]
+    for name, value in evidence.cross_checks.items():
+        lines.append(f"- **{name}**: {value}")
+    if evidence.slices:
+        lines += [
+            "",
+            f"### Slices ({evidence.primary_metric}, Holm-adjusted regression tests)",
+            "",
+            "| slice | rows | Δ | bounds | Holm p | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in evidence.slices:
+            if s.skipped or s.delta is None:
+                lines.append(
+                    f"| {s.column}={s.value} | {s.n_rows} | — | — | — | not judged: {s.skipped} |"
+                )
+            else:
+                verdict = "**regressed**" if s.regressed else "ok"
+                lines.append(
+                    f"| {s.column}={s.value} | {s.n_rows} | {s.delta:+.4f} | [{s.lower:+.4f}, {s.upper:+.4f}] "
+                    f"| {s.p_adjusted:.3g} | {verdict} |"
+                )
+    if evidence.operational:
+        lines += [
+            "",
+            "### Operational indicators",
+            "",
+            "| indicator | champion | challenger |",
+            "|---|---|---|",
+        ]
+        champ = evidence.operational.get("champion")
+        chal = evidence.operational.get("challenger")
+        for key in (
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "batch_ms_per_1k_rows",
+            "model_size_mb",
+            "training_seconds",
+            "peak_memory_mb",
+        ):
+            a = getattr(champ, key) if champ else None
+            b = getattr(chal, key) if chal else None
+            lines.append(
+                f"| {key} | {'—' if a is None else f'{a:.3g}'} | {'—' if b is None else f'{b:.3g}'} |"
+            )
+    if evidence.calibration:
+        lines += ["", "### Calibration", ""]
+        lines += [f"- {k}: {v:.4f}" for k, v in evidence.calibration.items() if v is not None]
+    if plots:
+        lines += ["", "### Plots", ""] + [f"- `{p}`" for p in plots]
+    lines += [
+        "",
+        f"_Decision for {model_name} v{version}: {decision.outcome.value}, action {decision.action}._",
+    ]
+    return "\n".join(lines)
+
+
+def write_plots(
+    y: np.ndarray,
+    champion: np.ndarray | None,
+    challenger: np.ndarray,
+    evidence: Evidence,
+    threshold: float,
+    folder: Path,
+) -> list[Path]:
+    """ROC/PR curves of both models, the bootstrap distribution of Δ and per-slice deltas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+
+    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for name, scores, colour in (
+        ("champion", champion, "tab:blue"),
+        ("challenger", challenger, "tab:orange"),
+    ):
+        if scores is None:
+            continue
+        fpr, tpr, _ = roc_curve(y, scores)
+        prec, rec, _ = precision_recall_curve(y, scores)
+        ax_roc.plot(fpr, tpr, color=colour, label=name)
+        ax_pr.plot(rec, prec, color=colour, label=name)
+    ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision–recall")
+    ax_roc.legend(loc="lower right")
+    ax_pr.legend(loc="upper right")
+    fig.suptitle(f"Holdout of {len(y)} rows")
+    fig.tight_layout()
+    paths.append(folder / "roc_pr.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    bs = evidence.primary
+    if bs is not None:
+        q = np.asarray(bs.quantiles)
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        # The 101 stored percentiles of Δ*, drawn as a histogram of equal-mass bins.
+        widths = np.diff(q)
+        heights = np.where(widths > 0, 0.01 / np.maximum(widths, 1e-12), 0.0)
+        ax.bar(
+            q[:-1],
+            heights,
+            width=widths,
+            align="edge",
+            color="tab:orange",
+            alpha=0.5,
+            label="bootstrap Δ",
+        )
+        ax.axvline(bs.delta, color="black", label=f"observed Δ {bs.delta:+.4f}")
+        ax.axvline(bs.lower, color="tab:green", ls="--", label=f"lower bound {bs.lower:+.4f}")
+        ax.axvline(bs.upper, color="tab:red", ls="--", label=f"upper bound {bs.upper:+.4f}")
+        ax.axvline(threshold, color="grey", ls=":", label=f"threshold {threshold:+g}")
+        ax.set(
+            xlabel=f"Δ {bs.metric} (challenger − champion)",
+            ylabel="density",
+            title=f"Paired bootstrap, {bs.n_resamples} resamples, {bs.confidence:.0%} one-sided bounds",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(folder / "bootstrap_delta.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
+    judged = [s for s in evidence.slices if s.delta is not None]
+    if judged:
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(judged) + 1.5))
+        labels = [f"{s.column}={s.value} (n={s.n_rows})" for s in judged]
+        deltas = np.array([s.delta for s in judged], dtype=float)
+        lo = deltas - np.array([s.lower for s in judged], dtype=float)
+        hi = np.array([s.upper for s in judged], dtype=float) - deltas
+        colours = ["tab:red" if s.regressed else "tab:blue" for s in judged]
+        ax.errorbar(deltas, np.arange(len(judged)), xerr=[lo, hi], fmt="none", ecolor="grey")
+        ax.scatter(deltas, np.arange(len(judged)), c=colours, zorder=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(
+            -judged[0].margin, color="tab:red", ls=":", label=f"-margin {judged[0].margin:g}"
+        )
+        ax.set_yticks(np.arange(len(judged)), labels)
+        ax.set(
+            xlabel=f"Δ {evidence.primary_metric} per slice",
+            title="Per-slice deltas (red: regressed)",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(folder / "slices.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass, field
+import tracemalloc
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,18 +54,6 @@ class CVResult:
     def std(self, metric: str) -> float:
         """Standard deviation over folds (ddof=1)."""
         return float(np.std(self.fold_scores[metric], ddof=1))
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """The outcome of training every candidate on one window."""
-
-    best: CVResult
-    model: Pipeline
-    all_results: tuple[CVResult, ...]
-    primary_metric: str
-    n_train_rows: int
-    fit_seconds: float = field(default=0.0)
 
 
 def import_estimator(path: str) -> type[BaseEstimator]:
@@ -211,11 +200,39 @@ def choose_best(results: tuple[CVResult, ...], metric: str) -> CVResult:
     return max(results, key=lambda r: sign * r.mean(metric))
 
 
+@dataclass(frozen=True)
+class FittedModel:
+    """The final fit of the chosen candidate, with what it cost."""
+
+    model: Pipeline
+    seconds: float
+    peak_memory_mb: float
+
+
 def fit_final(
     candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
-) -> Pipeline:
-    """Refit the chosen candidate on the whole training window."""
-    pipe = build_pipeline(
-        candidate, settings.data.numeric, settings.data.categorical, settings.project.seed
+) -> FittedModel:
+    """Refit the chosen candidate on the whole training window, measuring time and peak memory.
+
+    Peak memory is the largest amount traced by ``tracemalloc`` during the fit: Python and
+    numpy allocations (numpy reports its buffers to tracemalloc), not the whole process.
+    """
+    pipe = clone(
+        build_pipeline(
+            candidate, settings.data.numeric, settings.data.categorical, settings.project.seed
+        )
     )
-    return clone(pipe).fit(X, y)
+    already = tracemalloc.is_tracing()
+    if not already:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    t0 = time.perf_counter()
+    try:
+        pipe.fit(X, y)
+    finally:
+        seconds = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        if not already:
+            tracemalloc.stop()
+    return FittedModel(pipe, seconds, max(0, peak - base) / 1e6)

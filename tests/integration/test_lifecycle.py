@@ -142,6 +142,7 @@ def test_training_data_without_target_is_refused_before_registration(
 def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import flows.judge as judge_module
     import flows.retrain as retrain_module
 
     reg: Registry = world["registry"]
@@ -151,7 +152,7 @@ def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
         raise RuntimeError("worker lost mid-evaluation")
 
     with monkeypatch.context() as m:
-        m.setattr(retrain_module, "gather_evidence", boom)
+        m.setattr(judge_module, "gather_evidence", boom)
         with pytest.raises(RuntimeError, match="worker lost"):
             retrain_module.retrain_flow(reason="manual", config=cfg)
     crashed = reg.alias("challenger")
