@@ -314,12 +314,91 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                     metric,
                 )
             c.print(table)
+            if snapshot["history"]:
+                hist = Table("#", "when", "move", "kind", "why", title="champion history")
+                for h in snapshot["history"][-10:]:
+                    move = f"v{h.get('from') or '—'} → v{h.get('to')}"
+                    hist.add_row(
+                        str(h.get("n", "")),
+                        str(h.get("at", "")),
+                        move,
+                        str(h.get("kind", "")),
+                        str(h.get("reason", ""))[:90],
+                    )
+                c.print(hist)
             c.print(
                 f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}"
             )
             for q in snapshot["quarantined"]:
                 c.print(f"  [red]{q['batch']}[/] → {q['path']}: {q['summary']}")
         return snapshot
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def promote(
+    version: Annotated[int, typer.Argument(help="The registered version to promote.")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option(help="Promote even if the gate refuses; needs --reason.")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option(help="Why; recorded in the registry's history.")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Judge on this CSV/Parquet's newest rows instead of the accepted batches."
+        ),
+    ] = None,
+) -> None:
+    """Judge VERSION against the champion on the newest holdout and promote it if the gate passes.
+
+    With --force the version is promoted whatever the gate says; the override, the user's
+    reason and the gate's own verdict are recorded.
+    """
+
+    def work() -> dict[str, Any]:
+        from flows.promote import promote_flow
+
+        result = promote_flow(
+            version=version,
+            force=force,
+            reason=reason,
+            data=str(data.resolve()) if data else None,
+            config=_config_arg(config),
+        )
+        if not as_json:
+            _decision_panel(result, Console())
+        return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def rollback(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    to: Annotated[
+        int | None, typer.Option("--to", help="Version to restore (default: previous-champion).")
+    ] = None,
+    reason: Annotated[
+        str, typer.Option(help="Why; recorded in the registry's history.")
+    ] = "manual rollback",
+) -> None:
+    """Move `champion` back to the previous champion (or --to VERSION), mirror stages, record why."""
+
+    def work() -> dict[str, Any]:
+        from flows.promote import rollback_flow
+
+        result = rollback_flow(to=to, reason=reason, config=_config_arg(config))
+        if not as_json:
+            Console().print(
+                f"champion [bold]v{result['from']}[/] → [bold green]v{result['to']}[/] ({reason})"
+            )
+        return result
 
     _emit(_run(as_json, work), as_json)
 

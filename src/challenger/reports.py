@@ -63,7 +63,7 @@ def model_card(
     *,
     model_name: str,
     version: int,
-    cv: CVResult,
+    cv: CVResult | None,
     all_cv: tuple[CVResult, ...],
     trigger: str,
     trigger_reasons: tuple[str, ...] | list[str],
@@ -72,7 +72,10 @@ def model_card(
     fingerprint: str,
     n_train: int,
 ) -> str:
-    """A short markdown model card: what this version is and how it compared."""
+    """A short markdown model card: what this version is and how it compared.
+
+    ``cv=None`` (a manual promotion of an existing version) leaves out the training part.
+    """
     m = evidence.primary_metric
     lines = [
         f"## {model_name} v{version}: {decision.outcome.value}",
@@ -81,13 +84,18 @@ def model_card(
         f"**Why:** {decision.reason}",
         "",
         f"**Trigger:** {trigger}" + (f" — {'; '.join(trigger_reasons)}" if trigger_reasons else ""),
-        f"**Model:** `{cv.estimator}` (candidate `{cv.candidate}`), params `{cv.params}`",
-        f"**Training data:** {n_train} rows, fingerprint `{fingerprint}`; "
-        f"CV {cv.strategy} k={cv.n_splits}: {m} {cv.mean(m):.4f} ± {cv.std(m):.4f}",
-        "",
-        "| candidate | CV " + m + " (mean ± sd) |",
-        "|---|---|",
-        *[f"| {r.candidate} | {r.mean(m):.4f} ± {r.std(m):.4f} |" for r in all_cv],
+    ]
+    if cv is not None:
+        lines += [
+            f"**Model:** `{cv.estimator}` (candidate `{cv.candidate}`), params `{cv.params}`",
+            f"**Training data:** {n_train} rows, fingerprint `{fingerprint}`; "
+            f"CV {cv.strategy} k={cv.n_splits}: {m} {cv.mean(m):.4f} ± {cv.std(m):.4f}",
+            "",
+            "| candidate | CV " + m + " (mean ± sd) |",
+            "|---|---|",
+            *[f"| {r.candidate} | {r.mean(m):.4f} ± {r.std(m):.4f} |" for r in all_cv],
+        ]
+    lines += [
         "",
         f"**Holdout:** {evidence.n_rows} rows, newer than the training rows.",
         "",
@@ -106,10 +114,17 @@ def model_card(
             f"Paired bootstrap ({bs.method}, {bs.n_resamples} resamples): Δ{m} = {bs.delta:+.4f}, "
             f"one-sided {bs.confidence:.0%} bounds [{bs.lower:+.4f}, {bs.upper:+.4f}] vs champion v{evidence.champion_version}.",
         ]
-    lines += ["", "| check | passed | value | threshold |", "|---|---|---|---|"]
+    failed = [c for c in decision.checks if not c.passed]
     lines += [
-        f"| {c.name} | {'yes' if c.passed else 'no'} | {c.value} | {c.threshold} |"
-        for c in decision.checks
+        "",
+        f"**Checks:** {len(decision.checks) - len(failed)} of {len(decision.checks)} passed.",
+    ]
+    if failed:
+        lines += ["", "| failed check | value | threshold |", "|---|---|---|"]
+        lines += [f"| {c.name} | {c.value} | {c.threshold} |" for c in failed]
+    lines += [
+        "",
+        "Full evidence (every check, slices, latency, plots): run artifacts `gate/report.md`.",
     ]
     return "\n".join(lines)
 

@@ -1,0 +1,179 @@
+"""The promotion gate end to end: budgets, tiny holdouts, races, manual control, rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from challenger.config import load_config
+from challenger.data import Period, simulate_batch, write_table
+from challenger.errors import ChallengerError, ChampionMoved
+from challenger.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+
+def _variant(project: Path, name: str, gate: dict[str, Any]) -> str:
+    """Another config file beside the project's: same store, different gate policy."""
+    cfg = yaml.safe_load(project.read_text())
+    cfg.setdefault("gate", {}).update(gate)
+    path = project.parent / name
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def store(project: Path) -> dict[str, Any]:
+    """v1 trained on the reference regime is champion; a drifted file beats it."""
+    from flows.retrain import retrain_flow
+
+    folder = project.parent
+    old = write_table(simulate_batch(0, 2000, seed=7), folder / "old.parquet")
+    new = write_table(simulate_batch(3, 2000, seed=7, period=Period(1, 1)), folder / "new.parquet")
+    first = retrain_flow(reason="bootstrap", data=str(old), config=str(project))
+    assert first["promoted"] and first["challenger_version"] == 1
+    return {
+        "cfg": project,
+        "old": old,
+        "new": new,
+        "registry": Registry.from_settings(load_config(project)),
+    }
+
+
+def test_latency_budget_rejects_a_better_model(store: dict[str, Any]) -> None:
+    from flows.retrain import retrain_flow
+
+    strict = _variant(store["cfg"], "strict.yaml", {"budgets": {"latency_p99_ms": 0.0001}})
+    r = retrain_flow(reason="manual", data=str(store["new"]), config=strict)
+    assert r["decision"]["outcome"] == "REJECT"
+    assert r["evidence"]["bootstrap"]["lower"] > 0  # better on the metric, refused on cost
+    budget = next(c for c in r["decision"]["checks"] if c["name"] == "budget_latency_p99_ms")
+    assert budget["passed"] is False and "exceeds the budget" in budget["reason"]
+    ops = r["evidence"]["operational"]["challenger"]
+    assert ops["latency_p99_ms"] > 0 and ops["model_size_mb"] > 0 and ops["training_seconds"] > 0
+    assert store["registry"].champion().version == 1
+
+
+def test_tiny_holdout_is_inconclusive(store: dict[str, Any]) -> None:
+    from flows.retrain import retrain_flow
+
+    tiny = write_table(
+        simulate_batch(4, 300, seed=7, period=Period(1, 1)), store["cfg"].parent / "tiny.parquet"
+    )
+    r = retrain_flow(reason="manual", data=str(tiny), config=str(store["cfg"]))
+    assert r["decision"]["outcome"] == "INCONCLUSIVE"
+    assert r["decision"]["rows_needed"] == 200
+    assert "holdout has 90 rows" in r["decision"]["reason"]
+    assert r["promoted"] is False
+    assert store["registry"].champion().version == 1
+
+
+def test_compare_and_set_refuses_a_stale_expectation(store: dict[str, Any]) -> None:
+    reg: Registry = store["registry"]
+    with pytest.raises(ChampionMoved):
+        reg.promote(2, expected_champion=99)
+    assert reg.champion().version == 1
+
+
+def test_two_retrains_at_once_promote_exactly_once(store: dict[str, Any]) -> None:
+    """Two processes train on the same drifted data and finish together; one promotion."""
+    from prefect.settings import PREFECT_API_URL
+
+    reg: Registry = store["registry"]
+    before = {v.version for v in reg.versions()}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "challenger.cli",
+        "retrain",
+        "--config",
+        str(store["cfg"]),
+        "--data",
+        str(store["new"]),
+        "--reason",
+        "manual",
+        "--json",
+    ]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(json.loads(out))
+    promoted = [o for o in outs if o["promoted"]]
+    assert len(promoted) == 1, [o["decision"]["reason"] for o in outs]
+    loser = next(o for o in outs if not o["promoted"])
+    winner = promoted[0]
+    assert reg.champion().version == winner["challenger_version"]
+    # The loser was judged against whoever was champion when it took the lock.
+    if loser["champion_before"] == winner["challenger_version"]:
+        assert loser["decision"]["outcome"] != "PROMOTE"
+    new_versions = {v.version for v in reg.versions()} - before
+    assert new_versions == {winner["challenger_version"], loser["challenger_version"]}
+    assert reg.version(loser["challenger_version"]).stage == "None"
+
+
+def test_manual_promote_runs_the_gate_and_force_records_an_override(store: dict[str, Any]) -> None:
+    from flows.promote import promote_flow
+
+    reg: Registry = store["registry"]
+    champion = reg.champion().version
+    refused = next(
+        v.version
+        for v in reg.versions()
+        if v.tags.get("challenger.gate_decision") == "INCONCLUSIVE"
+    )
+    with pytest.raises(ChallengerError, match="--force needs --reason"):
+        promote_flow(version=refused, force=True, data=str(store["new"]), config=str(store["cfg"]))
+    with pytest.raises(ChallengerError, match="already the champion"):
+        promote_flow(version=champion, data=str(store["new"]), config=str(store["cfg"]))
+    gated = promote_flow(version=refused, data=str(store["new"]), config=str(store["cfg"]))
+    assert gated["promoted"] is False and gated["decision"]["outcome"] != "PROMOTE"
+    assert reg.champion().version == champion
+    forced = promote_flow(
+        version=refused,
+        force=True,
+        reason="hotfix for partner fraud",
+        data=str(store["new"]),
+        config=str(store["cfg"]),
+    )
+    assert forced["promoted"] and forced["forced"]
+    assert "FORCED" in forced["decision"]["reason"]
+    assert reg.champion().version == refused
+    assert reg.version(refused).tags["challenger.gate_override"] == "hotfix for partner fraud"
+    last = reg.history()[-1]
+    assert last["kind"] == "forced" and last["from"] == champion and last["to"] == refused
+
+
+def test_rollback_restores_the_previous_champion_with_history(store: dict[str, Any]) -> None:
+    from flows.promote import rollback_flow
+
+    reg: Registry = store["registry"]
+    current = reg.champion().version
+    previous = reg.alias("previous-champion").version
+    r = rollback_flow(reason="partner fraud model misbehaves", config=str(store["cfg"]))
+    assert (r["from"], r["to"]) == (current, previous)
+    assert reg.champion().version == previous and reg.champion().stage == "Production"
+    assert reg.version(current).stage == "Archived"
+    assert reg.alias("previous-champion").version == current
+    kinds = [h["kind"] for h in reg.history()]
+    assert kinds[0] == "promote" and kinds[-1] == "rollback"
+    assert reg.history()[-1]["reason"] == "partner fraud model misbehaves"
+    with pytest.raises(ChallengerError, match="already the champion"):
+        reg.rollback(previous, "no-op")
