@@ -24,6 +24,7 @@ from challenger.training import (
     FittedModel,
     check_training_frame,
     choose_best,
+    compare_best_with_runner_up,
     cross_validate_candidate,
     fit_final,
 )
@@ -111,6 +112,7 @@ def retrain_flow(
     futures = [cv_task.submit(c, X_tr, y_tr, settings) for c in chosen]
     cv_results = tuple(f.result() for f in futures)
     best = choose_best(cv_results, metric)
+    cv_test = compare_best_with_runner_up(cv_results, best, metric, len(train))
     best_cfg = next(c for c in chosen if c.name == best.candidate)
     fitted = fit_task(best_cfg, X_tr, y_tr, settings)
     for r in cv_results:
@@ -203,6 +205,11 @@ def retrain_flow(
             fingerprint=fp,
             n_train=len(train),
         )
+        if cv_test is not None:
+            card += (
+                f"\n\nBest vs runner-up candidate on the same CV folds (Nadeau–Bengio corrected t-test): "
+                f"Δ{metric} {cv_test['mean_difference']:+.4f} vs {cv_test['runner_up']}, p={cv_test['p_value']:.3g}."
+            )
         champion_before = verdict.champion.version if verdict.champion else None
         result: dict[str, Any] = {
             "model_name": settings.project.model_name,
@@ -222,6 +229,7 @@ def retrain_flow(
                 }
                 for r in cv_results
             ],
+            "cv_best_vs_runner_up": cv_test,
             "challenger_version": version.version,
             "champion_before": champion_before,
             "champion_after": version.version if decision.promotes else champion_before,

@@ -24,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from challenger.config import CandidateConfig, Settings
 from challenger.errors import ConfigError, DataError
+from challenger.stats import corrected_resampled_ttest
 
 # scikit-learn scorer names; losses are negated by scikit-learn and flipped back here.
 SCORERS: dict[str, tuple[str, float]] = {
@@ -207,6 +208,29 @@ class FittedModel:
     model: Pipeline
     seconds: float
     peak_memory_mb: float
+
+
+def compare_best_with_runner_up(
+    results: tuple[CVResult, ...], best: CVResult, metric: str, n_rows: int
+) -> dict[str, Any] | None:
+    """Is the best candidate really better than the runner-up on the same folds?
+
+    Uses the Nadeau–Bengio corrected resampled t-test (never the naive k-fold t-test,
+    whose folds share training rows). None with a single candidate.
+    """
+    others = [r for r in results if r is not best]
+    if not others:
+        return None
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    runner = max(others, key=lambda r: sign * r.mean(metric))
+    k = best.n_splits
+    test = corrected_resampled_ttest(
+        sign * np.asarray(runner.fold_scores[metric]),
+        sign * np.asarray(best.fold_scores[metric]),
+        n_train=max(1, n_rows * (k - 1) // k),
+        n_test=max(1, n_rows // k),
+    )
+    return {"runner_up": runner.candidate, **test.to_dict()}
 
 
 def fit_final(

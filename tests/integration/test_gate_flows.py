@@ -177,3 +177,25 @@ def test_rollback_restores_the_previous_champion_with_history(store: dict[str, A
     assert reg.history()[-1]["reason"] == "partner fraud model misbehaves"
     with pytest.raises(ChallengerError, match="already the champion"):
         reg.rollback(previous, "no-op")
+
+
+def test_a_champion_that_cannot_be_loaded_rejects_cleanly(
+    store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.retrain import retrain_flow
+
+    reg: Registry = store["registry"]
+    champion = reg.champion().version
+    real_load = Registry.load_model
+
+    def broken(self: Registry, version: int) -> Any:
+        if version == champion:
+            raise OSError("artifact store lost the champion's model.pkl")
+        return real_load(self, version)
+
+    monkeypatch.setattr(Registry, "load_model", broken)
+    r = retrain_flow(reason="manual", data=str(store["new"]), config=str(store["cfg"]))
+    assert r["decision"]["outcome"] == "REJECT"
+    assert "champion_loads" in r["decision"]["reason"] and "model.pkl" in r["decision"]["reason"]
+    assert reg.champion().version == champion
+    assert reg.version(r["challenger_version"]).aliases == ()

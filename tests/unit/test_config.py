@@ -74,3 +74,16 @@ def test_cross_checks(tmp_path: Path) -> None:
     cfg.write_text("data:\n  target: age\n")
     with pytest.raises(ConfigError, match="also listed as a feature"):
         load_config(cfg)
+
+
+def test_gate_policy_errors_name_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("gate:\n  slices:\n    - {column: favourite_colour}\n")
+    with pytest.raises(ConfigError, match=r"gate\.slices\[0\]\.column 'favourite_colour'"):
+        load_config(cfg)
+    cfg.write_text("training:\n  primary_metric: f2_score\n")
+    with pytest.raises(ConfigError, match=r"training\.primary_metric"):
+        load_config(cfg)
+    cfg.write_text("gate:\n  resample: groups\n")
+    with pytest.raises(ConfigError, match="group_column"):
+        load_config(cfg)
