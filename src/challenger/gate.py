@@ -270,8 +270,22 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
             outcome, action, reason, policy.mode, policy.rule, tuple(checks), needed
         )
 
-    if failed:
-        return done(Outcome.REJECT, f"check {failed[0].name} failed: {failed[0].reason}")
+    if integrity_failed:
+        first = integrity_failed[0]
+        return done(Outcome.REJECT, f"check {first.name} failed: {first.reason}")
+
+    guard_failed = [c for c in failed if c.guardrail]
+
+    def judged(outcome: Outcome, reason: str, needed: int | None = None) -> GateDecision:
+        # A failed guardrail rejects whatever the primary metric says; say both.
+        if not guard_failed:
+            return done(outcome, reason, needed)
+        first = guard_failed[0]
+        more = f" (and {len(guard_failed) - 1} more)" if len(guard_failed) > 1 else ""
+        return done(
+            Outcome.REJECT,
+            f"guardrail {first.name} failed{more}: {first.reason}. Primary metric: {reason}",
+        )
 
     metric = evidence.primary_metric
     if evidence.champion_version is None:
@@ -295,8 +309,8 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
             )
         )
         if not ok:
-            failed.append(checks[-1])
-        return done(Outcome.PROMOTE if ok else Outcome.REJECT, checks[-1].reason)
+            integrity_failed.append(checks[-1])  # no model below the floor, in any mode
+        return judged(Outcome.PROMOTE if ok else Outcome.REJECT, checks[-1].reason)
 
     if policy.mode == "disabled":
         return done(Outcome.PROMOTE, "gate disabled: hard checks passed, statistics not consulted")
@@ -313,8 +327,10 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
         )
     )
     if not size_ok:
-        return done(Outcome.INCONCLUSIVE, checks[-1].reason + " to decide", policy.min_holdout_rows)
+        return judged(
+            Outcome.INCONCLUSIVE, checks[-1].reason + " to decide", policy.min_holdout_rows
+        )
 
     outcome, check, rows = statistical_check(evidence, policy)
     checks.append(check)
-    return done(outcome, check.reason, rows)
+    return judged(outcome, check.reason, rows)

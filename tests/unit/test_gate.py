@@ -175,7 +175,7 @@ def test_calibration_guard() -> None:
     )
     d = decide(ev, OK, GateConfig(rule="non_inferiority", margin=0.5, slices=()))
     assert d.outcome is Outcome.REJECT
-    assert d.reason.startswith("check calibration_ece failed")
+    assert d.reason.startswith("guardrail calibration_ece failed") and "Primary metric:" in d.reason
 
 
 def test_slice_regression_is_caught_with_holm() -> None:
