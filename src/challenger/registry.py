@@ -63,6 +63,16 @@ class VersionInfo:
         }
 
 
+def _pip_requirements() -> list[str]:
+    """The packages a logged scikit-learn pipeline needs, at the versions that trained it."""
+    from importlib.metadata import version
+
+    return [
+        f"{dist}=={version(dist)}"
+        for dist in ("scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
+    ]
+
+
 @contextmanager
 def _quiet_mlflow() -> Iterator[None]:
     # Stage transitions are deprecated in MLflow 3 but still the way users browse by stage.
@@ -282,7 +292,9 @@ class Registry:
                     entries.append({"raw": value})
         return entries
 
-    def _record_move(self, kind: str, from_v: int | None, to_v: int, reason: str, run_id: str | None) -> None:
+    def _record_move(
+        self, kind: str, from_v: int | None, to_v: int, reason: str, run_id: str | None
+    ) -> None:
         model = self.client.get_registered_model(self.model_name)
         n = sum(1 for k in (model.tags or {}) if k.startswith(HISTORY)) + 1
         entry = {
@@ -294,7 +306,9 @@ class Registry:
             "reason": reason[:1500],
             "run_id": run_id,
         }
-        self.client.set_registered_model_tag(self.model_name, f"{HISTORY}{n:05d}", json.dumps(entry))
+        self.client.set_registered_model_tag(
+            self.model_name, f"{HISTORY}{n:05d}", json.dumps(entry)
+        )
 
     # ---- tracking -------------------------------------------------------------------------
     @contextmanager
@@ -362,6 +376,9 @@ class Registry:
             signature=signature,
             input_example=example.head(5),
             serialization_format="cloudpickle",
+            # Naming the requirements skips MLflow's module-capture subprocess, which
+            # re-imports the model in a fresh interpreter (seconds per logged model).
+            pip_requirements=_pip_requirements(),
         )
         return str(info.model_uri)
 

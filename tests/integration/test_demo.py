@@ -1,0 +1,42 @@
+"""The main job, `challenger demo`, end to end on a small configuration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from challenger.cli import app
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_tells_the_whole_story(project: Path) -> None:
+    cfg = project
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "--config", str(cfg), "--json"])
+    assert result.exit_code == 0, result.stderr[-3000:]
+    rows = json.loads(result.stdout)
+    events = [(r["day"], r["event"], r["decision"]) for r in rows]
+    assert events[0] == (0, "monitor → bootstrap", "PROMOTE")
+    assert events[1][1] == events[2][1] == "monitor → no retrain"
+    assert events[3][0] == 3 and events[3][2] == "PROMOTE"
+    assert events[4][1] == "quarantined"
+    assert events[-1][1] == "manual retrain" and events[-1][2] == "REJECT"
+
+    status = runner.invoke(app, ["status", "--config", str(cfg), "--json"])
+    snap = json.loads(status.stdout)
+    champion = next(v for v in snap["versions"] if v["version"] == snap["champion"])
+    assert (
+        champion["stage"] == "Production"
+        and champion["tags"]["challenger.gate_decision"] == "PROMOTE"
+    )
+    assert any(v["tags"].get("challenger.gate_decision") == "REJECT" for v in snap["versions"])
+    assert len(snap["quarantined"]) == 1
+    assert [h["kind"] for h in snap["history"]] == ["promote", "promote"]
+
+    again = runner.invoke(app, ["demo", "--config", str(cfg), "--json"])
+    assert again.exit_code == 0  # a second demo starts from a clean slate
+    assert json.loads(again.stdout)[0]["decision"] == "PROMOTE"
