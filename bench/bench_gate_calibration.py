@@ -2,7 +2,7 @@
 
 Over many seeds (at least 40), three scenarios, each judged by the gate with the default
 policy of ``challenger.yaml`` (superiority, one-sided 95 %, BCa, 2,000 resamples, slices,
-calibration guard) and with ``min_improvement: 0.005``:
+calibration guard) at several ``min_improvement`` values:
 
 * **exact null** — two score vectors of identical population quality (Δ = 0 by symmetry):
   the rate of the bootstrap test itself, which should be the nominal 5 %.
@@ -102,6 +102,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=200, help="runs per scenario (at least 40)")
     parser.add_argument("--train-rows", type=int, default=4000)
     parser.add_argument("--holdout-rows", type=int, default=3000)
+    parser.add_argument(
+        "--min-improvements",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[0.0, 0.002, 0.005],
+        help="comma-separated gate.min_improvement values to judge the same runs with",
+    )
     args = parser.parse_args()
     if args.seeds < 40:
         parser.error("--seeds must be at least 40")
@@ -123,8 +129,11 @@ def main() -> None:
     margin = float(np.mean(margins))
 
     policies = {
-        "min_improvement 0 (default)": settings.gate,
-        "min_improvement 0.005": settings.gate.model_copy(update={"min_improvement": 0.005}),
+        f"min_improvement {m:g}"
+        + (" (configured)" if m == settings.gate.min_improvement else ""): (
+            settings.gate.model_copy(update={"min_improvement": m})
+        )
+        for m in sorted({settings.gate.min_improvement, *args.min_improvements})
     }
     runs: dict[str, list[Evidence]] = {"exact null": [], "A/A": [], "power": []}
     for s in range(args.seeds):
