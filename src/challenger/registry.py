@@ -101,8 +101,16 @@ class Registry:
             # Fail fast instead of retrying for minutes against a store that is down.
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which our configuration
+        # reads as the user's override: restore it, so that connecting to one project's
+        # store never redirects the next project loaded in this process.
+        user_uri = os.environ.get("MLFLOW_TRACKING_URI")
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
+        if user_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = user_uri
         self._mlflow = mlflow
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         try:
