@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from challenger.config import Settings
@@ -75,7 +74,7 @@ def run_demo(
     settings: Settings, config: str | None, on_step: Callable[[dict[str, Any]], None] | None = None
 ) -> list[dict[str, Any]]:
     """Run the timeline; returns one summary row per event (and calls ``on_step`` with each)."""
-    incoming = settings.path(Path("data/incoming"))
+    incoming = settings.path(settings.data.incoming_dir)
     rows: list[dict[str, Any]] = []
 
     def emit(row: dict[str, Any]) -> None:
