@@ -1,31 +1,70 @@
 """The retraining trigger: a pure policy from what the monitor saw to a decision with reasons.
 
-Four triggers start a retrain: *interval* (a schedule), *manual* (a person pressed Run),
-*data change* (drift share above a threshold) and *performance* (the champion's metric
-on newly labelled rows fell below a floor or below its own holdout value by a margin).
-A cooldown ignores data triggers for a few batches after a retrain, to stop a storm.
+Four triggers start a retrain, all configured under ``triggers`` in ``challenger.yaml``:
+
+* *interval*: the schedule itself (the ``retrain/scheduled`` deployment runs with
+  ``reason=interval``); the policy only records it.
+* *manual*: a person pressed "Run" (``retrain/manual`` or ``challenger retrain``); always
+  retrains.
+* *data change*: the share of drifted features reached ``data_change.drift_share``, the
+  batch's schema changed (``data_change.schema_change``), or at least
+  ``data_change.new_labelled_rows`` labelled rows arrived since the champion was trained.
+* *performance*: the champion's primary metric on recent labelled windows of
+  ``performance.window_rows`` rows fell below ``performance.floor`` or below its own
+  holdout value by more than ``performance.margin`` in at least ``breaches`` (k) of the last
+  ``windows`` (n) windows. One noisy window does not retrain; a sustained drop does.
+
+A cooldown (``cooldown.batches`` accepted batches, ``cooldown.minutes`` minutes after the
+newest version) ignores the data-change and performance triggers, so a drifted stream does
+not start a retrain storm; manual and interval retrains are never held back. The decision
+carries every reason and its evidence: the monitor sends both with the retrain request, and
+the retrain records them with the new version.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from challenger.config import TriggersConfig
+from challenger.config import PerformanceTriggerConfig, TriggersConfig
+
+__all__ = [
+    "FORCED",
+    "PerformanceObservation",
+    "TriggerDecision",
+    "TriggerName",
+    "decide_retrain",
+    "trigger_tags",
+    "window_breach",
+]
 
 TriggerName = Literal["bootstrap", "manual", "interval", "data_change", "performance", "none"]
 FORCED = ("manual", "interval")
+_SHOWN_COLUMNS = 6
+_TAG_LIMIT = 5000  # MLflow's limit on a tag value
 
 
 @dataclass(frozen=True)
 class PerformanceObservation:
-    """The champion's primary metric on a labelled batch, beside its holdout value."""
+    """The champion's primary metric on one window of labelled rows.
+
+    Attributes:
+        metric: Metric name, e.g. ``roc_auc``.
+        value: The champion's metric on the window.
+        reference: The champion's holdout value, when known.
+        n_rows: Labelled rows in the window.
+        higher_is_better: Whether larger values of the metric are better.
+        window: A label for people, e.g. the batches or times the window spans.
+    """
 
     metric: str
     value: float
     reference: float | None
     n_rows: int
     higher_is_better: bool = True
+    window: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +86,46 @@ class TriggerDecision:
         }
 
 
+def trigger_tags(decision: Mapping[str, Any] | None, prefix: str = "challenger.") -> dict[str, str]:
+    """Version tags that carry a trigger's reasons and evidence into the registry.
+
+    Args:
+        decision: :meth:`TriggerDecision.to_dict` as the retrain received it (its
+            ``trigger_evidence``), or None for a retrain nobody explained.
+        prefix: The tag prefix (the registry's ``TAG``).
+
+    Returns:
+        ``trigger_reasons`` (one line per reason) and ``trigger_evidence`` (compact JSON),
+        each cut to MLflow's 5,000 characters; empty without a decision.
+    """
+    if not decision:
+        return {}
+    reasons = "\n".join(str(r) for r in decision.get("reasons", ()))
+    evidence = json.dumps(decision.get("evidence", {}), sort_keys=True, default=str)
+    tags = {f"{prefix}trigger_reasons": reasons, f"{prefix}trigger_evidence": evidence}
+    return {
+        k: v if len(v) <= _TAG_LIMIT else v[: _TAG_LIMIT - 1] + "…" for k, v in tags.items() if v
+    }
+
+
+def window_breach(window: PerformanceObservation, policy: PerformanceTriggerConfig) -> str | None:
+    """Why one window breaches the performance policy, or None if it does not.
+
+    A window breaches when the champion's metric is worse than ``policy.floor`` or worse
+    than its holdout value by more than ``policy.margin`` ("worse" respects the metric's
+    direction: a higher log loss is worse).
+    """
+    sign = 1.0 if window.higher_is_better else -1.0
+    if policy.floor is not None and sign * (window.value - policy.floor) < 0:
+        return f"{window.value:.4f} is below the floor {policy.floor:g}"
+    if window.reference is not None and sign * (window.reference - window.value) > policy.margin:
+        return (
+            f"{window.value:.4f} is more than {policy.margin:g} below the holdout value "
+            f"{window.reference:.4f}"
+        )
+    return None
+
+
 def decide_retrain(
     *,
     policy: TriggersConfig,
@@ -54,8 +133,12 @@ def decide_retrain(
     drift_share: float | None,
     drifted_columns: tuple[str, ...] = (),
     performance: PerformanceObservation | None = None,
+    performance_windows: Sequence[PerformanceObservation] = (),
+    schema_changes: Sequence[str] = (),
+    new_labelled_rows: int | None = None,
     requested: str | None = None,
     batches_since_retrain: int | None = None,
+    minutes_since_retrain: float | None = None,
 ) -> TriggerDecision:
     """Decide whether a monitored batch starts a retrain.
 
@@ -64,10 +147,21 @@ def decide_retrain(
         has_champion: False before the first model exists (then any valid batch trains one).
         drift_share: Share of drifted feature columns (None when drift was not measured).
         drifted_columns: Their names, for the record.
-        performance: The champion on the batch's labels, when it has labels.
+        performance: The champion on the batch's own labels: one window, used when
+            ``performance_windows`` is empty.
+        performance_windows: The champion on recent labelled windows, oldest first; the
+            last ``policy.performance.windows`` of them count.
+        schema_changes: How the batch's schema differs from the champion's training data,
+            one sentence each.
+        new_labelled_rows: Labelled rows that arrived since the champion's training window.
         requested: ``manual`` or ``interval`` when the run itself was started to retrain.
         batches_since_retrain: Accepted batches since the champion's training window
-            (None: unknown, no cooldown).
+            (None: unknown, no batch cooldown).
+        minutes_since_retrain: Minutes since the newest model version was registered
+            (None: unknown, no time cooldown).
+
+    Returns:
+        The decision: the first trigger that fired, every reason and the evidence.
     """
     evidence: dict[str, Any] = {}
     if not has_champion:
@@ -79,73 +173,131 @@ def decide_retrain(
     if requested in FORCED:
         fired.append((requested, f"{requested} retrain requested"))  # type: ignore[arg-type]
 
-    data_fired: list[tuple[TriggerName, str]] = []
+    watched: list[tuple[TriggerName, str]] = []
+    quiet: list[str] = []
+    data = policy.data_change
     if drift_share is not None:
         evidence["drift_share"] = round(drift_share, 4)
+        evidence["drift_share_threshold"] = data.drift_share
         evidence["drifted_columns"] = list(drifted_columns)
-        if drift_share >= policy.drift_share:
-            shown = ", ".join(drifted_columns[:6]) + (" …" if len(drifted_columns) > 6 else "")
-            data_fired.append(
+        if drift_share >= data.drift_share:
+            shown = ", ".join(drifted_columns[:_SHOWN_COLUMNS])
+            shown += " …" if len(drifted_columns) > _SHOWN_COLUMNS else ""
+            watched.append(
                 (
                     "data_change",
-                    f"{drift_share:.0%} of features drifted (threshold {policy.drift_share:.0%}): {shown}",
+                    f"{drift_share:.0%} of features drifted "
+                    f"(threshold {data.drift_share:.0%}): {shown}",
                 )
             )
-    if performance is not None:
-        perf = performance
-        evidence["performance"] = {
-            "metric": perf.metric,
-            "value": round(perf.value, 4),
-            "reference": None if perf.reference is None else round(perf.reference, 4),
-            "rows": perf.n_rows,
-        }
-        sign = 1.0 if perf.higher_is_better else -1.0
-        if (
-            policy.performance_floor is not None
-            and sign * (perf.value - policy.performance_floor) < 0
-        ):
-            data_fired.append(
-                (
-                    "performance",
-                    f"champion {perf.metric} {perf.value:.4f} on {perf.n_rows} new labelled rows is below the floor {policy.performance_floor:g}",
+        else:
+            quiet.append(f"drift share {drift_share:.0%} < {data.drift_share:.0%}")
+    if schema_changes:
+        evidence["schema_changes"] = list(schema_changes)
+        if data.schema_change:
+            watched.append(("data_change", "the schema changed: " + "; ".join(schema_changes)))
+        else:
+            quiet.append("schema changes ignored (data_change.schema_change is off)")
+    if new_labelled_rows is not None:
+        evidence["new_labelled_rows"] = new_labelled_rows
+        limit = data.new_labelled_rows
+        if limit is not None:
+            evidence["new_labelled_rows_threshold"] = limit
+            if new_labelled_rows >= limit:
+                watched.append(
+                    (
+                        "data_change",
+                        f"{new_labelled_rows} labelled rows arrived since the champion was "
+                        f"trained (threshold {limit})",
+                    )
                 )
-            )
-        elif (
-            perf.reference is not None
-            and sign * (perf.reference - perf.value) > policy.performance_margin
-        ):
-            data_fired.append(
-                (
-                    "performance",
-                    f"champion {perf.metric} fell from {perf.reference:.4f} (holdout) to {perf.value:.4f} on {perf.n_rows} new labelled rows, more than the margin {policy.performance_margin:g}",
-                )
-            )
+            else:
+                quiet.append(f"{new_labelled_rows} new labelled rows < {limit}")
 
-    if (
-        data_fired
-        and batches_since_retrain is not None
-        and batches_since_retrain <= policy.cooldown_batches
-    ):
-        evidence["cooldown"] = (
-            f"{batches_since_retrain} batch(es) since the last retrain; cooldown is {policy.cooldown_batches}"
-        )
-        data_fired = [(t, f"{r} — ignored during cooldown") for t, r in data_fired]
-        reasons = tuple(r for _, r in fired + data_fired)
+    windows = list(performance_windows) or ([performance] if performance is not None else [])
+    if windows:
+        fired_perf, note = _performance(windows, policy.performance, evidence)
+        if fired_perf is not None:
+            watched.append(("performance", fired_perf))
+        else:
+            quiet.append(note)
+
+    cooling = _cooldown(policy, batches_since_retrain, minutes_since_retrain)
+    if watched and cooling:
+        evidence["cooldown"] = cooling
+        held = [(t, f"{r} — ignored during cooldown ({cooling})") for t, r in watched]
+        reasons = tuple(r for _, r in fired + held)
         if not fired:
             return TriggerDecision(False, "none", reasons, evidence)
         return TriggerDecision(True, fired[0][0], reasons, evidence)
 
-    fired.extend(data_fired)
+    fired.extend(watched)
     if not fired:
-        parts = []
-        if drift_share is not None:
-            parts.append(f"drift share {drift_share:.0%} < {policy.drift_share:.0%}")
-        if performance is not None:
-            parts.append(f"champion {performance.metric} {performance.value:.4f} within margin")
-        return TriggerDecision(
-            False,
-            "none",
-            (("no trigger fired: " + "; ".join(parts)) if parts else "no trigger fired",),
-            evidence,
-        )
+        reason = "no trigger fired: " + "; ".join(quiet) if quiet else "no trigger fired"
+        return TriggerDecision(False, "none", (reason,), evidence)
     return TriggerDecision(True, fired[0][0], tuple(r for _, r in fired), evidence)
+
+
+def _performance(
+    windows: Sequence[PerformanceObservation],
+    policy: PerformanceTriggerConfig,
+    evidence: dict[str, Any],
+) -> tuple[str | None, str]:
+    """Apply k-of-n to the newest windows; returns (reason if fired, note if not)."""
+    recent = list(windows)[-policy.windows :]
+    breaches = [window_breach(w, policy) for w in recent]
+    n_breached = sum(b is not None for b in breaches)
+    first = recent[0]
+    evidence["performance"] = {
+        "metric": first.metric,
+        "reference": None if first.reference is None else round(first.reference, 4),
+        "floor": policy.floor,
+        "margin": policy.margin,
+        "k": policy.breaches,
+        "n": policy.windows,
+        "breached": n_breached,
+        "windows": [
+            {
+                "window": w.window,
+                "rows": w.n_rows,
+                "value": round(w.value, 4),
+                "breach": b,
+            }
+            for w, b in zip(recent, breaches, strict=True)
+        ],
+    }
+    # The latest value keeps the shape older tooling reads (metric, value, rows).
+    evidence["performance"].update(value=round(recent[-1].value, 4), rows=recent[-1].n_rows)
+    values = ", ".join(f"{w.value:.4f}" for w in recent)
+    if n_breached >= policy.breaches:
+        against = [] if first.reference is None else [f"holdout {first.reference:.4f}"]
+        if policy.floor is not None:
+            against.append(f"floor {policy.floor:g}")
+        return (
+            f"champion {first.metric} breached in {n_breached} of the last {len(recent)} "
+            f"windows of labelled rows (k={policy.breaches} of n={policy.windows}): "
+            f"{values} against {', '.join(against) or 'no reference'} "
+            f"with margin {policy.margin:g}",
+            "",
+        )
+    return None, (
+        f"champion {first.metric} breached in {n_breached} of {len(recent)} window(s) "
+        f"({values}); {policy.breaches} of {policy.windows} needed"
+    )
+
+
+def _cooldown(
+    policy: TriggersConfig, batches_since: int | None, minutes_since: float | None
+) -> str | None:
+    """Why data and performance triggers are held back now, or None."""
+    cool = policy.cooldown
+    parts = []
+    if batches_since is not None and batches_since <= cool.batches:
+        parts.append(
+            f"{batches_since} batch(es) since the last retrain; cooldown is {cool.batches}"
+        )
+    if minutes_since is not None and cool.minutes > 0 and minutes_since < cool.minutes:
+        parts.append(
+            f"{minutes_since:.0f} minute(s) since the last retrain; cooldown is {cool.minutes:g}"
+        )
+    return "; ".join(parts) or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,10 @@ from challenger.validation import (
     CheckFailure,
     ColumnSpec,
     ValidationResult,
+    find_quarantined,
     quarantine,
+    quarantined,
+    release,
     schema_from_reference,
     validate_batch,
 )
@@ -438,7 +442,16 @@ def test_quarantine_moves_the_file_with_its_evidence(
         }
     ]
     assert evidence["report"]["statistics"]["unsuccessful_expectations"] == 1
-    assert sorted(p.name for p in folder.iterdir()) == ["batch-0007.csv", "validation.json"]
+    assert evidence["source"] == str(batch_path.resolve()) and evidence["kind"] == "batch"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "batch-0007.csv",
+        "data_docs.html",
+        "validation.json",
+    ]
+    docs = (folder / "data_docs.html").read_text(encoding="utf-8")
+    text = " ".join(re.sub(r"<[^>]+>", " ", docs).split())  # GX's own data docs page
+    assert "Expectation Validation Result" in text and "Unsuccessful Expectations 1" in text
+    assert "4 unexpected values found" in text
 
 
 def test_quarantine_never_overwrites_an_existing_folder(
@@ -519,3 +532,109 @@ def test_id_column_of_any_type_must_be_unique() -> None:
     assert [f.column for f in result.failures] == ["id"]
     assert result.failures[0].expectation == "expect_column_values_to_be_unique"
     assert validate_batch(frame.iloc[:2], schema).success
+
+
+# --- listing and releasing ----------------------------------------------------------------
+
+
+@pytest.fixture()
+def quarantined_batch(
+    tmp_path: Path, schema: BatchSchema
+) -> tuple[Path, Path, pd.DataFrame, ValidationResult]:
+    """A batch with ages out of range, quarantined from tmp/incoming."""
+    frame = make_frame(seed=4, n=200)
+    frame.loc[frame.index[:6], "age"] = 500
+    result = validate_batch(frame, schema)
+    source = tmp_path / "incoming" / "day-009.parquet"
+    source.parent.mkdir()
+    frame.to_parquet(source, index=False)
+    folder = quarantine(source, result, tmp_path / "quarantine")
+    return source, folder, frame, result
+
+
+def test_quarantined_lists_entries_with_their_failures(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, result = quarantined_batch
+
+    [entry] = quarantined(folder.parent)
+
+    assert entry.name == folder.name and entry.kind == "batch"
+    assert entry.file == folder / source.name and entry.source == source.resolve()
+    assert entry.failures == result.failures
+    assert entry.data_docs == folder / "data_docs.html"
+    data = entry.to_dict()
+    assert data["failed_checks"] == 1 and data["batch"] == source.name
+    assert "'age'" in data["summary"] and "6 of 200" in data["summary"]
+    assert find_quarantined(folder.parent, folder.name) == entry
+    assert find_quarantined(folder.parent, "day-009") == entry
+    assert find_quarantined(folder.parent, "day-009.parquet") == entry
+    with pytest.raises(DataError, match="called 'day-010'"):
+        find_quarantined(folder.parent, "day-010")
+
+
+def test_a_batch_that_still_fails_stays_in_quarantine(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, result = quarantined_batch
+    entry = find_quarantined(folder.parent, folder.name)
+
+    with pytest.raises(DataError, match=r"(?s)still fails validation.*'age'.*6 of 200"):
+        release(entry, revalidation=result)
+
+    assert not source.exists()
+    assert (folder / source.name).is_file() and quarantined(folder.parent) == [entry]
+
+
+def test_a_fixed_batch_goes_back_and_its_record_is_kept(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult], schema: BatchSchema
+) -> None:
+    source, folder, frame, _ = quarantined_batch
+    fixed = frame.assign(age=frame["age"].clip(upper=90))
+    fixed.to_parquet(folder / source.name, index=False)  # fixed in place
+    entry = find_quarantined(folder.parent, "day-009")
+
+    released = release(entry, revalidation=validate_batch(fixed, schema))
+
+    assert released == source and source.is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(source), fixed)
+    assert quarantined(folder.parent) == []
+    record_folder = folder.parent / "released" / folder.name
+    assert not folder.exists() and (record_folder / "validation.json").is_file()
+    record = json.loads((record_folder / "release.json").read_text(encoding="utf-8"))
+    assert record["released_to"] == str(source) and record["forced"] is False
+    assert record["revalidation"].startswith("All ")
+    assert (record_folder / source.name).is_file()  # the quarantined copy stays too
+
+
+def test_release_of_a_replacement_to_another_folder_and_forced_release(
+    tmp_path: Path,
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, frame, _ = quarantined_batch
+    replacement = tmp_path / "fixed.parquet"
+    frame.assign(age=30).to_parquet(replacement, index=False)
+    entry = find_quarantined(folder.parent, folder.name)
+
+    released = release(entry, tmp_path / "elsewhere", revalidation=None, replacement=replacement)
+
+    assert released == tmp_path / "elsewhere" / source.name  # keeps the batch's name
+    assert (pd.read_parquet(released)["age"] == 30).all()
+    record = json.loads(
+        (folder.parent / "released" / folder.name / "release.json").read_text(encoding="utf-8")
+    )
+    assert record["forced"] is True and record["revalidation"] is None
+
+
+def test_release_never_overwrites_a_file_at_the_destination(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, _ = quarantined_batch
+    source.write_text("a newer file with the same name", encoding="utf-8")
+    entry = find_quarantined(folder.parent, folder.name)
+
+    with pytest.raises(DataError, match="a file of that name exists there"):
+        release(entry, revalidation=None)
+
+    assert source.read_text(encoding="utf-8") == "a newer file with the same name"
+    assert quarantined(folder.parent) == [entry]
