@@ -57,6 +57,7 @@ def _prepare_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -141,8 +142,9 @@ def demo(
         registry = Registry.from_settings(settings)
         if reset:
             registry.reset_demo()
-            for sub in ("incoming", "accepted", "quarantine", "reports"):
-                shutil.rmtree(settings.path(Path("data") / sub), ignore_errors=True)
+            d = settings.data
+            for folder in (d.incoming_dir, d.accepted_dir, d.quarantine_dir, d.reports_dir):
+                shutil.rmtree(settings.path(folder), ignore_errors=True)
         registry.mark_demo()
         out.print(
             f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
@@ -399,6 +401,229 @@ def rollback(
                 f"champion [bold]v{result['from']}[/] → [bold green]v{result['to']}[/] ({reason})"
             )
         return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: serving.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: serving.port; 0 = a free port).")
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="Override rollout.strategy: champion, shadow, ab or canary."),
+    ] = None,
+) -> None:
+    """Serve the champion (and the challenger, per rollout.strategy) over HTTP.
+
+    POST /predict, POST /feedback, GET /health, GET /metrics, and admin endpoints behind
+    serving.admin_token. Ctrl-C stops it cleanly: the prediction log and the shadow worker
+    drain first.
+    """
+
+    def work() -> None:
+        from challenger.config import load_config
+        from challenger.errors import ConfigError
+        from challenger.serving.review import with_overrides
+        from challenger.serving.server import build_app, is_loopback
+        from challenger.serving.server import serve as run_server
+
+        settings = load_config(config)
+        if strategy is not None:
+            if strategy not in ("champion", "shadow", "ab", "canary"):
+                raise ConfigError(
+                    f"--strategy {strategy!r} is not one of champion, shadow, ab, canary"
+                )
+            settings = with_overrides(settings, {"rollout": {"strategy": strategy}})
+        where = host or settings.serving.host
+        if not is_loopback(where):
+            err.print(
+                f"[yellow]warning:[/] listening on {where}, not loopback: put TLS and "
+                "authentication in front of it"
+            )
+        fastapi_app = build_app(settings)
+        err.print(
+            f"serving {settings.project.model_name} ({settings.rollout.strategy}) on "
+            f"http://{where}:{port if port is not None else settings.serving.port}"
+        )
+        run_server(fastapi_app, where, port if port is not None else settings.serving.port, "info")
+
+    _run(False, work)
+
+
+@app.command()
+def online(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    strategy: Annotated[
+        str | None, typer.Option(help="Override rollout.strategy for this analysis.")
+    ] = None,
+) -> None:
+    """Analyse what the serving app logged and promote, advance, keep watching or roll back."""
+
+    def work() -> dict[str, Any]:
+        from flows.online import online_flow
+
+        result = online_flow(
+            config=_config_arg(config),
+            overrides={"rollout": {"strategy": strategy}} if strategy else None,
+        )
+        if not as_json:
+            c = Console()
+            dec = result["decision"]
+            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[dec["outcome"]]
+            c.print(
+                f"[bold {colour}]{dec['outcome']}[/] ({dec['action']}) {dec['strategy']} of "
+                f"v{dec['challenger_version']} vs champion v{dec['champion_version']}"
+            )
+            c.print(f"  {dec['reason']}")
+            c.print(f"  [dim]{result['done']}[/]")
+        return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command("online-demo")
+def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Replay simulated traffic through the real app on loopback: a shadow comparison, a
+    canary that advances to a promotion, and a broken canary that is rolled back at once.
+
+    Uses the demo's registered model (reset first, like `challenger demo`).
+    """
+
+    def work() -> list[dict[str, Any]]:
+        from flows.online import run_online_demo
+
+        from challenger.config import load_config
+
+        settings = load_config(config)
+        out = err if as_json else Console()
+        out.print(f"[bold]challenger online demo[/] — store {settings.tracking_uri}")
+
+        def show(row: dict[str, Any]) -> None:
+            out.print(f"[bold]{row['scene']}[/] → {row['event']}: {row['note']}")
+            if row.get("agreement") is not None:
+                out.print(
+                    f"   [dim]agreement {row['agreement']:.1%}, PSI of scores {row['psi']:.3f}, "
+                    f"added p99 latency {row['added_ms_p99']:+.2f} ms[/]"
+                )
+            if row.get("served"):
+                out.print(f"   [dim]served: {row['served']}[/]")
+
+        return run_online_demo(settings, _config_arg(config), on_step=show)
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def release(
+    name: Annotated[
+        str, typer.Argument(help="Quarantine folder name (see `challenger status`) or file name.")
+    ],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="A fixed copy to release instead of the quarantined file."),
+    ] = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="Folder to release into (default: where it came from)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Release without validating it again.")
+    ] = False,
+) -> None:
+    """Release a fixed batch or label file from quarantine.
+
+    The file is validated again (a batch against the monitor's suite, a label file for
+    joining accepted rows); if it passes it goes back to the folder it came from and its
+    quarantine record moves to quarantine/released/. If it still fails, it stays where it
+    is and the command exits with code 2.
+    """
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.monitoring import release_quarantined
+
+        settings = load_config(config)
+        out = release_quarantined(
+            settings,
+            name,
+            replacement=file.resolve() if file else None,
+            destination=to.resolve() if to else None,
+            force=force,
+        )
+        if not as_json:
+            c = Console()
+            c.print(f"released [bold]{out['name']}[/] to {out['released_to']}")
+            c.print(f"  {'forced, not validated' if force else out['revalidation']}")
+            c.print(f"  record kept in {out['record']}; next: {out['next']}")
+        return out
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Start the Prefect server, a worker and the MLflow UI on loopback, and deploy prefect.yaml.
+
+    The processes run in the background (pid files and logs under service.state_dir);
+    `challenger down` stops them. Running it again starts only what is not running and
+    redeploys.
+    """
+
+    def work() -> dict[str, Any]:
+        from challenger.config import find_config, load_config
+        from challenger.service import up as start
+
+        settings = load_config(config)
+        out = err if as_json else Console()
+        found = find_config(config)
+        info = start(
+            settings, found.resolve() if found else None, say=lambda m: out.print(f"[dim]{m}[/]")
+        )
+        out.print(f"[bold green]Prefect UI[/]  {info['prefect_url']}")
+        out.print(f"[bold green]MLflow UI[/]   {info['model_url']}")
+        for d in info["deployments"]:
+            sched = ", ".join(
+                s["rrule"].splitlines()[-1].removeprefix("RRULE:")
+                + ("" if s["active"] else " (off)")
+                for s in d["schedules"]
+                if s.get("rrule")
+            )
+            out.print(f"  deployment [cyan]{d['name']}[/] {sched or 'no schedule'}")
+        out.print(
+            f"Use that server from this shell: export PREFECT_API_URL={info['prefect_api_url']}\n"
+            "Stop everything with: challenger down"
+        )
+        return info
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
+def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Stop the worker, the MLflow UI and the Prefect server that `challenger up` started."""
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.service import down as stop
+
+        info = stop(load_config(config))
+        if not as_json:
+            c = Console()
+            if not info["stopped"]:
+                c.print("nothing was running")
+            for name, pid in info["stopped"].items():
+                killed = " (had to be killed)" if name in info["killed"] else ""
+                c.print(f"stopped {name} (pid {pid}){killed}")
+        return info
 
     _emit(_run(as_json, work), as_json)
 

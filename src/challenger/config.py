@@ -678,6 +678,12 @@ class ServingConfig(_Section):
     max_records: int = Field(1000, ge=1)
     reload_seconds: float = Field(5.0, gt=0, description="How often aliases are re-read.")
     flags_seconds: float = Field(1.0, gt=0, description="How often the flags file is re-read.")
+    model_threads: int = Field(
+        1,
+        ge=1,
+        description="OpenMP/BLAS threads per prediction in the app and the shadow worker; "
+        "more only helps large batches, and idle spinning threads steal CPU from requests.",
+    )
     effects: tuple[EffectConfig, ...] = ()
 
 
