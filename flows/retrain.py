@@ -5,6 +5,7 @@ Thin orchestration only: every computation is a call into ``challenger``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,30 +23,69 @@ from challenger.registry import TAG, Registry
 from challenger.training import (
     CVResult,
     FittedModel,
+    KSensitivity,
+    TrainingPlan,
     check_training_frame,
     choose_best,
     compare_best_with_runner_up,
-    cross_validate_candidate,
+    final_params,
     fit_final,
+    k_sensitivity,
+    k_sensitivity_plan,
+    plan_training,
+    summarize,
 )
 from challenger.validation import validate_batch
+from flows.executor import run_fold_jobs, task_runner
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
-
-
-@task(name="cross-validate", cache_policy=NO_CACHE, task_run_name="cv-{candidate.name}")
-def cv_task(
-    candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
-) -> CVResult:
-    """Cross-validate one candidate."""
-    return cross_validate_candidate(candidate, X, y, settings)
 
 
 @task(name="fit-final", cache_policy=NO_CACHE)
 def fit_task(
-    candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
+    candidate: CandidateConfig,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    settings: Settings,
+    params: dict[str, Any] | None = None,
 ) -> FittedModel:
     """Refit the chosen candidate on the whole training split."""
-    return fit_final(candidate, X, y, settings)
+    return fit_final(candidate, X, y, settings, params)
+
+
+def cross_validate(
+    plan: TrainingPlan, settings: Settings
+) -> tuple[tuple[CVResult, ...], CVResult, tuple[KSensitivity, ...]]:
+    """Run every fold job (and the k-sensitivity jobs) on the configured executor."""
+    with task_runner(settings.training.executor) as runner:
+        outcomes = run_fold_jobs(runner, plan.jobs, plan, settings)
+        results = summarize(plan, outcomes, settings)
+        best = choose_best(results, settings.training.primary_metric)
+        ks_splits, ks_jobs = k_sensitivity_plan(plan, best, settings)
+        ks_outcomes = run_fold_jobs(runner, ks_jobs, plan, settings) if ks_jobs else ()
+    return results, best, k_sensitivity(plan, best, ks_splits, ks_outcomes, settings)
+
+
+def _log_candidate(registry: Registry, r: CVResult) -> None:
+    """One nested MLflow run: fold metrics (one step per fold), mean, sd, search table."""
+    registry.log_params({"estimator": r.estimator, "cv_strategy": r.strategy, **r.params})
+    registry.set_run_tags({f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)})
+    for m, scores in r.fold_scores.items():
+        for i, s in enumerate(scores):
+            registry.log_metrics({f"cv_{m}": s}, step=i)
+        summary = {f"cv_{m}_mean": float(np.mean(scores))}
+        if len(scores) > 1:
+            summary[f"cv_{m}_std"] = float(np.std(scores, ddof=1))
+        registry.log_metrics(summary)
+    extra = {
+        "fit_seconds": r.fit_seconds,
+        "n_folds": float(len(next(iter(r.fold_scores.values())))),
+    }
+    if r.model_size_mb is not None:
+        extra["model_size_mb"] = r.model_size_mb
+    registry.log_metrics(extra)
+    if r.search:
+        registry.log_text(pd.DataFrame(list(r.search)).to_csv(index=False), "search/results.csv")
+        registry.log_dict({"rows": list(r.search)}, "search/results.json")
 
 
 @flow(name="retrain", log_prints=False)
@@ -92,8 +132,10 @@ def retrain_flow(
     train, holdout = time_split(
         frame, settings.training.holdout_fraction, d.timestamp, settings.project.seed
     )
-    features = list(d.features)
-    X_tr, y_tr = train[features], train[d.target].to_numpy().astype(int)
+    plan = plan_training(train, settings, chosen)  # every check before any fit
+    for w in plan.warnings:
+        log.warning("Leakage guard %s (%s): %s", w.guard, w.column, w.message)
+    X_tr, y_tr = plan.X, plan.y
     fp = fingerprint(frame)
     train_max_ts = (
         str(pd.to_datetime(train[d.timestamp]).max())
@@ -109,14 +151,17 @@ def retrain_flow(
         f"v{champion.version}" if champion else "none",
     )
 
-    futures = [cv_task.submit(c, X_tr, y_tr, settings) for c in chosen]
-    cv_results = tuple(f.result() for f in futures)
-    best = choose_best(cv_results, metric)
-    cv_test = compare_best_with_runner_up(cv_results, best, metric, len(train))
+    cv_results, best, ksens = cross_validate(plan, settings)
+    cv_test = compare_best_with_runner_up(
+        cv_results, best, metric, len(train), fold_sizes=plan.fold_sizes
+    )
     best_cfg = next(c for c in chosen if c.name == best.candidate)
-    fitted = fit_task(best_cfg, X_tr, y_tr, settings)
+    fitted = fit_task(best_cfg, X_tr, y_tr, settings, final_params(best_cfg, best, plan, settings))
     for r in cv_results:
-        log.info("CV %s: %s %.4f ± %.4f", r.candidate, metric, r.mean(metric), r.std(metric))
+        log.info(
+            "CV %s (%s): %s %.4f ± %.4f", r.candidate, plan.splits.label, metric,
+            r.mean(metric), r.std(metric),
+        )  # fmt: skip
 
     trigger_reasons = tuple((trigger_evidence or {}).get("reasons", ()))
     with registry.start_run(f"retrain-{reason}", tags={f"{TAG}trigger": reason}) as run_id:
@@ -130,6 +175,9 @@ def retrain_flow(
                 "best_candidate": best.candidate,
                 "cv_strategy": best.strategy,
                 "cv_n_splits": best.n_splits,
+                "cv_n_repeats": best.n_repeats,
+                "cv_nested": best.nested,
+                "executor": settings.training.executor.kind,
                 "primary_metric": metric,
                 **{f"best.{k}": v for k, v in best.params.items()},
             }
@@ -138,17 +186,28 @@ def retrain_flow(
             registry.log_dict(trigger_evidence, "trigger.json")
         for r in cv_results:
             with registry.start_run(f"candidate-{r.candidate}", nested=True):
-                registry.log_params({"estimator": r.estimator, **r.params})
-                for m, scores in r.fold_scores.items():
-                    for i, s in enumerate(scores):
-                        registry.log_metrics({f"cv_{m}": s}, step=i)
-                    registry.log_metrics(
-                        {
-                            f"cv_{m}_mean": float(np.mean(scores)),
-                            f"cv_{m}_std": float(np.std(scores, ddof=1)),
-                        }
-                    )
-                registry.log_metrics({"fit_seconds": r.fit_seconds})
+                _log_candidate(registry, r)
+        registry.log_dict(
+            {
+                "strategy": plan.splits.label,
+                "folds": [
+                    {"fold": sp.index, "repeat": sp.repeat, "train_rows": len(sp.train),
+                     "validation_rows": len(sp.test)}
+                    for sp in plan.splits.splits[:200]
+                ],
+                "leakage_warnings": [w.to_dict() for w in plan.warnings],
+            },
+            "cv/plan.json",
+        )  # fmt: skip
+        if ksens:
+            registry.log_dict(
+                {"metric": metric, "rows": [k.to_dict() for k in ksens]}, "cv/k_sensitivity.json"
+            )
+            for k in ksens:
+                ks_metrics = {f"k_sensitivity_{metric}_mean": k.mean}
+                if k.n_folds > 1:
+                    ks_metrics[f"k_sensitivity_{metric}_std"] = k.std
+                registry.log_metrics(ks_metrics, step=k.k)
         registry.log_metrics(
             {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
         )
@@ -205,6 +264,7 @@ def retrain_flow(
             fingerprint=fp,
             n_train=len(train),
         )
+        card += reports.training_section(metric, ksens, plan.warnings, best)
         if cv_test is not None:
             card += (
                 f"\n\nBest vs runner-up candidate on the same CV folds (Nadeau–Bengio corrected t-test): "
@@ -224,12 +284,16 @@ def retrain_flow(
                     "candidate": r.candidate,
                     "estimator": r.estimator,
                     f"{metric}_mean": r.mean(metric),
-                    f"{metric}_std": r.std(metric),
+                    f"{metric}_std": None if math.isnan(r.std(metric)) else r.std(metric),
                     "folds": list(r.fold_scores[metric]),
                 }
                 for r in cv_results
             ],
+            "cv_strategy": plan.splits.label,
             "cv_best_vs_runner_up": cv_test,
+            "k_sensitivity": [k.to_dict() for k in ksens],
+            "leakage_warnings": [w.to_dict() for w in plan.warnings],
+            "best_params": best.params,
             "challenger_version": version.version,
             "champion_before": champion_before,
             "champion_after": version.version if decision.promotes else champion_before,

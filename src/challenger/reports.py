@@ -10,8 +10,9 @@ import numpy as np
 
 from challenger.evaluation import Evidence
 from challenger.gate import GateDecision
+from challenger.leakage import Finding
 from challenger.registry import TAG
-from challenger.training import CVResult
+from challenger.training import CVResult, KSensitivity
 
 
 def version_tags(
@@ -37,6 +38,53 @@ def version_tags(
         f"{TAG}holdout_rows": str(n_holdout),
         f"{TAG}gate_decision": "PENDING",
     }
+
+
+def training_section(
+    metric: str,
+    ksens: tuple[KSensitivity, ...] | list[KSensitivity],
+    warnings: tuple[Finding, ...] | list[Finding],
+    best: CVResult,
+    max_search_rows: int = 10,
+) -> str:
+    """Markdown for the model card: search results, k-sensitivity and leakage warnings."""
+    lines: list[str] = []
+    if best.search:
+        what = "nested CV: the inner search's choice per outer fold" if best.nested else "search"
+        cols = list(best.search[0])
+        if not best.nested:
+            cols = [
+                c for c in cols if c == "rank" or c.startswith("param.") or c.startswith(metric)
+            ]
+        lines += [
+            "",
+            f"**Search of `{best.candidate}`** ({what}, best first):",
+            "",
+            "| " + " | ".join(cols) + " |",
+            "|" + "---|" * len(cols),
+        ]
+        for row in best.search[:max_search_rows]:
+            lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    if ksens:
+        lines += [
+            "",
+            f"**k-sensitivity of `{best.candidate}`** ({best.strategy}): how the CV estimate of "
+            f"{metric} moves with the number of folds.",
+            "",
+            "| k | folds | mean | sd |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {k.k} | {k.n_folds} | {k.mean:.4f} | {_cell(k.std)} |" for k in ksens]
+    if warnings:
+        lines += ["", "**Leakage warnings:**", ""]
+        lines += [f"- `{w.guard}` on `{w.column}`: {w.message}" for w in warnings]
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "—" if v != v else f"{v:.4g}"
+    return "—" if v is None else str(v)
 
 
 def decision_tags(decision: GateDecision, evidence: Evidence) -> dict[str, str]:

@@ -116,6 +116,9 @@ METRICS: Final[dict[str, MetricInfo]] = {
     "rmse": MetricInfo(False, False, "root mean squared error", "regression"),
     "mae": MetricInfo(False, False, "mean absolute error", "regression"),
     "r2": MetricInfo(True, False, "coefficient of determination R²", "regression"),
+    "mape": MetricInfo(
+        False, False, "mean absolute percentage error (a share, not %)", "regression"
+    ),
 }
 
 
@@ -302,6 +305,10 @@ def _validate_pair(
             f"got {y.size}, {s0.size} and {s1.size}; score both models on the same rows."
         )
     _validate_labels(metric, y)
+    if metric == "mape" and np.any(y == 0.0):
+        raise StatisticsInputError(
+            f"mape is undefined where `y_true` is 0 ({int(np.sum(y == 0.0))} rows); use mae or rmse."
+        )
     _validate_scores(metric, "score_champion", s0)
     _validate_scores(metric, "score_challenger", s1)
     return y, s0, s1
@@ -361,6 +368,10 @@ def _features_absolute(y: FloatArray, score: FloatArray, threshold: float) -> Fl
     return np.stack([np.ones_like(y), np.abs(y - score)])
 
 
+def _features_ape(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    return np.stack([np.ones_like(y), np.abs((y - score) / y)])
+
+
 def _features_r2(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
     # Centring y leaves SST unchanged and avoids cancellation in Σy² − (Σy)²/n.
     centred = y - y.mean()
@@ -399,6 +410,7 @@ _SUM_METRICS: Final[dict[str, _SumMetric]] = {
     "rmse": _SumMetric(_features_squared, _value_rmse),
     "mae": _SumMetric(_features_absolute, _value_mean),
     "r2": _SumMetric(_features_r2, _value_r2),
+    "mape": _SumMetric(_features_ape, _value_mean),
 }
 
 
@@ -425,7 +437,7 @@ def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: fl
         The same value as the corresponding ``sklearn.metrics`` function (``roc_auc_score``,
         ``accuracy_score``, ``balanced_accuracy_score``, ``log_loss``,
         ``brier_score_loss``, ``mean_squared_error``, ``root_mean_squared_error``,
-        ``mean_absolute_error``, ``r2_score``) up to floating-point rounding.
+        ``mean_absolute_error``, ``r2_score``, ``mean_absolute_percentage_error``) up to floating-point rounding.
 
     Raises:
         StatisticsInputError: Unknown metric, mismatched lengths, non-finite values, labels

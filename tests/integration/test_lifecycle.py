@@ -92,7 +92,9 @@ def test_drift_triggers_retrain_and_better_challenger_is_promoted(world: dict[st
     assert v2.tags["challenger.gate_decision"] == "PROMOTE"
     assert v2.tags["challenger.trigger"] == drifted["trigger"]["trigger"]
     assert len(v2.tags["challenger.data_fingerprint"]) == 16
-    assert v2.tags["challenger.cv_strategy"].startswith("stratified_kfold")
+    assert v2.tags["challenger.cv_strategy"].startswith(
+        "time_series"
+    )  # the default with a timestamp
     assert "PROMOTE" in v2.description and "Paired bootstrap" in v2.description
 
 

@@ -57,6 +57,7 @@ SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "log_loss": skm.log_loss,
     "brier": skm.brier_score_loss,
     "mse": skm.mean_squared_error,
+    "mape": skm.mean_absolute_percentage_error,
     "rmse": skm.root_mean_squared_error,
     "mae": skm.mean_absolute_error,
     "r2": skm.r2_score,

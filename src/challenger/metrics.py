@@ -1,0 +1,349 @@
+"""The metric catalogue: one name, one definition, one orientation, for CV, gate and reports.
+
+Four families:
+
+* **classification** — accuracy, precision, recall, F1 (binary, macro, weighted), ROC AUC,
+  PR AUC (average precision), log loss, Brier score. Inputs: true labels and, per row,
+  either the positive-class probability (binary) or a matrix of class probabilities
+  (multiclass, columns in ``classes`` order).
+* **regression** — MSE, RMSE, MAE, MAPE, R².
+* **ranking** — MRR, hit rate@k, NDCG@k, MAP@k over queries: each query has the ranked
+  list of item ids a model returned and the set of relevant ids.
+* **similarity** — Euclidean distance, cosine similarity, Levenshtein distance, Jaccard
+  similarity: how close two models' outputs are when they are vectors, text or sets
+  (e.g. champion vs challenger in a shadow comparison).
+
+Every metric is a pure function; :data:`CATALOGUE` says which way is better, so callers
+orient a difference the same way everywhere (positive = better).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn import metrics as skm
+
+Family = Literal["classification", "regression", "ranking", "similarity"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A catalogue entry.
+
+    Attributes:
+        name: Catalogue key.
+        family: classification, regression, ranking or similarity.
+        higher_is_better: Orientation of the natural value.
+        needs_proba: Classification metrics computed from probabilities, not labels.
+        description: One line for reports.
+    """
+
+    name: str
+    family: Family
+    higher_is_better: bool
+    needs_proba: bool
+    description: str
+
+
+def _m(name: str, family: Family, higher: bool, proba: bool, text: str) -> Metric:
+    return Metric(name, family, higher, proba, text)
+
+
+CATALOGUE: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        _m("accuracy", "classification", True, False, "share of rows classified correctly"),
+        _m(
+            "precision",
+            "classification",
+            True,
+            False,
+            "positive predictions that are right (binary)",
+        ),
+        _m("recall", "classification", True, False, "positive rows found (binary)"),
+        _m("f1", "classification", True, False, "harmonic mean of precision and recall (binary)"),
+        _m("f1_macro", "classification", True, False, "F1 averaged over classes"),
+        _m("f1_weighted", "classification", True, False, "F1 averaged over classes by support"),
+        _m(
+            "roc_auc",
+            "classification",
+            True,
+            True,
+            "area under the ROC curve (one-vs-rest macro for multiclass)",
+        ),
+        _m(
+            "pr_auc",
+            "classification",
+            True,
+            True,
+            "average precision (area under the precision-recall curve)",
+        ),
+        _m("log_loss", "classification", False, True, "mean negative log-likelihood"),
+        _m("brier", "classification", False, True, "mean squared error of the probabilities"),
+        _m("mse", "regression", False, False, "mean squared error"),
+        _m("rmse", "regression", False, False, "root mean squared error"),
+        _m("mae", "regression", False, False, "mean absolute error"),
+        _m("mape", "regression", False, False, "mean absolute percentage error (share, not %)"),
+        _m("r2", "regression", True, False, "coefficient of determination"),
+        _m("mrr", "ranking", True, False, "mean reciprocal rank of the first relevant item"),
+        _m(
+            "hit_rate", "ranking", True, False, "share of queries with a relevant item in the top k"
+        ),
+        _m("ndcg", "ranking", True, False, "normalised discounted cumulative gain at k"),
+        _m("map", "ranking", True, False, "mean average precision at k"),
+        _m("euclidean", "similarity", False, False, "Euclidean distance between two vectors"),
+        _m("cosine", "similarity", True, False, "cosine similarity of two vectors"),
+        _m("levenshtein", "similarity", False, False, "edit distance between two strings"),
+        _m("jaccard", "similarity", True, False, "intersection over union of two sets"),
+    )
+}
+
+
+class MetricError(ValueError):
+    """A metric was asked for something it cannot compute."""
+
+
+def info(name: str) -> Metric:
+    """The catalogue entry of a metric.
+
+    Raises:
+        MetricError: The name is not in the catalogue.
+    """
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise MetricError(
+            f"unknown metric {name!r}; the catalogue has {', '.join(sorted(CATALOGUE))}"
+        ) from None
+
+
+def for_family(family: Family) -> tuple[str, ...]:
+    """Metric names of one family, in catalogue order."""
+    return tuple(n for n, m in CATALOGUE.items() if m.family == family)
+
+
+# ---- classification ------------------------------------------------------------------------
+
+
+def _labels_from(proba: np.ndarray, classes: Sequence[Any], threshold: float) -> np.ndarray:
+    if proba.ndim == 1:
+        return np.asarray(np.where(proba >= threshold, classes[1], classes[0]))
+    return np.asarray(np.asarray(classes)[np.argmax(proba, axis=1)])
+
+
+def classification(
+    name: str,
+    y_true: ArrayLike,
+    proba: ArrayLike,
+    classes: Sequence[Any] = (0, 1),
+    threshold: float = 0.5,
+) -> float:
+    """A classification metric from predicted probabilities.
+
+    Args:
+        name: A classification metric of the catalogue.
+        y_true: True labels.
+        proba: Positive-class probability per row (binary), or an (n, n_classes) matrix.
+        classes: Class labels in the order of ``proba``'s columns (binary: negative first).
+        threshold: Binary label rule: positive when the probability is at least this.
+    """
+    if info(name).family != "classification":
+        raise MetricError(f"{name!r} is not a classification metric")
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=float)
+    binary = p.ndim == 1
+    if not binary and p.shape[1] == 2 and len(classes) == 2:
+        p, binary = p[:, 1], True
+    labels = _labels_from(p, classes, threshold)
+    pos = classes[1] if binary else None
+    if name == "accuracy":
+        return float(skm.accuracy_score(y, labels))
+    if name in ("precision", "recall", "f1"):
+        if not binary:
+            raise MetricError(f"{name} is binary; use f1_macro or f1_weighted for multiclass")
+        fn = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score}[
+            name
+        ]
+        return float(fn(y, labels, pos_label=pos, zero_division=0))
+    if name in ("f1_macro", "f1_weighted"):
+        avg = name.removeprefix("f1_")
+        return float(skm.f1_score(y, labels, average=avg, labels=list(classes), zero_division=0))
+    if name == "roc_auc":
+        if binary:
+            return float(skm.roc_auc_score(y == pos, p))
+        return float(
+            skm.roc_auc_score(y, p, multi_class="ovr", average="macro", labels=list(classes))
+        )
+    if name == "pr_auc":
+        if binary:
+            return float(skm.average_precision_score(y == pos, p))
+        onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(int)
+        return float(skm.average_precision_score(onehot, p, average="macro"))
+    if name == "log_loss":
+        matrix = np.column_stack([1 - p, p]) if binary else p
+        return float(skm.log_loss(y, matrix, labels=list(classes)))
+    # brier: the multiclass form sums squared errors over classes (binary: positive class only)
+    if binary:
+        return float(np.mean(((y == pos).astype(float) - p) ** 2))
+    onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(float)
+    return float(np.mean(np.sum((onehot - p) ** 2, axis=1)))
+
+
+# ---- regression ------------------------------------------------------------------------------
+
+
+def regression(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """A regression metric.
+
+    Raises:
+        MetricError: Not a regression metric, or MAPE with a zero target.
+    """
+    if info(name).family != "regression":
+        raise MetricError(f"{name!r} is not a regression metric")
+    y = np.asarray(y_true, dtype=float)
+    f = np.asarray(y_pred, dtype=float)
+    err = y - f
+    if name == "mse":
+        return float(np.mean(err**2))
+    if name == "rmse":
+        return float(np.sqrt(np.mean(err**2)))
+    if name == "mae":
+        return float(np.mean(np.abs(err)))
+    if name == "mape":
+        if np.any(y == 0):
+            raise MetricError("mape is undefined where the target is 0; use mae or rmse")
+        return float(np.mean(np.abs(err / y)))
+    return float(skm.r2_score(y, f))
+
+
+# ---- ranking ---------------------------------------------------------------------------------
+
+
+def _per_query(
+    fn: Callable[[Sequence[Hashable], set[Hashable]], float],
+    ranked: Sequence[Sequence[Hashable]],
+    relevant: Sequence[Iterable[Hashable]],
+) -> float:
+    if len(ranked) != len(relevant) or not ranked:
+        raise MetricError(
+            f"ranking metrics need one relevant set per ranked list; got {len(ranked)} lists and {len(relevant)} sets"
+        )
+    return float(np.mean([fn(list(r), set(rel)) for r, rel in zip(ranked, relevant, strict=True)]))
+
+
+def ranking(
+    name: str,
+    ranked: Sequence[Sequence[Hashable]],
+    relevant: Sequence[Iterable[Hashable]],
+    k: int = 10,
+) -> float:
+    """A ranking metric averaged over queries (binary relevance).
+
+    Args:
+        name: mrr, hit_rate, ndcg or map.
+        ranked: Per query, the item ids in the order the model ranked them.
+        relevant: Per query, the ids that are relevant.
+        k: Cut-off (ignored by mrr, which reads the whole list).
+    """
+    if info(name).family != "ranking":
+        raise MetricError(f"{name!r} is not a ranking metric")
+    if k < 1:
+        raise MetricError(f"k must be at least 1; got {k}")
+
+    def mrr(r: Sequence[Hashable], rel: set[Hashable]) -> float:
+        return next((1.0 / (i + 1) for i, item in enumerate(r) if item in rel), 0.0)
+
+    def hit(r: Sequence[Hashable], rel: set[Hashable]) -> float:
+        return float(any(item in rel for item in r[:k]))
+
+    def ndcg(r: Sequence[Hashable], rel: set[Hashable]) -> float:
+        dcg = sum(1.0 / math.log2(i + 2) for i, item in enumerate(r[:k]) if item in rel)
+        ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(rel))))
+        return dcg / ideal if ideal > 0 else 0.0
+
+    def ap(r: Sequence[Hashable], rel: set[Hashable]) -> float:
+        hits, total = 0, 0.0
+        for i, item in enumerate(r[:k]):
+            if item in rel:
+                hits += 1
+                total += hits / (i + 1)
+        return total / min(k, len(rel)) if rel else 0.0
+
+    fns = {"mrr": mrr, "hit_rate": hit, "ndcg": ndcg, "map": ap}
+    return _per_query(fns[name], ranked, relevant)
+
+
+# ---- similarity of two outputs -----------------------------------------------------------------
+
+
+def euclidean(a: ArrayLike, b: ArrayLike) -> float:
+    """Euclidean distance of two vectors of the same length."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise MetricError(f"vectors must have the same shape; got {x.shape} and {y.shape}")
+    return float(np.linalg.norm(x - y))
+
+
+def cosine(a: ArrayLike, b: ArrayLike) -> float:
+    """Cosine similarity of two non-zero vectors, in [-1, 1]."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise MetricError(f"vectors must have the same shape; got {x.shape} and {y.shape}")
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx == 0 or ny == 0:
+        raise MetricError("cosine similarity is undefined for a zero vector")
+    return float(np.dot(x, y) / (nx * ny))
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance: the fewest insertions, deletions and substitutions turning a into b."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def jaccard(a: Iterable[Hashable], b: Iterable[Hashable]) -> float:
+    """Intersection over union of two sets (1.0 for two empty sets)."""
+    sa, sb = set(a), set(b)
+    union = sa | sb
+    return 1.0 if not union else len(sa & sb) / len(union)
+
+
+def similarity(name: str, a: Any, b: Any) -> float:
+    """A similarity measure between two models' outputs, by catalogue name."""
+    fns: dict[str, Callable[[Any, Any], float]] = {
+        "euclidean": euclidean,
+        "cosine": cosine,
+        "levenshtein": lambda x, y: float(levenshtein(str(x), str(y))),
+        "jaccard": jaccard,
+    }
+    if info(name).family != "similarity":
+        raise MetricError(f"{name!r} is not a similarity measure")
+    return fns[name](a, b)
+
+
+def mean_similarity(name: str, outputs_a: Sequence[Any], outputs_b: Sequence[Any]) -> float:
+    """The mean similarity of two models' outputs on the same rows."""
+    if len(outputs_a) != len(outputs_b) or not outputs_a:
+        raise MetricError(
+            f"compare outputs on the same non-empty rows; got {len(outputs_a)} and {len(outputs_b)}"
+        )
+    return float(
+        np.mean([similarity(name, a, b) for a, b in zip(outputs_a, outputs_b, strict=True)])
+    )
+
+
+def oriented(name: str, value: float) -> float:
+    """The value with losses negated, so that higher is always better."""
+    return value if info(name).higher_is_better else -value
