@@ -35,6 +35,7 @@ from challenger.training import (
     plan_training,
     summarize,
 )
+from challenger.triggers import trigger_tags
 from challenger.validation import validate_batch
 from flows.executor import run_fold_jobs, task_runner
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
@@ -222,6 +223,7 @@ def retrain_flow(
             n_train=len(train),
             n_holdout=len(holdout),
         )
+        tags |= trigger_tags(trigger_evidence, prefix=TAG)
         tags |= {
             f"{TAG}training_seconds": f"{fitted.seconds:.4f}",
             f"{TAG}peak_memory_mb": f"{fitted.peak_memory_mb:.3f}",

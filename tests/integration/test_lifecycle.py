@@ -91,6 +91,7 @@ def test_drift_triggers_retrain_and_better_challenger_is_promoted(world: dict[st
     assert "previous-champion" in v1.aliases and v1.stage == "Archived"
     assert v2.tags["challenger.gate_decision"] == "PROMOTE"
     assert v2.tags["challenger.trigger"] == drifted["trigger"]["trigger"]
+    assert v2.tags["challenger.trigger_reasons"].splitlines() == drifted["trigger"]["reasons"]
     assert len(v2.tags["challenger.data_fingerprint"]) == 16
     assert v2.tags["challenger.cv_strategy"].startswith(
         "time_series"
