@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from challenger.errors import ChallengerError
@@ -36,7 +37,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one sentence per error, never re-wrapped
 T = TypeVar("T")
 
 ConfigOpt = Annotated[
@@ -79,14 +80,14 @@ def _run(as_json: bool, work: Callable[[], T]) -> T:
         with _stdout_to_stderr(as_json):
             return work()
     except ChallengerError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print("[bold red]error:[/]", escape(str(exc)))
         if as_json:
             print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except Exception as exc:
-        err.print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}")
+        err.print("[bold red]failed:[/]", escape(f"{type(exc).__name__}: {exc}"))
         if as_json:
             print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
         raise typer.Exit(1) from exc
