@@ -407,6 +407,121 @@ def rollback(
 
 
 @app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: serving.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: serving.port; 0 = a free port).")
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="Override rollout.strategy: champion, shadow, ab or canary."),
+    ] = None,
+) -> None:
+    """Serve the champion (and the challenger, per rollout.strategy) over HTTP.
+
+    POST /predict, POST /feedback, GET /health, GET /metrics, and admin endpoints behind
+    serving.admin_token. Ctrl-C stops it cleanly: the prediction log and the shadow worker
+    drain first.
+    """
+
+    def work() -> None:
+        from challenger.config import load_config
+        from challenger.errors import ConfigError
+        from challenger.serving.review import with_overrides
+        from challenger.serving.server import build_app, is_loopback
+        from challenger.serving.server import serve as run_server
+
+        settings = load_config(config)
+        if strategy is not None:
+            if strategy not in ("champion", "shadow", "ab", "canary"):
+                raise ConfigError(
+                    f"--strategy {strategy!r} is not one of champion, shadow, ab, canary"
+                )
+            settings = with_overrides(settings, {"rollout": {"strategy": strategy}})
+        where = host or settings.serving.host
+        if not is_loopback(where):
+            err.print(
+                f"[yellow]warning:[/] listening on {where}, not loopback: put TLS and "
+                "authentication in front of it"
+            )
+        fastapi_app = build_app(settings)
+        err.print(
+            f"serving {settings.project.model_name} ({settings.rollout.strategy}) on "
+            f"http://{where}:{port if port is not None else settings.serving.port}"
+        )
+        run_server(fastapi_app, where, port if port is not None else settings.serving.port, "info")
+
+    _run(False, work)
+
+
+@app.command()
+def online(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    strategy: Annotated[
+        str | None, typer.Option(help="Override rollout.strategy for this analysis.")
+    ] = None,
+) -> None:
+    """Analyse what the serving app logged and promote, advance, keep watching or roll back."""
+
+    def work() -> dict[str, Any]:
+        from flows.online import online_flow
+
+        result = online_flow(
+            config=_config_arg(config),
+            overrides={"rollout": {"strategy": strategy}} if strategy else None,
+        )
+        if not as_json:
+            c = Console()
+            dec = result["decision"]
+            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[dec["outcome"]]
+            c.print(
+                f"[bold {colour}]{dec['outcome']}[/] ({dec['action']}) {dec['strategy']} of "
+                f"v{dec['challenger_version']} vs champion v{dec['champion_version']}"
+            )
+            c.print(f"  {dec['reason']}")
+            c.print(f"  [dim]{result['done']}[/]")
+        return result
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command("online-demo")
+def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Replay simulated traffic through the real app on loopback: a shadow comparison, a
+    canary that advances to a promotion, and a broken canary that is rolled back at once.
+
+    Uses the demo's registered model (reset first, like `challenger demo`).
+    """
+
+    def work() -> list[dict[str, Any]]:
+        from flows.online import run_online_demo
+
+        from challenger.config import load_config
+
+        settings = load_config(config)
+        out = err if as_json else Console()
+        out.print(f"[bold]challenger online demo[/] — store {settings.tracking_uri}")
+
+        def show(row: dict[str, Any]) -> None:
+            out.print(f"[bold]{row['scene']}[/] → {row['event']}: {row['note']}")
+            if row.get("agreement") is not None:
+                out.print(
+                    f"   [dim]agreement {row['agreement']:.1%}, PSI of scores {row['psi']:.3f}, "
+                    f"added p99 latency {row['added_ms_p99']:+.2f} ms[/]"
+                )
+            if row.get("served"):
+                out.print(f"   [dim]served: {row['served']}[/]")
+
+        return run_online_demo(settings, _config_arg(config), on_step=show)
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
 def release(
     name: Annotated[
         str, typer.Argument(help="Quarantine folder name (see `challenger status`) or file name.")

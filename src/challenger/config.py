@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -538,6 +539,154 @@ class GateConfig(_Section):
         return self
 
 
+class ShadowConfig(_Section):
+    """Shadow deployment: shadow models see every request; only the champion answers."""
+
+    models: tuple[str, ...] = Field(
+        ("challenger",),
+        min_length=1,
+        description="Aliases or version numbers of the registered model to shadow.",
+    )
+    queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
+    decision_threshold: float = Field(0.5, gt=0, lt=1, description="Score threshold for agreement.")
+    min_requests: int = Field(500, ge=10, description="Paired requests before any decision.")
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    max_added_latency_ms: float = Field(
+        50.0, ge=0, description="Budget for shadow p99 latency minus champion p99 latency."
+    )
+    psi_watch: float = Field(0.1, gt=0)
+    psi_alarm: float = Field(0.25, gt=0)
+    psi_bins: int = Field(10, ge=2, le=100)
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_models(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v) or any(not m.strip() for m in v):
+            raise ValueError(f"shadow models must be distinct, non-empty names; got {list(v)}")
+        if "champion" in v:
+            raise ValueError("the champion answers every request; it cannot also be a shadow")
+        return v
+
+
+class ABConfig(_Section):
+    """A/B test: sticky hash assignment of users, a sequential test on a business metric."""
+
+    experiment: str = Field("loan-default-ab", min_length=1)
+    split: float = Field(0.5, gt=0, lt=1, description="Share of users in the challenger arm.")
+    balance_by: tuple[str, ...] = Field(
+        (), description="Request attributes both arms must be balanced on (e.g. country)."
+    )
+    metric: Literal["accuracy", "brier", "log_loss", "value"] = "brier"
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    srm_alpha: float = Field(0.001, gt=0, lt=0.5)
+    mixture_sd: float = Field(
+        0.02, gt=0, description="mSPRT mixing sd: the effect size the test is most sensitive to."
+    )
+    min_users: int = Field(200, ge=10, description="Users per arm before any decision.")
+    max_users: int | None = Field(
+        None, ge=20, description="Stop as inconclusive after this many users in total."
+    )
+
+
+class CohortConfig(_Section):
+    """Who may see a canary (empty: every user)."""
+
+    segments: tuple[str, ...] = Field((), description="e.g. [internal] or [beta] (opted in).")
+    attributes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="e.g. {region: [north]}"
+    )
+
+
+class JudgeMetricConfig(_Section):
+    """One metric of the canary judge (Kayenta-style Mann-Whitney per metric)."""
+
+    name: Literal["error_rate", "latency_ms", "brier", "log_loss"]
+    critical: bool = False
+    tolerance: float = Field(
+        ge=0,
+        description="Allowed worsening: absolute for rates and losses, relative for latency.",
+    )
+
+
+def _default_judge() -> tuple[JudgeMetricConfig, ...]:
+    return (
+        JudgeMetricConfig(name="error_rate", critical=True, tolerance=0.01),
+        JudgeMetricConfig(name="latency_ms", critical=False, tolerance=0.5),
+        JudgeMetricConfig(name="brier", critical=True, tolerance=0.02),
+    )
+
+
+class CanaryConfig(_Section):
+    """Canary rollout: staged traffic weights over a cohort, judged stage by stage."""
+
+    experiment: str = Field("loan-default-canary", min_length=1)
+    stages: tuple[float, ...] = Field((5.0, 25.0, 50.0, 100.0), min_length=1)
+    cohort: CohortConfig = CohortConfig()
+    min_requests: int = Field(200, ge=10, description="Requests per arm before a stage passes.")
+    min_labels: int = Field(100, ge=10, description="Labelled requests per arm for label metrics.")
+    alpha: float = Field(0.01, gt=0, lt=0.5)
+    pass_score: float = Field(95.0, gt=0, le=100)
+    marginal_score: float = Field(75.0, ge=0, le=100)
+    guard_seconds: float = Field(
+        2.0, gt=0, description="How often the app checks critical metrics."
+    )
+    metrics: tuple[JudgeMetricConfig, ...] = Field(default_factory=_default_judge, min_length=1)
+
+    @model_validator(mode="after")
+    def _stages_are_a_ramp(self) -> CanaryConfig:
+        s = list(self.stages)
+        if any(w <= 0 or w > 100 for w in s) or s != sorted(set(s)):
+            raise ValueError(f"canary stages must increase within (0, 100]; got {s}")
+        if s[-1] != 100:
+            raise ValueError(f"the last canary stage must be 100 (full rollout); got {s[-1]:g}")
+        if self.marginal_score > self.pass_score:
+            raise ValueError("canary marginal_score must not exceed pass_score")
+        return self
+
+
+class RolloutConfig(_Section):
+    """How the serving router compares the challenger with the champion on live traffic."""
+
+    strategy: Literal["champion", "shadow", "ab", "canary"] = "shadow"
+    shadow: ShadowConfig = ShadowConfig()
+    ab: ABConfig = ABConfig()
+    canary: CanaryConfig = CanaryConfig()
+
+
+class EffectConfig(_Section):
+    """A side effect of a prediction (a decision feed), run off the critical path."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["jsonl"] = "jsonl"
+    path: Path
+    once_only: bool = Field(True, description="Never repeated by shadow models.")
+
+
+class ServingConfig(_Section):
+    """The serving app: where it listens, its limits, the prediction log and the flags file."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the admin endpoints; set CHALLENGER_SERVING__ADMIN_TOKEN.",
+    )
+    flags_file: Path = Path("flags.yaml")
+    prediction_log: Path = Path("data/predictions.db")
+    log_enabled: bool = True
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_records: int = Field(1000, ge=1)
+    reload_seconds: float = Field(5.0, gt=0, description="How often aliases are re-read.")
+    flags_seconds: float = Field(1.0, gt=0, description="How often the flags file is re-read.")
+    model_threads: int = Field(
+        1,
+        ge=1,
+        description="OpenMP/BLAS threads per prediction in the app and the shadow worker; "
+        "more only helps large batches, and idle spinning threads steal CPU from requests.",
+    )
+    effects: tuple[EffectConfig, ...] = ()
+
+
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -588,6 +737,8 @@ class Settings(BaseSettings):
     triggers: TriggersConfig = TriggersConfig()
     training: TrainingConfig = TrainingConfig()
     gate: GateConfig = GateConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    serving: ServingConfig = ServingConfig()
     service: ServiceConfig = ServiceConfig()
     root: Path = Field(Path("."), description="Project root; set by load_config, not by the file.")
 

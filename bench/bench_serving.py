@@ -1,0 +1,443 @@
+"""Benchmark: the serving app under load, each figure a ratio measured in the same run.
+
+Registers a champion (logistic regression) and a challenger (gradient boosting) in a
+temporary MLflow store, then starts three copies of the same app as separate processes
+(`python -m challenger.cli serve`) on free 127.0.0.1 ports:
+
+    A  champion only, prediction log on
+    B  shadow (the challenger sees every request in the shadow worker), log on
+    C  champion only, log off
+
+and drives them from this process (a second process, so the load generator and the app do
+not share an interpreter) with httpx:
+
+1. Shadow overhead: the same open-loop load (requests sent on a fixed schedule at
+   ``--rate`` per second, by default 30 % of A's closed-loop capacity measured first, whatever
+   the answers do) against A and B, in interleaved rounds;
+   p50 and p99 latency of /predict per round and their ratio B / A.
+   Target: p99 ratio at most 1.1.
+2. Log cost: closed-loop throughput (``--concurrency`` requests in flight) against A and C,
+   interleaved; ratio A / C. Target: at least 0.9.
+3. Load: ``--load`` requests (default 20,000) against B with ``--concurrency`` in flight;
+   zero errors, and after a clean shutdown (SIGINT) exactly as many prediction-log rows as
+   answered requests.
+
+Everything listens on loopback only and every loop is bounded by a request count.
+
+Usage:
+    python bench/bench_serving.py [--fraction 0.3 | --rate R] [--latency-requests 2000] [--rounds 5]
+                                  [--throughput-requests 3000] [--concurrency 16]
+                                  [--load 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import yaml
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+TARGET_SHADOW_P99 = 1.1
+TARGET_LOG_THROUGHPUT = 0.9
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_store(root: Path) -> dict[str, Any]:
+    """Register a champion and a challenger; returns the shared MLflow settings."""
+    from challenger.config import CandidateConfig, load_config
+    from challenger.data import Period, simulate_batch
+    from challenger.registry import Registry
+    from challenger.training import build_pipeline
+
+    mlflow_cfg = {
+        "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
+        "artifact_root": (root / "artifacts").as_uri(),
+    }
+    (root / "base.yaml").write_text(yaml.safe_dump({"mlflow": mlflow_cfg}))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    s = load_config(root / "base.yaml")
+    reg = Registry.from_settings(s)
+    feats = list(s.data.features)
+    old = simulate_batch(0, 4000, 7, Period())
+    new = simulate_batch(1, 4000, 7, Period(1.0, 1.0))
+    candidates = (
+        CandidateConfig(
+            name="lr",
+            estimator="sklearn.linear_model.LogisticRegression",
+            params={"max_iter": 1000},
+        ),
+        CandidateConfig(
+            name="gbm",
+            estimator="sklearn.ensemble.HistGradientBoostingClassifier",
+            params={"max_iter": 150, "max_leaf_nodes": 15},
+        ),
+    )
+    versions = []
+    for cand, frame in zip(candidates, (old, new), strict=True):
+        model = build_pipeline(cand, s.data.numeric, s.data.categorical, 7).fit(
+            frame[feats], frame["default"]
+        )
+        with reg.start_run(f"bench-{cand.name}") as run_id:
+            uri = reg.log_model(model, frame[feats].head(100))
+            versions.append(reg.register(uri, run_id, {}, "bench").version)
+    reg.promote(versions[0], None)
+    reg.mark_challenger(versions[1])
+    live = simulate_batch(2, 5000, 8, Period(1.0, 1.0))
+    return {"mlflow": mlflow_cfg, "records": live[feats].to_dict("records")}
+
+
+@dataclass
+class Server:
+    """One `challenger serve` process."""
+
+    name: str
+    folder: Path
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_db(self) -> Path:
+        return self.folder / "predictions.db"
+
+    def stop(self) -> None:
+        """Graceful shutdown (SIGINT): the app drains its log and shadow worker first."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(
+    root: Path, name: str, mlflow_cfg: dict[str, Any], strategy: str, log: bool
+) -> Server:
+    folder = root / name
+    folder.mkdir()
+    cfg = {
+        "mlflow": mlflow_cfg,
+        "rollout": {"strategy": strategy, "shadow": {"queue_size": 100_000}},
+        "serving": {
+            "log_enabled": log,
+            "prediction_log": str(folder / "predictions.db"),
+            "flags_file": str(folder / "flags.yaml"),
+        },
+    }
+    path = folder / "challenger.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "challenger.cli",
+            "serve",
+            "--config",
+            str(path),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "server.log").open("wb"),
+        env=env,
+    )
+    return Server(name, folder, port, proc)
+
+
+def wait_ready(server: Server, shadow: bool, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server {server.name} exited; see {server.folder / 'server.log'}")
+        try:
+            health = httpx.get(f"{server.url}/health", timeout=2).json()
+            if not shadow or (health["shadow"] and health["shadow"]["ready"]):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server {server.name} not ready in {timeout:.0f} s")
+
+
+async def open_loop(url: str, records: list[dict[str, Any]], n: int, rate: float) -> np.ndarray:
+    """Send n requests on a fixed schedule (rate per second); latency of each in ms."""
+    latencies = np.full(n, np.nan)
+    failures: list[str] = []
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        start = time.perf_counter() + 0.05
+
+        async def one(i: int) -> None:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            t0 = time.perf_counter()
+            body = {"user_id": f"u{i}", "record": records[i % len(records)]}
+            try:
+                r = await client.post("/predict", json=body)
+            except httpx.HTTPError as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                return
+            if r.status_code == 200:
+                latencies[i] = (time.perf_counter() - t0) * 1000.0
+            else:
+                failures.append(f"HTTP {r.status_code}: {r.text[:200]}")
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    if failures:
+        print(f"{len(failures)} failed requests, e.g. {failures[0]}", file=sys.stderr)
+    return latencies
+
+
+async def closed_loop(
+    url: str, records: list[dict[str, Any]], n: int, concurrency: int
+) -> tuple[float, int, int]:
+    """n requests with `concurrency` in flight; (requests per second, answered, errors)."""
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
+    answered = errors = 0
+    counter = iter(range(n))
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal answered, errors
+            for i in counter:
+                body = {"user_id": f"u{i}", "record": records[i % len(records)]}
+                try:
+                    r = await client.post("/predict", json=body)
+                    if r.status_code == 200:
+                        answered += 1
+                    else:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return answered / elapsed, answered, errors
+
+
+def cpu_seconds(server: Server) -> float:
+    """User + system CPU time of a server process, its threads and its children so far."""
+    proc = psutil.Process(server.proc.pid)
+    t = proc.cpu_times()
+    total = t.user + t.system
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            c = child.cpu_times()
+            total += c.user + c.system
+    return total
+
+
+def rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="open-loop requests per second (default: --fraction of A's capacity)",
+    )
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=0.3,
+        help="open-loop rate as a share of A's measured capacity",
+    )
+    parser.add_argument("--latency-requests", type=int, default=2000, help="per latency round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison")
+    parser.add_argument(
+        "--throughput-requests", type=int, default=3000, help="per throughput round"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="closed-loop requests in flight"
+    )
+    parser.add_argument("--load", type=int, default=20_000, help="requests of the load test")
+    parser.add_argument(
+        "--only",
+        choices=("shadow", "log", "load"),
+        action="append",
+        help="run only these parts (repeatable; default: all)",
+    )
+    args = parser.parse_args(argv)
+
+    parts = set(args.only or ("shadow", "log", "load"))
+    verdicts: list[bool] = []
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        store = build_store(root)
+        records = store["records"]
+        print(f"store: champion LR, challenger HGB registered in {time.perf_counter() - t0:.0f} s")
+        servers = {
+            "A": start_server(root, "A", store["mlflow"], "champion", True),
+            "B": start_server(root, "B", store["mlflow"], "shadow", True),
+            "C": start_server(root, "C", store["mlflow"], "champion", False),
+        }
+        try:
+            for key, server in servers.items():
+                wait_ready(server, shadow=key == "B")
+            for server in servers.values():  # warm-up: imports, caches, first predictions
+                asyncio.run(closed_loop(server.url, records, 300, 4))
+            time.sleep(1.0)
+            if "shadow" in parts:
+                verdicts.append(shadow_overhead(servers, records, args))
+            if "log" in parts:
+                verdicts.append(log_cost(servers, records, args))
+            if "load" in parts:
+                verdicts.append(load_test(servers["B"], records, args))
+        finally:
+            for server in servers.values():
+                server.stop()
+        if "load" in parts:
+            logged = rows(servers["B"].log_db, "predictions") - LOAD["before"]
+            print(
+                f"after a clean shutdown: {logged:,} log rows for {LOAD['answered']:,} answers "
+                f"({rows(servers['B'].log_db, 'shadows'):,} shadow rows in all)"
+            )
+            verdicts.append(logged == LOAD["answered"] == args.load)
+    verdict = "PASS" if all(verdicts) else "FAIL"
+    print(verdict)
+    return 0 if verdict == "PASS" else 1
+
+
+LOAD: dict[str, int] = {"before": 0, "answered": 0}
+
+
+def shadow_overhead(servers: dict[str, Server], records: list[dict[str, Any]], args: Any) -> bool:
+    """Open-loop p50/p99 of champion-only (A) against shadow (B), interleaved rounds."""
+    capacity, _, _ = asyncio.run(
+        closed_loop(servers["A"].url, records, args.throughput_requests, args.concurrency)
+    )
+    rate = args.rate or max(5.0, args.fraction * capacity)
+    p50s: list[float] = []
+    p99s: list[float] = []
+    shadow_p50: list[float] = []
+    shadow_p99: list[float] = []
+    for _ in range(args.rounds):
+        for key in ("A", "B"):
+            lat = asyncio.run(open_loop(servers[key].url, records, args.latency_requests, rate))
+            if np.isnan(lat).any():
+                raise RuntimeError(f"server {key}: {int(np.isnan(lat).sum())} failed requests")
+            (p50s if key == "A" else shadow_p50).append(float(np.percentile(lat, 50)))
+            (p99s if key == "A" else shadow_p99).append(float(np.percentile(lat, 99)))
+        time.sleep(1.0)  # let the shadow worker finish the round before the next one
+    r50 = [b / a for a, b in zip(p50s, shadow_p50, strict=True)]
+    r99 = [b / a for a, b in zip(p99s, shadow_p99, strict=True)]
+    print(
+        f"capacity of A (closed loop)         {capacity:.0f} req/s; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"open-loop load                      {rate:.0f} req/s × {args.latency_requests} "
+        f"requests, {args.rounds} rounds"
+    )
+    print(
+        f"champion only  p50 / p99            {statistics.median(p50s):6.2f} / "
+        f"{statistics.median(p99s):6.2f} ms"
+    )
+    print(
+        f"shadow         p50 / p99            {statistics.median(shadow_p50):6.2f} / "
+        f"{statistics.median(shadow_p99):6.2f} ms"
+    )
+    print("shadow / champion p50 per round     " + " ".join(f"{r:.2f}×" for r in r50))
+    print("shadow / champion p99 per round     " + " ".join(f"{r:.2f}×" for r in r99))
+    print(
+        f"shadow overhead p99 (median)        {statistics.median(r99):6.2f}×  "
+        f"(target ≤ {TARGET_SHADOW_P99}×)  p50 {statistics.median(r50):.2f}×"
+    )
+    return statistics.median(r99) <= TARGET_SHADOW_P99
+
+
+def log_cost(servers: dict[str, Server], records: list[dict[str, Any]], args: Any) -> bool:
+    """Closed-loop throughput and server CPU per request, log on (A) against off (C)."""
+    on: list[float] = []
+    off: list[float] = []
+    cpu_on: list[float] = []
+    cpu_off: list[float] = []
+    for _ in range(args.rounds):
+        for key, out, cpu in (("A", on, cpu_on), ("C", off, cpu_off)):
+            before_cpu = cpu_seconds(servers[key])
+            rps, answered, errors = asyncio.run(
+                closed_loop(servers[key].url, records, args.throughput_requests, args.concurrency)
+            )
+            if errors:
+                raise RuntimeError(f"server {key}: {errors} failed requests")
+            out.append(rps)
+            cpu.append((cpu_seconds(servers[key]) - before_cpu) / answered)
+    r_log = [a / c for a, c in zip(on, off, strict=True)]
+    r_cpu = [c / a for a, c in zip(cpu_on, cpu_off, strict=True)]
+    print(
+        f"throughput log on / off             {statistics.median(on):6.0f} / "
+        f"{statistics.median(off):6.0f} req/s (concurrency {args.concurrency})"
+    )
+    print("log on / off per round              " + " ".join(f"{r:.2f}×" for r in r_log))
+    print(
+        f"server CPU per request on / off     {statistics.median(cpu_on) * 1e3:6.2f} / "
+        f"{statistics.median(cpu_off) * 1e3:6.2f} ms → requests per CPU-second "
+        f"{statistics.median(r_cpu):.2f}× (robust to other load on the machine)"
+    )
+    print(
+        f"throughput ratio (median)           {statistics.median(r_log):6.2f}×  "
+        f"(target ≥ {TARGET_LOG_THROUGHPUT}×)"
+    )
+    return statistics.median(r_log) >= TARGET_LOG_THROUGHPUT
+
+
+def load_test(server: Server, records: list[dict[str, Any]], args: Any) -> bool:
+    """A bounded closed-loop load against the shadow app; zero errors expected."""
+    LOAD["before"] = rows(server.log_db, "predictions")
+    t_load = time.perf_counter()
+    rps, answered, errors = asyncio.run(
+        closed_loop(server.url, records, args.load, args.concurrency)
+    )
+    seconds = time.perf_counter() - t_load
+    LOAD["answered"] = answered
+    health = httpx.get(f"{server.url}/health", timeout=5).json()
+    print(
+        f"load: {args.load:,} requests in {seconds:.1f} s ({rps:.0f} req/s, concurrency "
+        f"{args.concurrency}), {errors} errors; shadow requests dropped "
+        f"{health['shadow']['dropped']}"
+    )
+    return errors == 0 and answered == args.load
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,575 @@
+"""The prediction log: every answered record, every shadow output, labels and rollout state.
+
+One SQLite database in WAL mode, so the serving app, the shadow worker and the online
+analysis can read and write it at the same time. The request path never touches the disk:
+it puts a tuple on a queue, and a writer thread inserts in batches (one transaction per
+batch) and runs the configured side effects. ``LogWriter.close`` drains the queue before it
+returns, so nothing is lost on a clean shutdown.
+
+Tables:
+    predictions  one row per answered record: id, time, variant, version, fingerprint, score,
+                 latency (wall time of the request), model_ms (CPU time of the prediction),
+                 status (ok / fallback / error)
+    shadows      one row per record and shadow model: score, model_ms (CPU time of a request
+                 predicted alone; NULL when micro-batched or cold), error
+    feedback     labels (and an optional business value) by request id and record index
+    assignments  sticky A/B assignments of a balanced experiment
+    state        small JSON documents with a revision for compare-and-set (the rollout state)
+    events       what the app did on its own: model swaps, rollbacks, flag errors
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import orjson
+import pandas as pd
+
+from challenger.config import EffectConfig
+
+log = logging.getLogger(__name__)
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS predictions (
+    request_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    user_id TEXT,
+    strategy TEXT NOT NULL,
+    experiment TEXT,
+    arm TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    model_version INTEGER,
+    challenger_version INTEGER,
+    stage INTEGER,
+    fingerprint TEXT NOT NULL,
+    score REAL,
+    model_ms REAL,
+    latency_ms REAL NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    attributes TEXT,
+    PRIMARY KEY (request_id, idx)
+);
+CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
+CREATE TABLE IF NOT EXISTS shadows (
+    request_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    ts REAL NOT NULL,
+    model_version INTEGER NOT NULL,
+    score REAL,
+    model_ms REAL,
+    error TEXT,
+    PRIMARY KEY (request_id, idx, model)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    request_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    label REAL,
+    value REAL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (request_id, idx)
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    experiment TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    arm TEXT NOT NULL,
+    stratum TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (experiment, user_id)
+);
+CREATE TABLE IF NOT EXISTS state (
+    key TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+"""
+
+_INSERT_PREDICTION: Final = (
+    "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_SHADOW: Final = "INSERT OR REPLACE INTO shadows VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_FEEDBACK: Final = "INSERT OR REPLACE INTO feedback VALUES (?,?,?,?,?)"
+_INSERT_ASSIGNMENT: Final = "INSERT OR IGNORE INTO assignments VALUES (?,?,?,?,?)"
+_INSERT_EVENT: Final = "INSERT INTO events (ts, kind, detail) VALUES (?,?,?)"
+
+
+def fingerprint_record(record: Mapping[str, Any]) -> str:
+    """A short, key-order-independent hash of one input record."""
+    data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One answered record, as the request path hands it to the writer."""
+
+    request_id: str
+    idx: int
+    ts: float
+    user_id: str | None
+    strategy: str
+    experiment: str | None
+    arm: str
+    variant: str
+    model_version: int | None
+    challenger_version: int | None
+    stage: int | None
+    record: Mapping[str, Any]
+    score: float | None
+    model_ms: float | None
+    latency_ms: float
+    status: str
+    error: str | None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShadowRow:
+    """One shadow model's output for one record."""
+
+    request_id: str
+    idx: int
+    model: str
+    ts: float
+    model_version: int
+    score: float | None
+    model_ms: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    """A ground-truth label (and optional business value) for one answered record."""
+
+    request_id: str
+    idx: int
+    label: float | None
+    value: float | None
+    ts: float
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """A sticky A/B assignment of a balanced experiment."""
+
+    experiment: str
+    user_id: str
+    arm: str
+    stratum: str
+    ts: float
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """Something the app did on its own (a swap, a rollback, a bad flags file)."""
+
+    kind: str
+    detail: Mapping[str, Any]
+    ts: float
+
+
+Row = PredictionRow | ShadowRow | FeedbackRow | AssignmentRow | EventRow
+
+
+class LogStore:
+    """Schema, reads and the compare-and-set state of one prediction-log database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection (autocommit off; committed on success)."""
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    # ---- reads ------------------------------------------------------------------------
+    def count(self, table: str) -> int:
+        """Rows in one of the log's tables."""
+        if table not in {"predictions", "shadows", "feedback", "assignments", "events"}:
+            raise ValueError(f"unknown prediction-log table {table!r}")
+        with self.connect() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def records_of(self, request_id: str) -> int | None:
+        """How many records a logged request had, or None when it is not in the log."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT MAX(idx) FROM predictions WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None or row[0] is None else int(row[0]) + 1
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run a read query into a frame."""
+        with self.connect() as conn:
+            return pd.read_sql_query(sql, conn, params=list(params))
+
+    def predictions(
+        self, *, since: float | None = None, challenger_version: int | None = None
+    ) -> pd.DataFrame:
+        """Answered records joined with their labels (NaN until feedback arrives)."""
+        sql = (
+            "SELECT p.*, f.label AS label, f.value AS value FROM predictions p "
+            "LEFT JOIN feedback f ON f.request_id = p.request_id AND f.idx = p.idx WHERE 1=1"
+        )
+        params: list[Any] = []
+        if since is not None:
+            sql += " AND p.ts >= ?"
+            params.append(since)
+        if challenger_version is not None:
+            sql += " AND p.challenger_version = ?"
+            params.append(challenger_version)
+        return self.frame(sql + " ORDER BY p.ts", params)
+
+    def shadow_pairs(self, model_version: int, *, since: float | None = None) -> pd.DataFrame:
+        """Served records paired with one shadow version's output on the same record."""
+        sql = (
+            "SELECT p.request_id, p.idx, p.ts, p.user_id, p.model_version AS champion_version, "
+            "p.score AS champion_score, p.model_ms AS champion_ms, p.status AS champion_status, "
+            "s.model AS shadow, s.model_version AS shadow_version, s.score AS shadow_score, "
+            "s.model_ms AS shadow_ms, s.error AS shadow_error, f.label AS label "
+            "FROM shadows s JOIN predictions p ON p.request_id = s.request_id AND p.idx = s.idx "
+            "LEFT JOIN feedback f ON f.request_id = s.request_id AND f.idx = s.idx "
+            "WHERE s.model_version = ? AND p.variant = 'champion'"
+        )
+        params: list[Any] = [model_version]
+        if since is not None:
+            sql += " AND p.ts >= ?"
+            params.append(since)
+        return self.frame(sql + " ORDER BY p.ts", params)
+
+    def assignments(self, experiment: str) -> list[tuple[str, str, str]]:
+        """(user, arm, stratum) of every sticky assignment of an experiment, oldest first."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT user_id, arm, stratum FROM assignments WHERE experiment = ? ORDER BY ts",
+                (experiment,),
+            ).fetchall()
+        return [(str(u), str(a), str(s)) for u, a, s in rows]
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Events, oldest first (optionally of one kind)."""
+        sql, params = "SELECT ts, kind, detail FROM events", []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        with self.connect() as conn:
+            rows = conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [{"ts": ts, "kind": k, "detail": json.loads(d)} for ts, k, d in rows]
+
+    # ---- state (compare-and-set) --------------------------------------------------------
+    def read_state(self, key: str) -> tuple[int, dict[str, Any]] | None:
+        """(revision, document) of a state key, or None."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT revision, value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (int(row[0]), json.loads(row[1]))
+
+    def write_state(self, key: str, value: Mapping[str, Any], expected_revision: int | None) -> int:
+        """Write a state document if its revision is still ``expected_revision``.
+
+        Args:
+            key: The state's name (e.g. "rollout").
+            value: The new JSON document.
+            expected_revision: The revision the caller read; None when it read no document.
+
+        Returns:
+            The new revision, or -1 when someone else wrote in between (nothing written).
+        """
+        text = json.dumps(dict(value), default=str)
+        now = time.time()
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT revision FROM state WHERE key = ?", (key,)).fetchone()
+            current = None if row is None else int(row[0])
+            if current != expected_revision:
+                conn.execute("ROLLBACK")
+                return -1
+            revision = 1 if current is None else current + 1
+            conn.execute(
+                "INSERT OR REPLACE INTO state (key, revision, value, ts) VALUES (?,?,?,?)",
+                (key, revision, text, now),
+            )
+            conn.execute("COMMIT")
+        return revision
+
+    def add_event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        """Record an event synchronously (for callers outside the request path)."""
+        with self.connect() as conn:
+            conn.execute(_INSERT_EVENT, (time.time(), kind, json.dumps(dict(detail), default=str)))
+
+
+class _Effects:
+    """The configured side effects; once-only effects never run for shadow outputs."""
+
+    def __init__(self, effects: Sequence[EffectConfig], root: Path) -> None:
+        self._files: list[tuple[EffectConfig, TextIO]] = []
+        for effect in effects:
+            path = effect.path if effect.path.is_absolute() else root / effect.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._files.append((effect, path.open("a", encoding="utf-8")))
+
+    def __bool__(self) -> bool:
+        return bool(self._files)
+
+    def run(self, rows: Sequence[PredictionRow | ShadowRow]) -> None:
+        for effect, handle in self._files:
+            lines = []
+            for row in rows:
+                if isinstance(row, ShadowRow):
+                    if effect.once_only:
+                        continue
+                    doc = {
+                        "request_id": row.request_id,
+                        "index": row.idx,
+                        "role": "shadow",
+                        "model": row.model,
+                        "version": row.model_version,
+                        "score": row.score,
+                    }
+                else:
+                    doc = {
+                        "request_id": row.request_id,
+                        "index": row.idx,
+                        "role": "served",
+                        "model": row.variant,
+                        "version": row.model_version,
+                        "score": row.score,
+                    }
+                lines.append(json.dumps(doc) + "\n")
+            if lines:
+                handle.write("".join(lines))
+                handle.flush()
+
+    def close(self) -> None:
+        for _, handle in self._files:
+            handle.close()
+
+
+class LogWriter:
+    """A background thread that writes queued rows in batches; ``put`` never blocks.
+
+    Args:
+        store: The database.
+        enabled: False turns the log off (rows are dropped, effects still run).
+        effects: Side effects to run for each written prediction (and shadow output).
+        root: Folder that relative effect paths resolve against.
+        max_batch: Most rows per transaction.
+    """
+
+    _STOP: Final = object()
+
+    def __init__(
+        self,
+        store: LogStore,
+        *,
+        enabled: bool = True,
+        effects: Sequence[EffectConfig] = (),
+        root: Path = Path("."),
+        max_batch: int = 5000,
+    ) -> None:
+        self.store = store
+        self.enabled = enabled
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._effects = _Effects(effects, root)
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._written = 0
+        self._failed = 0
+        self._last_error: str | None = None
+        self._closed = False
+        self._thread.start()
+
+    # ---- producer side (the request path) ------------------------------------------------
+    def put(self, row: Row) -> None:
+        """Queue one row (microseconds; the writer thread does the I/O)."""
+        self._queue.put(row)
+
+    def put_many(self, rows: Sequence[Row]) -> None:
+        """Queue several rows."""
+        for row in rows:
+            self._queue.put(row)
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not yet written."""
+        return self._queue.qsize()
+
+    @property
+    def written(self) -> int:
+        """Rows written so far."""
+        return self._written
+
+    @property
+    def failed(self) -> int:
+        """Rows that could not be written (see ``last_error``)."""
+        return self._failed
+
+    @property
+    def last_error(self) -> str | None:
+        """The last write error, if any."""
+        return self._last_error
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row queued before this call is written; False on timeout."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything still queued, then stop the thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(self._STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the prediction log did not drain within %.0f s", timeout)
+        self._effects.close()
+
+    # ---- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.store.path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            while True:
+                first = self._queue.get()
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(item is self._STOP for item in batch)
+                rows = [item for item in batch if isinstance(item, Row)]
+                if rows:
+                    self._write(conn, rows)
+                for item in batch:
+                    if isinstance(item, threading.Event):
+                        item.set()
+                if stop:
+                    # Rows queued after the stop marker (late producers) still get written.
+                    rest = []
+                    while True:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if isinstance(item, threading.Event):
+                            item.set()
+                        elif isinstance(item, Row):
+                            rest.append(item)
+                    if rest:
+                        self._write(conn, rest)
+                    return
+        finally:
+            conn.close()
+
+    def _write(self, conn: sqlite3.Connection, rows: list[Row]) -> None:
+        served = [r for r in rows if isinstance(r, PredictionRow | ShadowRow)]
+        if self.enabled:
+            try:
+                self._insert(conn, rows)
+                self._written += len(rows)
+            except sqlite3.Error as exc:
+                self._failed += len(rows)
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                log.error("prediction log: %d rows not written: %s", len(rows), exc)
+        if self._effects and served:
+            try:
+                self._effects.run(served)
+            except OSError as exc:
+                self._last_error = f"side effect failed: {exc}"
+                log.error("prediction log: side effect failed: %s", exc)
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
+        predictions, shadows, feedback, assignments, events = [], [], [], [], []
+        for r in rows:
+            if isinstance(r, PredictionRow):
+                predictions.append(
+                    (
+                        r.request_id,
+                        r.idx,
+                        r.ts,
+                        r.user_id,
+                        r.strategy,
+                        r.experiment,
+                        r.arm,
+                        r.variant,
+                        r.model_version,
+                        r.challenger_version,
+                        r.stage,
+                        fingerprint_record(r.record),
+                        r.score,
+                        r.model_ms,
+                        r.latency_ms,
+                        r.status,
+                        r.error,
+                        orjson.dumps(r.attributes).decode() if r.attributes else None,
+                    )
+                )
+            elif isinstance(r, ShadowRow):
+                shadows.append(
+                    (
+                        r.request_id,
+                        r.idx,
+                        r.model,
+                        r.ts,
+                        r.model_version,
+                        r.score,
+                        r.model_ms,
+                        r.error,
+                    )
+                )
+            elif isinstance(r, FeedbackRow):
+                feedback.append((r.request_id, r.idx, r.label, r.value, r.ts))
+            elif isinstance(r, AssignmentRow):
+                assignments.append((r.experiment, r.user_id, r.arm, r.stratum, r.ts))
+            else:
+                events.append((r.ts, r.kind, json.dumps(dict(r.detail), default=str)))
+        conn.execute("BEGIN")
+        try:
+            if predictions:
+                conn.executemany(_INSERT_PREDICTION, predictions)
+            if shadows:
+                conn.executemany(_INSERT_SHADOW, shadows)
+            if feedback:
+                conn.executemany(_INSERT_FEEDBACK, feedback)
+            if assignments:
+                conn.executemany(_INSERT_ASSIGNMENT, assignments)
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,671 @@
+"""The serving app for real: a sqlite MLflow registry in a temporary folder, uvicorn on a free
+loopback port, httpx over real HTTP, the shadow worker process, the SQLite prediction log
+and the online-analysis flow under the session's Prefect harness.
+
+Three worlds, one app each: shadow (two shadow models, side effects, an alias move), A/B
+(sticky balanced assignment, kill switch, admin endpoints) and canary (a stage advance,
+then a broken challenger rolled back by the app on its own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from challenger.config import CandidateConfig, Settings, load_config
+from challenger.data import Period, simulate_batch
+from challenger.registry import Registry
+from challenger.serving.app import ServingRuntime, create_app
+from challenger.serving.log import LogStore
+from challenger.serving.server import BackgroundServer
+from challenger.training import build_pipeline
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-admin-token"
+LR = CandidateConfig(
+    name="lr", estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
+)
+
+
+def _own_store() -> None:
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI and Settings.tracking_uri prefers the
+    # environment: without this, a configuration loaded after another module's Registry would
+    # point at that module's store.
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
+def _flow(s: Settings) -> dict[str, Any]:
+    from flows.online import online_flow
+
+    _own_store()
+    return online_flow(config=str(s.root / "challenger.yaml"))
+
+
+def _project(
+    folder: Path,
+    store: Path,
+    name: str,
+    rollout: dict[str, Any],
+    serving: dict[str, Any] | None = None,
+) -> Settings:
+    cfg = {
+        "project": {"model_name": name},
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
+            "artifact_root": (store / "artifacts").as_uri(),
+        },
+        "rollout": rollout,
+        "serving": {
+            "admin_token": TOKEN,
+            "reload_seconds": 0.3,
+            "flags_seconds": 0.2,
+            **(serving or {}),
+        },
+        "gate": {"n_resamples": 500},
+    }
+    path = folder / "challenger.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    _own_store()
+    return load_config(path)
+
+
+def _register(reg: Registry, logged: tuple[str, str]) -> int:
+    """Register a model logged once (by the ``models`` fixture) under this world's name."""
+    uri, run_id = logged
+    return reg.register(uri, run_id, {"challenger.gate_decision": "PENDING"}, "test").version
+
+
+NEW_REGIME = Period(1.0, 1.0)
+
+
+def _records(s: Settings, day: int, n: int, period: Period = NEW_REGIME) -> pd.DataFrame:
+    return simulate_batch(day, n, 11, period)
+
+
+def _features(s: Settings, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame[list(s.data.features)].to_dict("records")
+
+
+def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def _client(url: str, token: str | None = TOKEN) -> httpx.Client:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url, timeout=30.0, headers=headers)
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}}" if labels else f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One MLflow store for the module; each model is logged once and registered per world.
+
+    Logging is the slow part (MLflow infers pip requirements in a subprocess), so the worlds
+    share logged models under their own registered-model names.
+    """
+    store = tmp_path_factory.mktemp("store")
+    s = _project(tmp_path_factory.mktemp("logging"), store, "logging", {"strategy": "champion"})
+    reg = Registry.from_settings(s)
+    feats = list(s.data.features)
+    old, new = _records(s, 0, 3000, Period()), _records(s, 1, 3000)
+    plan = {
+        "old": (old, old["default"].to_numpy(), False),
+        "new": (new, new["default"].to_numpy(), False),
+        "broken": (new, new["default"].to_numpy(), True),
+    }
+    logged: dict[str, Any] = {"store": store}
+    for key, (frame, y, broken) in plan.items():
+        model = build_pipeline(LR, s.data.numeric, s.data.categorical, 7).fit(frame[feats], y)
+        if broken:  # a training run that diverged: NaN weights, so predict_proba returns NaN
+            model.named_steps["model"].coef_[:] = np.nan
+        with reg.start_run(f"log-{key}") as run_id:
+            logged[key] = (reg.log_model(model, frame[feats].head(50)), run_id)
+    return logged
+
+
+# =========================================================================== shadow world
+
+
+@pytest.fixture(scope="module")
+def shadow_world(
+    tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("shadow")
+    s = _project(
+        folder,
+        models["store"],
+        "shadow-model",
+        {"strategy": "shadow", "shadow": {"models": ["challenger", "3"], "min_requests": 100}},
+        {
+            "effects": [
+                {"name": "feed", "path": "feed.jsonl", "once_only": True},
+                {"name": "audit", "path": "audit.jsonl", "once_only": False},
+            ]
+        },
+    )
+    reg = Registry.from_settings(s)
+    v1 = _register(reg, models["old"])
+    reg.promote(v1, None)
+    v2 = _register(reg, models["new"])
+    reg.mark_challenger(v2)
+    v3 = _register(reg, models["old"])  # the same model again: a second shadow to run
+    runtime = ServingRuntime(s)
+    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
+        _wait(lambda: client.get("/health").json()["shadow"]["ready"], 120, "the shadow worker")
+        yield {
+            "s": s,
+            "reg": reg,
+            "v": (v1, v2, v3),
+            "client": client,
+            "runtime": runtime,
+            "folder": folder,
+            "models": {v: reg.load_model(v) for v in (v1, v2, v3)},
+        }
+
+
+def test_shadow_answers_come_from_the_champion_and_shadows_are_logged(
+    shadow_world: dict[str, Any],
+) -> None:
+    w = shadow_world
+    s, client, (v1, v2, v3) = w["s"], w["client"], w["v"]
+    frame = _records(s, 5, 300)
+    records = _features(s, frame)
+    before = _metric(client.get("/metrics").text, "challenger_inputs_prepared_total")
+    answers = []
+    for i, rec in enumerate(records):
+        r = client.post("/predict", json={"user_id": f"u{i}", "record": rec})
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    assert {a["variant"] for a in answers} == {"champion"}
+    assert {a["model_version"] for a in answers} == {v1}
+    X = frame[list(s.data.features)]
+    expected = {v: w["models"][v].predict_proba(X)[:, 1] for v in (v1, v2, v3)}
+    served = np.array([a["prediction"]["score"] for a in answers])
+    np.testing.assert_allclose(served, expected[v1], rtol=1e-9)
+    assert not np.allclose(served, expected[v2], atol=1e-3), "the challenger's output leaked"
+    np.testing.assert_allclose(expected[v3], expected[v1])
+
+    runtime: ServingRuntime = w["runtime"]
+    store: LogStore = runtime.store
+    ids = [a["request_id"] for a in answers]
+
+    marks = ",".join("?" * len(ids))
+
+    def shadows_logged() -> bool:
+        sql = f"SELECT COUNT(*) AS n FROM shadows WHERE request_id IN ({marks})"
+        return bool(store.frame(sql, ids)["n"].iloc[0] == 2 * len(ids))
+
+    _wait(shadows_logged, 60, "both shadow models' outputs in the log")
+    logged = store.frame(
+        f"SELECT request_id, model, model_version, score FROM shadows WHERE request_id IN ({marks})",
+        ids,
+    )
+    position = {rid: i for i, rid in enumerate(ids)}
+    for version, ref in ((v2, "challenger"), (v3, "3")):
+        part = logged[logged["model"] == ref].assign(pos=lambda d: d["request_id"].map(position))
+        part = part.sort_values("pos")
+        assert set(part["model_version"]) == {version}
+        np.testing.assert_allclose(part["score"].to_numpy(), expected[version], rtol=1e-9)
+    after = _metric(client.get("/metrics").text, "challenger_inputs_prepared_total")
+    assert after - before == len(records), "each request's input must be prepared exactly once"
+
+
+def test_once_only_side_effects_are_not_repeated_by_shadows(shadow_world: dict[str, Any]) -> None:
+    w = shadow_world
+    client, runtime = w["client"], w["runtime"]
+    rec = _features(w["s"], _records(w["s"], 6, 1))[0]
+    rid = client.post("/predict", json={"record": rec}).json()["request_id"]
+    _wait(
+        lambda: (
+            runtime.store.frame("SELECT COUNT(*) AS n FROM shadows WHERE request_id=?", [rid])[
+                "n"
+            ].iloc[0]
+            == 2
+        ),
+        60,
+        "shadow outputs",
+    )
+    runtime.writer.flush()
+    folder: Path = w["folder"]
+
+    def lines(name: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(line) for line in (folder / name).read_text().splitlines() if rid in line
+        ]
+
+    _wait(lambda: len(lines("audit.jsonl")) == 3, 30, "the audit effect of both shadows")
+    feed = lines("feed.jsonl")
+    assert [(e["role"], e["model"]) for e in feed] == [("served", "champion")]
+    roles = sorted((e["role"], e["model"]) for e in lines("audit.jsonl"))
+    assert roles == [("served", "champion"), ("shadow", "3"), ("shadow", "challenger")]
+
+
+def test_bad_requests_get_422_and_big_ones_413(shadow_world: dict[str, Any]) -> None:
+    w = shadow_world
+    client = w["client"]
+    good = _features(w["s"], _records(w["s"], 7, 1))[0]
+    cases = {
+        "missing": {"record": {k: v for k, v in good.items() if k != "income"}},
+        "wrong type": {"record": {**good, "income": "a lot"}},
+        "bool for a number": {"record": {**good, "age": True}},
+        "unknown field": {"record": {**good, "favourite_colour": "red"}},
+        "model named by the request": {"record": good, "model": "3"},
+        "both record and records": {"record": good, "records": [good]},
+        "neither": {"user_id": "u1"},
+        "too many records": {"records": [good] * 1001},
+    }
+    for name, body in cases.items():
+        r = client.post("/predict", json=body)
+        assert r.status_code == 422, (name, r.text)
+        assert r.json()["detail"], name
+    r = client.post("/predict", json={"record": {**good, "income": "a lot"}})
+    assert r.json()["detail"][0]["loc"] == ["record", "income"]
+    assert "finite number" in r.json()["detail"][0]["msg"]
+    r = client.post(
+        "/predict",
+        content=b'{"record": {"age": NaN}}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    huge = {"records": [good] * 5000}
+    r = client.post("/predict", json=huge)
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    batch = client.post("/predict", json={"records": [good, good]})
+    assert batch.status_code == 200 and len(batch.json()["predictions"]) == 2
+
+
+def test_feedback_is_checked_against_the_log(shadow_world: dict[str, Any]) -> None:
+    client = shadow_world["client"]
+    rec = _features(shadow_world["s"], _records(shadow_world["s"], 8, 2))
+    rid = client.post("/predict", json={"records": rec}).json()["request_id"]
+    assert (
+        client.post("/feedback", json={"request_id": rid, "index": 1, "label": 1}).status_code
+        == 202
+    )
+    r = client.post("/feedback", json={"request_id": "nope", "label": 1})
+    assert r.status_code == 404 and "unknown request id" in r.json()["detail"]
+    r = client.post("/feedback", json={"request_id": rid, "index": 2, "label": 1})
+    assert r.status_code == 422 and "out of range" in r.json()["detail"]
+    assert client.post("/feedback", json={"request_id": rid, "label": 3}).status_code == 422
+
+
+def test_health_and_prometheus_metrics(shadow_world: dict[str, Any]) -> None:
+    client = shadow_world["client"]
+    health = client.get("/health").json()
+    assert health["status"] == "ok", health["problems"]
+    assert health["strategy"] == "shadow" and health["champion"] == shadow_world["v"][0]
+    text = client.get("/metrics").text
+    assert _metric(text, "challenger_requests_total", variant="champion") > 0
+    assert 'challenger_request_latency_seconds_bucket{le="0.008",variant="champion"}' in text
+    assert _metric(text, "challenger_errors_total", kind="invalid_input", variant="none") > 0
+
+
+def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
+    shadow_world: dict[str, Any],
+) -> None:
+    w = shadow_world
+    s, client, reg, (v1, v2, _) = w["s"], w["client"], w["reg"], w["v"]
+    frame = _records(s, 9, 400)
+    items = []
+    for i, rec in enumerate(_features(s, frame)):
+        rid = client.post("/predict", json={"user_id": f"l{i}", "record": rec}).json()["request_id"]
+        items.append({"request_id": rid, "label": int(frame["default"].iloc[i])})
+    assert client.post("/feedback", json={"items": items}).status_code == 202
+    runtime: ServingRuntime = w["runtime"]
+    _wait(lambda: runtime.shadow.pending == 0, 60, "the shadow queue to drain")
+    time.sleep(0.3)
+    runtime.writer.flush()
+
+    # Keep requests flowing while the decision moves the champion alias.
+    stop = threading.Event()
+    seen: list[tuple[int, int]] = []
+    stream = _features(s, _records(s, 10, 200))
+
+    def traffic() -> None:
+        with _client(client.base_url.__str__()) as c:
+            i = 0
+            while not stop.is_set():
+                r = c.post("/predict", json={"record": stream[i % len(stream)]})
+                seen.append((r.status_code, r.json().get("model_version", -1)))
+                i += 1
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    try:
+        result = _flow(s)
+        assert result["decision"]["action"] == "promote", result["decision"]["reason"]
+        _wait(lambda: client.get("/health").json()["champion"] == v2, 30, "the swap to v2")
+        _wait(lambda: len(seen) > 0 and seen[-1][1] == v2, 30, "answers from v2")
+    finally:
+        stop.set()
+        t.join()
+    dec = result["decision"]
+    assert dec["action"] == "promote", dec["reason"]
+    assert dec["details"]["shadow"]["agreement"] is not None
+    assert result["done"] == f"champion moved from v{v1} to v{v2}"
+    assert all(code == 200 for code, _ in seen), [c for c, _ in seen if c != 200][:5]
+    versions = [v for _, v in seen]
+    assert versions[0] == v1 and versions[-1] == v2
+    first_v2 = versions.index(v2)
+    assert set(versions[first_v2:]) == {v2}, "after the swap every answer comes from v2"
+    info = reg.version(v2)
+    assert info.tags["challenger.gate_decision"] == "PROMOTE"
+    assert info.tags["challenger.online_strategy"] == "shadow"
+    assert "## Online comparison" in info.description
+    run = reg.client.get_run(info.tags["challenger.online_run_id"])
+    local = reg._mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="online/decision.json", tracking_uri=reg.tracking_uri
+    )
+    assert json.loads(Path(local).read_text())["decision"]["action"] == "promote"
+
+
+def test_clean_shutdown_loses_no_log_row(tmp_path: Path, shadow_world: dict[str, Any]) -> None:
+    w = shadow_world
+    s = w["s"]
+    db = tmp_path / "predictions.db"
+    local = Settings.model_validate(
+        {**s.model_dump(), "serving": {**s.serving.model_dump(), "prediction_log": db}}
+    )
+    records = _features(s, _records(s, 12, 150))
+    runtime = ServingRuntime(local)
+    started = time.monotonic()
+    with BackgroundServer(create_app(local, runtime)) as server, _client(server.url) as c:
+        for rec in records:
+            assert c.post("/predict", json={"record": rec}).status_code == 200
+    assert runtime.shadow is not None
+    assert runtime.shadow.handled == len(records), "the worker stopped cleanly after the queue"
+    assert time.monotonic() - started < 45, "shutdown must not wait for a timeout"
+    store = LogStore(db)
+    assert store.count("predictions") == len(records)
+    # The shadow worker finished what was queued before it stopped.
+    assert store.count("shadows") == len(records) * len(runtime.hub.current.shadows)
+
+
+# =============================================================================== A/B world
+
+
+@pytest.fixture(scope="module")
+def ab_world(
+    tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("ab")
+    s = _project(
+        folder,
+        models["store"],
+        "ab-model",
+        {"strategy": "ab", "ab": {"split": 0.3, "balance_by": ["country"], "min_users": 50}},
+    )
+    reg = Registry.from_settings(s)
+    v1 = _register(reg, models["old"])
+    reg.promote(v1, None)
+    v2 = _register(reg, models["new"])
+    reg.mark_challenger(v2)
+    runtime = ServingRuntime(s)
+    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
+        yield {
+            "s": s,
+            "reg": reg,
+            "v": (v1, v2),
+            "client": client,
+            "runtime": runtime,
+            "url": server.url,
+        }
+
+
+def _arms(
+    client: httpx.Client, users: list[str], countries: list[str], rec: dict[str, Any]
+) -> list[str]:
+    arms = []
+    for user, country in zip(users, countries, strict=True):
+        r = client.post(
+            "/predict", json={"user_id": user, "attributes": {"country": country}, "record": rec}
+        )
+        assert r.status_code == 200, r.text
+        arms.append(r.json()["arm"])
+    return arms
+
+
+def test_ab_assignment_is_sticky_balanced_and_matches_the_split(ab_world: dict[str, Any]) -> None:
+    w = ab_world
+    client, s = w["client"], w["s"]
+    rec = _features(s, _records(s, 3, 1))[0]
+    rng = np.random.default_rng(0)
+    users = [f"user-{i}" for i in range(900)]
+    countries = list(rng.choice(["DE", "FR", "ES"], size=len(users), p=[0.6, 0.3, 0.1]))
+    first = _arms(client, users, countries, rec)
+    again = _arms(client, users[:300], countries[:300], rec)
+    assert again == first[:300], "a user must keep their arm"
+    share = first.count("challenger") / len(first)
+    assert abs(share - 0.3) < 4 * np.sqrt(0.3 * 0.7 / len(first)), share
+    for country in ("DE", "FR", "ES"):
+        mine = [a for a, c in zip(first, countries, strict=True) if c == country]
+        challengers = mine.count("challenger")
+        assert abs(challengers - 0.3 * len(mine)) <= 1.0 + 1e-9, (country, challengers, len(mine))
+    stored = w["runtime"].store
+    w["runtime"].writer.flush()
+    assert len(stored.assignments(s.rollout.ab.experiment)) == len(users)
+
+
+def test_kill_switch_sends_everyone_to_the_champion_without_restart(
+    ab_world: dict[str, Any],
+) -> None:
+    w = ab_world
+    client, s = w["client"], w["s"]
+    rec = _features(s, _records(s, 3, 1))[0]
+    users = [f"user-{i}" for i in range(200)]
+    countries = ["DE"] * len(users)
+    before = _arms(client, users, countries, rec)
+    assert "challenger" in before
+    flags = s.path(s.serving.flags_file)
+    flags.write_text("operational:\n  kill_switch: true\n")
+    _wait(
+        lambda: client.get("/health").json()["flags"]["operational"]["kill_switch"],
+        10,
+        "the kill switch",
+    )
+    assert set(_arms(client, users, countries, rec)) == {"champion"}
+    assert _metric(client.get("/metrics").text, "challenger_kill_switch") == 1.0
+    flags.write_text("operational: {kill_switch: [not, a, bool]}\n")
+    _wait(lambda: client.get("/health").json()["status"] == "degraded", 10, "the bad flags report")
+    assert set(_arms(client, users[:20], countries[:20], rec)) == {"champion"}, (
+        "last good flags stay"
+    )
+    flags.write_text("operational:\n  kill_switch: false\n")
+    _wait(
+        lambda: not client.get("/health").json()["flags"]["operational"]["kill_switch"],
+        10,
+        "release",
+    )
+    assert _arms(client, users, countries, rec) == before, "sticky arms come back"
+
+
+def test_admin_endpoints_refuse_without_the_token(ab_world: dict[str, Any]) -> None:
+    url = ab_world["url"]
+    with _client(url, token=None) as anon, _client(url, token="wrong") as wrong:
+        for c in (anon, wrong):
+            assert c.get("/admin/state").status_code == 401
+            assert (
+                c.patch("/admin/flags", json={"operational": {"kill_switch": True}}).status_code
+                == 401
+            )
+            assert c.post("/admin/rollback", json={}).status_code == 401
+            assert c.post("/admin/reload").status_code == 401
+        assert anon.get("/health").json()["flags"]["operational"]["kill_switch"] is False
+    client = ab_world["client"]
+    r = client.patch("/admin/flags", json={"permission": {"segments": ["internal"]}})
+    assert r.status_code == 200 and r.json()["permission"]["segments"] == ["internal"]
+    assert (
+        client.patch("/admin/flags", json={"operational": {"kil_switch": True}}).status_code == 422
+    )
+    rec = _features(ab_world["s"], _records(ab_world["s"], 3, 1))[0]
+    users = [f"user-{i}" for i in range(100)]
+    assert set(_arms(client, users, ["DE"] * 100, rec)) == {"champion"}, "only internal users"
+    r = client.post("/predict", json={"user_id": "user-1", "segments": ["internal"], "record": rec})
+    assert r.status_code == 200
+    assert client.patch("/admin/flags", json={"permission": {"segments": []}}).status_code == 200
+
+
+def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict[str, Any]) -> None:
+    w = ab_world
+    s, client, reg, (v1, v2) = w["s"], w["client"], w["reg"], w["v"]
+    frame = _records(s, 4, 600)
+    items = []
+    for i, rec in enumerate(_features(s, frame)):
+        body = {"user_id": f"buyer-{i}", "attributes": {"country": "DE"}, "record": rec}
+        rid = client.post("/predict", json=body).json()["request_id"]
+        items.append({"request_id": rid, "label": int(frame["default"].iloc[i])})
+    assert client.post("/feedback", json={"items": items}).status_code == 202
+    w["runtime"].writer.flush()
+    result = _flow(s)
+    dec = result["decision"]
+    names = {c["name"]: c for c in dec["checks"]}
+    assert names["sample_ratio"]["passed"] is True
+    assert names["balance_country"]["passed"] is True
+    assert dec["details"]["ab"]["sequential"]["n_challenger"] > 100
+    assert dec["action"] == "promote", dec["reason"]
+    assert dec["details"]["ab"]["sequential"]["p_value"] < s.rollout.ab.alpha
+    assert result["done"] == f"champion moved from v{v1} to v{v2}"
+    assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE"
+    _wait(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")
+    assert client.get("/health").json()["rollout"]["status"] == "promoted"
+    r = client.post("/admin/rollback", json={"reason": "too late"})
+    assert r.status_code == 409 and "promoted" in r.json()["detail"]
+
+
+# ============================================================================ canary world
+
+
+@pytest.fixture(scope="module")
+def canary_world(
+    tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("canary")
+    s = _project(
+        folder,
+        models["store"],
+        "canary-model",
+        {
+            "strategy": "canary",
+            "canary": {"min_requests": 40, "min_labels": 30, "guard_seconds": 0.3},
+        },
+    )
+    reg = Registry.from_settings(s)
+    v1 = _register(reg, models["old"])
+    reg.promote(v1, None)
+    v2 = _register(reg, models["new"])
+    reg.mark_challenger(v2)
+    runtime = ServingRuntime(s)
+    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
+        yield {
+            "s": s,
+            "reg": reg,
+            "v": (v1, v2),
+            "client": client,
+            "runtime": runtime,
+            "models": models,
+        }
+
+
+def _canary_traffic(
+    client: httpx.Client, s: Settings, day: int, n: int, prefix: str
+) -> list[dict[str, Any]]:
+    frame = _records(s, day, n)
+    out, items = [], []
+    for i, rec in enumerate(_features(s, frame)):
+        r = client.post("/predict", json={"user_id": f"{prefix}-{i}", "record": rec})
+        assert r.status_code == 200, r.text
+        out.append(r.json())
+        items.append({"request_id": out[-1]["request_id"], "label": int(frame["default"].iloc[i])})
+    assert client.post("/feedback", json={"items": items}).status_code == 202
+    return out
+
+
+def test_canary_advances_when_its_stage_passes(canary_world: dict[str, Any]) -> None:
+    w = canary_world
+    s, client = w["s"], w["client"]
+    answers = _canary_traffic(client, s, 20, 1000, "a")
+    share = sum(a["arm"] == "challenger" for a in answers) / len(answers)
+    assert 0.02 < share < 0.09, share
+    w["runtime"].writer.flush()
+    result = _flow(s)
+    assert result["decision"]["action"] == "advance", result["decision"]["reason"]
+    assert result["decision"]["next_stage"] == 1
+    _wait(lambda: client.get("/health").json()["rollout"]["stage"] == 1, 10, "stage 1 in the app")
+    answers = _canary_traffic(client, s, 21, 600, "b")
+    share = sum(a["arm"] == "challenger" for a in answers) / len(answers)
+    assert 0.19 < share < 0.31, share
+    assert all(a["variant"] == a["arm"] for a in answers)
+
+
+def test_broken_canary_is_rolled_back_automatically(canary_world: dict[str, Any]) -> None:
+    w = canary_world
+    s, client, reg, (v1, _) = w["s"], w["client"], w["reg"], w["v"]
+    broken = _register(reg, w["models"]["broken"])
+    reg.mark_challenger(broken)
+    _wait(
+        lambda: (client.get("/health").json()["rollout"] or {}).get("challenger_version") == broken,
+        10,
+        "the new canary",
+    )
+    answers: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while client.get("/health").json()["rollout"]["status"] == "running":
+        assert time.monotonic() < deadline, "the guard never rolled the broken canary back"
+        answers += _canary_traffic(client, s, 30 + len(answers), 200, f"c{len(answers)}")
+    state = client.get("/health").json()["rollout"]
+    assert state["status"] == "rolled_back" and "error_rate" in state["reason"], state
+    canaried = [a for a in answers if a["arm"] == "challenger"]
+    assert canaried and all(a["fallback"] and a["variant"] == "champion" for a in canaried)
+    assert all(a["model_version"] == v1 for a in canaried), "users got the champion's answer"
+    after = _canary_traffic(client, s, 99, 300, "d")
+    assert {a["arm"] for a in after} == {"champion"}
+    assert _metric(client.get("/metrics").text, "challenger_rollbacks_total", by="guard") == 1.0
+    result = _flow(s)
+    assert result["decision"]["action"] == "rollback"
+    info = reg.version(broken)
+    assert info.tags["challenger.gate_decision"] == "REJECT"
+    assert info.aliases == () and reg.alias("challenger") is None
+    assert reg.champion().version == v1
+
+
+def test_an_operator_can_force_a_rollback(canary_world: dict[str, Any]) -> None:
+    w = canary_world
+    s, client, reg, (_, v2) = w["s"], w["client"], w["reg"], w["v"]
+    reg.mark_challenger(v2)
+    _wait(
+        lambda: (client.get("/health").json()["rollout"] or {}).get("challenger_version") == v2,
+        10,
+        "a new canary of v2",
+    )
+    assert client.get("/health").json()["rollout"]["status"] == "running"
+    with _client(str(client.base_url), token=None) as anon:
+        assert anon.post("/admin/rollback", json={"reason": "x"}).status_code == 401
+    r = client.post("/admin/rollback", json={"reason": "customer complaints"})
+    assert r.status_code == 200, r.text
+    assert r.json()["rollout"]["status"] == "rolled_back"
+    assert "customer complaints" in r.json()["rollout"]["reason"]
+    after = _canary_traffic(client, s, 120, 300, "e")
+    assert {a["arm"] for a in after} == {"champion"}
