@@ -30,12 +30,12 @@ from challenger.evaluation import (
     Operational,
     gather_evidence,
     measure_latency,
-    positive_scores,
     resampling_groups,
     smoke_test,
 )
 from challenger.gate import GateDecision, Outcome, decide
 from challenger.registry import TAG, Registry, VersionInfo
+from challenger.tasks import encode_target, model_scores, shared_classes
 
 PROMOTION_LIMIT = "challenger-promotion"
 
@@ -62,9 +62,14 @@ def _tag_float(version: VersionInfo | None, key: str) -> float | None:
 
 
 def _operational(
-    registry: Registry, version: VersionInfo, model: Any, X: pd.DataFrame, repeats: int
+    registry: Registry,
+    version: VersionInfo,
+    model: Any,
+    X: pd.DataFrame,
+    repeats: int,
+    task: str,
 ) -> Operational:
-    timed = measure_latency(model, X, repeats)
+    timed = measure_latency(model, X, repeats, task=task)
     size = _tag_float(version, "model_size_mb")
     if size is None:
         size = registry.model_size_mb(version.version)
@@ -88,7 +93,7 @@ def evaluate(
     """Score champion and challenger (both loaded back from the registry) on the same holdout."""
     d, gate = settings.data, settings.gate
     features = list(d.features)
-    X, y = holdout[features], holdout[d.target].to_numpy().astype(int)
+    X = holdout[features]
     checks = list(base_checks)
     loaded = registry.load_model(version.version)
     champion_cols = registry.input_columns(champion.version) if champion else None
@@ -99,16 +104,19 @@ def evaluate(
             version.version,
             champion_cols,
             registry.input_columns(version.version),
+            d.task,
         )
     )
-    operational = {"challenger": _operational(registry, version, loaded, X, gate.latency_repeats)}
-    champion_scores = None
+    operational = {
+        "challenger": _operational(registry, version, loaded, X, gate.latency_repeats, d.task)
+    }
+    champ_model: Any = None
     if champion is not None:
         try:
             champ_model = registry.load_model(champion.version)
-            champion_scores = positive_scores(champ_model, X)
+            model_scores(champ_model, X.head(1), d.task)
             operational["champion"] = _operational(
-                registry, champion, champ_model, X, gate.latency_repeats
+                registry, champion, champ_model, X, gate.latency_repeats, d.task
             )
             checks.append(
                 Check(
@@ -120,6 +128,7 @@ def evaluate(
                 )
             )
         except Exception as exc:  # a champion that cannot score is recorded, then rejected
+            champ_model = None
             checks.append(
                 Check(
                     "champion_loads",
@@ -129,7 +138,13 @@ def evaluate(
                     f"champion v{champion.version} could not be loaded or scored: {exc}",
                 )
             )
-    challenger_scores = positive_scores(loaded, X)
+    # Multiclass: both models' probabilities over every class either knows, same columns.
+    classes = shared_classes(loaded, champ_model) if d.task == "multiclass" else None
+    y = encode_target(holdout[d.target], d.task, d.target, classes)
+    challenger_scores = model_scores(loaded, X, d.task, classes)
+    champion_scores = (
+        model_scores(champ_model, X, d.task, classes) if champ_model is not None else None
+    )
     groups = resampling_groups(
         holdout, gate.resample, gate.group_column, gate.block_rows, d.timestamp
     )
@@ -148,6 +163,7 @@ def evaluate(
         slice_values={s.column: holdout[s.column].astype(str).to_numpy() for s in gate.slices},
         slices=gate.slices,
         operational=operational,
+        task=d.task,
     )
     decision = decide(evidence, tuple(checks), gate)
     return Verdict(evidence, decision, y, champion_scores, challenger_scores, champion)

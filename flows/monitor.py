@@ -33,7 +33,6 @@ from challenger.config import Settings, load_config
 from challenger.data import accept_batch, accepted_batches, read_table
 from challenger.drift import DriftResult, measure_drift
 from challenger.errors import BatchQuarantined, ConfigError
-from challenger.evaluation import positive_scores
 from challenger.monitoring import (
     apply_labels,
     archive_label_file,
@@ -49,6 +48,7 @@ from challenger.monitoring import (
 )
 from challenger.registry import TAG, Registry, VersionInfo
 from challenger.service import mlflow_ui_base
+from challenger.tasks import prediction_for_drift
 from challenger.triggers import TriggerDecision, decide_retrain
 from challenger.validation import ValidationResult, quarantine, validate_batch
 from flows.retrain import retrain_flow
@@ -220,8 +220,10 @@ def _check_file(path: Path, settings: Settings, reason: str) -> dict[str, Any]:
 
     model = registry.load_model(champion.version)
     features = list(d.features)
-    ref = reference.assign(**{_PREDICTION: positive_scores(model, reference[features])})
-    cur = frame.assign(**{_PREDICTION: positive_scores(model, frame[features])})
+    ref = reference.assign(
+        **{_PREDICTION: prediction_for_drift(model, reference[features], d.task)}
+    )
+    cur = frame.assign(**{_PREDICTION: prediction_for_drift(model, frame[features], d.task)})
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
     drift: DriftResult | None = drift_task(ref, cur, settings, html)
     decision = _decide(settings, registry, champion, model, reason, drift, reference, frame)

@@ -60,7 +60,10 @@ class MlflowConfig(_Section):
 class DataConfig(_Section):
     """The shape of the data: target, timestamp, feature columns and where batches go."""
 
-    task: Literal["classification"] = "classification"
+    task: Literal["binary", "multiclass", "regression"] = Field(
+        "binary",
+        description="binary (0/1 target), multiclass (any labels) or regression (numeric target).",
+    )
     target: str = "default"
     timestamp: str | None = "ts"
     id_column: str | None = "application_id"
@@ -428,7 +431,12 @@ class TrainingConfig(_Section):
         lt=1,
         description="Newest share of the window held out for champion vs challenger.",
     )
-    primary_metric: Literal["roc_auc", "accuracy", "log_loss", "brier"] = "roc_auc"
+    primary_metric: str = Field(
+        "roc_auc",
+        description="The metric CV and the gate decide on; it must fit data.task "
+        "(binary/multiclass: roc_auc, accuracy, balanced_accuracy, f1_macro, log_loss, brier; "
+        "regression: rmse, mse, mae, r2, mape).",
+    )
     cv: CVConfig = CVConfig()
     executor: ExecutorConfig = ExecutorConfig()
     leakage: LeakageConfig = LeakageConfig()
@@ -518,8 +526,11 @@ class GateConfig(_Section):
         50, ge=2, description="Rows per contiguous time block with resample=blocks."
     )
     min_holdout_rows: int = Field(200, ge=20)
-    first_champion_floor: float = Field(
-        0.6, description="The first model becomes champion only if its primary metric clears this."
+    first_champion_floor: float | None = Field(
+        0.6,
+        description="The first model becomes champion only if its primary metric clears this "
+        "(in the metric's units and direction: a floor for scores, a ceiling for losses); "
+        "None: no floor.",
     )
     smoke_rows: int = Field(20, ge=1)
     slices: tuple[SliceConfig, ...] = Field(
@@ -756,6 +767,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
+        from challenger.tasks import GATE_METRICS
+
+        fits = GATE_METRICS[self.data.task]
+        if self.training.primary_metric not in fits:
+            raise ValueError(
+                f"training.primary_metric {self.training.primary_metric!r} does not fit "
+                f"data.task {self.data.task!r}; use one of {', '.join(fits)}"
+            )
         known = set(self.data.numeric)
         unknown = sorted(set(self.validation.ranges) - known)
         if unknown:

@@ -24,6 +24,7 @@ from sklearn.model_selection import (
 
 from challenger.config import CVConfig
 from challenger.errors import ConfigError, DataError
+from challenger.tasks import is_classification
 
 #: Strategies whose validation rows are newer than their training rows by construction.
 TIME_ORDERED = ("time_series",)
@@ -77,7 +78,7 @@ def resolve_strategy(cv: CVConfig, timestamp: str | None, task: str) -> str:
         return cv.strategy
     if timestamp:
         return "time_series"
-    return "stratified_kfold" if task == "classification" else "kfold"
+    return "stratified_kfold" if is_classification(task) else "kfold"
 
 
 def _time_order(timestamps: pd.Series | None, n: int) -> np.ndarray:
@@ -102,7 +103,7 @@ def make_splits(
     Args:
         cv: The ``training.cv`` section.
         y: The target, one value per row.
-        task: ``classification`` or ``regression``.
+        task: ``binary``, ``multiclass`` or ``regression``.
         seed: Seed of every shuffle.
         timestamps: The ``data.timestamp`` column (time-ordered strategies sort by it).
         groups: The ``training.cv.group_column`` values (group_kfold).
@@ -121,7 +122,7 @@ def make_splits(
     n = len(y)
     idx = np.arange(n)
     shuffle_seed = seed if cv.shuffle else None
-    classify = task == "classification"
+    classify = is_classification(task)
     if n < 2:
         raise DataError(f"the training data has {n} row(s); cross-validation needs at least 2")
     pairs: list[tuple[np.ndarray, np.ndarray, int]]

@@ -173,8 +173,13 @@ def simulate_batch(
     timestamp: str = "ts",
     id_column: str = "application_id",
     label_noise: float = 0.0,
+    task: str = "binary",
 ) -> pd.DataFrame:
     """Simulate one day of loan applications with their default outcome.
+
+    The same latent risk drives every task: ``binary`` draws default (0/1) from it,
+    ``multiclass`` an ordinal risk grade (``low``, ``medium``, ``high``) and
+    ``regression`` a continuous risk score (the latent risk × 10 plus noise).
 
     Args:
         day: Day number since the simulation's epoch (sets timestamps and ids).
@@ -182,7 +187,8 @@ def simulate_batch(
         seed: Base seed; the day is mixed in so every day differs but repeats exactly.
         period: How drifted the population and the risk model are.
         target, timestamp, id_column: Column names.
-        label_noise: Share of labels flipped at random.
+        label_noise: Share of labels flipped at random (binary only).
+        task: binary, multiclass or regression: the kind of target drawn.
 
     Returns:
         A frame with the configured columns, sorted by timestamp.
@@ -244,11 +250,21 @@ def simulate_batch(
         + 1.1 * ((income < 40_000) & (channel == "partner"))
         + 0.5 * (accounts > 7)
     )
-    p = _sigmoid((1 - con) * z_a + con * z_b)
-    y = (rng.random(n_rows) < p).astype(np.int64)
+    z = (1 - con) * z_a + con * z_b
+    p = _sigmoid(z)
+    u = rng.random(n_rows)
+    y: np.ndarray = (u < p).astype(np.int64)
     if label_noise > 0:
         flip = rng.random(n_rows) < label_noise
         y = np.where(flip, 1 - y, y)
+    if task == "multiclass":  # cumulative-logit grades: P(>= medium) > P(high)
+        y = np.where(
+            u < _sigmoid(z - 0.5), "high", np.where(u < _sigmoid(z + 2.0), "medium", "low")
+        )
+    elif task == "regression":
+        y = np.round(10.0 * z + rng.normal(0.0, 2.0, n_rows), 3)
+    elif task != "binary":
+        raise ValueError(f"task must be binary, multiclass or regression; got {task!r}")
 
     seconds = np.sort(rng.uniform(0, 86_400, n_rows))
     start = EPOCH + timedelta(days=day)

@@ -30,8 +30,13 @@ from challenger.stats import (
     metric_value,
     paired_bootstrap,
 )
-
-SECONDARY = ("roc_auc", "accuracy", "log_loss", "brier")
+from challenger.tasks import (
+    SECONDARY_METRICS,
+    model_scores,
+    predict_method,
+    predicted_labels,
+    valid_scores,
+)
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,12 @@ class Evidence:
     calibration: dict[str, float | None] = field(default_factory=dict)
     operational: dict[str, Operational] = field(default_factory=dict)
     resample_unit: str = "rows"
+    task: str = "binary"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {
+            "task": self.task,
             "primary_metric": self.primary_metric,
             "higher_is_better": self.higher_is_better,
             "holdout_rows": self.n_rows,
@@ -130,26 +137,22 @@ class Evidence:
 # ---- predictions and the smoke test ----------------------------------------------------------
 
 
-def positive_scores(model: Any, X: pd.DataFrame) -> np.ndarray:
-    """The model's predicted probability of the positive class for each row."""
-    proba = np.asarray(model.predict_proba(X), dtype=float)
-    return proba[:, 1] if proba.ndim == 2 else proba
-
-
 def smoke_test(
     model: Any,
     sample: pd.DataFrame,
     version: int,
     expected_columns: list[str] | None,
     own_columns: list[str] | None,
+    task: str = "binary",
 ) -> Check:
     """The registered version, loaded back from the registry, predicts on a sample.
 
-    It must return one finite probability per row, and take the same input columns as the
+    It must return finite scores of the task's shape (one probability per row, a row of
+    class probabilities, or one number per row), and take the same input columns as the
     champion (when there is one).
     """
     try:
-        scores = positive_scores(model, sample)
+        scores = model_scores(model, sample, task)
     except Exception as exc:  # any failure to predict fails the check
         return Check(
             "smoke_test",
@@ -158,15 +161,14 @@ def smoke_test(
             "predicts",
             f"v{version} loaded from the registry failed to predict: {exc}",
         )
-    ok_shape = scores.shape == (len(sample),)
-    ok_finite = bool(np.all(np.isfinite(scores))) and bool(np.all((scores >= 0) & (scores <= 1)))
-    if not (ok_shape and ok_finite):
+    problem = valid_scores(scores, len(sample), task)
+    if problem is not None:
         return Check(
             "smoke_test",
             False,
             f"shape {scores.shape}",
-            f"({len(sample)},) in [0, 1]",
-            f"v{version} returned {scores.shape} scores, not one probability per row",
+            "finite scores of the task's shape",
+            f"v{version} returned unusable {task} scores: {problem}",
         )
     if (
         expected_columns is not None
@@ -186,13 +188,13 @@ def smoke_test(
         "smoke_test",
         True,
         f"{len(sample)} rows",
-        "finite probabilities, champion's schema",
+        "finite scores, champion's schema",
         f"v{version} loaded back from the registry and scored {len(sample)} rows with the champion's input schema",
     )
 
 
 def measure_latency(
-    model: Any, X: pd.DataFrame, repeats: int, batch_rows: int = 1000
+    model: Any, X: pd.DataFrame, repeats: int, batch_rows: int = 1000, task: str = "binary"
 ) -> Operational:
     """Time single-row and batch predictions of a loaded model.
 
@@ -203,18 +205,19 @@ def measure_latency(
     n = len(X)
     if n == 0:
         return Operational()
-    positive_scores(model, X.iloc[:1])  # warm caches and lazy imports
+    predict = getattr(model, predict_method(task))
+    predict(X.iloc[:1])  # warm caches and lazy imports
     single = np.empty(repeats)
     for i in range(repeats):
         row = X.iloc[[i % n]]
         t0 = time.perf_counter()
-        model.predict_proba(row)
+        predict(row)
         single[i] = (time.perf_counter() - t0) * 1000.0
     batch = X.iloc[: min(n, batch_rows)]
     best = math.inf
     for _ in range(3):
         t0 = time.perf_counter()
-        model.predict_proba(batch)
+        predict(batch)
         best = min(best, time.perf_counter() - t0)
     return Operational(
         latency_p50_ms=float(np.percentile(single, 50)),
@@ -268,12 +271,16 @@ def _secondary(
     n_resamples: int,
     seed: int,
     groups: np.ndarray | None,
+    task: str,
 ) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
-    for m in SECONDARY:
-        row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
+    for m in SECONDARY_METRICS[task]:
+        try:
+            row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
+        except StatisticsInputError:
+            continue  # undefined on this holdout (e.g. a class missing): not reported
         if champion is not None:
-            row["champion"] = metric_value(m, y, champion)
+            row["champion"] = metric_value(m, y, champion)  # defined where the challenger's is
             try:
                 b = paired_bootstrap(
                     m,
@@ -364,6 +371,59 @@ def slice_evidence(
     return tuple(results)
 
 
+def _calibration(y: np.ndarray, scores: np.ndarray, who: str, task: str) -> dict[str, float | None]:
+    """ECE (top-label for multiclass) and Brier score; a regression has no probabilities."""
+    if task == "regression":
+        return {}
+    return {
+        f"ece_{who}": expected_calibration_error(y, scores),
+        f"brier_{who}": metric_value("brier", y, scores),
+    }
+
+
+def cross_checks(
+    y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, task: str
+) -> dict[str, Any]:
+    """Second opinions beside the bootstrap, each from a different test.
+
+    Classification: McNemar's mid-p test on which rows each model classifies correctly,
+    and for a binary task DeLong's test of the AUC difference. Regression: the Wilcoxon
+    signed-rank test (``scipy.stats.wilcoxon``) of the paired absolute errors, and the
+    share of rows where the challenger's error is smaller.
+    """
+    out: dict[str, Any] = {}
+    if task == "regression":
+        from scipy.stats import wilcoxon
+
+        diff = np.abs(y - champion) - np.abs(y - challenger)  # > 0: challenger closer
+        nonzero = diff[diff != 0]
+        if nonzero.size < 10:
+            out["wilcoxon_abs_error"] = {"skipped": f"{nonzero.size} rows differ; need 10"}
+        else:
+            w = wilcoxon(nonzero)
+            out["wilcoxon_abs_error"] = {
+                "challenger_closer_share": float(np.mean(nonzero > 0)),
+                "statistic": float(w.statistic),
+                "p_value": float(w.pvalue),
+            }
+        return out
+    labels_champ = predicted_labels(champion, task)
+    labels_chal = predicted_labels(challenger, task)
+    mc = mcnemar_midp(labels_champ == y, labels_chal == y)
+    out["mcnemar_midp"] = {
+        "champion_only_correct": mc.b,
+        "challenger_only_correct": mc.c,
+        "p_value": mc.p_value,
+    }
+    if task == "binary":
+        try:
+            dl = delong_test(y, champion, challenger)
+            out["delong_auc"] = {"delta": dl.delta, "se": dl.se, "z": dl.z, "p_value": dl.p_value}
+        except StatisticsInputError as exc:
+            out["delong_auc"] = {"skipped": str(exc)}
+    return out
+
+
 def gather_evidence(
     y: np.ndarray,
     challenger_scores: np.ndarray,
@@ -380,12 +440,15 @@ def gather_evidence(
     slice_values: Mapping[str, np.ndarray] | None = None,
     slices: Sequence[SliceConfig] = (),
     operational: Mapping[str, Operational] | None = None,
+    task: str = "binary",
 ) -> Evidence:
     """Score both models' predictions on the same holdout rows.
 
     Args:
-        y: Holdout labels (0/1).
-        challenger_scores: The challenger's positive-class probabilities on the holdout.
+        y: Holdout truth as :func:`challenger.tasks.encode_target` gives it (0/1, class
+            codes or floats).
+        challenger_scores: The challenger's scores on the holdout
+            (:func:`challenger.tasks.model_scores`).
         champion_scores: The champion's, on the same rows; None when there is no champion.
         primary_metric: The metric the gate decides on.
         champion_version: Registry version of the champion, for the record.
@@ -398,17 +461,15 @@ def gather_evidence(
         slice_values: Holdout values of each slice column.
         slices: The slices to judge.
         operational: Measured indicators of "champion" and "challenger".
+        task: binary, multiclass or regression.
     """
     y = np.asarray(y)
     higher = METRICS[primary_metric].higher_is_better
     secondary = _secondary(
-        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups
+        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups, task
     )
     chal_value = metric_value(primary_metric, y, challenger_scores)
-    calibration: dict[str, float | None] = {
-        "ece_challenger": expected_calibration_error(y, challenger_scores),
-        "brier_challenger": metric_value("brier", y, challenger_scores),
-    }
+    calibration = _calibration(y, challenger_scores, "challenger", task)
     ops = dict(operational or {})
     if champion_scores is None:
         return Evidence(
@@ -426,6 +487,7 @@ def gather_evidence(
             calibration,
             ops,
             resample_unit,
+            task,
         )
     champ_value = metric_value(primary_metric, y, champion_scores)
     boot = paired_bootstrap(
@@ -438,25 +500,8 @@ def gather_evidence(
         seed=seed,
         groups=groups,
     )
-    correct_champ = (champion_scores >= 0.5) == (y == 1)
-    correct_chal = (challenger_scores >= 0.5) == (y == 1)
-    mc = mcnemar_midp(correct_champ, correct_chal)
-    cross: dict[str, Any] = {
-        "mcnemar_midp": {
-            "champion_only_correct": mc.b,
-            "challenger_only_correct": mc.c,
-            "p_value": mc.p_value,
-        }
-    }
-    try:
-        dl = delong_test(y, champion_scores, challenger_scores)
-        cross["delong_auc"] = {"delta": dl.delta, "se": dl.se, "z": dl.z, "p_value": dl.p_value}
-    except StatisticsInputError as exc:
-        cross["delong_auc"] = {"skipped": str(exc)}
-    calibration |= {
-        "ece_champion": expected_calibration_error(y, champion_scores),
-        "brier_champion": metric_value("brier", y, champion_scores),
-    }
+    cross = cross_checks(y, champion_scores, challenger_scores, task)
+    calibration |= _calibration(y, champion_scores, "champion", task)
     slice_results = (
         slice_evidence(
             primary_metric,
@@ -487,4 +532,5 @@ def gather_evidence(
         calibration,
         ops,
         resample_unit,
+        task,
     )

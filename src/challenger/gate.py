@@ -290,21 +290,23 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
     metric = evidence.primary_metric
     if evidence.champion_version is None:
         value = evidence.challenger_value
-        ok = (
-            value >= policy.first_champion_floor
-            if evidence.higher_is_better
-            else value <= policy.first_champion_floor
-        )
+        floor = policy.first_champion_floor
         cmp = ">=" if evidence.higher_is_better else "<="
+        if floor is None:
+            ok, shown, said = True, "none", "no floor is set (gate.first_champion_floor: null)"
+        else:
+            ok = value >= floor if evidence.higher_is_better else value <= floor
+            shown = f"{cmp} {floor:g}"
+            said = f"{'clears' if ok else 'misses'} the floor {floor:g}"
         checks.append(
             Check(
                 name="first_champion_floor",
                 passed=ok,
                 value=f"{value:.4f}",
-                threshold=f"{cmp} {policy.first_champion_floor:g}",
+                threshold=shown,
                 reason=(
-                    f"no champion yet: {metric} {value:.4f} on {evidence.n_rows} holdout rows "
-                    f"{'clears' if ok else 'misses'} the floor {policy.first_champion_floor:g}"
+                    f"no champion yet: {metric} {value:.4f} on {evidence.n_rows} holdout rows; "
+                    + said
                 ),
             )
         )

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from challenger.config import LeakageConfig
 from challenger.cv import SplitPlan
 from challenger.errors import DataError
+from challenger.tasks import is_classification
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,18 @@ class LeakageError(DataError):
     """A leakage guard refused the training data (exit code 2)."""
 
 
+def _correlation_ratio(v: np.ndarray, labels: np.ndarray) -> float:
+    """η: how much of a numeric feature's variance the class explains (1 for a copy)."""
+    codes, _ = pd.factorize(labels)
+    total = float(np.sum((v - v.mean()) ** 2))
+    if total == 0.0:
+        return 0.0
+    counts = np.bincount(codes)
+    means = np.bincount(codes, weights=v) / np.maximum(counts, 1)
+    between = float(np.sum(counts * (means - v.mean()) ** 2))
+    return float(np.sqrt(between / total))
+
+
 def _association(x: pd.Series, y: np.ndarray, task: str) -> float:
     """How well one feature alone reproduces the target, in [0, 1]."""
     values = x.to_numpy()
@@ -49,9 +62,11 @@ def _association(x: pd.Series, y: np.ndarray, task: str) -> float:
         v, t = v[ok], y[ok]
         if v.size < 3 or np.ptp(v) == 0:
             return 0.0
-        if task == "classification" and np.unique(t).size == 2:
+        if task == "binary" and np.unique(t).size == 2:
             auc = float(roc_auc_score(t == np.max(t), v))
             return abs(2.0 * auc - 1.0)
+        if task == "multiclass":
+            return _correlation_ratio(v, t)
         if np.ptp(t.astype(float)) == 0:
             return 0.0
         return float(abs(np.corrcoef(v, t.astype(float))[0, 1]))
@@ -59,7 +74,7 @@ def _association(x: pd.Series, y: np.ndarray, task: str) -> float:
     # base rate, with many distinct categories (an id) not counted as a copy.
     frame = pd.DataFrame({"x": x.astype(str).to_numpy(), "y": y})
     n_cat = frame["x"].nunique()
-    if task != "classification" or n_cat > max(20, len(frame) // 20):
+    if not is_classification(task) or n_cat > max(20, len(frame) // 20):
         return 0.0
     majority = frame.groupby("x")["y"].agg(lambda s: s.value_counts().iloc[0]).sum() / len(frame)
     base = frame["y"].value_counts().iloc[0] / len(frame)

@@ -2,7 +2,7 @@
 
 Four families:
 
-* **classification** — accuracy, precision, recall, F1 (binary, macro, weighted), ROC AUC,
+* **classification** — accuracy, balanced accuracy, precision, recall, F1 (binary, macro, weighted), ROC AUC,
   PR AUC (average precision), log loss, Brier score. Inputs: true labels and, per row,
   either the positive-class probability (binary) or a matrix of class probabilities
   (multiclass, columns in ``classes`` order).
@@ -58,6 +58,13 @@ CATALOGUE: dict[str, Metric] = {
     m.name: m
     for m in (
         _m("accuracy", "classification", True, False, "share of rows classified correctly"),
+        _m(
+            "balanced_accuracy",
+            "classification",
+            True,
+            False,
+            "mean recall over classes (robust to class imbalance)",
+        ),
         _m(
             "precision",
             "classification",
@@ -163,6 +170,8 @@ def classification(
     pos = classes[1] if binary else None
     if name == "accuracy":
         return float(skm.accuracy_score(y, labels))
+    if name == "balanced_accuracy":
+        return float(skm.balanced_accuracy_score(y, labels))
     if name in ("precision", "recall", "f1"):
         if not binary:
             raise MetricError(f"{name} is binary; use f1_macro or f1_weighted for multiclass")

@@ -12,14 +12,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from challenger.config import Settings
 from challenger.data import READABLE_SUFFIXES, accepted_batches, read_table, write_table
 from challenger.errors import DataError
-from challenger.evaluation import positive_scores
-from challenger.stats import METRICS, metric_value
+from challenger.stats import METRICS, StatisticsInputError, metric_value
+from challenger.tasks import scoreable, target_kind, truth_and_scores
 from challenger.triggers import PerformanceObservation
 from challenger.validation import (
     RELEASED,
@@ -38,8 +37,8 @@ from challenger.validation import (
 def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSchema:
     """The validation suite's schema: configuration first, completed from the reference.
 
-    Features are required; the target is optional (labels may arrive later) but must be 0/1
-    when present. Allowed categories come from the champion's training data, unless
+    Features are required; the target is optional (labels may arrive later) but must fit
+    ``data.task`` when present (0/1, known classes, or numbers). Allowed categories come from the champion's training data, unless
     ``validation.allow_new_categories`` is set.
     """
     data, val = settings.data, settings.validation
@@ -51,7 +50,9 @@ def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSch
         )
     for c in data.categorical:
         cols.append(ColumnSpec(c, "categorical", max_null_fraction=val.max_null_fraction))
-    cols.append(ColumnSpec(data.target, "binary", max_null_fraction=1.0, required=False))
+    cols.append(
+        ColumnSpec(data.target, target_kind(data.task), max_null_fraction=1.0, required=False)
+    )
     if data.timestamp:
         cols.append(ColumnSpec(data.timestamp, "timestamp", required=False))
     if data.id_column:
@@ -86,12 +87,17 @@ def champion_performance(
     rows = labelled_rows(batch, target)
     if len(rows) < min_rows:
         return None
-    y = rows[target].to_numpy().astype(int)
-    if len(np.unique(y)) < 2:
+    task = settings.data.task
+    y, scores = truth_and_scores(
+        model, rows[list(settings.data.features)], rows[target], task, target
+    )
+    if not scoreable(y, task):
         return None
     metric = settings.training.primary_metric
-    scores = positive_scores(model, rows[list(settings.data.features)])
-    value = metric_value(metric, y, scores)
+    try:
+        value = metric_value(metric, y, scores)
+    except StatisticsInputError:
+        return None  # undefined on these rows (e.g. a class missing for roc_auc)
     return PerformanceObservation(
         metric, value, reference_value, len(rows), METRICS[metric].higher_is_better
     )
@@ -107,8 +113,8 @@ def performance_windows(
 
     ``labelled`` is split, oldest first, into consecutive windows of
     ``triggers.performance.window_rows`` rows; the newest ``triggers.performance.windows``
-    complete ones are scored. A window holding one class only cannot be scored by a
-    ranking metric and is left out.
+    complete ones are scored. A window the metric is undefined on (one class only for a
+    ranking metric, a constant regression target) is left out.
 
     Args:
         model: The champion.
@@ -126,14 +132,19 @@ def performance_windows(
     if n_windows == 0:
         return []
     newest = labelled.iloc[len(labelled) - n_windows * size :]
-    metric = settings.training.primary_metric
-    scores = positive_scores(model, newest[list(settings.data.features)])
-    y_all = newest[target].to_numpy().astype(int)
+    metric, task = settings.training.primary_metric, settings.data.task
+    y_all, scores = truth_and_scores(
+        model, newest[list(settings.data.features)], newest[target], task, target
+    )
     out: list[PerformanceObservation] = []
     for i in range(n_windows):
         part = slice(i * size, (i + 1) * size)
         y = y_all[part]
-        if len(np.unique(y)) < 2:
+        if not scoreable(y, task):
+            continue
+        try:
+            value = metric_value(metric, y, scores[part])
+        except StatisticsInputError:
             continue
         rows = newest.iloc[part]
         label = f"rows {len(labelled) - (n_windows - i) * size + 1}-{len(labelled) - (n_windows - i - 1) * size}"
@@ -142,7 +153,7 @@ def performance_windows(
         out.append(
             PerformanceObservation(
                 metric,
-                metric_value(metric, y, scores[part]),
+                value,
                 reference_value,
                 size,
                 METRICS[metric].higher_is_better,
@@ -288,7 +299,7 @@ def check_labels(
     schema = BatchSchema(
         columns=(
             ColumnSpec(id_column, "id"),
-            ColumnSpec(data.target, "binary"),
+            ColumnSpec(data.target, target_kind(data.task)),
             *((ColumnSpec(data.timestamp, "timestamp", required=False),) if data.timestamp else ()),
         ),
         min_rows=1,

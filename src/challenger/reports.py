@@ -130,6 +130,8 @@ def model_card(
         "",
         f"**Decision:** {decision.outcome.value} → {decision.action.replace('_', ' ')} ({decision.mode} gate, {decision.rule}).",
         f"**Why:** {decision.reason}",
+        f"**Task:** {evidence.task}; primary metric `{m}` "
+        f"({'higher' if evidence.higher_is_better else 'lower'} is better).",
         "",
         f"**Trigger:** {trigger}" + (f" — {'; '.join(trigger_reasons)}" if trigger_reasons else ""),
     ]
@@ -281,6 +283,58 @@ def gate_report(
     return "\n".join(lines)
 
 
+_MODELS = (("champion", "tab:blue"), ("challenger", "tab:orange"))
+
+
+def _task_figure(
+    plt: Any, y: np.ndarray, champion: np.ndarray | None, challenger: np.ndarray, task: str
+) -> tuple[Any, str]:
+    scored = [
+        (name, scores, colour)
+        for (name, colour), scores in zip(_MODELS, (champion, challenger), strict=True)
+        if scores is not None
+    ]
+    if task == "binary":
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.2))
+        for name, scores, colour in scored:
+            fpr, tpr, _ = roc_curve(y, scores)
+            prec, rec, _ = precision_recall_curve(y, scores)
+            ax_roc.plot(fpr, tpr, color=colour, label=name)
+            ax_pr.plot(rec, prec, color=colour, label=name)
+        ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+        ax_pr.set(xlabel="recall", ylabel="precision", title="Precision–recall")
+        ax_roc.legend(loc="lower right")
+        ax_pr.legend(loc="upper right")
+        return fig, "roc_pr.png"
+    if task == "multiclass":
+        from sklearn.metrics import confusion_matrix
+
+        k = challenger.shape[1]
+        fig, axes = plt.subplots(1, len(scored), figsize=(5 * len(scored), 4.4), squeeze=False)
+        for ax, (name, scores, _) in zip(axes[0], scored, strict=True):
+            cm = confusion_matrix(y, np.argmax(scores, axis=1), labels=range(k), normalize="true")
+            ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8)
+            ax.set(xlabel="predicted class", ylabel="true class", title=f"{name}: recall per class")
+        return fig, "confusion.png"
+    fig, (ax_fit, ax_res) = plt.subplots(1, 2, figsize=(10, 4.2))
+    lo, hi = float(np.min(y)), float(np.max(y))
+    for name, scores, colour in scored:
+        ax_fit.scatter(y, scores, s=4, alpha=0.3, color=colour, label=name)
+        ax_res.hist(y - scores, bins=50, alpha=0.5, color=colour, label=name)
+    ax_fit.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax_fit.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    ax_res.set(xlabel="residual (actual − predicted)", ylabel="rows", title="Residuals")
+    ax_fit.legend(loc="upper left")
+    ax_res.legend(loc="upper right")
+    return fig, "predicted_vs_actual.png"
+
+
 def write_plots(
     y: np.ndarray,
     champion: np.ndarray | None,
@@ -289,35 +343,24 @@ def write_plots(
     threshold: float,
     folder: Path,
 ) -> list[Path]:
-    """ROC/PR curves of both models, the bootstrap distribution of Δ and per-slice deltas."""
+    """Both models on the holdout, the bootstrap distribution of Δ and per-slice deltas.
+
+    The first figure depends on the task: ROC and precision-recall curves (binary), the
+    row-normalised confusion matrices (multiclass), or predicted against actual values
+    with the residual distributions (regression).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve, roc_curve
 
     folder.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
 
-    fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.2))
-    for name, scores, colour in (
-        ("champion", champion, "tab:blue"),
-        ("challenger", challenger, "tab:orange"),
-    ):
-        if scores is None:
-            continue
-        fpr, tpr, _ = roc_curve(y, scores)
-        prec, rec, _ = precision_recall_curve(y, scores)
-        ax_roc.plot(fpr, tpr, color=colour, label=name)
-        ax_pr.plot(rec, prec, color=colour, label=name)
-    ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax_pr.set(xlabel="recall", ylabel="precision", title="Precision–recall")
-    ax_roc.legend(loc="lower right")
-    ax_pr.legend(loc="upper right")
+    fig, name = _task_figure(plt, y, champion, challenger, evidence.task)
     fig.suptitle(f"Holdout of {len(y)} rows")
     fig.tight_layout()
-    paths.append(folder / "roc_pr.png")
+    paths.append(folder / name)
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import (
@@ -52,15 +52,19 @@ from challenger.cv import Split, SplitPlan, make_splits, resolve_strategy
 from challenger.errors import ConfigError, DataError
 from challenger.leakage import Finding, check_leakage
 from challenger.stats import corrected_resampled_ttest
+from challenger.tasks import (
+    class_labels,
+    encode_target,
+    fold_metrics,
+    is_classification,
+    model_scores,
+    regression_target,
+)
 
-# scikit-learn scorer names; losses are negated by scikit-learn and flipped back here.
-SCORERS: dict[str, tuple[str, float]] = {
-    "roc_auc": ("roc_auc", 1.0),
-    "accuracy": ("accuracy", 1.0),
-    "log_loss": ("neg_log_loss", -1.0),
-    "brier": ("neg_brier_score", -1.0),
-}
-HIGHER_IS_BETTER = {"roc_auc": True, "accuracy": True, "log_loss": False, "brier": False}
+
+def _sign(metric: str) -> float:
+    """+1 where higher is better, -1 for losses (from the metric catalogue)."""
+    return 1.0 if metrics.info(metric).higher_is_better else -1.0
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ def parameter_sets(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]
 
 
 def _instantiate(
-    candidate: CandidateConfig, extra: dict[str, Any], seed: int, classification: bool
+    candidate: CandidateConfig, extra: dict[str, Any], seed: int, task: str
 ) -> BaseEstimator:
     cls = import_estimator(candidate.estimator)
     accepted = set(cls().get_params())
@@ -187,11 +191,19 @@ def _instantiate(
             validate()
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{key}: {exc}") from exc
-    if classification and not (
+    if is_classification(task) and not (
         isinstance(estimator, ClassifierMixin) and hasattr(estimator, "predict_proba")
     ):
         raise ConfigError(
-            f"{key}.estimator {candidate.estimator!r} is not a classifier with predict_proba"
+            f"{key}.estimator {candidate.estimator!r} is not a classifier with predict_proba; "
+            f"data.task is {task}"
+        )
+    if task == "regression" and (
+        isinstance(estimator, ClassifierMixin) or not isinstance(estimator, RegressorMixin)
+    ):
+        raise ConfigError(
+            f"{key}.estimator {candidate.estimator!r} is not a regressor; data.task is regression "
+            "(e.g. sklearn.ensemble.HistGradientBoostingRegressor, sklearn.linear_model.Ridge)"
         )
     return estimator
 
@@ -203,7 +215,7 @@ def build_pipeline(
     seed: int,
     params: dict[str, Any] | None = None,
     *,
-    classification: bool = True,
+    task: str = "binary",
 ) -> Pipeline:
     """The candidate's estimator behind its preprocessing, as one Pipeline.
 
@@ -213,12 +225,13 @@ def build_pipeline(
         categorical: Categorical feature columns (mode-imputed, one-hot encoded).
         seed: ``random_state`` of the estimator unless configured.
         params: Searched parameters added to ``candidate.params``.
-        classification: Require a classifier with ``predict_proba``.
+        task: binary/multiclass require a classifier with ``predict_proba``, regression
+            a regressor.
 
     Raises:
         ConfigError: A parameter the estimator does not take, or an invalid value.
     """
-    estimator = _instantiate(candidate, params or {}, seed, classification)
+    estimator = _instantiate(candidate, params or {}, seed, task)
     pre = ColumnTransformer(
         [
             (
@@ -253,15 +266,16 @@ def check_candidates(candidates: Sequence[CandidateConfig], settings: Settings) 
     d = settings.data
     for c in candidates:
         for ps in parameter_sets(c, settings.project.seed):
-            build_pipeline(c, d.numeric, d.categorical, settings.project.seed, ps)
+            build_pipeline(c, d.numeric, d.categorical, settings.project.seed, ps, task=d.task)
 
 
 def check_training_frame(df: pd.DataFrame, settings: Settings) -> None:
     """Refuse data that cannot train a model, before any training starts.
 
     Raises:
-        DataError: Missing target or feature columns, too few rows, a single class, or a
-            class with fewer rows than CV folds.
+        DataError: Missing target or feature columns, too few rows, a single class, a
+            class with fewer rows than CV folds, a binary target other than 0/1, or text in
+            a regression target.
     """
     data = settings.data
     if df.empty:
@@ -280,22 +294,31 @@ def check_training_frame(df: pd.DataFrame, settings: Settings) -> None:
         raise DataError(
             f"{int(y.isna().sum())} rows have no value in target {data.target!r}; drop or label them first"
         )
+    k = settings.training.cv.n_splits
+    group = settings.training.cv.group_column
+    if group is not None and group not in df.columns:
+        raise DataError(
+            f"training.cv.group_column {group!r} is not a column of the training data; name an existing column"
+        )
+    if data.task == "regression":
+        values = regression_target(y, data.target)
+        if np.ptp(values) == 0:
+            raise DataError(
+                f"regression target {data.target!r} is constant ({values[0]:g}); there is nothing to learn"
+            )
+        return
+    if data.task == "binary":
+        encode_target(y, "binary", data.target)
     counts = y.value_counts()
     if len(counts) < 2:
         raise DataError(
             f"target {data.target!r} has a single class ({counts.index[0]!r}); a classifier needs two"
         )
-    k = settings.training.cv.n_splits
     rare = counts[counts < k]
     if not rare.empty:
         raise DataError(
             f"class {rare.index[0]!r} of target {data.target!r} has {int(rare.iloc[0])} rows, fewer than "
             f"training.cv.n_splits={k}; lower n_splits or add data"
-        )
-    group = settings.training.cv.group_column
-    if group is not None and group not in df.columns:
-        raise DataError(
-            f"training.cv.group_column {group!r} is not a column of the training data; name an existing column"
         )
 
 
@@ -406,7 +429,7 @@ def plan_training(
         else train.reset_index(drop=True)
     )
     X = frame[list(d.features)]
-    y = frame[d.target].to_numpy().astype(int)
+    y = training_target(frame[d.target], d.task, d.target)
     timestamps = frame[ts_col] if ts_col else None
     groups = frame[cv.group_column] if cv.group_column else None
     strategy = resolve_strategy(cv, ts_col, d.task)
@@ -433,14 +456,61 @@ def plan_training(
 # ---- one fold ----------------------------------------------------------------------------------
 
 
-def score_fold(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Every metric in ``SCORERS`` from the positive-class probabilities, natural orientation.
+def training_target(values: pd.Series, task: str, target: str) -> np.ndarray:
+    """The target as models are trained on it: 0/1, the original class labels, or floats."""
+    if task == "multiclass":
+        return np.asarray(values.to_numpy())
+    return encode_target(values, task, target)
+
+
+def score_fold(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    task: str,
+    names: Sequence[str],
+    classes: Sequence[Any] = (0, 1),
+) -> dict[str, float]:
+    """Metrics of one fold's predictions, natural orientation.
 
     The definitions are the metric catalogue's (:mod:`challenger.metrics`), shared with
-    the reports.
+    the gate and the reports.
+
+    Args:
+        y_true: The fold's truth (labels or targets).
+        scores: What the model said (see :func:`challenger.tasks.model_scores`).
+        task: binary, multiclass or regression.
+        names: Catalogue metric names.
+        classes: Classification: the labels in the order of the score columns.
     """
     y_true = np.asarray(y_true)
-    return {m: metrics.classification(m, y_true, proba) for m in SCORERS}
+    if task == "regression":
+        return {m: metrics.regression(m, y_true, scores) for m in names}
+    return {m: metrics.classification(m, y_true, scores, classes) for m in names}
+
+
+def _scores(pipe: Any, X: pd.DataFrame, task: str, classes: Sequence[Any]) -> np.ndarray:
+    return model_scores(pipe, X, task, classes if task == "multiclass" else None)
+
+
+def _fold_classes(y: np.ndarray, task: str) -> tuple[Any, ...]:
+    return class_labels(y) if task == "multiclass" else (0, 1)
+
+
+def catalogue_scorer(metric: str, task: str, classes: Sequence[Any]) -> Any:
+    """A scikit-learn scorer (estimator, X, y) -> score computed by the metric catalogue.
+
+    Searches rank parameter sets with the same definition the folds are reported with;
+    losses are negated so that higher is better, as scikit-learn expects.
+    """
+    sign = _sign(metric)
+
+    def scorer(estimator: Any, X: pd.DataFrame, y: np.ndarray) -> float:
+        values = score_fold(
+            np.asarray(y), _scores(estimator, X, task, classes), task, (metric,), classes
+        )
+        return sign * values[metric]
+
+    return scorer
 
 
 def _inner_cv(
@@ -452,7 +522,7 @@ def _inner_cv(
         return TimeSeriesSplit(n_splits=k, gap=cv.gap)
     if strategy == "group_kfold" and groups is not None:
         return GroupKFold(n_splits=k)
-    if settings.data.task == "classification":
+    if is_classification(settings.data.task):
         return StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return KFold(n_splits=k, shuffle=True, random_state=seed)
 
@@ -471,9 +541,9 @@ def search_on(
         The chosen parameters and their mean inner CV score (natural orientation).
     """
     d, seed = settings.data, settings.project.seed
-    pipe = build_pipeline(candidate, d.numeric, d.categorical, seed)
+    pipe = build_pipeline(candidate, d.numeric, d.categorical, seed, task=d.task)
     metric = settings.training.primary_metric
-    scorer, sign = SCORERS[metric]
+    scorer, sign = catalogue_scorer(metric, d.task, _fold_classes(y, d.task)), _sign(metric)
     inner = _inner_cv(strategy, settings, groups)
     space = {f"model__{k}": v for k, v in candidate.search_space.items()}
     search: GridSearchCV | RandomizedSearchCV
@@ -521,10 +591,12 @@ def run_fold(
             job.candidate, X_tr, y_tr, settings, strategy,
             groups[tr] if groups is not None else None,
         )  # fmt: skip
-    pipe = build_pipeline(job.candidate, d.numeric, d.categorical, seed, params)
+    pipe = build_pipeline(job.candidate, d.numeric, d.categorical, seed, params, task=d.task)
     pipe.fit(X_tr, y_tr)
-    proba = np.asarray(pipe.predict_proba(X.iloc[te]), dtype=float)[:, 1]
-    scores = {} if pooled else score_fold(y[te], proba)
+    classes = _fold_classes(y, d.task)
+    proba = _scores(pipe, X.iloc[te], d.task, classes)
+    names = fold_metrics(d.task, settings.training.primary_metric)
+    scores = {} if pooled else score_fold(y[te], proba, d.task, names, classes)
     size = len(pickle.dumps(pipe)) if job.split.index == 0 else None
     return FoldOutcome(
         job.candidate.name,
@@ -553,14 +625,17 @@ def run_jobs(plan: TrainingPlan, settings: Settings) -> tuple[FoldOutcome, ...]:
 
 
 def _fold_scores(
-    outcomes: Sequence[FoldOutcome], y: np.ndarray, pooled: bool
+    outcomes: Sequence[FoldOutcome], y: np.ndarray, pooled: bool, settings: Settings
 ) -> dict[str, tuple[float, ...]]:
     ordered = sorted(outcomes, key=lambda o: o.fold)
+    task = settings.data.task
+    names = fold_metrics(task, settings.training.primary_metric)
     if pooled:
         idx = np.concatenate([o.test_index for o in ordered if o.test_index is not None])
         proba = np.concatenate([o.test_scores for o in ordered if o.test_scores is not None])
-        return {m: (v,) for m, v in score_fold(y[idx], proba).items()}
-    return {m: tuple(o.scores[m] for o in ordered) for m in SCORERS}
+        scored = score_fold(y[idx], proba, task, names, _fold_classes(y, task))
+        return {m: (v,) for m, v in scored.items()}
+    return {m: tuple(o.scores[m] for o in ordered) for m in names}
 
 
 def summarize(
@@ -580,7 +655,7 @@ def summarize(
         splits: The folds of that k-sensitivity estimate.
     """
     metric = settings.training.primary_metric
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = _sign(metric)
     sp = splits or plan.splits
     by: dict[tuple[str, int], list[FoldOutcome]] = defaultdict(list)
     for o in outcomes:
@@ -593,7 +668,7 @@ def summarize(
             continue
         rows = []
         for i in sets:
-            folds = _fold_scores(by[(c.name, i)], plan.y, sp.pooled)
+            folds = _fold_scores(by[(c.name, i)], plan.y, sp.pooled, settings)
             rows.append((i, folds))
         best_i, best_folds = max(rows, key=lambda r: sign * float(np.mean(r[1][metric])))
         all_outcomes = [o for i in sets for o in by[(c.name, i)]]
@@ -654,7 +729,7 @@ def _sd(values: Sequence[float]) -> float:
 def cross_validate_candidate(
     candidate: CandidateConfig, X: pd.DataFrame, y: np.ndarray, settings: Settings
 ) -> CVResult:
-    """Cross-validate one candidate here, sequentially, on every metric in SCORERS.
+    """Cross-validate one candidate here, sequentially, on the task's fold metrics.
 
     The strategy is the configured one; ``auto`` resolves to time_series only when the
     frame holds the ``data.timestamp`` column.
@@ -740,7 +815,7 @@ def k_sensitivity(
 
 def choose_best(results: tuple[CVResult, ...], metric: str) -> CVResult:
     """The candidate with the best mean CV score (ties: the first listed)."""
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = _sign(metric)
     return max(results, key=lambda r: sign * r.mean(metric))
 
 
@@ -776,7 +851,7 @@ def compare_best_with_runner_up(
     others = [r for r in results if r is not best]
     if not others or len(best.fold_scores[metric]) < 2:
         return None
-    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    sign = _sign(metric)
     runner = max(others, key=lambda r: sign * r.mean(metric))
     if len(runner.fold_scores[metric]) != len(best.fold_scores[metric]):
         return None
@@ -831,6 +906,7 @@ def fit_final(
             settings.data.categorical,
             settings.project.seed,
             params,
+            task=settings.data.task,
         )
     )
     already = tracemalloc.is_tracing()

@@ -22,23 +22,23 @@ def _covered_once(plan) -> None:  # type: ignore[no-untyped-def]
 
 def test_auto_is_time_series_with_a_timestamp() -> None:
     cv = CVConfig()
-    assert resolve_strategy(cv, "ts", "classification") == "time_series"
-    assert resolve_strategy(cv, None, "classification") == "stratified_kfold"
+    assert resolve_strategy(cv, "ts", "binary") == "time_series"
+    assert resolve_strategy(cv, None, "binary") == "stratified_kfold"
     assert resolve_strategy(cv, None, "regression") == "kfold"
-    assert resolve_strategy(CVConfig(strategy="kfold"), "ts", "classification") == "kfold"
+    assert resolve_strategy(CVConfig(strategy="kfold"), "ts", "binary") == "kfold"
 
 
 def test_kfold_and_stratified_kfold_cover_every_row_once() -> None:
-    plan = make_splits(CVConfig(strategy="kfold", n_splits=4), Y, task="classification", seed=1)
+    plan = make_splits(CVConfig(strategy="kfold", n_splits=4), Y, task="binary", seed=1)
     assert plan.label == "kfold(k=4)" and len(plan.splits) == 4
     _covered_once(plan)
     strat = make_splits(
-        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="classification", seed=1
+        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1
     )
     _covered_once(strat)
     assert all(Y[s.test].mean() == 0.5 for s in strat.splits)  # classes balanced per fold
     again = make_splits(
-        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="classification", seed=1
+        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1
     )
     assert all(
         np.array_equal(a.test, b.test) for a, b in zip(strat.splits, again.splits, strict=True)
@@ -47,16 +47,16 @@ def test_kfold_and_stratified_kfold_cover_every_row_once() -> None:
 
 def test_holdout_is_one_split_and_newest_with_a_timestamp() -> None:
     cv = CVConfig(strategy="holdout", test_fraction=0.25)
-    plan = make_splits(cv, Y, task="classification", seed=1)
+    plan = make_splits(cv, Y, task="binary", seed=1)
     assert len(plan.splits) == 1 and len(plan.splits[0].test) == 15 and plan.label == "holdout"
-    timed = make_splits(cv, Y, task="classification", seed=1, timestamps=TS)
+    timed = make_splits(cv, Y, task="binary", seed=1, timestamps=TS)
     assert timed.splits[0].test.tolist() == list(range(45, 60)) and timed.time_ordered
 
 
 def test_time_series_validates_on_newer_rows_with_a_gap() -> None:
     shuffled = TS.sample(frac=1, random_state=3).reset_index(drop=True)
     plan = make_splits(
-        CVConfig(strategy="time_series", n_splits=3, gap=2), Y, task="classification", seed=1,
+        CVConfig(strategy="time_series", n_splits=3, gap=2), Y, task="binary", seed=1,
         timestamps=shuffled,
     )  # fmt: skip
     assert len(plan.splits) == 3 and plan.time_ordered
@@ -71,7 +71,7 @@ def test_repeated_kfold_repeats_with_new_shuffles() -> None:
     plan = make_splits(
         CVConfig(strategy="repeated_kfold", n_splits=3, n_repeats=2),
         Y,
-        task="classification",
+        task="binary",
         seed=1,
     )
     assert len(plan.splits) == 6 and plan.label == "repeated_kfold(k=3x2)"
@@ -80,18 +80,18 @@ def test_repeated_kfold_repeats_with_new_shuffles() -> None:
 
 
 def test_leave_one_out_is_pooled_and_refused_above_the_limit() -> None:
-    plan = make_splits(CVConfig(strategy="leave_one_out"), Y, task="classification", seed=1)
+    plan = make_splits(CVConfig(strategy="leave_one_out"), Y, task="binary", seed=1)
     assert len(plan.splits) == 60 and plan.pooled and all(len(s.test) == 1 for s in plan.splits)
     with pytest.raises(ConfigError, match=r"training\.cv\.max_loo_rows=50"):
         make_splits(
-            CVConfig(strategy="leave_one_out", max_loo_rows=50), Y, task="classification", seed=1
+            CVConfig(strategy="leave_one_out", max_loo_rows=50), Y, task="binary", seed=1
         )
 
 
 def test_group_kfold_keeps_groups_together() -> None:
     groups = pd.Series(np.repeat(np.arange(12), 5), name="customer")
     cv = CVConfig(strategy="group_kfold", group_column="customer", n_splits=4)
-    plan = make_splits(cv, Y, task="classification", seed=1, groups=groups)
+    plan = make_splits(cv, Y, task="binary", seed=1, groups=groups)
     for s in plan.splits:
         assert not set(groups[s.train]) & set(groups[s.test])
     with pytest.raises(
@@ -99,7 +99,7 @@ def test_group_kfold_keeps_groups_together() -> None:
     ):
         make_splits(
             CVConfig(strategy="group_kfold", group_column="customer", n_splits=20), Y,
-            task="classification", seed=1, groups=groups,
+            task="binary", seed=1, groups=groups,
         )  # fmt: skip
 
 
@@ -124,7 +124,7 @@ def test_folds_without_a_class_are_refused() -> None:
         make_splits(
             CVConfig(strategy="time_series", n_splits=3),
             y,
-            task="classification",
+            task="binary",
             seed=1,
             timestamps=TS,
         )
@@ -132,7 +132,7 @@ def test_folds_without_a_class_are_refused() -> None:
     with pytest.raises(
         DataError, match=r"class 1 of the target has 3 rows, fewer than training\.cv\.n_splits=5"
     ):
-        make_splits(CVConfig(strategy="stratified_kfold"), rare, task="classification", seed=1)
+        make_splits(CVConfig(strategy="stratified_kfold"), rare, task="binary", seed=1)
 
 
 def test_settings_default_is_auto() -> None:

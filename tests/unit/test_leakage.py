@@ -24,10 +24,10 @@ def frame() -> pd.DataFrame:
 def _check(frame: pd.DataFrame, cfg: LeakageConfig, cv: CVConfig, timestamps: bool = True):  # type: ignore[no-untyped-def]
     y = frame["default"].to_numpy()
     ts = frame["ts"] if timestamps else None
-    plan = make_splits(cv, y, task="classification", seed=1, timestamps=ts)
+    plan = make_splits(cv, y, task="binary", seed=1, timestamps=ts)
     return check_leakage(
         frame[[c for c in frame.columns if c not in ("default", "ts", "application_id")]],
-        y, plan, cfg, task="classification", numeric=S.data.numeric, timestamps=ts,
+        y, plan, cfg, task="binary", numeric=S.data.numeric, timestamps=ts,
     )  # fmt: skip
 
 

@@ -15,8 +15,8 @@ P = np.clip(Y * 0.3 + RNG.random(200) * 0.7, 0, 1)
 
 def test_catalogue_is_complete_and_oriented() -> None:
     assert set(M.for_family("classification")) == {
-        "accuracy", "precision", "recall", "f1", "f1_macro", "f1_weighted",
-        "roc_auc", "pr_auc", "log_loss", "brier",
+        "accuracy", "balanced_accuracy", "precision", "recall", "f1", "f1_macro",
+        "f1_weighted", "roc_auc", "pr_auc", "log_loss", "brier",
     }  # fmt: skip
     assert set(M.for_family("regression")) == {"mse", "rmse", "mae", "mape", "r2"}
     assert set(M.for_family("ranking")) == {"mrr", "hit_rate", "ndcg", "map"}
@@ -103,3 +103,16 @@ def test_similarity_of_two_models_outputs() -> None:
     assert M.mean_similarity("levenshtein", ["abc", "x"], ["abd", "x"]) == pytest.approx(0.5)
     with pytest.raises(M.MetricError, match="zero vector"):
         M.cosine([0, 0], [1, 1])
+
+
+def test_gate_and_cv_share_one_catalogue() -> None:
+    """Every metric the gate can decide on is defined once, with one orientation."""
+    from challenger.stats import METRICS
+    from challenger.tasks import FOLD_METRICS, GATE_METRICS, SECONDARY_METRICS
+
+    for task, names in GATE_METRICS.items():
+        for name in (*names, *FOLD_METRICS[task], *SECONDARY_METRICS[task]):
+            entry = M.info(name)
+            assert entry.family == ("regression" if task == "regression" else "classification")
+            if name in names or name in SECONDARY_METRICS[task]:
+                assert METRICS[name].higher_is_better == entry.higher_is_better, name
