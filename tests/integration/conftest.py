@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,3 +55,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh project folder with the small configuration."""
     folder = tmp_path_factory.mktemp("project")
     return write_config(folder)
+
+
+@pytest.fixture(scope="session")
+def make_project(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Make a fresh project folder: ``make_project(name, overrides)`` -> its challenger.yaml."""
+
+    def make(name: str, overrides: dict | None = None) -> Path:
+        return write_config(tmp_path_factory.mktemp(name), overrides)
+
+    return make

@@ -1,0 +1,120 @@
+"""Regression and multiclass through the real retraining DAG: a better challenger is promoted.
+
+Each task gets its own project (sqlite MLflow store, Prefect harness of the session). The
+first champion is a deliberately weak candidate; a manual retrain with a stronger one must
+be promoted by the gate on a paired bootstrap of the task's primary metric, and the record
+in MLflow must say which task and metric it was judged on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from challenger.config import load_config
+from challenger.data import simulate_batch, write_table
+from challenger.registry import Registry
+
+pytestmark = pytest.mark.integration
+
+TASKS: dict[str, dict[str, Any]] = {
+    "regression": {
+        "target": "risk_score",
+        "metric": "rmse",
+        "weak": ("stump", "sklearn.tree.DecisionTreeRegressor", {"max_depth": 2}),
+        "strong": (
+            "boosting",
+            "sklearn.ensemble.HistGradientBoostingRegressor",
+            {"max_iter": 80, "max_leaf_nodes": 15},
+        ),
+        "secondary": {"rmse", "mae", "r2"},
+        "cross_check": "wilcoxon_abs_error",
+        "plot": "predicted_vs_actual.png",
+    },
+    "multiclass": {
+        "target": "risk_grade",
+        "metric": "log_loss",
+        "weak": ("stump", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 1}),
+        "strong": ("logistic", "sklearn.linear_model.LogisticRegression", {"max_iter": 500}),
+        "secondary": {"accuracy", "balanced_accuracy", "f1_macro", "log_loss", "brier"},
+        "cross_check": "mcnemar_midp",
+        "plot": "confusion.png",
+    },
+}
+
+
+def _candidate(spec: tuple[str, str, dict[str, Any]], enabled: bool) -> dict[str, Any]:
+    name, estimator, params = spec
+    return {"name": name, "estimator": estimator, "params": params, "enabled": enabled}
+
+
+@pytest.fixture(scope="module", params=sorted(TASKS))
+def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> dict[str, Any]:
+    from flows.monitor import monitor_flow
+    from flows.retrain import retrain_flow
+
+    task: str = request.param
+    spec = TASKS[task]
+    cfg_path = make_project(
+        task,
+        {
+            "data": {"task": task, "target": spec["target"]},
+            "training": {
+                "primary_metric": spec["metric"],
+                "cv": {"n_splits": 3},
+                "candidates": [_candidate(spec["weak"], True), _candidate(spec["strong"], False)],
+            },
+            "gate": {"n_resamples": 1000, "first_champion_floor": None},
+        },
+    )
+    s = load_config(cfg_path)
+    frame = simulate_batch(0, 3000, s.project.seed, target=spec["target"], task=task)
+    batch = write_table(frame, cfg_path.parent / "incoming" / "day-000.parquet")
+    first = monitor_flow(batch=str(batch), config=str(cfg_path))
+    better = retrain_flow(reason="manual", candidates=[spec["strong"][0]], config=str(cfg_path))
+    return {
+        "task": task,
+        "spec": spec,
+        "first": first,
+        "better": better,
+        "registry": Registry.from_settings(s),
+    }
+
+
+def test_weak_first_model_becomes_champion(run: dict[str, Any]) -> None:
+    r = run["first"]["retrain"]
+    assert r["decision"]["outcome"] == "PROMOTE", r["decision"]["reason"]
+    assert r["champion_after"] == 1
+    assert r["evidence"]["task"] == run["task"]
+
+
+def test_better_challenger_is_promoted_on_the_tasks_metric(run: dict[str, Any]) -> None:
+    r, spec = run["better"], run["spec"]
+    assert r["decision"]["outcome"] == "PROMOTE", r["decision"]["reason"]
+    ev = r["evidence"]
+    assert ev["task"] == run["task"] and ev["primary_metric"] == spec["metric"]
+    assert ev["higher_is_better"] is False  # rmse and log loss are losses
+    assert ev["challenger_value"] < ev["champion_value"]
+    boot = ev["bootstrap"]
+    assert boot["lower"] > 0, boot  # oriented: positive = the challenger's loss is lower
+    assert set(ev["secondary"]) == spec["secondary"]
+    assert spec["cross_check"] in ev["cross_checks"]
+    assert r["champion_before"] == 1 and r["champion_after"] == 2
+    reg: Registry = run["registry"]
+    v2 = reg.version(2)
+    assert "champion" in v2.aliases and v2.stage == "Production"
+    assert v2.tags["challenger.gate_decision"] == "PROMOTE"
+    assert f"**Task:** {run['task']}" in v2.description
+
+
+def test_task_plot_is_logged_with_the_evidence(run: dict[str, Any]) -> None:
+    import mlflow
+
+    reg: Registry = run["registry"]
+    run_id = reg.version(2).run_id
+    client = mlflow.MlflowClient(reg.tracking_uri)
+    names = {Path(a.path).name for a in client.list_artifacts(run_id, "gate")}
+    assert run["spec"]["plot"] in names and "bootstrap_delta.png" in names
