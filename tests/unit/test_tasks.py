@@ -135,3 +135,17 @@ def test_multiclass_cross_validates_and_searches_with_catalogue_scorer() -> None
     assert r.nested and len(r.search) == 3  # one chosen parameter set per outer fold
     assert 0 < r.mean("log_loss") < np.log(3)  # better than guessing among three classes
     assert r.mean("roc_auc") > 0.6
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_planted_copy_of_the_target_is_refused_by_name(task: str) -> None:
+    s = settings(task, "log_loss" if task == "multiclass" else "rmse", strategy="kfold")
+    df = frame(task)
+    if task == "multiclass":  # a numeric encoding of the grade, with a little noise
+        grade = df["default"].map({"low": 0.0, "medium": 1.0, "high": 2.0})
+        df["age"] = grade + np.random.default_rng(1).normal(0, 0.01, len(df))
+    else:
+        df["age"] = df["default"] * 3.0 + 1.0
+    model = LR if task == "multiclass" else RIDGE
+    with pytest.raises(DataError, match="age"):
+        plan_training(df, s, (model,))
