@@ -11,7 +11,7 @@ resample is handed to a metric function one at a time:
 * each resample is a vector of integer weights (multinomial counts over rows, or over
   groups for a cluster bootstrap), generated in batches whose size bounds the memory;
 * metrics that are functions of sums of per-row quantities (accuracy, log loss, Brier,
-  MSE, MAE, RMSE, R², balanced accuracy) are one matrix product per batch;
+  MSE, MAE, RMSE, R², balanced accuracy, macro F1) are one matrix product per batch;
 * ROC AUC sorts each model's scores once; each resample's weighted Mann–Whitney
   statistic is then a cumulative sum of one class's weights in that order, read at
   precomputed positions of the other class (ties get half credit, as in
@@ -20,7 +20,20 @@ resample is handed to a metric function one at a time:
   DeLong's placement values for AUC) instead of n metric evaluations.
 
 The results agree with ``scipy.stats.bootstrap(..., paired=True, method="BCa")`` up to
-Monte-Carlo error (see ``tests/unit/test_stats.py``).
+Monte-Carlo error (see ``tests/unit/test_stats.py`` and, for multiclass inputs,
+``tests/unit/test_stats_multiclass.py``).
+
+Three input conventions, told apart by the shape of the scores:
+
+* **binary** — ``y_true`` holds 0/1 and each score is one-dimensional, the probability of
+  class 1 (any monotone score for ROC AUC); an (n, 2) ``predict_proba`` matrix is accepted
+  and reduced to its column 1;
+* **multiclass** — ``y_true`` holds integer class codes 0..k−1 and each score is an (n, k)
+  matrix of class probabilities (columns in code order, rows summing to 1, k ≥ 3); hard
+  predictions are the argmax of a row and ``threshold`` is not used. Sum metrics use
+  per-class sums (2k of them for balanced accuracy, 3k for macro F1); ROC AUC is the
+  one-vs-rest macro average, bootstrapped class by class on identical resamples;
+* **regression** — ``y_true`` and the predictions are one-dimensional.
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ __all__ = [
     "delong_test",
     "expected_calibration_error",
     "mcnemar_midp",
+    "metric_task_support",
     "metric_value",
     "paired_bootstrap",
     "rows_needed",
@@ -68,6 +82,9 @@ _MAX_DEGENERATE_SHARE: Final = 0.1
 #: ~40 bytes per element are in flight, ~10 MB.
 _BATCH_ELEMENTS: Final = 1 << 18
 _INT32_LIMIT: Final = 2**31
+#: Largest |row sum − 1| accepted in a multiclass probability matrix (float32 models are
+#: off by ~1e-7; logits or unnormalised scores by far more).
+_ROW_SUM_TOLERANCE: Final = 1e-4
 
 
 class StatisticsInputError(DataError, ValueError):
@@ -87,7 +104,10 @@ class MetricInfo:
             (``predict_proba``); False when hard predictions suffice (accuracy thresholds the
             score, regression metrics use ``predict``).
         description: One line for reports.
-        task: "classification" (labels 0/1, score = probability of class 1) or "regression".
+        task: "classification" or "regression". Classification is binary (labels 0/1,
+            score = probability of class 1) or multiclass (labels 0..k−1, score = an (n, k)
+            matrix of class probabilities); ``metric_task_support`` says which of the two a
+            metric accepts.
     """
 
     higher_is_better: bool
@@ -98,19 +118,34 @@ class MetricInfo:
 
 METRICS: Final[dict[str, MetricInfo]] = {
     "roc_auc": MetricInfo(
-        True, True, "area under the ROC curve (ties count half)", "classification"
+        True,
+        True,
+        "area under the ROC curve (ties count half; multiclass: one-vs-rest macro average)",
+        "classification",
     ),
     "accuracy": MetricInfo(
-        True, False, "share of rows classified correctly at the threshold", "classification"
+        True,
+        False,
+        "share of rows classified correctly at the threshold (multiclass: argmax)",
+        "classification",
     ),
     "balanced_accuracy": MetricInfo(
-        True, False, "mean of the recall of each class at the threshold", "classification"
+        True,
+        False,
+        "mean of the recall of each class at the threshold (multiclass: argmax)",
+        "classification",
     ),
     "log_loss": MetricInfo(
         False, True, "mean negative log-likelihood of the labels (natural log)", "classification"
     ),
     "brier": MetricInfo(
-        False, True, "mean squared error of the positive-class probability", "classification"
+        False,
+        True,
+        "mean squared error of the positive-class probability (multiclass: summed over classes)",
+        "classification",
+    ),
+    "f1_macro": MetricInfo(
+        True, False, "F1 averaged over classes at the threshold (argmax)", "classification"
     ),
     "mse": MetricInfo(False, False, "mean squared error", "regression"),
     "rmse": MetricInfo(False, False, "root mean squared error", "regression"),
@@ -237,6 +272,31 @@ def _metric_info(metric: str) -> MetricInfo:
         raise StatisticsInputError(f"Unknown metric {metric!r}; use one of: {known}.") from None
 
 
+#: Classification metrics of ``METRICS`` defined for binary labels only (none at present:
+#: every classification metric here has a multiclass form).
+_BINARY_ONLY: Final[frozenset[str]] = frozenset()
+_BINARY_AND_MULTICLASS: Final = frozenset({"binary", "multiclass"})
+_REGRESSION_ONLY: Final = frozenset({"regression"})
+
+
+def metric_task_support(metric: str) -> frozenset[str]:
+    """Which of "binary", "multiclass" and "regression" a metric of ``METRICS`` accepts.
+
+    Every classification metric here (accuracy, balanced accuracy, macro F1, log loss,
+    Brier, ROC AUC) takes both binary and multiclass inputs; regression metrics take only
+    regression inputs.
+
+    Raises:
+        StatisticsInputError: The metric is not a key of ``METRICS``.
+    """
+    info = _metric_info(metric)
+    if info.task == "regression":
+        return _REGRESSION_ONLY
+    if metric in _BINARY_ONLY:
+        return frozenset({"binary"})
+    return _BINARY_AND_MULTICLASS
+
+
 def _as_float_vector(name: str, values: ArrayLike) -> FloatArray:
     array = np.asarray(values)
     if array.ndim != 1:
@@ -265,7 +325,8 @@ def _validate_labels(metric: str, y: FloatArray) -> None:
         found = np.unique(y)[:5].tolist()
         raise StatisticsInputError(
             f"`y_true` for {metric} must hold only 0 and 1 (1 = positive class); found "
-            f"values such as {found}; encode the labels as 0/1 first."
+            f"values such as {found}; encode the labels as 0/1 first (for k ≥ 3 classes "
+            "pass class codes 0..k−1 and (n, k) probability matrices as the scores)."
         )
 
 
@@ -278,11 +339,31 @@ def _validate_scores(metric: str, name: str, score: FloatArray) -> None:
         )
 
 
-def _validate_classes(metric: str, y: FloatArray, codes: IntArray | None, minimum: int) -> None:
-    """Both classes must be present (at least ``minimum`` rows or groups each)."""
+def _validate_classes(
+    metric: str,
+    y: FloatArray,
+    codes: IntArray | None,
+    minimum: int,
+    n_classes: int | None = None,
+) -> None:
+    """Every class must be present (at least ``minimum`` rows or groups each).
+
+    Binary when ``n_classes`` is None (classes 1 and 0); otherwise classes 0..n_classes−1.
+    """
     if metric not in ("roc_auc", "balanced_accuracy"):
         return
     unit = "rows" if codes is None else "groups"
+    if n_classes is not None:
+        for code in range(n_classes):
+            members = y == float(code)
+            count = int(members.sum()) if codes is None else int(np.unique(codes[members]).size)
+            if count < minimum:
+                raise StatisticsInputError(
+                    f"{metric} needs at least {minimum} {unit} of every class; class {code} "
+                    f"(y_true == {code}) has {count}; use a larger holdout, or drop "
+                    "classes the holdout cannot represent from the model's class list."
+                )
+        return
     for label, name in ((1.0, "positive"), (0.0, "negative")):
         members = y == label
         count = int(members.sum()) if codes is None else int(np.unique(codes[members]).size)
@@ -311,6 +392,108 @@ def _validate_pair(
         )
     _validate_scores(metric, "score_champion", s0)
     _validate_scores(metric, "score_challenger", s1)
+    return y, s0, s1
+
+
+def _as_probability_matrix(metric: str, name: str, values: NDArray[Any]) -> FloatArray:
+    """A finite (n, k) float matrix of class probabilities (k ≥ 2, rows summing to 1)."""
+    hint = "pass predict_proba(...) with its columns in class-code order"
+    if values.ndim != 2 or values.shape[1] < 2:
+        raise StatisticsInputError(
+            f"`{name}` for multiclass {metric} must be an (n, k) matrix of class "
+            f"probabilities with k ≥ 2 columns; got shape {values.shape}; {hint}."
+        )
+    if values.dtype.kind not in "biuf":
+        raise StatisticsInputError(
+            f"`{name}` must be numeric (float probabilities); got dtype {values.dtype}; {hint}."
+        )
+    matrix = values.astype(np.float64)
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise StatisticsInputError(
+            f"`{name}` has NaN or infinite values in {int(bad.sum())} rows (first at row "
+            f"{int(np.argmax(bad))}); drop or impute those rows before comparing models."
+        )
+    if matrix.size and (matrix.min() < 0.0 or matrix.max() > 1.0):
+        raise StatisticsInputError(
+            f"`{name}` for {metric} must hold probabilities in [0, 1]; found values in "
+            f"[{matrix.min():g}, {matrix.max():g}]; {hint} (not logits or decision_function)."
+        )
+    off = np.abs(matrix.sum(axis=1) - 1.0) > _ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.argmax(off))
+        raise StatisticsInputError(
+            f"The rows of `{name}` must sum to 1 (class probabilities); {int(off.sum())} rows "
+            f"do not (row {row} sums to {matrix[row].sum():g}); {hint}, or normalise the rows."
+        )
+    return matrix
+
+
+def _describe_score(score: NDArray[Any]) -> str:
+    if score.ndim == 2:
+        return f"an (n, {score.shape[1]}) matrix"
+    return f"an array of shape {score.shape}"
+
+
+def _prepare(
+    metric: str,
+    y_true: ArrayLike,
+    score_champion: ArrayLike,
+    score_challenger: ArrayLike,
+    names: tuple[str, str] = ("score_champion", "score_challenger"),
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validate inputs of any task; multiclass when the returned scores are two-dimensional.
+
+    One-dimensional scores go through the binary/regression validation unchanged. (n, 2)
+    probability matrices are validated and reduced to column 1 (binary). (n, k ≥ 3)
+    matrices give ``y`` as float class codes and both scores as (n, k) matrices.
+    """
+    raw = (np.asarray(score_champion), np.asarray(score_challenger))
+    if raw[0].ndim != 2 and raw[1].ndim != 2:
+        return _validate_pair(metric, y_true, raw[0], raw[1])
+    info = _metric_info(metric)
+    if info.task != "classification":
+        raise StatisticsInputError(
+            f"{metric} is a regression metric: pass one prediction per row (a one-dimensional "
+            f"array); got {_describe_score(raw[0])} and {_describe_score(raw[1])}."
+        )
+    scores: list[FloatArray] = []
+    for name, array in zip(names, raw, strict=True):
+        if array.ndim == 2:
+            matrix = _as_probability_matrix(metric, name, array)
+            scores.append(matrix[:, 1] if matrix.shape[1] == 2 else matrix)
+        else:
+            scores.append(np.asarray(array))
+    s0, s1 = scores
+    if s0.ndim != s1.ndim or (s0.ndim == 2 and s0.shape[1] != s1.shape[1]):
+        raise StatisticsInputError(
+            f"`{names[0]}` and `{names[1]}` must cover the same classes; got "
+            f"{_describe_score(raw[0])} and {_describe_score(raw[1])}; score both models "
+            "with predict_proba on the same class order (a 1-D score or an (n, 2) matrix is "
+            "binary, an (n, k) matrix with k ≥ 3 is multiclass)."
+        )
+    if s0.ndim == 1:
+        return _validate_pair(metric, y_true, s0, s1)
+    if "multiclass" not in metric_task_support(metric):
+        raise StatisticsInputError(
+            f"{metric} is defined for binary labels only; use f1_macro, balanced_accuracy, "
+            "log_loss, brier, accuracy or roc_auc for multiclass."
+        )
+    y = _as_float_vector("y_true", y_true)
+    n_classes = s0.shape[1]
+    if not y.size == s0.shape[0] == s1.shape[0]:
+        raise StatisticsInputError(
+            f"`y_true`, `{names[0]}` and `{names[1]}` must have the same number of rows; "
+            f"got {y.size}, {s0.shape[0]} and {s1.shape[0]}; score both models on the same rows."
+        )
+    invalid = (y != np.floor(y)) | (y < 0.0) | (y >= n_classes)
+    if invalid.any():
+        found = [int(v) if v.is_integer() else v for v in np.unique(y[invalid])[:5].tolist()]
+        raise StatisticsInputError(
+            f"`y_true` for multiclass {metric} must hold integer class codes 0..{n_classes - 1}, "
+            f"one per column of the probability matrices; found values such as {found}; "
+            "encode the labels as positions in the model's classes_ first."
+        )
     return y, s0, s1
 
 
@@ -378,6 +561,61 @@ def _features_r2(y: FloatArray, score: FloatArray, threshold: float) -> FloatArr
     return np.stack([np.ones_like(y), centred, centred**2, (y - score) ** 2])
 
 
+def _onehot(codes: IntArray, n_classes: int) -> FloatArray:
+    """(n_classes, n) indicator of each row's class."""
+    return np.asarray(
+        np.arange(n_classes, dtype=np.int64)[:, None] == codes[None, :], dtype=np.float64
+    )
+
+
+def _features_f1(truth: IntArray, predicted: IntArray, n_classes: int) -> FloatArray:
+    """Per-class [tp (k rows), fp (k rows), fn (k rows)] indicators, shape (3k, n)."""
+    actual, guessed = _onehot(truth, n_classes), _onehot(predicted, n_classes)
+    hit = actual * guessed
+    return np.concatenate([hit, guessed - hit, actual - hit])
+
+
+def _features_f1_binary(y: FloatArray, score: FloatArray, threshold: float) -> FloatArray:
+    predicted = np.asarray(score >= threshold, dtype=np.int64)
+    return _features_f1(y.astype(np.int64), predicted, 2)
+
+
+# Multiclass features: ``y`` holds class codes as floats, ``proba`` is (n, k); the hard
+# prediction is the row's argmax (first column on ties, as ``np.argmax``).
+
+
+def _features_accuracy_multi(y: FloatArray, proba: FloatArray, threshold: float) -> FloatArray:
+    correct = np.asarray(np.argmax(proba, axis=1) == y.astype(np.int64), dtype=np.float64)
+    return np.stack([np.ones_like(y), correct])
+
+
+def _features_balanced_multi(y: FloatArray, proba: FloatArray, threshold: float) -> FloatArray:
+    """[rows of class c (k rows), correct rows of class c (k rows)], shape (2k, n)."""
+    truth = y.astype(np.int64)
+    actual = _onehot(truth, proba.shape[1])
+    correct = np.asarray(np.argmax(proba, axis=1) == truth, dtype=np.float64)
+    return np.concatenate([actual, actual * correct])
+
+
+def _features_f1_multi(y: FloatArray, proba: FloatArray, threshold: float) -> FloatArray:
+    return _features_f1(y.astype(np.int64), np.argmax(proba, axis=1), proba.shape[1])
+
+
+def _features_log_loss_multi(y: FloatArray, proba: FloatArray, threshold: float) -> FloatArray:
+    # As sklearn.metrics.log_loss (checked against 1.9): every probability is clipped to
+    # [eps, 1 - eps], rows are not renormalised, and a row's loss is −log of its clipped
+    # true-class probability.
+    eps = float(np.finfo(np.float64).eps)
+    chosen = np.take_along_axis(proba, y.astype(np.int64)[:, None], axis=1)[:, 0]
+    loss = -np.log(np.clip(chosen, eps, 1.0 - eps))
+    return np.stack([np.ones_like(y), loss])
+
+
+def _features_brier_multi(y: FloatArray, proba: FloatArray, threshold: float) -> FloatArray:
+    onehot = _onehot(y.astype(np.int64), proba.shape[1]).T
+    return np.stack([np.ones_like(y), ((onehot - proba) ** 2).sum(axis=1)])
+
+
 def _value_mean(sums: FloatArray) -> FloatArray:
     return np.asarray(sums[..., 1] / sums[..., 0], dtype=np.float64)
 
@@ -388,6 +626,23 @@ def _value_rmse(sums: FloatArray) -> FloatArray:
 
 def _value_balanced(sums: FloatArray) -> FloatArray:
     return np.asarray(0.5 * (sums[..., 2] / sums[..., 0] + sums[..., 3] / sums[..., 1]))
+
+
+def _value_balanced_multi(sums: FloatArray) -> FloatArray:
+    """Mean over classes of correct_c / rows_c (NaN when a class has no row)."""
+    k = sums.shape[-1] // 2
+    return np.asarray(np.mean(sums[..., k:] / sums[..., :k], axis=-1), dtype=np.float64)
+
+
+def _value_f1_macro(sums: FloatArray) -> FloatArray:
+    """Mean over classes of 2tp / (2tp + fp + fn); a class neither present nor predicted
+    scores 0 (``f1_score(..., labels=range(k), zero_division=0)``)."""
+    k = sums.shape[-1] // 3
+    tp, fp, fn = sums[..., :k], sums[..., k : 2 * k], sums[..., 2 * k :]
+    denominator = 2.0 * tp + fp + fn
+    safe = np.where(denominator > 0.0, denominator, 1.0)
+    f1 = np.where(denominator > 0.0, 2.0 * tp / safe, 0.0)
+    return np.asarray(np.mean(f1, axis=-1), dtype=np.float64)
 
 
 def _value_r2(sums: FloatArray) -> FloatArray:
@@ -411,7 +666,21 @@ _SUM_METRICS: Final[dict[str, _SumMetric]] = {
     "mae": _SumMetric(_features_absolute, _value_mean),
     "r2": _SumMetric(_features_r2, _value_r2),
     "mape": _SumMetric(_features_ape, _value_mean),
+    "f1_macro": _SumMetric(_features_f1_binary, _value_f1_macro),
 }
+
+#: Multiclass forms: scores are (n, k) probability matrices, ``y`` class codes 0..k−1.
+_MULTICLASS_SUM_METRICS: Final[dict[str, _SumMetric]] = {
+    "accuracy": _SumMetric(_features_accuracy_multi, _value_mean),
+    "balanced_accuracy": _SumMetric(_features_balanced_multi, _value_balanced_multi),
+    "log_loss": _SumMetric(_features_log_loss_multi, _value_mean),
+    "brier": _SumMetric(_features_brier_multi, _value_mean),
+    "f1_macro": _SumMetric(_features_f1_multi, _value_f1_macro),
+}
+
+
+def _sum_metric(metric: str, multiclass: bool) -> _SumMetric:
+    return (_MULTICLASS_SUM_METRICS if multiclass else _SUM_METRICS)[metric]
 
 
 def _auc_counts(y: FloatArray, score: FloatArray) -> tuple[int, int, int]:
@@ -429,32 +698,49 @@ def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: fl
 
     Args:
         metric: A key of ``METRICS``.
-        y_true: Labels (0/1 for classification) or targets (regression).
-        score: Probability of class 1 (classification) or the prediction (regression).
-        threshold: Accuracy metrics predict class 1 where ``score >= threshold``.
+        y_true: Labels (0/1 for binary, class codes 0..k−1 for multiclass) or targets
+            (regression).
+        score: Probability of class 1 (binary), an (n, k) matrix of class probabilities
+            with columns in code order (multiclass; an (n, 2) matrix is reduced to its
+            column 1), or the prediction (regression).
+        threshold: Binary accuracy, balanced accuracy and macro F1 predict class 1 where
+            ``score >= threshold``; multiclass predictions are the argmax of each row.
 
     Returns:
         The same value as the corresponding ``sklearn.metrics`` function (``roc_auc_score``,
         ``accuracy_score``, ``balanced_accuracy_score``, ``log_loss``,
-        ``brier_score_loss``, ``mean_squared_error``, ``root_mean_squared_error``,
-        ``mean_absolute_error``, ``r2_score``, ``mean_absolute_percentage_error``) up to floating-point rounding.
+        ``brier_score_loss``, ``f1_score(average="macro", labels=range(k),
+        zero_division=0)``, ``mean_squared_error``, ``root_mean_squared_error``,
+        ``mean_absolute_error``, ``r2_score``, ``mean_absolute_percentage_error``) up to
+        floating-point rounding. Multiclass: ROC AUC is ``roc_auc_score(y, P,
+        multi_class="ovr", average="macro")``, log loss ``log_loss(y, P, labels=range(k))``
+        and Brier the multiclass form mean_i Σ_c (1[y_i = c] − P_ic)² (binary Brier stays
+        the positive-class form mean_i (y_i − p_i)², half the multiclass form of [1 − p, p]).
 
     Raises:
-        StatisticsInputError: Unknown metric, mismatched lengths, non-finite values, labels
-            other than 0/1, probabilities outside [0, 1], a missing class (ROC AUC, balanced
-            accuracy) or a constant target (R²).
+        StatisticsInputError: Unknown metric, mismatched lengths or class counts, non-finite
+            values, labels other than 0/1 (binary) or codes outside 0..k−1 (multiclass),
+            probabilities outside [0, 1] or rows not summing to 1, a missing class (ROC AUC,
+            balanced accuracy) or a constant target (R²).
     """
     _metric_info(metric)
-    y, s, _ = _validate_pair(metric, y_true, score, score)
+    y, s, _ = _prepare(metric, y_true, score, score, names=("score", "score"))
     if y.size == 0:
         raise StatisticsInputError("`y_true` is empty; score the models on at least one row.")
-    _validate_classes(metric, y, None, 1)
+    multiclass = s.ndim == 2
+    _validate_classes(metric, y, None, 1, s.shape[1] if multiclass else None)
     if metric == "roc_auc":
+        if multiclass:
+            aucs = []
+            for label in range(s.shape[1]):
+                twice_u, n_pos, n_neg = _auc_counts((y == label).astype(np.float64), s[:, label])
+                aucs.append(twice_u / (2.0 * n_pos * n_neg))
+            return float(np.mean(aucs))
         twice_u, n_pos, n_neg = _auc_counts(y, s)
         return twice_u / (2.0 * n_pos * n_neg)
     if metric == "r2" and np.ptp(y) == 0.0:
         raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
-    spec = _SUM_METRICS[metric]
+    spec = _sum_metric(metric, multiclass)
     sums = spec.features(y, s, threshold).sum(axis=1)
     return float(spec.value(sums))
 
@@ -505,7 +791,7 @@ def _sum_comparison(
     n_resamples: int,
     batch_size: int,
 ) -> _Comparison:
-    spec = _SUM_METRICS[metric]
+    spec = _sum_metric(metric, s0.ndim == 2)
     per_model = []
     for score in (s0, s1):
         rows = spec.features(y, score, threshold)
@@ -671,13 +957,21 @@ def _auc_comparison(
     rng: np.random.Generator,
     n_resamples: int,
     batch_size: int,
+    by_row: bool = False,
 ) -> _Comparison:
+    """Bootstrap and jackknife of the ROC AUC difference of two binary scores.
+
+    With ``by_row`` (and no groups), resample counts index the original rows instead of
+    the layout positions: the draws of an identically seeded generator then weight the
+    same rows whatever the layout, which the one-vs-rest multiclass AUC relies on. It costs
+    one gather per batch, so the binary path leaves it off.
+    """
     layout = _auc_layout(y, s0, s1)
     ones = np.ones((1, y.size), dtype=np.int64)
     full0, full1 = _auc_batch(layout, ones)
     champion, challenger = float(full0[0]), float(full1[0])
     if codes is None:
-        unit_of_position = None
+        unit_of_position = layout.order if by_row else None
         sizes = None
     else:
         unit_of_position = codes[layout.order]
@@ -686,8 +980,8 @@ def _auc_comparison(
     with np.errstate(divide="ignore", invalid="ignore"):
         for counts in _count_batches(rng, n_units, n_resamples, batch_size):
             # Row counts in layout order: for rows the units *are* the layout positions
-            # (a uniform resample does not care how rows are numbered); for groups every
-            # row takes its group's count.
+            # (a uniform resample does not care how rows are numbered) unless ``by_row``;
+            # for groups every row takes its group's count.
             total = y.size if sizes is None else int((counts @ sizes).max())
             # int32 halves memory traffic; products weight · 2·cumsum must not overflow.
             small = 2 * int(counts.max()) * total < _INT32_LIMIT
@@ -703,6 +997,51 @@ def _auc_comparison(
         delta=challenger - champion,
         bootstrap=np.concatenate(deltas),
         jackknife=jack,
+    )
+
+
+def _ovr_auc_comparison(
+    y: FloatArray,
+    s0: FloatArray,
+    s1: FloatArray,
+    codes: IntArray | None,
+    n_units: int,
+    seed: int,
+    n_resamples: int,
+    batch_size: int,
+) -> _Comparison:
+    """One-vs-rest macro ROC AUC: the binary comparison per class, averaged.
+
+    Every class runs ``_auc_comparison`` with a generator seeded identically, and the
+    resample counts depend only on the seed, ``n_units``, ``n_resamples`` and the batch
+    size (all shared), and index original rows (``by_row``) or groups, so resample b weights
+    the same rows for every class. The mean of the per-class Δs of resample b is then the
+    macro-AUC Δ of that resample, and the mean of the per-class leave-one-unit-out values
+    is the macro-AUC jackknife, so BCa applies unchanged. A resample missing a class has a
+    NaN AUC for it and hence a NaN macro Δ: it counts as degenerate.
+    """
+    parts = [
+        _auc_comparison(
+            (y == label).astype(np.float64),
+            np.ascontiguousarray(s0[:, label]),
+            np.ascontiguousarray(s1[:, label]),
+            codes,
+            n_units,
+            np.random.default_rng(seed),
+            n_resamples,
+            batch_size,
+            by_row=True,
+        )
+        for label in range(s0.shape[1])
+    ]
+    champion = float(np.mean([part.champion for part in parts]))
+    challenger = float(np.mean([part.challenger for part in parts]))
+    return _Comparison(
+        champion=champion,
+        challenger=challenger,
+        delta=challenger - champion,
+        bootstrap=np.asarray(np.mean([part.bootstrap for part in parts], axis=0)),
+        jackknife=np.asarray(np.mean([part.jackknife for part in parts], axis=0)),
     )
 
 
@@ -768,11 +1107,20 @@ def paired_bootstrap(
     method of ``scipy.stats.bootstrap(..., paired=True, method="BCa")``; ``lower`` is the
     bound of ``alternative="greater"`` and ``upper`` that of ``alternative="less"``.
 
+    Multiclass (k ≥ 3 classes): ``y_true`` holds class codes 0..k−1 and each score is an
+    (n, k) matrix of class probabilities, columns in code order (``predict_proba`` with
+    ``classes_`` encoded as their positions). Sum metrics use per-class sums; ROC AUC is the
+    one-vs-rest macro average, bootstrapped per class on the same resamples and averaged.
+
     Args:
         metric: A key of ``METRICS``.
-        y_true: Labels (0/1) or regression targets, one per holdout row.
-        score_champion: Champion's probability of class 1 (or prediction) per row.
-        score_challenger: Challenger's, on the same rows in the same order.
+        y_true: Labels (0/1 binary, 0..k−1 multiclass) or regression targets, one per
+            holdout row.
+        score_champion: Champion's probability of class 1 (binary), (n, k) class
+            probabilities (multiclass; an (n, 2) matrix counts as binary and its column 1
+            is used), or prediction (regression), per row.
+        score_challenger: Challenger's, on the same rows in the same order and, for
+            multiclass, with the same columns.
         confidence: Confidence of each one-sided bound, in (0.5, 1).
         n_resamples: Bootstrap resamples (at least ``MIN_RESAMPLES``).
         seed: Seed of the resampling generator; same seed, same result.
@@ -783,7 +1131,8 @@ def paired_bootstrap(
             (~10 MB, cache-friendly); memory grows as ~40 bytes × batch_size × rows (ROC
             AUC) or groups. Results do not depend on it beyond floating-point rounding in
             the matrix products of the sum metrics (ROC AUC is exact integer arithmetic).
-        threshold: Accuracy metrics predict class 1 where ``score >= threshold``.
+        threshold: Binary accuracy, balanced accuracy and macro F1 predict class 1 where
+            ``score >= threshold`` (multiclass predictions are the row argmax).
 
     Returns:
         The observed values, Δ, its bounds, standard error and bootstrap quantiles.
@@ -795,7 +1144,8 @@ def paired_bootstrap(
             where the metric is undefined.
     """
     info = _metric_info(metric)
-    y, s0, s1 = _validate_pair(metric, y_true, score_champion, score_challenger)
+    y, s0, s1 = _prepare(metric, y_true, score_champion, score_challenger)
+    multiclass = s0.ndim == 2
     if not 0.5 < confidence < 1.0:
         raise StatisticsInputError(
             f"`confidence` must be in (0.5, 1) for a one-sided bound; got {confidence}."
@@ -813,14 +1163,17 @@ def paired_bootstrap(
         raise StatisticsInputError(
             f"A bootstrap needs at least {MIN_UNITS} {unit}; got {n_units}; use a larger holdout."
         )
-    _validate_classes(metric, y, codes, 2)
+    _validate_classes(metric, y, codes, 2, s0.shape[1] if multiclass else None)
     if metric == "r2" and np.ptp(y) == 0.0:
         raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
 
     rng = np.random.default_rng(seed)
     if metric == "roc_auc":
         batch = batch_size or max(1, _BATCH_ELEMENTS // y.size)
-        comparison = _auc_comparison(y, s0, s1, codes, n_units, rng, n_resamples, batch)
+        if multiclass:
+            comparison = _ovr_auc_comparison(y, s0, s1, codes, n_units, seed, n_resamples, batch)
+        else:
+            comparison = _auc_comparison(y, s0, s1, codes, n_units, rng, n_resamples, batch)
     else:
         batch = batch_size or max(1, _BATCH_ELEMENTS // n_units)
         sign = 1.0 if info.higher_is_better else -1.0
@@ -1059,9 +1412,32 @@ def expected_calibration_error(y_true: ArrayLike, score: ArrayLike, n_bins: int 
 
     ECE = Σ_b (n_b / n) · |mean(y in b) − mean(p in b)|: how far predicted probabilities are
     from observed frequencies, weighted by how many rows fall in each bin.
+
+    Binary: ``y_true`` is 0/1 and ``score`` the probability of class 1. Given an (n, k)
+    matrix of class probabilities (columns in code order, ``y_true`` codes 0..k−1; any
+    k ≥ 2, so pass ``P[:, 1]`` for the binary form), it is the **top-label** ECE: each row's
+    confidence is its largest probability, its outcome whether that argmax class (first on
+    ties) is the true one, binned the same way.
     """
-    y = _as_float_vector("y_true", y_true)
-    p = _as_float_vector("score", score)
+    raw = np.asarray(score)
+    if raw.ndim == 2:
+        matrix = _as_probability_matrix("expected_calibration_error", "score", raw)
+        codes = _as_float_vector("y_true", y_true)
+        n_classes = matrix.shape[1]
+        if codes.size != matrix.shape[0] or codes.size == 0:
+            raise StatisticsInputError(
+                "y_true and score must be non-empty with one label per row of score"
+            )
+        if ((codes != np.floor(codes)) | (codes < 0.0) | (codes >= n_classes)).any():
+            raise StatisticsInputError(
+                f"`y_true` must hold integer class codes 0..{n_classes - 1}, one per column "
+                "of `score`; encode the labels as positions in the model's classes_ first."
+            )
+        p = matrix.max(axis=1)
+        y = np.asarray(np.argmax(matrix, axis=1) == codes.astype(np.int64), dtype=np.float64)
+    else:
+        y = _as_float_vector("y_true", y_true)
+        p = _as_float_vector("score", raw)
     if y.shape != p.shape or y.size == 0:
         raise StatisticsInputError("y_true and score must be non-empty and of equal length")
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)

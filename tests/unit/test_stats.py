@@ -54,6 +54,9 @@ SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": skm.roc_auc_score,
     "accuracy": lambda y, s: skm.accuracy_score(y, (s >= 0.5).astype(float)),
     "balanced_accuracy": lambda y, s: skm.balanced_accuracy_score(y, (s >= 0.5).astype(float)),
+    "f1_macro": lambda y, s: skm.f1_score(
+        y, (s >= 0.5).astype(float), average="macro", labels=[0.0, 1.0], zero_division=0
+    ),
     "log_loss": skm.log_loss,
     "brier": skm.brier_score_loss,
     "mse": skm.mean_squared_error,
@@ -139,7 +142,7 @@ def test_auc_jackknife_equals_recomputing_without_each_unit(grouped: bool) -> No
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("metric", ["r2", "rmse", "balanced_accuracy", "log_loss"])
+@pytest.mark.parametrize("metric", ["r2", "rmse", "balanced_accuracy", "log_loss", "f1_macro"])
 @pytest.mark.parametrize("grouped", [False, True])
 def test_sum_metric_jackknife_equals_recomputing(metric: str, grouped: bool) -> None:
     y, s0, s1 = _data_for(metric, n=90, seed=2)
@@ -286,7 +289,7 @@ def test_deterministic_and_independent_of_batch_size(metric: str) -> None:
     assert paired_bootstrap(metric, *data, n_resamples=600, seed=43).lower != first.lower
 
 
-@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "brier", "accuracy"])
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss", "brier", "accuracy", "f1_macro"])
 def test_clearly_better_challenger_has_positive_lower_bound(metric: str) -> None:
     y, champion, challenger = _classification(400, seed=8, gain=1.5)
     better = paired_bootstrap(metric, y, champion, challenger, n_resamples=1000)
