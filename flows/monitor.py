@@ -98,6 +98,8 @@ def drift_task(
         per_column_threshold={c: t for c, t in cfg.per_column_threshold.items() if c in kept},
         prediction=_PREDICTION if _PREDICTION in reference.columns else None,
         target=d.target,
+        prediction_kind="categorical" if d.task == "multiclass" else "numeric",
+        target_kind="numeric" if d.task == "regression" else "categorical",
         engine=cfg.engine,
         max_rows=cfg.max_rows,
         seed=settings.project.seed,

@@ -233,6 +233,8 @@ def measure_drift(
     per_column_threshold: Mapping[str, float] | None = None,
     prediction: str | None = None,
     target: str | None = None,
+    prediction_kind: DriftKind = "numeric",
+    target_kind: DriftKind = "categorical",
     engine: Engine = "auto",
     max_rows: int = 50_000,
     seed: int = 0,
@@ -257,10 +259,13 @@ def measure_drift(
         threshold: Drift threshold for all columns; None for each test's default.
         per_column_method: Stattest name per column, overriding ``method``.
         per_column_threshold: Threshold per column, overriding ``threshold``.
-        prediction: A numeric column of model scores present in both frames; its drift is
+        prediction: A column of model outputs present in both frames; its drift is
             reported apart from the features and does not count in the share.
         target: The label column; its drift is reported when both frames hold labels
             (rows without a label are left out), apart from the features.
+        prediction_kind: ``numeric`` (scores, a regression's values) or ``categorical``
+            (predicted classes).
+        target_kind: ``categorical`` (class labels) or ``numeric`` (a regression target).
         engine: ``fast``, ``evidently`` or ``auto`` (see the module docstring).
         max_rows: Rows per side in Evidently's computations (the ``evidently`` engine and
             the HTML report); the ``fast`` engine always uses every row.
@@ -296,7 +301,7 @@ def measure_drift(
         for name in numeric:
             _check_numeric(frame, name, label)
         _check_not_empty(frame, columns, label, sampled=False)
-    extras = _extras(reference, current, prediction, target)
+    extras = _extras(reference, current, prediction, target, prediction_kind, target_kind)
     kinds.update(extras)
 
     methods = {name: (per_column_method or {}).get(name, method) for name in columns}
@@ -463,23 +468,32 @@ def _has_values(series: pd.Series) -> bool:
 
 
 def _extras(
-    reference: pd.DataFrame, current: pd.DataFrame, prediction: str | None, target: str | None
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    prediction: str | None,
+    target: str | None,
+    prediction_kind: DriftKind = "numeric",
+    target_kind: DriftKind = "categorical",
 ) -> dict[str, DriftKind]:
     """The prediction and target columns that can be compared, with their kinds."""
     out: dict[str, DriftKind] = {}
     if prediction is not None:
         for frame, label in ((reference, "reference"), (current, "current")):
             _check_present(frame, [prediction], label)
-            _check_numeric(frame, prediction, label)
+            if prediction_kind == "numeric":
+                _check_numeric(frame, prediction, label)
             if not _has_values(frame[prediction]):
                 raise DriftInputError(
                     f"The prediction column {prediction!r} is entirely null in the {label} data."
                 )
-        out[prediction] = "numeric"
+        out[prediction] = prediction_kind
     if target is not None and all(
         target in frame.columns and _has_values(frame[target]) for frame in (reference, current)
     ):
-        out[target] = "categorical"
+        if target_kind == "numeric":
+            for frame, label in ((reference, "reference"), (current, "current")):
+                _check_numeric(frame, target, label)
+        out[target] = target_kind
     return out
 
 

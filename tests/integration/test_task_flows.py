@@ -67,7 +67,12 @@ def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> di
                 "cv": {"n_splits": 3},
                 "candidates": [_candidate(spec["weak"], True), _candidate(spec["strong"], False)],
             },
-            "gate": {"n_resamples": 1000, "first_champion_floor": None},
+            # Timing guardrails are measured on a shared machine; they are not what this tests.
+            "gate": {
+                "n_resamples": 1000,
+                "first_champion_floor": None,
+                "relative_budgets": {"latency_p99": None, "model_size": None},
+            },
         },
     )
     s = load_config(cfg_path)
@@ -75,7 +80,13 @@ def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> di
     batch = write_table(frame, cfg_path.parent / "incoming" / "day-000.parquet")
     first = monitor_flow(batch=str(batch), config=str(cfg_path))
     better = retrain_flow(reason="manual", candidates=[spec["strong"][0]], config=str(cfg_path))
+    quiet = simulate_batch(1, 2000, s.project.seed, target=spec["target"], task=task)
+    next_day = monitor_flow(
+        batch=str(write_table(quiet, cfg_path.parent / "incoming" / "day-001.parquet")),
+        config=str(cfg_path),
+    )
     return {
+        "next_day": next_day,
         "task": task,
         "spec": spec,
         "first": first,
@@ -118,3 +129,12 @@ def test_task_plot_is_logged_with_the_evidence(run: dict[str, Any]) -> None:
     client = mlflow.MlflowClient(reg.tracking_uri)
     names = {Path(a.path).name for a in client.list_artifacts(run_id, "gate")}
     assert run["spec"]["plot"] in names and "bootstrap_delta.png" in names
+
+
+def test_the_next_batch_is_validated_and_its_drift_measured(run: dict[str, Any]) -> None:
+    day = run["next_day"]
+    assert day["status"] == "accepted" and day["champion"] == 2
+    drift = day["drift"]
+    assert drift is not None and drift["drift_share"] < 0.3
+    # the champion's predictions and the labels are compared too, in the task's form
+    assert drift["prediction"] is not None and drift["target"] is not None

@@ -107,10 +107,11 @@ def test_similarity_of_two_models_outputs() -> None:
 
 def test_gate_and_cv_share_one_catalogue() -> None:
     """Every metric the gate can decide on is defined once, with one orientation."""
-    from challenger.stats import METRICS
+    from challenger.stats import METRICS, metric_task_support
     from challenger.tasks import FOLD_METRICS, GATE_METRICS, SECONDARY_METRICS
 
     for task, names in GATE_METRICS.items():
+        assert all(task in metric_task_support(n) for n in (*names, *SECONDARY_METRICS[task]))
         for name in (*names, *FOLD_METRICS[task], *SECONDARY_METRICS[task]):
             entry = M.info(name)
             assert entry.family == ("regression" if task == "regression" else "classification")
