@@ -32,14 +32,10 @@ def test_kfold_and_stratified_kfold_cover_every_row_once() -> None:
     plan = make_splits(CVConfig(strategy="kfold", n_splits=4), Y, task="binary", seed=1)
     assert plan.label == "kfold(k=4)" and len(plan.splits) == 4
     _covered_once(plan)
-    strat = make_splits(
-        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1
-    )
+    strat = make_splits(CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1)
     _covered_once(strat)
     assert all(Y[s.test].mean() == 0.5 for s in strat.splits)  # classes balanced per fold
-    again = make_splits(
-        CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1
-    )
+    again = make_splits(CVConfig(strategy="stratified_kfold", n_splits=5), Y, task="binary", seed=1)
     assert all(
         np.array_equal(a.test, b.test) for a, b in zip(strat.splits, again.splits, strict=True)
     )
@@ -83,9 +79,7 @@ def test_leave_one_out_is_pooled_and_refused_above_the_limit() -> None:
     plan = make_splits(CVConfig(strategy="leave_one_out"), Y, task="binary", seed=1)
     assert len(plan.splits) == 60 and plan.pooled and all(len(s.test) == 1 for s in plan.splits)
     with pytest.raises(ConfigError, match=r"training\.cv\.max_loo_rows=50"):
-        make_splits(
-            CVConfig(strategy="leave_one_out", max_loo_rows=50), Y, task="binary", seed=1
-        )
+        make_splits(CVConfig(strategy="leave_one_out", max_loo_rows=50), Y, task="binary", seed=1)
 
 
 def test_group_kfold_keeps_groups_together() -> None:
