@@ -986,7 +986,14 @@ def _detail(
     if kind == "expect_column_values_to_be_in_type_list":
         wanted = "timestamps" if "Timestamp" in (kwargs.get("type_list") or []) else "numbers"
         dtype = str(df[column].dtype) if column in df.columns else "unknown"
-        return f"expected {wanted}, column dtype is {dtype}"
+        detail = f"expected {wanted}, column dtype is {dtype}"
+        if wanted == "numbers" and column in df.columns and df[column].dtype == object:
+            values = df[column].dropna()
+            text = values[pd.to_numeric(values, errors="coerce").isna()]
+            if len(text):  # name the values that are not numbers, not the first rows
+                shown = _quote_all(list(dict.fromkeys(text.astype(str)))[:_EXAMPLES])
+                detail += f"; {len(text)} values are not numbers: {shown}"
+        return detail
     return ""
 
 

@@ -638,3 +638,10 @@ def test_release_never_overwrites_a_file_at_the_destination(
 
     assert source.read_text(encoding="utf-8") == "a newer file with the same name"
     assert quarantined(folder.parent) == [entry]
+
+
+def test_text_in_a_numeric_column_names_the_values_that_are_not_numbers() -> None:
+    df = pd.DataFrame({"y": ["1.5", "2", "n/a", "3"] * 20})
+    result = validate_batch(df, BatchSchema(columns=(ColumnSpec("y", "numeric"),), min_rows=1))
+    assert not result.success
+    assert "20 values are not numbers: 'n/a'" in result.summary()
