@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
+from challenger import metrics as similarity
 from challenger.config import SliceConfig
 from challenger.stats import (
     METRICS,
@@ -381,6 +382,31 @@ def _calibration(y: np.ndarray, scores: np.ndarray, who: str, task: str) -> dict
     }
 
 
+def output_agreement(champion: np.ndarray, challenger: np.ndarray, task: str) -> dict[str, float]:
+    """How alike the two models' outputs are on the holdout, by the catalogue's similarity measures.
+
+    Two models can score alike and still disagree on many rows; a high-stakes swap wants
+    to know. Binary: the share of rows with the same decision, the Jaccard similarity of
+    the rows each flags positive, the cosine similarity of the score vectors. Multiclass:
+    the share of rows with the same predicted class and the mean Euclidean distance between
+    the rows' probability vectors. Regression: the cosine similarity of the predictions and
+    their root-mean-square difference (Euclidean distance / √n).
+    """
+    if task == "regression":
+        return {
+            "cosine": similarity.cosine(champion, challenger),
+            "rms_difference": similarity.euclidean(champion, challenger) / math.sqrt(len(champion)),
+        }
+    a, b = predicted_labels(champion, task), predicted_labels(challenger, task)
+    out = {"same_decision_share": float(np.mean(a == b))}
+    if task == "binary":
+        out["jaccard_positive"] = similarity.jaccard(np.flatnonzero(a), np.flatnonzero(b))
+        out["cosine"] = similarity.cosine(champion, challenger)
+    else:  # the catalogue's Euclidean distance, row by row (vectorised)
+        out["mean_euclidean"] = float(np.mean(np.linalg.norm(champion - challenger, axis=1)))
+    return out
+
+
 def cross_checks(
     y: np.ndarray, champion: np.ndarray, challenger: np.ndarray, task: str
 ) -> dict[str, Any]:
@@ -391,7 +417,7 @@ def cross_checks(
     signed-rank test (``scipy.stats.wilcoxon``) of the paired absolute errors, and the
     share of rows where the challenger's error is smaller.
     """
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"agreement": output_agreement(champion, challenger, task)}
     if task == "regression":
         from scipy.stats import wilcoxon
 

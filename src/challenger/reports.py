@@ -228,7 +228,12 @@ def gate_report(
     """The markdown report logged with every decision: the card plus every number behind it."""
     lines = [card, "", "### Cross-checks", ""]
     for name, value in evidence.cross_checks.items():
-        lines.append(f"- **{name}**: {value}")
+        shown = (
+            ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+            if isinstance(value, Mapping)
+            else str(value)
+        )
+        lines.append(f"- **{name}**: {shown}")
     if evidence.slices:
         lines += [
             "",

@@ -149,3 +149,22 @@ def test_a_planted_copy_of_the_target_is_refused_by_name(task: str) -> None:
     model = LR if task == "multiclass" else RIDGE
     with pytest.raises(DataError, match="age"):
         plan_training(df, s, (model,))
+
+
+def test_output_agreement_uses_the_similarity_measures() -> None:
+    from challenger.evaluation import output_agreement
+
+    rng = np.random.default_rng(0)
+    p = rng.random(200)
+    same = output_agreement(p, p, "binary")
+    assert same == {
+        "same_decision_share": 1.0,
+        "jaccard_positive": 1.0,
+        "cosine": pytest.approx(1.0),
+    }
+    flipped = output_agreement(p, 1 - p, "binary")
+    assert flipped["same_decision_share"] < 0.05 and flipped["jaccard_positive"] < 0.05
+    m = rng.dirichlet(np.ones(3), 200)
+    assert output_agreement(m, m, "multiclass")["mean_euclidean"] == 0.0
+    y = rng.normal(size=200)
+    assert output_agreement(y, y + 0.5, "regression")["rms_difference"] == pytest.approx(0.5)
