@@ -112,7 +112,7 @@ def test_better_challenger_is_promoted_on_the_tasks_metric(run: dict[str, Any]) 
     boot = ev["bootstrap"]
     assert boot["lower"] > 0, boot  # oriented: positive = the challenger's loss is lower
     assert set(ev["secondary"]) == spec["secondary"]
-    assert spec["cross_check"] in ev["cross_checks"]
+    assert spec["cross_check"] in ev["cross_checks"] and "agreement" in ev["cross_checks"]
     assert r["champion_before"] == 1 and r["champion_after"] == 2
     reg: Registry = run["registry"]
     v2 = reg.version(2)
