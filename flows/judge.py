@@ -68,8 +68,9 @@ def _operational(
     X: pd.DataFrame,
     repeats: int,
     task: str,
+    threads: int,
 ) -> Operational:
-    timed = measure_latency(model, X, repeats, task=task)
+    timed = measure_latency(model, X, repeats, task=task, threads=threads)
     size = _tag_float(version, "model_size_mb")
     if size is None:
         size = registry.model_size_mb(version.version)
@@ -94,6 +95,7 @@ def evaluate(
     d, gate = settings.data, settings.gate
     features = list(d.features)
     X = holdout[features]
+    threads = settings.serving.model_threads  # time predictions as the serving app runs them
     checks = list(base_checks)
     loaded = registry.load_model(version.version)
     champion_cols = registry.input_columns(champion.version) if champion else None
@@ -108,7 +110,9 @@ def evaluate(
         )
     )
     operational = {
-        "challenger": _operational(registry, version, loaded, X, gate.latency_repeats, d.task)
+        "challenger": _operational(
+            registry, version, loaded, X, gate.latency_repeats, d.task, threads
+        )
     }
     champ_model: Any = None
     if champion is not None:
@@ -116,7 +120,7 @@ def evaluate(
             champ_model = registry.load_model(champion.version)
             model_scores(champ_model, X.head(1), d.task)
             operational["champion"] = _operational(
-                registry, champion, champ_model, X, gate.latency_repeats, d.task
+                registry, champion, champ_model, X, gate.latency_repeats, d.task, threads
             )
             checks.append(
                 Check(
