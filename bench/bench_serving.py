@@ -13,21 +13,30 @@ not share an interpreter) with httpx:
 
 1. Shadow overhead: the same open-loop load (requests sent on a fixed schedule at
    ``--rate`` per second, by default 30 % of A's closed-loop capacity measured first, whatever
-   the answers do) against A and B, in interleaved rounds;
-   p50 and p99 latency of /predict per round and their ratio B / A.
-   Target: p99 ratio at most 1.1.
-2. Log cost: closed-loop throughput (``--concurrency`` requests in flight) against A and C,
-   interleaved; ratio A / C. Target: at least 0.9.
+   the answers do) against A and B, in alternated rounds (A then B, B then A, ...: drifting
+   load on the machine hits both arms alike); before each round B's shadow worker has
+   finished the previous one, so its backlog never lands in A's round. p50 and p99 latency of
+   /predict per round, their ratio B / A per round, the median of those ratios (the verdict)
+   and the ratio of the pooled percentiles; CPU per request of each app process and of B's
+   shadow worker. Target: median p99 ratio at most 1.1.
+2. Log cost and shadow throughput: closed-loop throughput (``--concurrency`` requests in
+   flight) against A, B and C, in rotated order; ratio A / C (target at least 0.9) and,
+   reported, B / A.
 3. Load: ``--load`` requests (default 20,000) against B with ``--concurrency`` in flight;
    zero errors, and after a clean shutdown (SIGINT) exactly as many prediction-log rows as
    answered requests.
 
+Other work on the machine makes single rounds noisy (a burst of someone's test run puts a
+few hundred milliseconds into one round's p99): compare medians over several rounds, and
+look at the per-round figures before believing one.
+
 Everything listens on loopback only and every loop is bounded by a request count.
 
 Usage:
-    python bench/bench_serving.py [--fraction 0.3 | --rate R] [--latency-requests 2000] [--rounds 5]
-                                  [--throughput-requests 3000] [--concurrency 16]
-                                  [--load 20000]
+    python bench/bench_serving.py [--fraction 0.3 | --rate R] [--latency-requests 600]
+                                  [--rounds 16] [--throughput-requests 3000]
+                                  [--throughput-rounds 5] [--concurrency 16] [--load 20000]
+                                  [--only shadow|log|load]
 """
 
 from __future__ import annotations
@@ -250,16 +259,37 @@ async def closed_loop(
     return answered / elapsed, answered, errors
 
 
-def cpu_seconds(server: Server) -> float:
-    """User + system CPU time of a server process, its threads and its children so far."""
+def cpu_split(server: Server) -> tuple[float, float]:
+    """User + system CPU seconds so far of a server process (all its threads) and of its
+    children (the shadow worker)."""
     proc = psutil.Process(server.proc.pid)
     t = proc.cpu_times()
-    total = t.user + t.system
+    children = 0.0
     for child in proc.children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             c = child.cpu_times()
-            total += c.user + c.system
-    return total
+            children += c.user + c.system
+    return t.user + t.system, children
+
+
+def cpu_seconds(server: Server) -> float:
+    """User + system CPU time of a server process, its threads and its children so far."""
+    return sum(cpu_split(server))
+
+
+def settle(server: Server, timeout: float = 120.0) -> None:
+    """Wait until a shadow app's worker has no mirrored request waiting (others: at once).
+
+    The worker predicts in the background at idle priority; without this, the backlog of one
+    round would be predicted during the next round, possibly the other arm's.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shadow = httpx.get(f"{server.url}/health", timeout=10).json()["shadow"]
+        if not shadow or shadow["pending"] == 0:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # the batch the worker has taken, and its log writes
 
 
 def rows(db: Path, table: str) -> int:
@@ -281,11 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.3,
         help="open-loop rate as a share of A's measured capacity",
     )
-    parser.add_argument("--latency-requests", type=int, default=2000, help="per latency round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per comparison")
+    parser.add_argument("--latency-requests", type=int, default=600, help="per latency round")
+    parser.add_argument("--rounds", type=int, default=16, help="alternated rounds per comparison")
     parser.add_argument(
         "--throughput-requests", type=int, default=3000, help="per throughput round"
     )
+    parser.add_argument("--throughput-rounds", type=int, default=5, help="rotated rounds")
     parser.add_argument(
         "--concurrency", type=int, default=16, help="closed-loop requests in flight"
     )
@@ -320,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
             if "shadow" in parts:
                 verdicts.append(shadow_overhead(servers, records, args))
             if "log" in parts:
-                verdicts.append(log_cost(servers, records, args))
+                verdicts.append(throughput(servers, records, args))
             if "load" in parts:
                 verdicts.append(load_test(servers["B"], records, args))
         finally:
@@ -342,43 +373,64 @@ LOAD: dict[str, int] = {"before": 0, "answered": 0}
 
 
 def shadow_overhead(servers: dict[str, Server], records: list[dict[str, Any]], args: Any) -> bool:
-    """Open-loop p50/p99 of champion-only (A) against shadow (B), interleaved rounds."""
+    """Open-loop p50/p99 of champion-only (A) against shadow (B), alternated rounds."""
     capacity, _, _ = asyncio.run(
         closed_loop(servers["A"].url, records, args.throughput_requests, args.concurrency)
     )
     rate = args.rate or max(5.0, args.fraction * capacity)
-    p50s: list[float] = []
-    p99s: list[float] = []
-    shadow_p50: list[float] = []
-    shadow_p99: list[float] = []
-    for _ in range(args.rounds):
-        for key in ("A", "B"):
-            lat = asyncio.run(open_loop(servers[key].url, records, args.latency_requests, rate))
-            if np.isnan(lat).any():
-                raise RuntimeError(f"server {key}: {int(np.isnan(lat).sum())} failed requests")
-            (p50s if key == "A" else shadow_p50).append(float(np.percentile(lat, 50)))
-            (p99s if key == "A" else shadow_p99).append(float(np.percentile(lat, 99)))
-        time.sleep(1.0)  # let the shadow worker finish the round before the next one
-    r50 = [b / a for a, b in zip(p50s, shadow_p50, strict=True)]
-    r99 = [b / a for a, b in zip(p99s, shadow_p99, strict=True)]
+    lat: dict[str, list[np.ndarray]] = {"A": [], "B": []}
+    cpu: dict[str, list[tuple[float, float]]] = {"A": [], "B": []}
+    for r in range(args.rounds):
+        for key in ("A", "B") if r % 2 == 0 else ("B", "A"):
+            settle(servers["B"])
+            before = cpu_split(servers[key])
+            got = asyncio.run(open_loop(servers[key].url, records, args.latency_requests, rate))
+            if np.isnan(got).any():
+                raise RuntimeError(f"server {key}: {int(np.isnan(got).sum())} failed requests")
+            if key == "B":
+                settle(servers["B"])  # the shadow worker's CPU for this round counts here
+            after = cpu_split(servers[key])
+            lat[key].append(got)
+            cpu[key].append(
+                (
+                    (after[0] - before[0]) / len(got) * 1e3,
+                    (after[1] - before[1]) / len(got) * 1e3,
+                )
+            )
+
+    def pct(key: str, q: float) -> list[float]:
+        return [float(np.percentile(x, q)) for x in lat[key]]
+
+    r50 = [b / a for a, b in zip(pct("A", 50), pct("B", 50), strict=True)]
+    r99 = [b / a for a, b in zip(pct("A", 99), pct("B", 99), strict=True)]
+    pooled = {k: np.concatenate(v) for k, v in lat.items()}
+    p50 = {k: float(np.percentile(v, 50)) for k, v in pooled.items()}
+    p99 = {k: float(np.percentile(v, 99)) for k, v in pooled.items()}
+    app_ms = {k: statistics.median(c[0] for c in v) for k, v in cpu.items()}
+    shadow_ms = statistics.median(c[1] for c in cpu["B"])
+    health = httpx.get(f"{servers['B'].url}/health", timeout=10).json()["shadow"]
     print(
         f"capacity of A (closed loop)         {capacity:.0f} req/s; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
         f"open-loop load                      {rate:.0f} req/s × {args.latency_requests} "
-        f"requests, {args.rounds} rounds"
+        f"requests, {args.rounds} rounds, order alternated"
     )
-    print(
-        f"champion only  p50 / p99            {statistics.median(p50s):6.2f} / "
-        f"{statistics.median(p99s):6.2f} ms"
-    )
-    print(
-        f"shadow         p50 / p99            {statistics.median(shadow_p50):6.2f} / "
-        f"{statistics.median(shadow_p99):6.2f} ms"
-    )
+    print("champion only  p99 per round       " + " ".join(f"{x:6.1f}" for x in pct("A", 99)))
+    print("shadow         p99 per round       " + " ".join(f"{x:6.1f}" for x in pct("B", 99)))
     print("shadow / champion p50 per round     " + " ".join(f"{r:.2f}×" for r in r50))
     print("shadow / champion p99 per round     " + " ".join(f"{r:.2f}×" for r in r99))
+    print(
+        f"pooled p50 / p99 champion only      {p50['A']:6.2f} / {p99['A']:6.2f} ms; shadow "
+        f"{p50['B']:6.2f} / {p99['B']:6.2f} ms ({p50['B'] / p50['A']:.2f}× / "
+        f"{p99['B'] / p99['A']:.2f}×)"
+    )
+    print(
+        f"CPU per request (median of rounds)  app A {app_ms['A']:.2f} ms; app B "
+        f"{app_ms['B']:.2f} ms + shadow worker {shadow_ms:.2f} ms "
+        f"(priority {health.get('priority')}, dropped {health['dropped']})"
+    )
     print(
         f"shadow overhead p99 (median)        {statistics.median(r99):6.2f}×  "
         f"(target ≤ {TARGET_SHADOW_P99}×)  p50 {statistics.median(r50):.2f}×"
@@ -386,33 +438,44 @@ def shadow_overhead(servers: dict[str, Server], records: list[dict[str, Any]], a
     return statistics.median(r99) <= TARGET_SHADOW_P99
 
 
-def log_cost(servers: dict[str, Server], records: list[dict[str, Any]], args: Any) -> bool:
-    """Closed-loop throughput and server CPU per request, log on (A) against off (C)."""
-    on: list[float] = []
-    off: list[float] = []
-    cpu_on: list[float] = []
-    cpu_off: list[float] = []
-    for _ in range(args.rounds):
-        for key, out, cpu in (("A", on, cpu_on), ("C", off, cpu_off)):
+def throughput(servers: dict[str, Server], records: list[dict[str, Any]], args: Any) -> bool:
+    """Closed-loop throughput and server CPU per request: log on (A) against log off (C), and
+    shadow (B) against champion only (A); the order rotates from round to round."""
+    keys = ("A", "B", "C")
+    rps: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(args.throughput_rounds):
+        for key in keys[r % 3 :] + keys[: r % 3]:
+            settle(servers["B"])
             before_cpu = cpu_seconds(servers[key])
-            rps, answered, errors = asyncio.run(
+            got, answered, errors = asyncio.run(
                 closed_loop(servers[key].url, records, args.throughput_requests, args.concurrency)
             )
             if errors:
                 raise RuntimeError(f"server {key}: {errors} failed requests")
-            out.append(rps)
-            cpu.append((cpu_seconds(servers[key]) - before_cpu) / answered)
-    r_log = [a / c for a, c in zip(on, off, strict=True)]
-    r_cpu = [c / a for a, c in zip(cpu_on, cpu_off, strict=True)]
+            if key == "B":
+                settle(servers["B"])
+            rps[key].append(got)
+            cpu[key].append((cpu_seconds(servers[key]) - before_cpu) / answered)
+    r_log = [a / c for a, c in zip(rps["A"], rps["C"], strict=True)]
+    r_shadow = [b / a for a, b in zip(rps["A"], rps["B"], strict=True)]
+    r_cpu = [c / a for a, c in zip(cpu["A"], cpu["C"], strict=True)]
+    med = {k: statistics.median(v) for k, v in rps.items()}
     print(
-        f"throughput log on / off             {statistics.median(on):6.0f} / "
-        f"{statistics.median(off):6.0f} req/s (concurrency {args.concurrency})"
+        f"throughput log on / off             {med['A']:6.0f} / {med['C']:6.0f} req/s "
+        f"(concurrency {args.concurrency}); shadow {med['B']:.0f} req/s"
     )
     print("log on / off per round              " + " ".join(f"{r:.2f}×" for r in r_log))
+    print("shadow / champion per round         " + " ".join(f"{r:.2f}×" for r in r_shadow))
     print(
-        f"server CPU per request on / off     {statistics.median(cpu_on) * 1e3:6.2f} / "
-        f"{statistics.median(cpu_off) * 1e3:6.2f} ms → requests per CPU-second "
-        f"{statistics.median(r_cpu):.2f}× (robust to other load on the machine)"
+        f"server CPU per request on / off     {statistics.median(cpu['A']) * 1e3:6.2f} / "
+        f"{statistics.median(cpu['C']) * 1e3:6.2f} ms → requests per CPU-second "
+        f"{statistics.median(r_cpu):.2f}× (robust to other load on the machine); shadow app "
+        f"+ worker {statistics.median(cpu['B']) * 1e3:.2f} ms"
+    )
+    print(
+        f"shadow throughput ratio (median)    {statistics.median(r_shadow):6.2f}×  (reported; "
+        "the worker runs at idle priority and catches up between rounds)"
     )
     print(
         f"throughput ratio (median)           {statistics.median(r_log):6.2f}×  "

@@ -669,3 +669,78 @@ def test_an_operator_can_force_a_rollback(canary_world: dict[str, Any]) -> None:
     assert "customer complaints" in r.json()["rollout"]["reason"]
     after = _canary_traffic(client, s, 120, 300, "e")
     assert {a["arm"] for a in after} == {"champion"}
+
+
+# ===================================================================== not a binary classifier
+
+
+def test_anything_but_binary_classifiers_is_refused_at_startup(
+    tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
+) -> None:
+    import subprocess
+    import sys
+
+    from challenger.errors import ChallengerError, ConfigError
+    from challenger.serving.review import review, store_for, with_overrides
+
+    folder = tmp_path_factory.mktemp("refusal")
+    s = _project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
+    reg = Registry.from_settings(s)
+    feats, num, cat = list(s.data.features), s.data.numeric, s.data.categorical
+    frame = _records(s, 0, 600)
+    ridge = CandidateConfig(name="ridge", estimator="sklearn.linear_model.Ridge", params={})
+    fitted = {
+        "multiclass": build_pipeline(LR, num, cat, 7, task="multiclass").fit(
+            frame[feats], pd.qcut(frame["income"], 3, labels=False)
+        ),
+        "regression": build_pipeline(ridge, num, cat, 7, task="regression").fit(
+            frame[feats], frame["income"]
+        ),
+    }
+    logged = {}
+    for key, model in fitted.items():
+        with reg.start_run(f"log-{key}") as run_id:
+            logged[key] = (reg.log_model(model, frame[feats].head(50)), run_id)
+    v1 = _register(reg, logged["multiclass"])
+    reg.promote(v1, None)
+    with pytest.raises(ChallengerError, match=r"v1 \(champion\) is a classifier with 3 classes"):
+        ServingRuntime(s)
+    # The same refusal from `challenger serve`: one sentence, exit code 2, nothing listens.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    served = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "challenger.cli",
+            "serve",
+            "--config",
+            str(s.root / "challenger.yaml"),
+            "--port",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert served.returncode == 2, served.stderr
+    assert "binary classifiers only" in served.stderr and "Traceback" not in served.stderr
+
+    v2 = _register(reg, models["new"])
+    reg.promote(v2, v1)
+    v3 = _register(reg, logged["regression"])
+    reg.mark_challenger(v3)
+    with pytest.raises(
+        ChallengerError, match=r"shadow 'challenger' \(refusal-model v3\) is a regressor"
+    ):
+        ServingRuntime(s)
+    canary = with_overrides(s, {"rollout": {"strategy": "canary"}})
+    with pytest.raises(ChallengerError, match=r"v3 \(challenger\) is a regressor"):
+        ServingRuntime(canary)
+    for task, metric in (("multiclass", "log_loss"), ("regression", "rmse")):
+        other = with_overrides(s, {"data": {"task": task}, "training": {"primary_metric": metric}})
+        with pytest.raises(ConfigError, match=f"data.task is '{task}'.*binary classifiers only"):
+            ServingRuntime(other)
+        with pytest.raises(ConfigError, match=f"data.task is '{task}'"):
+            review(other, reg, store_for(other))

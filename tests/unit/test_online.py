@@ -215,3 +215,21 @@ def test_ab_decides_with_srm_first() -> None:
     same = _ab_rows(400, effect=0.0)
     d = decide_ab(analyse_ab(same, cfg), cfg, challenger_version=2, champion_version=1)
     assert d.action == "keep_watching", d.reason
+
+
+def test_only_binary_classifiers_are_served() -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from challenger.errors import ChallengerError
+    from challenger.serving.models import binary_problem, require_binary
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    binary = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    multi = LogisticRegression().fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
+    regressor = LinearRegression().fit(X, X[:, 0])
+    assert binary_problem(binary) is None
+    assert "3 classes" in str(binary_problem(multi))
+    assert "regressor" in str(binary_problem(regressor))
+    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*binary"):
+        require_binary(regressor, "m v7 (champion)")

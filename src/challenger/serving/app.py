@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import time
@@ -32,6 +33,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
@@ -49,7 +51,7 @@ from challenger.serving.log import (
     PredictionRow,
 )
 from challenger.serving.metrics import PROMETHEUS_CONTENT_TYPE, ServingMetrics
-from challenger.serving.models import InputError, ModelHub, positive_scores
+from challenger.serving.models import InputError, ModelHub, positive_scores, require_binary_task
 from challenger.serving.router import (
     CHALLENGER,
     Assigner,
@@ -57,7 +59,7 @@ from challenger.serving.router import (
     RolloutState,
     route,
 )
-from challenger.serving.shadow import ShadowRunner, ShadowSpec, ShadowStat
+from challenger.serving.shadow import ShadowRunner, ShadowSpec, ShadowStats
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +125,18 @@ class RollbackRequest(BaseModel):
     reason: str = Field("forced by an operator", min_length=1, max_length=500)
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _json(
+    data: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
+) -> Response:
     return Response(
         orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=str),
         status_code=status,
         media_type="application/json",
         headers=headers,
+        background=background,
     )
 
 
@@ -201,10 +209,13 @@ class ServingRuntime:
         registry: An open registry (default: the configured one).
 
     Raises:
-        ChallengerError: No champion, or a model without a column signature.
+        ChallengerError: No champion, a model without a column signature, or a task or
+            model other than a binary classifier (``data.task``, champion, challenger or a
+            shadow).
     """
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        require_binary_task(settings.data.task)  # before anything loads: a clear refusal
         self.settings = settings
         self.rollout = settings.rollout
         self.strategy = settings.rollout.strategy
@@ -246,6 +257,7 @@ class ServingRuntime:
             self._start_shadow(dict(current.shadows))
         self.sync_state()
         self._update_gauges()
+        freeze_heap()
 
     def _start_shadow(self, targets: dict[str, int]) -> None:
         s = self.settings
@@ -263,12 +275,13 @@ class ServingRuntime:
         )
         self.shadow = ShadowRunner(spec, self.rollout.shadow.queue_size, self._shadow_stats)
 
-    def _shadow_stats(self, batch: list[ShadowStat]) -> None:
-        for stat in batch:
-            if stat.requests == 1:  # batched predictions say nothing about one request's latency
-                self.metrics.shadow_latency.labels(stat.model).observe(stat.seconds)
-            if stat.error:
-                self.metrics.shadow_errors.labels(stat.model).inc()
+    def _shadow_stats(self, stats: ShadowStats) -> None:
+        for model, seconds in stats.timed.items():
+            histogram = self.metrics.shadow_latency.labels(model)
+            for s in seconds:
+                histogram.observe(s)
+        for model, n in stats.errors.items():
+            self.metrics.shadow_errors.labels(model).inc(n)
 
     def stop(self) -> None:
         """Drain the shadow worker and the log (nothing queued is lost)."""
@@ -318,6 +331,7 @@ class ServingRuntime:
                 elif self.shadow is not None:
                     self.shadow.set_targets(dict(after.shadows))
             self.sync_state()
+            freeze_heap()
         self._update_gauges()
         return changed
 
@@ -441,6 +455,7 @@ class ServingRuntime:
                 "configured": list(self.rollout.shadow.models),
                 "models": dict(cur.shadows),
                 "ready": bool(sh and sh.ready.is_set() and sh.alive),
+                "priority": sh.policy if sh else None,
                 "pending": sh.pending if sh else 0,
                 "submitted": sh.submitted if sh else 0,
                 "dropped": sh.dropped if sh else 0,
@@ -477,6 +492,20 @@ class ServingRuntime:
             "swaps": self.hub.swaps,
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach (``gc.freeze``).
+
+    The app holds a few hundred thousand long-lived objects (MLflow, scikit-learn, pandas,
+    the models); a full collection walks all of them, 100-250 ms during which no request is
+    answered, and it comes whenever enough request objects have piled up: the p99 of any
+    strategy was a lottery of which minute a full collection fell into. Frozen objects are
+    still freed by reference counting; only cycles among them would stay, and the models and
+    libraries loaded at start (or at a swap) are meant to live anyway.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[None]]) -> None:
@@ -589,10 +618,11 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
             )
         models = rt.hub.current  # one snapshot for the whole request: swaps never mix models
         try:
-            frame = models.schema.prepare(records, "record" if single else "records")
+            columns = models.schema.validate(records, "record" if single else "records")
         except InputError as exc:
             rt.metrics.errors.labels("none", "invalid_input").inc()
             return _json({"detail": exc.errors}, 422)
+        frame = models.schema.build(columns)
         rt.metrics.prepared.inc()
         request_id = uuid.uuid4().hex
         ctx = RequestContext(request_id, body.user_id, body.attributes, frozenset(body.segments))
@@ -666,11 +696,19 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
             scores = positive_scores(served.model, frame)
         model_ms = (time.thread_time() - m0) * 1000.0
         variant = "challenger" if served is models.challenger else "champion"
+        handoff: BackgroundTask | None = None
         if chosen.shadow and shadow is not None:
-            if shadow.submit(request_id, frame, now):
-                rt.metrics.shadow_submitted.inc()
-            else:
-                rt.metrics.shadow_dropped.inc()
+            mirror, schema, n_records = shadow, models.schema, len(records)
+
+            async def to_shadows() -> None:
+                # Runs on the event loop right after the answer is sent: the user never
+                # waits for the hand-off (a non-blocking queue put of plain lists).
+                if mirror.submit(request_id, columns, n_records, now, schema):
+                    rt.metrics.shadow_submitted.inc()
+                else:
+                    rt.metrics.shadow_dropped.inc()
+
+            handoff = BackgroundTask(to_shadows)
         latency_s = time.perf_counter() - t0
         if writer is not None:
             chal_v = models.challenger.version if models.challenger else None
@@ -719,7 +757,7 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
         }
         if single:
             out["prediction"] = predictions[0]
-        return _json(out, headers={"x-request-id": request_id})
+        return _json(out, headers={"x-request-id": request_id}, background=handoff)
 
     @app.post("/feedback", status_code=202)
     async def feedback(body: FeedbackItem | FeedbackBatch) -> Response:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from challenger.errors import ChallengerError
+from challenger.errors import ChallengerError, ConfigError
 from challenger.registry import CHALLENGER, CHAMPION, Registry
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 _NUMBER_TYPES = {"double", "float"}
 _INTEGER_TYPES = {"long", "integer"}
 MAX_STRING_LENGTH = 1000
+
+#: Validated request values, column by column (what ``InputSchema.validate`` returns).
+Columns = dict[str, list[Any]]
 
 
 class InputError(ChallengerError):
@@ -65,6 +68,18 @@ class InputSchema:
 
     def prepare(self, records: Sequence[Mapping[str, Any]], loc: str = "records") -> pd.DataFrame:
         """Validate records against the schema and build the model's input frame.
+
+        Raises:
+            InputError: Any record has a missing, unknown or mistyped field (all are listed,
+                up to 20).
+        """
+        return self.build(self.validate(records, loc))
+
+    def validate(self, records: Sequence[Mapping[str, Any]], loc: str = "records") -> Columns:
+        """Validate records against the schema; the coerced values, column by column.
+
+        The columns are cheap to hand to another process (plain lists pickle in
+        microseconds, a DataFrame in a hundred); ``build`` turns them into the frame.
 
         Raises:
             InputError: Any record has a missing, unknown or mistyped field (all are listed,
@@ -115,6 +130,10 @@ class InputSchema:
                 break
         if errors:
             raise InputError(errors[:20])
+        return data
+
+    def build(self, data: Columns) -> pd.DataFrame:
+        """The model's input frame from validated columns (``validate``), in signature order."""
         arrays: dict[str, np.ndarray] = {}
         for col in self.columns:
             values = data[col.name]
@@ -181,8 +200,59 @@ def schema_from_registry(registry: Registry, version: int) -> InputSchema:
     return InputSchema(tuple(ColumnSpec(n, k, r) for n, k, r in cols))
 
 
+def binary_problem(model: Any) -> str | None:
+    """Why a model cannot be served here (None: it is a binary classifier).
+
+    The app answers a score and a class per record, the shadows, A/B and canary compare
+    positive-class probabilities, and feedback labels are 0 or 1: all of it assumes a
+    binary classifier with ``predict_proba``.
+    """
+    if not hasattr(model, "predict_proba"):
+        kind = "a regressor" if hasattr(model, "predict") else "not a predictor"
+        return f"{kind} (it has no predict_proba)"
+    classes = getattr(model, "classes_", None)
+    if classes is not None and len(classes) != 2:
+        return f"a classifier with {len(classes)} classes ({_shown(list(classes))})"
+    return None
+
+
+def require_binary_task(task: str) -> None:
+    """Refuse a project whose task the serving app cannot compare online.
+
+    Raises:
+        ConfigError: ``data.task`` is not ``binary``.
+    """
+    if task != "binary":
+        raise ConfigError(
+            f"data.task is {task!r}: the serving app and the online comparison (shadow, A/B, "
+            "canary) support binary classifiers only for now; compare its models offline "
+            "(challenger retrain / challenger promote)"
+        )
+
+
+def require_binary(model: Any, what: str) -> None:
+    """Refuse a model the serving app cannot compare (see ``binary_problem``).
+
+    Raises:
+        ChallengerError: ``model`` is a regressor or a multiclass classifier.
+    """
+    problem = binary_problem(model)
+    if problem is not None:
+        raise ChallengerError(_refusal(what, problem))
+
+
+def _refusal(what: str, problem: str) -> str:
+    return (
+        f"{what} is {problem}; the serving app and the online comparison (shadow, A/B, "
+        "canary) support binary classifiers only: serve a binary classifier, or compare "
+        "this model offline with challenger promote"
+    )
+
+
 def positive_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """Probability of the positive class per row, checked to be finite and in [0, 1].
+
+    Only for binary classifiers (``require_binary`` checks models when they are loaded).
 
     Raises:
         ValueError: The model returned something other than one probability per row.
@@ -251,10 +321,12 @@ class ModelHub:
         self._lock = threading.Lock()
         self.swaps = 0
         self.last_error: str | None = None
+        self._checked: dict[int, str | None] = {}
         self.current = self._build(None)
 
     def _load(self, role: str, version: int) -> LoadedModel:
         model = self.registry.load_model(version)
+        require_binary(model, f"{self.registry.model_name} v{version} ({role})")
         schema = schema_from_registry(self.registry, version)
         return LoadedModel(role, version, model, schema, time.time())
 
@@ -293,9 +365,27 @@ class ModelHub:
         shadows: dict[str, int] = {}
         for ref in self.shadow_refs:
             version = resolve(self.registry, ref)
-            if version is not None and version != champ.version:
+            if version is None or version == champ.version:
+                continue
+            problem = self._shadow_problem(version)
+            if problem is None:
                 shadows[ref] = version
+                continue
+            what = f"shadow {ref!r} ({self.registry.model_name} v{version})"
+            if old is None:  # at startup: refuse clearly instead of comparing nonsense
+                raise ChallengerError(_refusal(what, problem))
+            log.error("%s is %s; it is not shadowed (binary classifiers only)", what, problem)
+            note = f"{note}; " if note else ""
+            note += f"{what} is {problem}: not shadowed (binary classifiers only)"
         return ModelSet(champ, challenger, note, shadows)
+
+    def _shadow_problem(self, version: int) -> str | None:
+        """Load a shadow version once to check it is a binary classifier (versions never
+        change, so the answer is cached); the shadow worker loads its own copy."""
+        if version not in self._checked:
+            model = self.registry.load_model(version)
+            self._checked[version] = binary_problem(model)
+        return self._checked[version]
 
     def refresh(self) -> bool:
         """Re-read the aliases; load and swap in what changed. True when anything changed.

@@ -28,7 +28,7 @@ from challenger.online import (
 )
 from challenger.registry import CHALLENGER, TAG, Registry
 from challenger.serving.log import LogStore
-from challenger.serving.models import resolve
+from challenger.serving.models import require_binary_task, resolve
 from challenger.serving.router import RolloutState
 
 ROLLOUT_KEY = "rollout"
@@ -81,7 +81,12 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     Returns:
         keep_watching with the reason when there is nothing to decide yet (no challenger,
         no rollout running, too little data); otherwise the analysis's decision.
+
+    Raises:
+        ConfigError: ``data.task`` is not binary (the online analysis compares positive-class
+            probabilities and 0/1 labels).
     """
+    require_binary_task(settings.data.task)
     strategy = settings.rollout.strategy
     champion = registry.champion()
     challenger = registry.alias(CHALLENGER)
