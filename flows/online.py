@@ -1,7 +1,10 @@
 """The online-analysis flow, and the online demo that replays simulated traffic through the app.
 
-Thin orchestration only: the analysis is ``challenger.online``, reading the log and applying
-a decision is ``challenger.serving.review``.
+Thin orchestration only: the analysis is ``challenger.online``, reading the log and carrying
+out a decision is ``challenger.serving.review``. A decision that moves ``champion`` (a
+promotion, a rollback of the champion) runs under the promotion lock of the offline path
+(``flows.judge``: the ``challenger-promotion`` global concurrency limit, strict) and is
+judged again inside it if the champion moved meanwhile.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +22,24 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
 
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.data import Period, simulate_batch
 from challenger.registry import TAG, Registry
 from challenger.serving.app import ServingRuntime, create_app
-from challenger.serving.review import Review, apply, review, store_for, with_overrides
+from challenger.serving.review import (
+    Review,
+    act,
+    champion_expectation,
+    record,
+    review,
+    store_for,
+    with_overrides,
+)
 from challenger.serving.server import BackgroundServer
 from challenger.training import build_pipeline
+from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
 
 
 @task(name="review-online-evidence", cache_policy=NO_CACHE)
@@ -36,8 +50,40 @@ def review_task(settings: Settings) -> Review:
 
 @task(name="apply-online-decision", cache_policy=NO_CACHE)
 def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
-    """Promote, advance, roll back or keep watching, and record it."""
-    return apply(rev, settings, Registry.from_settings(settings), store_for(settings))
+    """Promote, advance, roll back or keep watching, and record it.
+
+    Promotions and rollbacks hold the promotion lock; inside it, if ``champion`` no longer
+    points where the decision expects, the evidence is reviewed again first (it was gathered
+    against another champion), and the new decision is the one carried out.
+    """
+    log = get_run_logger()
+    registry = Registry.from_settings(settings)
+    store = store_for(settings)
+    with registry.start_run(
+        f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
+    ) as run_id:
+        if rev.decision.action in ("promote", "rollback"):
+            ensure_promotion_limit()
+            with concurrency(PROMOTION_LIMIT, occupy=1, strict=True, timeout_seconds=600):
+                depends, expected = champion_expectation(rev.decision)
+                current = registry.champion()
+                now = current.version if current else None
+                if depends and now != expected:
+                    log.warning(
+                        "Champion moved from v%s to v%s since the review; reviewing again",
+                        expected,
+                        now,
+                    )
+                    again = review(settings, registry, store)
+                    note = f"reviewed again after the champion moved from v{expected} to v{now}"
+                    rev = replace(
+                        again,
+                        decision=replace(again.decision, reason=f"{note}: {again.decision.reason}"),
+                    )
+                decision, done = act(rev, settings, registry, store, run_id)
+        else:
+            decision, done = act(rev, settings, registry, store, run_id)
+        return record(rev, decision, done, registry, run_id)
 
 
 @flow(name="online-analysis", log_prints=False)
@@ -135,10 +181,10 @@ def _traffic(
     rows = frame.iloc[start : start + n]
     served: dict[str, int] = {}
     feedback = []
-    for i, (record, label) in enumerate(
+    for i, (rec, label) in enumerate(
         zip(rows[feats].to_dict("records"), rows[settings.data.target], strict=True)
     ):
-        r = client.post("/predict", json={"user_id": f"user-{start + i}", "record": record})
+        r = client.post("/predict", json={"user_id": f"user-{start + i}", "record": rec})
         r.raise_for_status()
         body = r.json()
         served[body["variant"]] = served.get(body["variant"], 0) + 1

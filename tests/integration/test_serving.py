@@ -2,13 +2,15 @@
 loopback port, httpx over real HTTP, the shadow worker process, the SQLite prediction log
 and the online-analysis flow under the session's Prefect harness.
 
-Three worlds, one app each: shadow (two shadow models, side effects, an alias move), A/B
-(sticky balanced assignment, kill switch, admin endpoints) and canary (a stage advance,
-then a broken challenger rolled back by the app on its own).
+Three worlds, one app each: shadow (two shadow models, side effects, an online promotion
+and, when the promoted model then does worse than the one it replaced, its rollback), A/B
+(sticky balanced assignment, kill switch, admin endpoints, the promotion lock) and canary (a
+stage advance, then a broken challenger rolled back by the app on its own and retired).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import threading
@@ -158,7 +160,11 @@ def shadow_world(
         folder,
         models["store"],
         "shadow-model",
-        {"strategy": "shadow", "shadow": {"models": ["challenger", "3"], "min_requests": 100}},
+        {
+            "strategy": "shadow",
+            # previous-champion has no version until a promotion; then it watches the new one.
+            "shadow": {"models": ["challenger", "3", "previous-champion"], "min_requests": 100},
+        },
         {
             "effects": [
                 {"name": "feed", "path": "feed.jsonl", "once_only": True},
@@ -374,12 +380,63 @@ def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
     info = reg.version(v2)
     assert info.tags["challenger.gate_decision"] == "PROMOTE"
     assert info.tags["challenger.online_strategy"] == "shadow"
+    move = reg.history()[-1]  # the same registry operation and history as the offline gate
+    assert (move["kind"], move["from"], move["to"]) == ("online-promote", v1, v2)
+    assert move["reason"].startswith("online shadow:") and move["run_id"] == result["run_id"]
+    assert reg.alias("previous-champion").version == v1
     assert "## Online comparison" in info.description
     run = reg.client.get_run(info.tags["challenger.online_run_id"])
     local = reg._mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="online/decision.json", tracking_uri=reg.tracking_uri
     )
     assert json.loads(Path(local).read_text())["decision"]["action"] == "promote"
+
+
+def test_an_online_promotion_that_does_worse_than_the_champion_it_replaced_is_rolled_back(
+    shadow_world: dict[str, Any],
+) -> None:
+    w = shadow_world
+    s, client, reg, (v1, v2, _) = w["s"], w["client"], w["reg"], w["v"]
+    runtime: ServingRuntime = w["runtime"]
+    assert reg.champion().version == v2, "runs after the online promotion of v2"
+    _wait(lambda: client.get("/health").json()["shadow"]["models"].get("previous-champion") == v1)
+    # The applicants look like last year's again: v1, now shadowed as previous-champion, is
+    # the better model on the live, labelled traffic.
+    frame = _records(s, 40, 400, Period())
+    items = []
+    for i, rec in enumerate(_features(s, frame)):
+        body = client.post("/predict", json={"user_id": f"o{i}", "record": rec}).json()
+        assert body["model_version"] == v2
+        items.append({"request_id": body["request_id"], "label": int(frame["default"].iloc[i])})
+    assert client.post("/feedback", json={"items": items}).status_code == 202
+    _wait(lambda: runtime.shadow.pending == 0, 60, "the shadow queue to drain")
+    time.sleep(0.5)  # the worker's last batch
+    runtime.writer.flush()
+
+    result = _flow(s)
+    dec = result["decision"]
+    assert dec["action"] == "rollback", dec["reason"]
+    assert dec["details"]["watch"] == {"champion": v2, "promoted_from": v1}
+    assert dec["details"]["rollback"]["kind"] == "restore"
+    assert result["done"] == f"champion rolled back from v{v2} to v{v1} (previous-champion)"
+    # Registry.rollback: the aliases, the mirrored stages and the champion history.
+    assert reg.champion().version == v1 and reg.alias("previous-champion").version == v2
+    assert reg.version(v1).stage == "Production" and reg.version(v2).stage == "Archived"
+    kinds = [(h["kind"], h["from"], h["to"]) for h in reg.history()]
+    assert kinds[-2:] == [("online-promote", v1, v2), ("rollback", v2, v1)]
+    last = reg.history()[-1]
+    assert (
+        last["reason"].startswith("online shadow: champion v")
+        and last["run_id"] == (result["run_id"])
+    )
+    assert "challenger.rolled_back" in reg.version(v2).tags
+    assert "challenger.restored_by_rollback" in reg.version(v1).tags
+    assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE", "its gate verdict stays"
+    _wait(lambda: client.get("/health").json()["champion"] == v1, 30, "the swap back to v1")
+    # A rollback is never followed by another one: nothing to watch until a new promotion.
+    again = _flow(s)
+    assert again["decision"]["action"] == "keep_watching", again["decision"]["reason"]
+    assert reg.champion().version == v1
 
 
 def test_clean_shutdown_loses_no_log_row(tmp_path: Path, shadow_world: dict[str, Any]) -> None:
@@ -528,16 +585,76 @@ def test_admin_endpoints_refuse_without_the_token(ab_world: dict[str, Any]) -> N
     assert client.patch("/admin/flags", json={"permission": {"segments": []}}).status_code == 200
 
 
-def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict[str, Any]) -> None:
-    w = ab_world
-    s, client, reg, (v1, v2) = w["s"], w["client"], w["reg"], w["v"]
-    frame = _records(s, 4, 600)
+def _ab_traffic(client: httpx.Client, s: Settings, day: int, prefix: str) -> None:
+    frame = _records(s, day, 600)
     items = []
     for i, rec in enumerate(_features(s, frame)):
-        body = {"user_id": f"buyer-{i}", "attributes": {"country": "DE"}, "record": rec}
+        body = {"user_id": f"{prefix}-{i}", "attributes": {"country": "DE"}, "record": rec}
         rid = client.post("/predict", json=body).json()["request_id"]
         items.append({"request_id": rid, "label": int(frame["default"].iloc[i])})
     assert client.post("/feedback", json={"items": items}).status_code == 202
+
+
+def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_champion_moved(
+    ab_world: dict[str, Any], models: dict[str, Any]
+) -> None:
+    from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
+    from prefect.concurrency.sync import concurrency
+
+    w = ab_world
+    s, client, reg, (v1, v2) = w["s"], w["client"], w["reg"], w["v"]
+    _ab_traffic(client, s, 4, "early")
+    w["runtime"].writer.flush()
+    started_ms = int(time.time() * 1000)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = _flow(s)
+        except BaseException as exc:  # reported by the assertions below
+            outcome["error"] = exc
+
+    def online_runs() -> int:
+        runs = reg.client.search_runs(
+            [reg.experiment_id],
+            filter_string=f"tags.mlflow.runName = 'online-ab' and attributes.start_time >= {started_ms}",
+        )
+        return len(runs)
+
+    ensure_promotion_limit()
+    # Another promotion holds the lock: the online flow reviews (the evidence says promote
+    # v2 over v1), then waits for the lock, and the other promotion moves the champion.
+    with concurrency(PROMOTION_LIMIT, occupy=1, strict=True):
+        flow = threading.Thread(target=contextvars.copy_context().run, args=(run,))
+        flow.start()
+        _wait(lambda: online_runs() == 1 or not flow.is_alive(), 120, "the online flow to act")
+        time.sleep(2.0)  # it would promote now if it did not wait for the lock
+        assert flow.is_alive() and "error" not in outcome, outcome
+        assert reg.champion().version == v1, "promoted without the promotion lock"
+        v3 = _register(reg, models["old"])
+        reg.promote(v3, v1, reason="another promotion", kind="promote")
+    flow.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    result = outcome["result"]
+    dec = result["decision"]
+    assert dec["reason"].startswith(f"reviewed again after the champion moved from v{v1} to v{v3}")
+    assert dec["action"] == "keep_watching" and reg.champion().version == v3
+    assert result["done"] == f"the ab of v{v2} starts again at stage 0 against v{v3}"
+    _wait(
+        lambda: client.get("/health").json()["rollout"]["champion_version"] == v3,
+        30,
+        "the app to follow the restarted A/B test",
+    )
+    assert client.get("/health").json()["rollout"]["status"] == "running"
+    assert reg.alias("challenger").version == v2
+
+
+def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict[str, Any]) -> None:
+    w = ab_world
+    s, client, reg, (_, v2) = w["s"], w["client"], w["reg"], w["v"]
+    v1 = reg.champion().version  # the champion the A/B test compares with now
+    _wait(lambda: client.get("/health").json()["rollout"]["champion_version"] == v1, 10)
+    _ab_traffic(client, s, 5, "buyer")
     w["runtime"].writer.flush()
     result = _flow(s)
     dec = result["decision"]
@@ -643,12 +760,15 @@ def test_broken_canary_is_rolled_back_automatically(canary_world: dict[str, Any]
     after = _canary_traffic(client, s, 99, 300, "d")
     assert {a["arm"] for a in after} == {"champion"}
     assert _metric(client.get("/metrics").text, "challenger_rollbacks_total", by="guard") == 1.0
+    history = reg.history()
     result = _flow(s)
     assert result["decision"]["action"] == "rollback"
+    # Before any promotion the champion never moved: the canary is retired, nothing restored.
+    assert result["decision"]["details"]["rollback"]["kind"] == "retire"
     info = reg.version(broken)
     assert info.tags["challenger.gate_decision"] == "REJECT"
     assert info.aliases == () and reg.alias("challenger") is None
-    assert reg.champion().version == v1
+    assert reg.champion().version == v1 and reg.history() == history
 
 
 def test_an_operator_can_force_a_rollback(canary_world: dict[str, Any]) -> None:
