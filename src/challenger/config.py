@@ -659,6 +659,12 @@ class RolloutConfig(_Section):
     """How the serving router compares the challenger with the champion on live traffic."""
 
     strategy: Literal["champion", "shadow", "ab", "canary"] = "shadow"
+    review_minutes: float | None = Field(
+        15,
+        gt=0,
+        description="The online-analysis deployment (prefect.yaml) reviews the prediction log "
+        "this often; null leaves it without an active schedule.",
+    )
     shadow: ShadowConfig = ShadowConfig()
     ab: ABConfig = ABConfig()
     canary: CanaryConfig = CanaryConfig()

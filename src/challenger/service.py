@@ -2,17 +2,18 @@
 
 ``up`` starts, each as a detached process on a loopback address, a Prefect server (UI and
 API), the MLflow UI on the configured store, and one Prefect worker per work pool that
-``prefect.yaml`` names; it creates the process work pools and the ``retrain`` queue (one
-retrain at a time), deploys ``prefect.yaml`` with ``prefect deploy --all``, and returns the
-two URLs. Pid files and logs live under ``service.state_dir`` (``.challenger/`` by
-default), as does the Prefect database unless ``PREFECT_API_DATABASE_CONNECTION_URL``
-points elsewhere. ``down`` stops what ``up`` started, by the recorded process ids only:
-workers first, so no run is picked up by a half-stopped system, then the servers.
+``prefect.yaml`` names; it creates the process work pools and the ``retrain`` and
+``online`` queues (one run at a time each), deploys ``prefect.yaml`` with
+``prefect deploy --all``, and returns the two URLs. Pid files and logs live under
+``service.state_dir`` (``.challenger/`` by default), as does the Prefect database unless
+``PREFECT_API_DATABASE_CONNECTION_URL`` points elsewhere. ``down`` stops what ``up``
+started, by the recorded process ids only: workers first, so no run is picked up by a
+half-stopped system, then the servers.
 
 :func:`deployment_values` is the build step ``prefect.yaml`` runs at deploy time: it reads
-``challenger.yaml`` so the schedules (``triggers.interval``) and the configuration path
-have one source. Nothing here imports Prefect: the servers are separate processes, driven
-through their command line and HTTP API.
+``challenger.yaml`` so the schedules (``triggers.interval``, ``rollout.review_minutes``) and
+the configuration path have one source. Nothing here imports Prefect: the servers are
+separate processes, driven through their command line and HTTP API.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ logger = logging.getLogger(__name__)
 
 PREFECT_FILE = "prefect.yaml"
 CONFIG_ENV = "CHALLENGER_CONFIG"
-QUEUE_LIMITS: Mapping[str, int] = {"retrain": 1}
+QUEUE_LIMITS: Mapping[str, int] = {"retrain": 1, "online": 1}
 """Work queues ``up`` creates with a concurrency limit: one retrain at a time, however it
-was started (schedule, Run button or drift event); further runs wait in the queue."""
+was started (schedule, Run button or drift event), and one online analysis at a time;
+further runs wait in the queue."""
 _ANCHOR = "20260101T000000"  # fixed DTSTART: redeploying keeps the schedule's phase
 _OFF_RRULE = "FREQ=WEEKLY;INTERVAL=1"  # a valid rule for a schedule that is switched off
 _TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -131,8 +133,9 @@ def deployment_values(config: str | None = None) -> dict[str, Any]:
     Returns:
         ``config`` (absolute path or None), ``code_dir`` (where the flows are, the working
         directory of every run), the schedules as RRULEs with their on/off switches
-        (``monitor_rrule``, ``monitor_active``, ``retrain_rrule``, ``retrain_active``) and
-        ``model_name``.
+        (``monitor_rrule``, ``monitor_active``, ``retrain_rrule``, ``retrain_active``,
+        ``online_rrule``, ``online_active``) and ``model_name``. The online analysis is
+        scheduled only for a binary task (the only one the serving app compares).
 
     Raises:
         ConfigError: The configuration is invalid (the deploy then stops with its message).
@@ -145,6 +148,7 @@ def deployment_values(config: str | None = None) -> dict[str, Any]:
     interval = settings.triggers.interval
     monitor = interval.monitor_minutes
     retrain = interval.retrain_hours
+    review = settings.rollout.review_minutes if settings.data.task == "binary" else None
     return {
         "config": None if path is None else str(path),
         "code_dir": str(Path.cwd().resolve()),
@@ -156,6 +160,10 @@ def deployment_values(config: str | None = None) -> dict[str, Any]:
         if retrain
         else f"DTSTART:{_ANCHOR}\nRRULE:{_OFF_RRULE}",
         "retrain_active": retrain is not None,
+        "online_rrule": rrule_every(review * 60)
+        if review
+        else f"DTSTART:{_ANCHOR}\nRRULE:{_OFF_RRULE}",
+        "online_active": review is not None,
         "model_name": settings.project.model_name,
     }
 

@@ -5,10 +5,11 @@ UI (on a sqlite store in a temporary project), and deploys prefect.yaml; the man
 runs through `prefect deployment run --watch`; the scheduled monitor deployment checks a
 drifted batch and emits `challenger.drift.detected`; the deployment trigger starts
 `retrain/on-trigger` with the event's evidence; both retrains leave their versions and
-aliases in the MLflow store. `challenger down` stops everything at the end, also when a test
-fails (and the fixture kills by pid whatever `down` could not stop).
+aliases in the MLflow store; the online-analysis deployment runs on its own queue.
+`challenger down` stops everything at the end, also when a test fails (and the fixture kills
+by pid whatever `down` could not stop).
 
-Takes about three minutes on two cores (a server start, five flow runs in subprocesses).
+Takes one to three minutes on two cores (a server start, six flow runs in subprocesses).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 "gate": {"n_resamples": 1000},
                 # Active schedules that cannot come due during the test (once a year).
                 "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
+                "rollout": {"review_minutes": 525_600},
                 "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
             }
         )
@@ -189,6 +191,7 @@ def test_up_serves_both_uis_with_the_deployments_and_their_schedules(
     names = [d["name"] for d in service["deployments"]]
     assert names == [
         "monitor/scheduled",
+        "online-analysis/scheduled",
         "retrain/manual",
         "retrain/on-trigger",
         "retrain/scheduled",
@@ -203,10 +206,21 @@ def test_up_serves_both_uis_with_the_deployments_and_their_schedules(
     scheduled = deployment(service, "retrain/scheduled")
     assert scheduled["parameters"]["reason"] == "interval" and scheduled["schedules"][0]["active"]
 
+    online = deployment(service, "online-analysis/scheduled")
+    [schedule] = online["schedules"]
+    assert schedule["active"] is True
+    assert schedule["schedule"]["rrule"].endswith("RRULE:FREQ=DAILY;INTERVAL=365")
+    assert online["parameters"] == {"config": str(service["config"])}
+    assert online["entrypoint"] == "flows/online.py:online_flow"
+    assert online["work_queue_name"] == "online"
+    assert online["global_concurrency_limit"]["limit"] == 1
+    assert online["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+
     queues = {
         q["name"]: q for q in api(service, "POST", "/work_pools/challenger/queues/filter", {})
     }
     assert queues["retrain"]["concurrency_limit"] == 1  # one retrain at a time
+    assert queues["online"]["concurrency_limit"] == 1  # one online analysis at a time
     on_trigger = deployment(service, "retrain/on-trigger")
     automations = api(service, "POST", "/automations/filter", {})
     [automation] = [
@@ -253,12 +267,19 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
 
     assert done.returncode == 0, done.stdout + done.stderr
     monitor_run = flow_run_id(done.stdout)
-    events = api(
-        service,
-        "POST",
-        "/events/filter",
-        {"filter": {"event": {"name": ["challenger.drift.detected"]}}, "limit": 10},
-    )["events"]
+    # The server's event persister writes events in batches (every few seconds): an event
+    # emitted just before the run completed may not be readable yet.
+    deadline = time.monotonic() + 60
+    while True:
+        events = api(
+            service,
+            "POST",
+            "/events/filter",
+            {"filter": {"event": {"name": ["challenger.drift.detected"]}}, "limit": 10},
+        )["events"]
+        if events or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     [event] = events
     assert event["resource"]["prefect.resource.id"] == f"challenger.model.{MODEL}"
     assert event["payload"]["trigger"] == "data_change"
@@ -303,6 +324,26 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
     assert mlflow_run, link["data"]
     files = mlflow(service, "artifacts/list", run_id=mlflow_run.group(1), path="drift")["files"]
     assert "drift/day-003-drift.html" in {f["path"] for f in files}
+
+
+def test_the_online_analysis_deployment_runs_on_its_queue(service: dict[str, Any]) -> None:
+    done = prefect(
+        "deployment", "run", "online-analysis/scheduled",
+        "--watch", "--watch-timeout", str(RUN_TIMEOUT),
+        env=service["env"],
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = api(service, "GET", f"/flow_runs/{flow_run_id(done.stdout)}")
+    assert run["state_type"] == "COMPLETED" and run["work_queue_name"] == "online"
+    # Nothing is served yet: the analysis records that there is nothing to decide.
+    [artifact] = api(
+        service,
+        "POST",
+        "/artifacts/filter",
+        {"artifacts": {"flow_run_id": {"any_": [run["id"]]}, "key": {"any_": ["online-decision"]}}},
+    )
+    assert "keep_watching" in artifact["description"]
 
 
 def test_down_stops_everything(service: dict[str, Any]) -> None:

@@ -46,7 +46,10 @@ def test_deployment_values_come_from_the_configuration(
     assert values["config"] == str(cfg.resolve()) and values["code_dir"] == str(tmp_path.resolve())
     assert values["monitor_rrule"].endswith("FREQ=MINUTELY;INTERVAL=30")
     assert values["monitor_active"] is True and values["retrain_active"] is False
+    assert values["online_rrule"].endswith("FREQ=MINUTELY;INTERVAL=15") and values["online_active"]
     assert values["model_name"] == "m"
+    cfg.write_text("data: {task: regression}\ntraining: {primary_metric: rmse}\n")
+    assert service.deployment_values()["online_active"] is False  # online: binary tasks only
     monkeypatch.setenv(service.CONFIG_ENV, str(REPO / "challenger.yaml"))
     assert service.deployment_values()["config"] == str(REPO / "challenger.yaml")
     cfg.write_text("triggers: {interval: {monitor_minutes: -1}}\n")
@@ -56,8 +59,8 @@ def test_deployment_values_come_from_the_configuration(
 
 def test_the_shipped_prefect_yaml_runs_everything_on_one_process_pool() -> None:
     pools = service.pools_and_queues(REPO / "prefect.yaml")
-    assert pools == {"challenger": {"monitor", "retrain"}}
-    assert service.QUEUE_LIMITS["retrain"] == 1
+    assert pools == {"challenger": {"monitor", "retrain", "online"}}
+    assert service.QUEUE_LIMITS["retrain"] == 1 and service.QUEUE_LIMITS["online"] == 1
     assert service.find_prefect_file(Settings(root=REPO)) == REPO / "prefect.yaml"
 
 
