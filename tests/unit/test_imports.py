@@ -44,7 +44,17 @@ def test_stack_versions(distribution: str, major: str) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["prefect_dask", "fastapi", "uvicorn", "httpx", "prometheus_client", "orjson", "psutil"],
+    [
+        "prefect_dask",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "httpx",
+        "prometheus_client",
+        "orjson",
+        "psutil",
+        "threadpoolctl",
+    ],
 )
 def test_runtime_dependencies_import(module: str) -> None:
     importlib.import_module(module)
