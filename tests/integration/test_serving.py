@@ -108,6 +108,18 @@ def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> Non
         time.sleep(0.05)
 
 
+def _wait_shadowed(runtime: ServingRuntime, ids: list[str]) -> None:
+    """Until every shadow model's output for these requests is in the log."""
+    per_request = len(runtime.hub.current.shadows)
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT COUNT(*) AS n FROM shadows WHERE request_id IN ({marks})"
+    _wait(
+        lambda: runtime.store.frame(sql, ids)["n"].iloc[0] == per_request * len(ids),
+        60,
+        "the shadow outputs in the log",
+    )
+
+
 def _client(url: str, token: str | None = TOKEN) -> httpx.Client:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=url, timeout=30.0, headers=headers)
@@ -341,8 +353,7 @@ def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
         items.append({"request_id": rid, "label": int(frame["default"].iloc[i])})
     assert client.post("/feedback", json={"items": items}).status_code == 202
     runtime: ServingRuntime = w["runtime"]
-    _wait(lambda: runtime.shadow.pending == 0, 60, "the shadow queue to drain")
-    time.sleep(0.3)
+    _wait_shadowed(runtime, [item["request_id"] for item in items])
     runtime.writer.flush()
 
     # Keep requests flowing while the decision moves the champion alias.
@@ -409,8 +420,7 @@ def test_an_online_promotion_that_does_worse_than_the_champion_it_replaced_is_ro
         assert body["model_version"] == v2
         items.append({"request_id": body["request_id"], "label": int(frame["default"].iloc[i])})
     assert client.post("/feedback", json={"items": items}).status_code == 202
-    _wait(lambda: runtime.shadow.pending == 0, 60, "the shadow queue to drain")
-    time.sleep(0.5)  # the worker's last batch
+    _wait_shadowed(runtime, [item["request_id"] for item in items])
     runtime.writer.flush()
 
     result = _flow(s)
