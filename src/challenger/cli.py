@@ -509,9 +509,10 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         def show(row: dict[str, Any]) -> None:
             out.print(f"[bold]{row['scene']}[/] → {row['event']}: {row['note']}")
             if row.get("agreement") is not None:
+                added = row.get("added_ms_p99")  # None until enough shadow predictions are timed
                 out.print(
                     f"   [dim]agreement {row['agreement']:.1%}, PSI of scores {row['psi']:.3f}, "
-                    f"added p99 latency {row['added_ms_p99']:+.2f} ms[/]"
+                    f"added p99 latency {'n/a' if added is None else f'{added:+.2f} ms'}[/]"
                 )
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")

@@ -556,7 +556,9 @@ class ShadowConfig(_Section):
     models: tuple[str, ...] = Field(
         ("challenger",),
         min_length=1,
-        description="Aliases or version numbers of the registered model to shadow.",
+        description="Aliases or version numbers of the registered model to shadow; with "
+        "previous-champion, an online promotion is watched against the champion it replaced "
+        "and rolled back if it does worse.",
     )
     queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
     decision_threshold: float = Field(0.5, gt=0, lt=1, description="Score threshold for agreement.")
