@@ -30,10 +30,10 @@ from sklearn.metrics import roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
 
 from challenger.config import CandidateConfig, Settings
-from challenger.data import simulate_batch
-from challenger.evaluation import Check, Evidence, gather_evidence, positive_scores
-from challenger.gate import Outcome, decide
-from challenger.training import build_pipeline
+from challenger.gate.decide import Outcome, decide
+from challenger.gate.evidence import Check, Evidence, gather_evidence, positive_scores
+from challenger.store.batches import simulate_batch
+from challenger.train.training import build_pipeline
 
 CANDIDATE = CandidateConfig(
     name="logistic_regression",

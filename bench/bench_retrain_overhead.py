@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 
 from challenger.config import load_config
-from challenger.data import simulate_batch, time_split, write_table
+from challenger.store.batches import simulate_batch, time_split, write_table
 
 EXTRA = [f"noise_{i}" for i in range(1, 6)] + ["log_income", "loan_to_income", "credit_x_dti"]
 

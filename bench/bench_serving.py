@@ -82,9 +82,9 @@ def free_port() -> int:
 def build_store(root: Path) -> dict[str, Any]:
     """Register a champion and a challenger; returns the shared MLflow settings."""
     from challenger.config import CandidateConfig, load_config
-    from challenger.data import Period, simulate_batch
-    from challenger.registry import Registry
-    from challenger.training import build_pipeline
+    from challenger.store.batches import Period, simulate_batch
+    from challenger.store.registry import Registry
+    from challenger.train.training import build_pipeline
 
     mlflow_cfg = {
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",

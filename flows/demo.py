@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from challenger.config import Settings
-from challenger.data import CorruptionKind, Period, corrupt, simulate_batch, write_table
 from challenger.errors import BatchQuarantined
+from challenger.store.batches import CorruptionKind, Period, corrupt, simulate_batch, write_table
 from flows.monitor import monitor_flow
 from flows.retrain import retrain_flow
 

@@ -20,11 +20,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
-from challenger import reports
 from challenger.config import Settings
-from challenger.data import assemble_window, read_table
 from challenger.errors import ChampionMoved
-from challenger.evaluation import (
+from challenger.gate import report as reports
+from challenger.gate.decide import GateDecision, Outcome, decide
+from challenger.gate.evidence import (
     Check,
     Evidence,
     Operational,
@@ -33,9 +33,9 @@ from challenger.evaluation import (
     resampling_groups,
     smoke_test,
 )
-from challenger.gate import GateDecision, Outcome, decide
-from challenger.registry import TAG, Registry, VersionInfo
-from challenger.tasks import encode_target, model_scores, shared_classes
+from challenger.problem import encode_target, model_scores, shared_classes
+from challenger.store.batches import assemble_window, read_table
+from challenger.store.registry import TAG, Registry, VersionInfo
 
 PROMOTION_LIMIT = "challenger-promotion"
 

@@ -30,10 +30,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from challenger.config import Settings, load_config
-from challenger.data import accept_batch, accepted_batches, read_table
-from challenger.drift import DriftResult, measure_drift
 from challenger.errors import BatchQuarantined, ConfigError
-from challenger.monitoring import (
+from challenger.monitor.checks import (
     apply_labels,
     archive_label_file,
     batch_schema,
@@ -46,11 +44,13 @@ from challenger.monitoring import (
     recent_labelled,
     schema_changes,
 )
-from challenger.registry import TAG, Registry, VersionInfo
-from challenger.service import mlflow_ui_base
-from challenger.tasks import prediction_for_drift
-from challenger.triggers import TriggerDecision, decide_retrain
-from challenger.validation import ValidationResult, quarantine, validate_batch
+from challenger.monitor.drift.measure import DriftResult, measure_drift
+from challenger.monitor.triggers import TriggerDecision, decide_retrain
+from challenger.monitor.validation import ValidationResult, quarantine, validate_batch
+from challenger.ops.service import mlflow_ui_base
+from challenger.problem import prediction_for_drift
+from challenger.store.batches import accept_batch, accepted_batches, read_table
+from challenger.store.registry import TAG, Registry, VersionInfo
 from flows.retrain import retrain_flow
 
 EVENTS = {

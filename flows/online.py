@@ -25,10 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
 from challenger.config import CandidateConfig, Settings, load_config
-from challenger.data import Period, simulate_batch
-from challenger.registry import TAG, Registry
-from challenger.serving.app import ServingRuntime, create_app
-from challenger.serving.review import (
+from challenger.online.review import (
     Review,
     act,
     champion_expectation,
@@ -37,8 +34,11 @@ from challenger.serving.review import (
     store_for,
     with_overrides,
 )
-from challenger.serving.server import BackgroundServer
-from challenger.training import build_pipeline
+from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.server import BackgroundServer
+from challenger.store.batches import Period, simulate_batch
+from challenger.store.registry import TAG, Registry
+from challenger.train.training import build_pipeline
 from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
 
 

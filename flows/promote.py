@@ -11,12 +11,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from challenger import reports
 from challenger.config import load_config
-from challenger.data import time_split
 from challenger.errors import ChallengerError
-from challenger.monitoring import labelled_rows
-from challenger.registry import TAG, Registry
+from challenger.gate import report as reports
+from challenger.monitor.checks import labelled_rows
+from challenger.store.batches import time_split
+from challenger.store.registry import TAG, Registry
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 
 

@@ -13,14 +13,16 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from challenger import reports
 from challenger.config import CandidateConfig, Settings, load_config
-from challenger.data import fingerprint, time_split
 from challenger.errors import DataError
-from challenger.evaluation import Check
-from challenger.monitoring import batch_schema, labelled_rows
-from challenger.registry import TAG, Registry
-from challenger.training import (
+from challenger.gate import report as reports
+from challenger.gate.evidence import Check
+from challenger.monitor.checks import batch_schema, labelled_rows
+from challenger.monitor.triggers import trigger_tags
+from challenger.monitor.validation import validate_batch
+from challenger.store.batches import fingerprint, time_split
+from challenger.store.registry import TAG, Registry
+from challenger.train.training import (
     CVResult,
     FittedModel,
     KSensitivity,
@@ -35,8 +37,6 @@ from challenger.training import (
     plan_training,
     summarize,
 )
-from challenger.triggers import trigger_tags
-from challenger.validation import validate_batch
 from flows.executor import run_fold_jobs, task_runner
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 

@@ -136,7 +136,7 @@ def demo(
 
     def work() -> list[dict[str, Any]]:
         from challenger.config import load_config
-        from challenger.registry import Registry
+        from challenger.store.registry import Registry
 
         settings = load_config(config)
         out = err if as_json else Console()
@@ -280,9 +280,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.data import accepted_batches
-        from challenger.monitoring import list_quarantined
-        from challenger.registry import Registry
+        from challenger.monitor.checks import list_quarantined
+        from challenger.store.batches import accepted_batches
+        from challenger.store.registry import Registry
 
         settings = load_config(config)
         registry = Registry.from_settings(settings)
@@ -430,9 +430,9 @@ def serve(
     def work() -> None:
         from challenger.config import load_config
         from challenger.errors import ConfigError
-        from challenger.serving.review import with_overrides
-        from challenger.serving.server import build_app, is_loopback
-        from challenger.serving.server import serve as run_server
+        from challenger.online.review import with_overrides
+        from challenger.online.serve.server import build_app, is_loopback
+        from challenger.online.serve.server import serve as run_server
 
         settings = load_config(config)
         if strategy is not None:
@@ -551,7 +551,7 @@ def release(
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.monitoring import release_quarantined
+        from challenger.monitor.checks import release_quarantined
 
         settings = load_config(config)
         out = release_quarantined(
@@ -582,7 +582,7 @@ def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     def work() -> dict[str, Any]:
         from challenger.config import find_config, load_config
-        from challenger.service import up as start
+        from challenger.ops.service import up as start
 
         settings = load_config(config)
         out = err if as_json else Console()
@@ -615,7 +615,7 @@ def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.service import down as stop
+        from challenger.ops.service import down as stop
 
         info = stop(load_config(config))
         if not as_json:

@@ -775,7 +775,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        from challenger.tasks import GATE_METRICS
+        from challenger.problem import GATE_METRICS
 
         fits = GATE_METRICS[self.data.task]
         if self.training.primary_metric not in fits:

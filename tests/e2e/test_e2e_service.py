@@ -31,7 +31,7 @@ import httpx
 import pytest
 import yaml
 
-from challenger.data import Period, simulate_batch, write_table
+from challenger.store.batches import Period, simulate_batch, write_table
 
 pytestmark = pytest.mark.e2e
 

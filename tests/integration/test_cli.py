@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from challenger.cli import app
 from challenger.config import load_config
-from challenger.data import simulate_batch, write_table
-from challenger.registry import Registry
+from challenger.store.batches import simulate_batch, write_table
+from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from challenger.config import load_config
-from challenger.data import Period, simulate_batch, write_table
 from challenger.errors import ChallengerError, ChampionMoved
-from challenger.registry import Registry
+from challenger.store.batches import Period, simulate_batch, write_table
+from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from challenger.config import load_config
-from challenger.data import Period, corrupt, simulate_batch, write_table
 from challenger.errors import BatchQuarantined, DataError
-from challenger.registry import Registry
+from challenger.store.batches import Period, corrupt, simulate_batch, write_table
+from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
 

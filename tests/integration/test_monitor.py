@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from challenger.cli import app
 from challenger.config import load_config
-from challenger.data import Period, corrupt, simulate_batch, split_labels, write_table
 from challenger.errors import BatchQuarantined
-from challenger.registry import Registry
+from challenger.store.batches import Period, corrupt, simulate_batch, split_labels, write_table
+from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
 ROWS = 600

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 def test_connecting_to_a_store_does_not_redirect_the_next_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from challenger.registry import Registry
+    from challenger.store.registry import Registry
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     first, second = tmp_path / "a", tmp_path / "b"

@@ -26,12 +26,12 @@ import pytest
 import yaml
 
 from challenger.config import CandidateConfig, Settings, load_config
-from challenger.data import Period, simulate_batch
-from challenger.registry import Registry
-from challenger.serving.app import ServingRuntime, create_app
-from challenger.serving.log import LogStore
-from challenger.serving.server import BackgroundServer
-from challenger.training import build_pipeline
+from challenger.online.log import LogStore
+from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.server import BackgroundServer
+from challenger.store.batches import Period, simulate_batch
+from challenger.store.registry import Registry
+from challenger.train.training import build_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -811,7 +811,7 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     import sys
 
     from challenger.errors import ChallengerError, ConfigError
-    from challenger.serving.review import review, store_for, with_overrides
+    from challenger.online.review import review, store_for, with_overrides
 
     folder = tmp_path_factory.mktemp("refusal")
     s = _project(folder, models["store"], "refusal-model", {"strategy": "shadow"})

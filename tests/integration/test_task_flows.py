@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from challenger.config import load_config
-from challenger.data import simulate_batch, write_table
-from challenger.registry import Registry
+from challenger.store.batches import simulate_batch, write_table
+from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
 

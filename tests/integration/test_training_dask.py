@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from challenger.config import load_config
-from challenger.data import simulate_batch, write_table
-from challenger.leakage import LeakageError
-from challenger.registry import Registry
+from challenger.store.batches import simulate_batch, write_table
+from challenger.store.registry import Registry
+from challenger.train.leakage import LeakageError
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""The promotion gate: evidence, the pure decision, the promotion itself, the report."""

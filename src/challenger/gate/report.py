@@ -1,0 +1,427 @@
+"""The record of a decision: version tags, the model card and the decision table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from challenger.gate.decide import GateDecision
+from challenger.gate.evidence import Evidence
+from challenger.store.registry import TAG
+from challenger.train.leakage import Finding
+from challenger.train.training import CVResult, KSensitivity
+
+
+def version_tags(
+    *,
+    trigger: str,
+    fingerprint: str,
+    cv: CVResult,
+    primary_metric: str,
+    batches: list[str],
+    n_train: int,
+    n_holdout: int,
+) -> dict[str, str]:
+    """Tags every new version carries from the moment it is registered."""
+    return {
+        f"{TAG}trigger": trigger,
+        f"{TAG}data_fingerprint": fingerprint,
+        f"{TAG}cv_strategy": f"{cv.strategy}(k={cv.n_splits})",
+        f"{TAG}candidate": cv.candidate,
+        f"{TAG}estimator": cv.estimator,
+        f"{TAG}cv_{primary_metric}": f"{cv.mean(primary_metric):.4f} ± {cv.std(primary_metric):.4f}",
+        f"{TAG}training_batches": ",".join(batches),
+        f"{TAG}train_rows": str(n_train),
+        f"{TAG}holdout_rows": str(n_holdout),
+        f"{TAG}gate_decision": "PENDING",
+    }
+
+
+def training_section(
+    metric: str,
+    ksens: tuple[KSensitivity, ...] | list[KSensitivity],
+    warnings: tuple[Finding, ...] | list[Finding],
+    best: CVResult,
+    max_search_rows: int = 10,
+) -> str:
+    """Markdown for the model card: search results, k-sensitivity and leakage warnings."""
+    lines: list[str] = []
+    if best.search:
+        what = "nested CV: the inner search's choice per outer fold" if best.nested else "search"
+        cols = list(best.search[0])
+        if not best.nested:
+            cols = [
+                c for c in cols if c == "rank" or c.startswith("param.") or c.startswith(metric)
+            ]
+        lines += [
+            "",
+            f"**Search of `{best.candidate}`** ({what}, best first):",
+            "",
+            "| " + " | ".join(cols) + " |",
+            "|" + "---|" * len(cols),
+        ]
+        for row in best.search[:max_search_rows]:
+            lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    if ksens:
+        lines += [
+            "",
+            f"**k-sensitivity of `{best.candidate}`** ({best.strategy}): how the CV estimate of "
+            f"{metric} moves with the number of folds.",
+            "",
+            "| k | folds | mean | sd |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| {k.k} | {k.n_folds} | {k.mean:.4f} | {_cell(k.std)} |" for k in ksens]
+    if warnings:
+        lines += ["", "**Leakage warnings:**", ""]
+        lines += [f"- `{w.guard}` on `{w.column}`: {w.message}" for w in warnings]
+    return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "—" if v != v else f"{v:.4g}"
+    return "—" if v is None else str(v)
+
+
+def decision_tags(decision: GateDecision, evidence: Evidence) -> dict[str, str]:
+    """Tags written once the gate has decided."""
+    tags = {
+        f"{TAG}gate_decision": decision.outcome.value,
+        f"{TAG}gate_action": decision.action,
+        f"{TAG}gate_reason": decision.reason[:4000],
+        f"{TAG}gate_mode": decision.mode,
+        f"{TAG}holdout_{evidence.primary_metric}": f"{evidence.challenger_value:.6f}",
+        f"{TAG}compared_with": "none"
+        if evidence.champion_version is None
+        else f"v{evidence.champion_version}",
+    }
+    if evidence.primary is not None:
+        bs = evidence.primary
+        tags[f"{TAG}delta_{bs.metric}"] = f"{bs.delta:+.6f}"
+        tags[f"{TAG}delta_lower"] = f"{bs.lower:+.6f}"
+        tags[f"{TAG}delta_upper"] = f"{bs.upper:+.6f}"
+    return tags
+
+
+def model_card(
+    *,
+    model_name: str,
+    version: int,
+    cv: CVResult | None,
+    all_cv: tuple[CVResult, ...],
+    trigger: str,
+    trigger_reasons: tuple[str, ...] | list[str],
+    evidence: Evidence,
+    decision: GateDecision,
+    fingerprint: str,
+    n_train: int,
+) -> str:
+    """A short markdown model card: what this version is and how it compared.
+
+    ``cv=None`` (a manual promotion of an existing version) leaves out the training part.
+    """
+    m = evidence.primary_metric
+    lines = [
+        f"## {model_name} v{version}: {decision.outcome.value}",
+        "",
+        f"**Decision:** {decision.outcome.value} → {decision.action.replace('_', ' ')} ({decision.mode} gate, {decision.rule}).",
+        f"**Why:** {decision.reason}",
+        f"**Task:** {evidence.task}; primary metric `{m}` "
+        f"({'higher' if evidence.higher_is_better else 'lower'} is better).",
+        "",
+        f"**Trigger:** {trigger}" + (f" — {'; '.join(trigger_reasons)}" if trigger_reasons else ""),
+    ]
+    if cv is not None:
+        lines += [
+            f"**Model:** `{cv.estimator}` (candidate `{cv.candidate}`), params `{cv.params}`",
+            f"**Training data:** {n_train} rows, fingerprint `{fingerprint}`; "
+            f"CV {cv.strategy} k={cv.n_splits}: {m} {cv.mean(m):.4f} ± {cv.std(m):.4f}",
+            "",
+            "| candidate | CV " + m + " (mean ± sd) |",
+            "|---|---|",
+            *[f"| {r.candidate} | {r.mean(m):.4f} ± {r.std(m):.4f} |" for r in all_cv],
+        ]
+    lines += [
+        "",
+        f"**Holdout:** {evidence.n_rows} rows, newer than the training rows.",
+        "",
+        "| metric | champion | challenger |",
+        "|---|---|---|",
+    ]
+    for metric, row in evidence.secondary.items():
+        champ = row.get("champion")
+        lines.append(
+            f"| {metric} | {'—' if champ is None else f'{champ:.4f}'} | {row['challenger']:.4f} |"
+        )
+    if evidence.primary is not None:
+        bs = evidence.primary
+        lines += [
+            "",
+            f"Paired bootstrap ({bs.method}, {bs.n_resamples} resamples): Δ{m} = {bs.delta:+.4f}, "
+            f"one-sided {bs.confidence:.0%} bounds [{bs.lower:+.4f}, {bs.upper:+.4f}] vs champion v{evidence.champion_version}.",
+        ]
+    failed = [c for c in decision.checks if not c.passed]
+    lines += [
+        "",
+        f"**Checks:** {len(decision.checks) - len(failed)} of {len(decision.checks)} passed.",
+    ]
+    if failed:
+        lines += ["", "| failed check | value | threshold |", "|---|---|---|"]
+        lines += [f"| {c.name} | {c.value} | {c.threshold} |" for c in failed]
+    lines += [
+        "",
+        "Full evidence (every check, slices, latency, plots): run artifacts `gate/report.md`.",
+    ]
+    return "\n".join(lines)
+
+
+def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows for the Prefect table artifact of a retrain."""
+    decision = result["decision"]
+    rows = [
+        {"item": "outcome", "value": decision["outcome"], "detail": decision["reason"]},
+        {
+            "item": "action",
+            "value": decision["action"],
+            "detail": f"mode {decision['mode']}, rule {decision['rule']}",
+        },
+        {
+            "item": "challenger",
+            "value": f"v{result['challenger_version']}",
+            "detail": result.get("candidate", ""),
+        },
+        {
+            "item": "champion before",
+            "value": "none"
+            if result["champion_before"] is None
+            else f"v{result['champion_before']}",
+            "detail": "",
+        },
+    ]
+    rows += [
+        {
+            "item": f"check: {c['name']}",
+            "value": "pass" if c["passed"] else "fail",
+            "detail": c["reason"],
+        }
+        for c in decision["checks"]
+    ]
+    return rows
+
+
+# ---- the full gate report and its plots ------------------------------------------------------
+
+
+def gate_report(
+    *,
+    model_name: str,
+    version: int,
+    evidence: Evidence,
+    decision: GateDecision,
+    card: str,
+    plots: list[str],
+) -> str:
+    """The markdown report logged with every decision: the card plus every number behind it."""
+    lines = [card, "", "### Cross-checks", ""]
+    for name, value in evidence.cross_checks.items():
+        shown = (
+            ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
+            if isinstance(value, Mapping)
+            else str(value)
+        )
+        lines.append(f"- **{name}**: {shown}")
+    if evidence.slices:
+        lines += [
+            "",
+            f"### Slices ({evidence.primary_metric}, Holm-adjusted regression tests)",
+            "",
+            "| slice | rows | Δ | bounds | Holm p | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in evidence.slices:
+            if s.skipped or s.delta is None:
+                lines.append(
+                    f"| {s.column}={s.value} | {s.n_rows} | — | — | — | not judged: {s.skipped} |"
+                )
+            else:
+                verdict = "**regressed**" if s.regressed else "ok"
+                lines.append(
+                    f"| {s.column}={s.value} | {s.n_rows} | {s.delta:+.4f} | [{s.lower:+.4f}, {s.upper:+.4f}] "
+                    f"| {s.p_adjusted:.3g} | {verdict} |"
+                )
+    if evidence.operational:
+        lines += [
+            "",
+            "### Operational indicators",
+            "",
+            "| indicator | champion | challenger |",
+            "|---|---|---|",
+        ]
+        champ = evidence.operational.get("champion")
+        chal = evidence.operational.get("challenger")
+        for key in (
+            "latency_p50_ms",
+            "latency_p99_ms",
+            "batch_ms_per_1k_rows",
+            "model_size_mb",
+            "training_seconds",
+            "peak_memory_mb",
+        ):
+            a = getattr(champ, key) if champ else None
+            b = getattr(chal, key) if chal else None
+            lines.append(
+                f"| {key} | {'—' if a is None else f'{a:.3g}'} | {'—' if b is None else f'{b:.3g}'} |"
+            )
+    if evidence.calibration:
+        lines += ["", "### Calibration", ""]
+        lines += [f"- {k}: {v:.4f}" for k, v in evidence.calibration.items() if v is not None]
+    if plots:
+        lines += ["", "### Plots", ""] + [f"- `{p}`" for p in plots]
+    lines += [
+        "",
+        f"_Decision for {model_name} v{version}: {decision.outcome.value}, action {decision.action}._",
+    ]
+    return "\n".join(lines)
+
+
+_MODELS = (("champion", "tab:blue"), ("challenger", "tab:orange"))
+
+
+def _task_figure(
+    plt: Any, y: np.ndarray, champion: np.ndarray | None, challenger: np.ndarray, task: str
+) -> tuple[Any, str]:
+    scored = [
+        (name, scores, colour)
+        for (name, colour), scores in zip(_MODELS, (champion, challenger), strict=True)
+        if scores is not None
+    ]
+    if task == "binary":
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        fig, (ax_roc, ax_pr) = plt.subplots(1, 2, figsize=(10, 4.2))
+        for name, scores, colour in scored:
+            fpr, tpr, _ = roc_curve(y, scores)
+            prec, rec, _ = precision_recall_curve(y, scores)
+            ax_roc.plot(fpr, tpr, color=colour, label=name)
+            ax_pr.plot(rec, prec, color=colour, label=name)
+        ax_roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+        ax_pr.set(xlabel="recall", ylabel="precision", title="Precision–recall")
+        ax_roc.legend(loc="lower right")
+        ax_pr.legend(loc="upper right")
+        return fig, "roc_pr.png"
+    if task == "multiclass":
+        from sklearn.metrics import confusion_matrix
+
+        k = challenger.shape[1]
+        fig, axes = plt.subplots(1, len(scored), figsize=(5 * len(scored), 4.4), squeeze=False)
+        for ax, (name, scores, _) in zip(axes[0], scored, strict=True):
+            cm = confusion_matrix(y, np.argmax(scores, axis=1), labels=range(k), normalize="true")
+            ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=8)
+            ax.set(xlabel="predicted class", ylabel="true class", title=f"{name}: recall per class")
+        return fig, "confusion.png"
+    fig, (ax_fit, ax_res) = plt.subplots(1, 2, figsize=(10, 4.2))
+    lo, hi = float(np.min(y)), float(np.max(y))
+    for name, scores, colour in scored:
+        ax_fit.scatter(y, scores, s=4, alpha=0.3, color=colour, label=name)
+        ax_res.hist(y - scores, bins=50, alpha=0.5, color=colour, label=name)
+    ax_fit.plot([lo, hi], [lo, hi], color="grey", lw=0.8, ls="--")
+    ax_fit.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    ax_res.set(xlabel="residual (actual − predicted)", ylabel="rows", title="Residuals")
+    ax_fit.legend(loc="upper left")
+    ax_res.legend(loc="upper right")
+    return fig, "predicted_vs_actual.png"
+
+
+def write_plots(
+    y: np.ndarray,
+    champion: np.ndarray | None,
+    challenger: np.ndarray,
+    evidence: Evidence,
+    threshold: float,
+    folder: Path,
+) -> list[Path]:
+    """Both models on the holdout, the bootstrap distribution of Δ and per-slice deltas.
+
+    The first figure depends on the task: ROC and precision-recall curves (binary), the
+    row-normalised confusion matrices (multiclass), or predicted against actual values
+    with the residual distributions (regression).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+
+    fig, name = _task_figure(plt, y, champion, challenger, evidence.task)
+    fig.suptitle(f"Holdout of {len(y)} rows")
+    fig.tight_layout()
+    paths.append(folder / name)
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    bs = evidence.primary
+    if bs is not None:
+        q = np.asarray(bs.quantiles)
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        # The 101 stored percentiles of Δ*, drawn as a histogram of equal-mass bins.
+        widths = np.diff(q)
+        heights = np.where(widths > 0, 0.01 / np.maximum(widths, 1e-12), 0.0)
+        ax.bar(
+            q[:-1],
+            heights,
+            width=widths,
+            align="edge",
+            color="tab:orange",
+            alpha=0.5,
+            label="bootstrap Δ",
+        )
+        ax.axvline(bs.delta, color="black", label=f"observed Δ {bs.delta:+.4f}")
+        ax.axvline(bs.lower, color="tab:green", ls="--", label=f"lower bound {bs.lower:+.4f}")
+        ax.axvline(bs.upper, color="tab:red", ls="--", label=f"upper bound {bs.upper:+.4f}")
+        ax.axvline(threshold, color="grey", ls=":", label=f"threshold {threshold:+g}")
+        ax.set(
+            xlabel=f"Δ {bs.metric} (challenger − champion)",
+            ylabel="density",
+            title=f"Paired bootstrap, {bs.n_resamples} resamples, {bs.confidence:.0%} one-sided bounds",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(folder / "bootstrap_delta.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
+    judged = [s for s in evidence.slices if s.delta is not None]
+    if judged:
+        fig, ax = plt.subplots(figsize=(7, 0.5 * len(judged) + 1.5))
+        labels = [f"{s.column}={s.value} (n={s.n_rows})" for s in judged]
+        deltas = np.array([s.delta for s in judged], dtype=float)
+        lo = deltas - np.array([s.lower for s in judged], dtype=float)
+        hi = np.array([s.upper for s in judged], dtype=float) - deltas
+        colours = ["tab:red" if s.regressed else "tab:blue" for s in judged]
+        ax.errorbar(deltas, np.arange(len(judged)), xerr=[lo, hi], fmt="none", ecolor="grey")
+        ax.scatter(deltas, np.arange(len(judged)), c=colours, zorder=3)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.axvline(
+            -judged[0].margin, color="tab:red", ls=":", label=f"-margin {judged[0].margin:g}"
+        )
+        ax.set_yticks(np.arange(len(judged)), labels)
+        ax.set(
+            xlabel=f"Δ {evidence.primary_metric} per slice",
+            title="Per-slice deltas (red: regressed)",
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(folder / "slices.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths

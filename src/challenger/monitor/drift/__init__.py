@@ -1,0 +1,1 @@
+"""Drift detection: one interface, two engines (a fast numpy/scipy pass, Evidently)."""

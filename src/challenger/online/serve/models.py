@@ -1,0 +1,415 @@
+"""The models the app serves, loaded from the registry by alias, and the input schema.
+
+Requests never name a model: the app loads ``champion`` and, when the strategy needs it,
+``challenger`` from the configured registered model. ``ModelHub.refresh`` re-reads the
+aliases and loads any version that changed *before* the swap; the swap is one reference
+assignment, so a request in flight finishes on the models it started with and none is
+dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from challenger.errors import ChallengerError, ConfigError
+from challenger.store.registry import CHALLENGER, CHAMPION, Registry
+
+log = logging.getLogger(__name__)
+
+_NUMBER_TYPES = {"double", "float"}
+_INTEGER_TYPES = {"long", "integer"}
+MAX_STRING_LENGTH = 1000
+
+#: Validated request values, column by column (what ``InputSchema.validate`` returns).
+Columns = dict[str, list[Any]]
+
+
+class InputError(ChallengerError):
+    """A request's records do not match the model's input schema (HTTP 422)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        first = errors[0]
+        super().__init__(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input column of a model's signature."""
+
+    name: str
+    kind: str  # MLflow type name: double, float, long, integer, string, boolean
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """The columns a model takes; prepares request records into the frame it predicts on."""
+
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names, in signature order."""
+        return tuple(c.name for c in self.columns)
+
+    def describe(self) -> dict[str, str]:
+        """Column → type, for error messages and /health."""
+        return {c.name: c.kind for c in self.columns}
+
+    def prepare(self, records: Sequence[Mapping[str, Any]], loc: str = "records") -> pd.DataFrame:
+        """Validate records against the schema and build the model's input frame.
+
+        Raises:
+            InputError: Any record has a missing, unknown or mistyped field (all are listed,
+                up to 20).
+        """
+        return self.build(self.validate(records, loc))
+
+    def validate(self, records: Sequence[Mapping[str, Any]], loc: str = "records") -> Columns:
+        """Validate records against the schema; the coerced values, column by column.
+
+        The columns are cheap to hand to another process (plain lists pickle in
+        microseconds, a DataFrame in a hundred); ``build`` turns them into the frame.
+
+        Raises:
+            InputError: Any record has a missing, unknown or mistyped field (all are listed,
+                up to 20).
+        """
+        errors: list[dict[str, Any]] = []
+        single = loc == "record"
+
+        def where(i: int, key: str) -> list[Any]:
+            return [loc, key] if single else [loc, i, key]
+
+        known = {c.name for c in self.columns}
+        data: dict[str, list[Any]] = {c.name: [] for c in self.columns}
+        for i, record in enumerate(records):
+            for key in record:
+                if key not in known:
+                    errors.append(
+                        {
+                            "loc": where(i, key),
+                            "msg": f"unknown field; the model takes {sorted(known)}",
+                            "type": "extra_forbidden",
+                        }
+                    )
+            for col in self.columns:
+                value = record.get(col.name)
+                if value is None:
+                    if col.required:
+                        errors.append(
+                            {
+                                "loc": where(i, col.name),
+                                "msg": f"field required ({col.kind})",
+                                "type": "missing",
+                            }
+                        )
+                    data[col.name].append(None)
+                    continue
+                ok, coerced = _coerce(value, col.kind)
+                if not ok:
+                    errors.append(
+                        {
+                            "loc": where(i, col.name),
+                            "msg": f"expected {_expected(col.kind)}, got {_shown(value)}",
+                            "type": "type_error",
+                        }
+                    )
+                data[col.name].append(coerced)
+            if len(errors) >= 20:
+                break
+        if errors:
+            raise InputError(errors[:20])
+        return data
+
+    def build(self, data: Columns) -> pd.DataFrame:
+        """The model's input frame from validated columns (``validate``), in signature order."""
+        arrays: dict[str, np.ndarray] = {}
+        for col in self.columns:
+            values = data[col.name]
+            if col.kind in _NUMBER_TYPES or (col.kind in _INTEGER_TYPES and not col.required):
+                arrays[col.name] = np.array(
+                    [np.nan if v is None else v for v in values], dtype=np.float64
+                )
+            elif col.kind in _INTEGER_TYPES:
+                arrays[col.name] = np.array(values, dtype=np.int64)
+            else:
+                arrays[col.name] = np.array(values, dtype=object)
+        # One block per dtype, built from ready arrays: far cheaper than casting columns.
+        return pd.DataFrame(arrays, columns=list(self.names), copy=False)
+
+
+def _expected(kind: str) -> str:
+    if kind in _NUMBER_TYPES:
+        return "a finite number"
+    if kind in _INTEGER_TYPES:
+        return "an integer"
+    if kind == "boolean":
+        return "true or false"
+    return f"a string of at most {MAX_STRING_LENGTH} characters"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _coerce(value: Any, kind: str) -> tuple[bool, Any]:
+    if kind in _NUMBER_TYPES:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False, None
+        number = float(value)
+        return math.isfinite(number), number
+    if kind in _INTEGER_TYPES:
+        if isinstance(value, bool):
+            return False, None
+        if isinstance(value, int):
+            return True, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return False, None
+    if kind == "boolean":
+        return isinstance(value, bool), value
+    if kind == "string":
+        return isinstance(value, str) and len(value) <= MAX_STRING_LENGTH, value
+    return True, value
+
+
+def schema_from_registry(registry: Registry, version: int) -> InputSchema:
+    """The input schema of a registered version.
+
+    Raises:
+        ChallengerError: The version was logged without a column signature.
+    """
+    cols = registry.input_schema(version)
+    if not cols:
+        raise ChallengerError(
+            f"{registry.model_name} v{version} has no column signature to validate requests "
+            "against; log it with an input example (challenger retrain does)"
+        )
+    return InputSchema(tuple(ColumnSpec(n, k, r) for n, k, r in cols))
+
+
+def binary_problem(model: Any) -> str | None:
+    """Why a model cannot be served here (None: it is a binary classifier).
+
+    The app answers a score and a class per record, the shadows, A/B and canary compare
+    positive-class probabilities, and feedback labels are 0 or 1: all of it assumes a
+    binary classifier with ``predict_proba``.
+    """
+    if not hasattr(model, "predict_proba"):
+        kind = "a regressor" if hasattr(model, "predict") else "not a predictor"
+        return f"{kind} (it has no predict_proba)"
+    classes = getattr(model, "classes_", None)
+    if classes is not None and len(classes) != 2:
+        return f"a classifier with {len(classes)} classes ({_shown(list(classes))})"
+    return None
+
+
+def require_binary_task(task: str) -> None:
+    """Refuse a project whose task the serving app cannot compare online.
+
+    Raises:
+        ConfigError: ``data.task`` is not ``binary``.
+    """
+    if task != "binary":
+        raise ConfigError(
+            f"data.task is {task!r}: the serving app and the online comparison (shadow, A/B, "
+            "canary) support binary classifiers only for now; compare its models offline "
+            "(challenger retrain / challenger promote)"
+        )
+
+
+def require_binary(model: Any, what: str) -> None:
+    """Refuse a model the serving app cannot compare (see ``binary_problem``).
+
+    Raises:
+        ChallengerError: ``model`` is a regressor or a multiclass classifier.
+    """
+    problem = binary_problem(model)
+    if problem is not None:
+        raise ChallengerError(_refusal(what, problem))
+
+
+def _refusal(what: str, problem: str) -> str:
+    return (
+        f"{what} is {problem}; the serving app and the online comparison (shadow, A/B, "
+        "canary) support binary classifiers only: serve a binary classifier, or compare "
+        "this model offline with challenger promote"
+    )
+
+
+def positive_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Probability of the positive class per row, checked to be finite and in [0, 1].
+
+    Only for binary classifiers (``require_binary`` checks models when they are loaded).
+
+    Raises:
+        ValueError: The model returned something other than one probability per row.
+    """
+    proba = np.asarray(model.predict_proba(frame), dtype=float)
+    scores = proba[:, 1] if proba.ndim == 2 else proba
+    if scores.shape != (len(frame),):
+        raise ValueError(f"model returned {scores.shape} scores for {len(frame)} rows")
+    if not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
+        raise ValueError("model returned scores that are not probabilities in [0, 1]")
+    return scores
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registered version loaded for serving."""
+
+    role: str
+    version: int
+    model: Any
+    schema: InputSchema
+    loaded_at: float
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The models in service at one moment; replaced as a whole on a swap."""
+
+    champion: LoadedModel
+    challenger: LoadedModel | None = None
+    challenger_note: str = ""
+    shadows: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> InputSchema:
+        """Requests are validated against the champion's schema."""
+        return self.champion.schema
+
+
+def resolve(registry: Registry, ref: str) -> int | None:
+    """A configured model reference (alias or version number) → version, or None."""
+    if ref.isdigit():
+        try:
+            return registry.version(int(ref)).version
+        except Exception:
+            return None
+    info = registry.alias(ref)
+    return None if info is None else info.version
+
+
+class ModelHub:
+    """Loads and swaps the served models.
+
+    Args:
+        registry: The registry connection.
+        need_challenger: Whether the strategy serves the challenger (A/B, canary).
+        shadow_refs: Aliases or versions of the shadow models (resolved, not loaded here).
+    """
+
+    def __init__(
+        self, registry: Registry, *, need_challenger: bool, shadow_refs: Sequence[str] = ()
+    ) -> None:
+        self.registry = registry
+        self.need_challenger = need_challenger
+        self.shadow_refs = tuple(shadow_refs)
+        self._lock = threading.Lock()
+        self.swaps = 0
+        self.last_error: str | None = None
+        self._checked: dict[int, str | None] = {}
+        self.current = self._build(None)
+
+    def _load(self, role: str, version: int) -> LoadedModel:
+        model = self.registry.load_model(version)
+        require_binary(model, f"{self.registry.model_name} v{version} ({role})")
+        schema = schema_from_registry(self.registry, version)
+        return LoadedModel(role, version, model, schema, time.time())
+
+    def _build(self, old: ModelSet | None) -> ModelSet:
+        champion = self.registry.alias(CHAMPION)
+        if champion is None:
+            if old is not None:
+                raise ChallengerError("the champion alias was removed; keeping the served models")
+            raise ChallengerError(
+                f"registered model {self.registry.model_name!r} in {self.registry.tracking_uri} "
+                "has no champion; run `challenger demo` or `challenger retrain` first"
+            )
+        if old is not None and old.champion.version == champion.version:
+            champ = replace(old.champion, role=CHAMPION)
+        else:
+            champ = self._load(CHAMPION, champion.version)
+        challenger: LoadedModel | None = None
+        note = ""
+        if self.need_challenger:
+            info = self.registry.alias(CHALLENGER)
+            if info is None:
+                note = "no challenger alias"
+            elif info.version == champ.version:
+                note = "challenger is the champion"
+            elif old is not None and old.challenger and old.challenger.version == info.version:
+                challenger = old.challenger
+            else:
+                candidate = self._load(CHALLENGER, info.version)
+                if candidate.schema.describe() != champ.schema.describe():
+                    note = (
+                        f"challenger v{info.version}'s input schema differs from champion "
+                        f"v{champ.version}'s; it is not served"
+                    )
+                else:
+                    challenger = candidate
+        shadows: dict[str, int] = {}
+        for ref in self.shadow_refs:
+            version = resolve(self.registry, ref)
+            if version is None or version == champ.version:
+                continue
+            problem = self._shadow_problem(version)
+            if problem is None:
+                shadows[ref] = version
+                continue
+            what = f"shadow {ref!r} ({self.registry.model_name} v{version})"
+            if old is None:  # at startup: refuse clearly instead of comparing nonsense
+                raise ChallengerError(_refusal(what, problem))
+            log.error("%s is %s; it is not shadowed (binary classifiers only)", what, problem)
+            note = f"{note}; " if note else ""
+            note += f"{what} is {problem}: not shadowed (binary classifiers only)"
+        return ModelSet(champ, challenger, note, shadows)
+
+    def _shadow_problem(self, version: int) -> str | None:
+        """Load a shadow version once to check it is a binary classifier (versions never
+        change, so the answer is cached); the shadow worker loads its own copy."""
+        if version not in self._checked:
+            model = self.registry.load_model(version)
+            self._checked[version] = binary_problem(model)
+        return self._checked[version]
+
+    def refresh(self) -> bool:
+        """Re-read the aliases; load and swap in what changed. True when anything changed.
+
+        A failure (store down, model that does not load) keeps the served models and sets
+        ``last_error``.
+        """
+        with self._lock:
+            old = self.current
+            try:
+                new = self._build(old)
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("model refresh failed, keeping the served models: %s", exc)
+                return False
+            self.last_error = None
+            changed = (
+                new.champion.version != old.champion.version
+                or (new.challenger.version if new.challenger else None)
+                != (old.challenger.version if old.challenger else None)
+                or dict(new.shadows) != dict(old.shadows)
+                or new.challenger_note != old.challenger_note
+            )
+            if changed:
+                self.current = new  # the swap: one reference assignment
+                self.swaps += 1
+            return changed

@@ -1,0 +1,386 @@
+"""Shadow execution in a separate process, off the critical path.
+
+The app validates each request once; after the answer has been sent, it hands the mirrored
+request's *validated columns* (plain lists: they pickle in microseconds, where a DataFrame
+takes a hundred) to a queue. A worker process with its own copies of the shadow models
+builds the input frame from them with the same schema (``InputSchema.build``), predicts and
+writes the outputs to the prediction log. It collects what arrives within
+``LINGER_SECONDS`` and predicts it together (one frame, one call per model): a pipeline
+costs about as much for a dozen rows as for one, so the worker needs a fraction of the CPU
+the answering path does, and keeps up under load. The first request of every batch is also
+predicted alone and timed; those CPU times are what the analysis reports as the latency a
+shadow would add. A full queue drops the
+mirrored request (counted) instead of slowing the answer. Only side effects not marked
+``once_only`` run for shadow outputs: a shadow never repeats what the answer already did.
+
+The worker's predicting thread runs under ``SCHED_IDLE`` (nice 19 where that is not
+available): it gets a CPU only when nothing else wants it, so on a small machine a shadow
+never delays an answer; under sustained saturation it falls behind and the queue bound
+decides what is dropped. Its log-writer thread keeps the normal priority, so it never holds
+the database's write lock while starved.
+
+On a clean stop the worker finishes every queued request and flushes the log first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from challenger.config import EffectConfig
+from challenger.online.serve.models import Columns, InputSchema
+
+log = logging.getLogger(__name__)
+
+#: Most mirrored requests the worker predicts in one call.
+MAX_BATCH = 64
+#: How long the worker collects mirrored requests before it predicts them together.
+LINGER_SECONDS = 0.25
+#: Niceness of the shadow worker where ``SCHED_IDLE`` is not available.
+SHADOW_NICENESS = 19
+
+
+@dataclass(frozen=True)
+class ShadowSpec:
+    """What the worker process needs to start (picklable)."""
+
+    tracking_uri: str
+    model_name: str
+    experiment: str
+    artifact_root: str
+    log_path: Path
+    log_enabled: bool
+    effects: tuple[EffectConfig, ...]
+    root: Path
+    targets: Mapping[str, int]
+    model_threads: int = 1
+
+
+@dataclass(frozen=True)
+class ShadowStats:
+    """What the worker did since its last report, per shadow model (for the app's metrics).
+
+    Attributes:
+        timed: CPU seconds of each warm prediction of one request on its own.
+        errors: Predictions that failed.
+        handled: Mirrored requests predicted.
+    """
+
+    timed: Mapping[str, list[float]] = field(default_factory=dict)
+    errors: Mapping[str, int] = field(default_factory=dict)
+    handled: int = 0
+
+
+def idle_priority() -> str:
+    """Lower the calling thread's CPU priority as far as the OS allows; returns the policy.
+
+    ``SCHED_IDLE`` runs the thread only on a CPU that nothing else wants, and the scheduler
+    preempts it at once when an ordinary thread wakes up; threads started later inherit it.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
+    with contextlib.suppress(OSError):
+        os.nice(SHADOW_NICENESS)
+        return f"nice {SHADOW_NICENESS}"
+    return "normal"
+
+
+def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no cover - subprocess
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from challenger.online.log import LogStore, LogWriter, ShadowRow
+    from challenger.online.serve.models import binary_problem, positive_scores
+    from challenger.store.registry import Registry
+
+    try:
+        registry = Registry(spec.tracking_uri, spec.model_name, spec.experiment, spec.artifact_root)
+        writer = LogWriter(
+            LogStore(spec.log_path),
+            enabled=spec.log_enabled,
+            effects=spec.effects,
+            root=spec.root,
+        )
+    except Exception as exc:
+        outbox.put(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    # After the writer thread started (it keeps the normal priority): best effort by design,
+    # when CPU is short the process that answers users wins.
+    policy = idle_priority()
+    loaded: dict[int, Any] = {}
+    targets: dict[str, int] = {}
+
+    def use(new_targets: Mapping[str, int]) -> list[str]:
+        problems = []
+        for version in set(new_targets.values()) - set(loaded):
+            model = registry.load_model(version)
+            problem = binary_problem(model)
+            if problem is not None:
+                problems.append(f"v{version} is {problem}: not shadowed (binary classifiers only)")
+                continue
+            loaded[version] = model
+        for version in set(loaded) - set(new_targets.values()):
+            del loaded[version]
+        targets.clear()
+        targets.update({k: v for k, v in new_targets.items() if v in loaded})
+        return problems
+
+    try:
+        problems = use(spec.targets)
+        # After loading: the models' OpenMP/BLAS libraries are in the process now.
+        threadpool_limits(limits=spec.model_threads)
+    except Exception as exc:
+        outbox.put(("failed", f"{type(exc).__name__}: {exc}"))
+        writer.close()
+        return
+    outbox.put(("ready", dict(targets), policy))
+    for problem in problems:
+        outbox.put(("error", problem))
+    schema: InputSchema | None = None
+    timed: dict[str, list[float]] = {}
+    errors: dict[str, int] = {}
+    handled = reported = 0
+    last_report = time.monotonic()
+    warm: set[int] = set()
+    nothing = ("nothing",)
+    pending: Any = nothing  # a message read while batching, handled next (may be the stop None)
+
+    def predict(model: Any, frame: pd.DataFrame) -> tuple[Any, str | None, float]:
+        # CPU time of the prediction: what the model would cost on the answering path,
+        # whatever else the (deprioritised) worker waited for meanwhile.
+        t0 = time.thread_time()
+        try:
+            return positive_scores(model, frame), None, time.thread_time() - t0
+        except Exception as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:500], time.thread_time() - t0
+
+    while True:
+        if pending is not nothing:
+            msg, pending = pending, nothing
+        else:
+            try:
+                msg = inbox.get(timeout=0.5)
+            except queue.Empty:
+                msg = ("tick",)
+        if msg is None:
+            break
+        kind = msg[0]
+        if kind == "schema":
+            schema = msg[1]
+        elif kind == "targets":
+            try:
+                for problem in use(msg[1]):
+                    outbox.put(("error", problem))
+                threadpool_limits(limits=spec.model_threads)
+                outbox.put(("targets", dict(targets)))
+            except Exception as exc:
+                outbox.put(("error", f"loading shadow models failed: {exc}"))
+        elif kind == "predict" and schema is not None:
+            # Predict what arrives within LINGER_SECONDS in one call per model (micro-batch):
+            # a pipeline costs about as much for a few rows as for one, so the worker needs
+            # a fraction of the CPU (and of the caches) the answering path shares with it.
+            batch = [msg]
+            deadline = time.monotonic() + LINGER_SECONDS
+            while len(batch) < MAX_BATCH:
+                left = deadline - time.monotonic()
+                try:
+                    nxt = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None or nxt[0] != "predict":
+                    pending = nxt
+                    break
+                batch.append(nxt)
+            handled += len(batch)
+            columns = {name: [v for m in batch for v in m[2][name]] for name in schema.names}
+            frame = schema.build(columns)
+            alone = frame if len(batch) == 1 else schema.build(batch[0][2])
+            for name, version in targets.items():
+                scores, error, seconds = predict(loaded[version], frame)
+                if error is not None:
+                    errors[name] = errors.get(name, 0) + len(batch)
+                # The first request on its own, once the version is warm (its first call is
+                # not): the CPU time one request costs, the latency a shadow would add.
+                ms = None
+                if version in warm and error is None:
+                    error_alone = None
+                    if alone is not frame:
+                        _, error_alone, seconds = predict(loaded[version], alone)
+                    if error_alone is None:
+                        ms = seconds * 1000.0
+                        timed.setdefault(name, []).append(seconds)
+                warm.add(version)
+                row = 0
+                for j, (_, request_id, _, n, ts) in enumerate(batch):
+                    for i in range(n):
+                        writer.put(
+                            ShadowRow(
+                                request_id,
+                                i,
+                                name,
+                                ts,
+                                version,
+                                None if scores is None else float(scores[row]),
+                                ms if j == 0 else None,
+                                error,
+                            )
+                        )
+                        row += 1
+            outbox.put(("progress", handled))  # what the app's ``pending`` counts down
+        if handled > reported and time.monotonic() - last_report > 0.5:
+            outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
+            timed, errors, reported = {}, {}, handled
+            last_report = time.monotonic()
+    writer.close()
+    if handled > reported:
+        outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
+    outbox.put(("stopped", handled))
+
+
+class ShadowRunner:
+    """The app's side of the shadow worker.
+
+    Args:
+        spec: Start parameters of the worker.
+        queue_size: Mirrored requests that may wait; beyond it new ones are dropped.
+        on_stats: Called (in a reader thread) with the worker's prediction stats.
+    """
+
+    def __init__(
+        self,
+        spec: ShadowSpec,
+        queue_size: int,
+        on_stats: Callable[[ShadowStats], None] | None = None,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self._inbox: Any = ctx.Queue(maxsize=queue_size)
+        self._outbox: Any = ctx.Queue()
+        self._proc = ctx.Process(
+            target=_worker, args=(spec, self._inbox, self._outbox), name="shadow", daemon=True
+        )
+        self._on_stats = on_stats
+        self.targets: dict[str, int] = dict(spec.targets)
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        self.error: str | None = None
+        self.submitted = 0
+        self.dropped = 0
+        self.handled: int | None = None
+        self.policy: str | None = None
+        self._progress = (
+            0  # mirrored requests the worker has predicted (it reports after each batch)
+        )
+        self._schema: InputSchema | None = None  # the last schema sent to the worker
+        self._closed = False
+        self._proc.start()
+        self._reader = threading.Thread(target=self._read, name="shadow-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._outbox.get(timeout=0.5)
+            except queue.Empty:
+                if not self._proc.is_alive():
+                    if not self.stopped.is_set():
+                        self.error = self.error or "the shadow worker exited unexpectedly"
+                    self.stopped.set()
+                    return
+                continue
+            except (EOFError, OSError):
+                self.stopped.set()
+                return
+            kind = msg[0]
+            if kind == "ready":
+                self.targets = dict(msg[1])
+                self.policy = str(msg[2])
+                self.ready.set()
+            elif kind == "targets":
+                self.targets = dict(msg[1])
+            elif kind in ("failed", "error"):
+                self.error = str(msg[1])
+                log.error("shadow worker: %s", msg[1])
+                if kind == "failed":
+                    self.stopped.set()
+                    return
+            elif kind == "progress":
+                self._progress = int(msg[1])
+            elif kind == "stats" and self._on_stats is not None:
+                self._on_stats(msg[1])
+            elif kind == "stopped":
+                self.handled = self._progress = int(msg[1])
+                self.stopped.set()
+                return
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process runs."""
+        return self._proc.is_alive() and not self.stopped.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Mirrored requests not predicted yet: queued, or collected into the worker's batch."""
+        return max(0, self.submitted - self._progress)
+
+    def set_targets(self, targets: Mapping[str, int]) -> None:
+        """Tell the worker which versions to shadow from now on (loaded before use)."""
+        if dict(targets) != self.targets:
+            self._inbox.put(("targets", dict(targets)))
+            self.targets = dict(targets)
+
+    def submit(
+        self, request_id: str, columns: Columns, rows: int, ts: float, schema: InputSchema
+    ) -> bool:
+        """Mirror a validated request; never blocks. False when it was dropped.
+
+        Args:
+            request_id: The answered request.
+            columns: Its validated values (``InputSchema.validate``), not copied: the
+                caller must not change them afterwards.
+            rows: Records in the request.
+            ts: When it was answered.
+            schema: The schema the values were validated against (sent once per change).
+        """
+        if self._closed or not self.targets:
+            return False
+        try:
+            if schema is not self._schema and schema != self._schema:
+                self._inbox.put_nowait(("schema", schema))
+                self._schema = schema
+            self._inbox.put_nowait(("predict", request_id, columns, rows, ts))
+        except queue.Full:
+            self.dropped += 1
+            return False
+        self.submitted += 1
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Let the worker finish what is queued, flush its log, and stop (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._inbox.put(None, timeout=timeout)
+        except queue.Full:
+            log.error("shadow queue stayed full; stopping the worker without draining")
+        self.stopped.wait(timeout)
+        self._proc.join(timeout=10)
+        if self._proc.is_alive():
+            log.error("shadow worker did not stop; terminating it")
+            self._proc.terminate()
+            self._proc.join(timeout=5)
+        self._reader.join(timeout=5)
+        self._inbox.close()
+        self._outbox.close()

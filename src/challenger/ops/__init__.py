@@ -1,0 +1,1 @@
+"""Running challenger on this machine: `challenger up` and `challenger down`."""

@@ -1,0 +1,1 @@
+"""Paired statistics: the bootstrap the gate decides on, cross-checks, sequential tests, power."""

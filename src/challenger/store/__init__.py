@@ -1,0 +1,1 @@
+"""Where things are kept: the MLflow registry and tracking, the typed version record, the batch store."""

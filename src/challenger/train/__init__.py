@@ -1,0 +1,1 @@
+"""Candidate training: pipelines, folds, search, leakage guards, selection of the best."""

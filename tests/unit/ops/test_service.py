@@ -1,0 +1,116 @@
+"""Unit tests for challenger.service: the deploy-time values, prefect.yaml, pid files and down."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from challenger.config import Settings, load_config
+from challenger.errors import ConfigError
+from challenger.ops import service
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "rule"),
+    [
+        (3600, "FREQ=HOURLY;INTERVAL=1"),
+        (168 * 3600, "FREQ=WEEKLY;INTERVAL=1"),
+        (2 * 86_400, "FREQ=DAILY;INTERVAL=2"),
+        (15 * 60, "FREQ=MINUTELY;INTERVAL=15"),
+        (90, "FREQ=SECONDLY;INTERVAL=90"),
+    ],
+)
+def test_intervals_become_rrules_in_the_largest_whole_unit(seconds: int, rule: str) -> None:
+    assert service.rrule_every(seconds) == f"DTSTART:20260101T000000\nRRULE:{rule}"
+
+
+def test_deployment_values_come_from_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "challenger.yaml"
+    cfg.write_text(
+        "project: {model_name: m}\ntriggers: {interval: {monitor_minutes: 30, retrain_hours: null}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(service.CONFIG_ENV, raising=False)
+
+    values = service.deployment_values()
+
+    assert values["config"] == str(cfg.resolve()) and values["code_dir"] == str(tmp_path.resolve())
+    assert values["monitor_rrule"].endswith("FREQ=MINUTELY;INTERVAL=30")
+    assert values["monitor_active"] is True and values["retrain_active"] is False
+    assert values["online_rrule"].endswith("FREQ=MINUTELY;INTERVAL=15") and values["online_active"]
+    assert values["model_name"] == "m"
+    cfg.write_text("data: {task: regression}\ntraining: {primary_metric: rmse}\n")
+    assert service.deployment_values()["online_active"] is False  # online: binary tasks only
+    monkeypatch.setenv(service.CONFIG_ENV, str(REPO / "challenger.yaml"))
+    assert service.deployment_values()["config"] == str(REPO / "challenger.yaml")
+    cfg.write_text("triggers: {interval: {monitor_minutes: -1}}\n")
+    with pytest.raises(ConfigError, match="monitor_minutes"):
+        service.deployment_values(str(cfg))
+
+
+def test_the_shipped_prefect_yaml_runs_everything_on_one_process_pool() -> None:
+    pools = service.pools_and_queues(REPO / "prefect.yaml")
+    assert pools == {"challenger": {"monitor", "retrain", "online"}}
+    assert service.QUEUE_LIMITS["retrain"] == 1 and service.QUEUE_LIMITS["online"] == 1
+    assert service.find_prefect_file(Settings(root=REPO)) == REPO / "prefect.yaml"
+
+
+def test_urls_follow_the_service_section_and_an_mlflow_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("service: {prefect_port: 4300, mlflow_port: 5100}\n")
+    settings = load_config(cfg)
+    assert service.prefect_api_url(settings) == "http://127.0.0.1:4300/api"
+    assert service.mlflow_ui_base(settings) == "http://127.0.0.1:5100"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000/")
+    assert service.mlflow_ui_base(settings) == "http://mlflow.internal:5000"
+
+
+def test_servers_listen_on_loopback_only(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("service: {host: 0.0.0.0}\n")
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        load_config(cfg)
+
+
+def test_down_stops_recorded_processes_and_skips_stale_or_reused_pids(tmp_path: Path) -> None:
+    settings = Settings(root=tmp_path)
+    state = settings.path(settings.service.state_dir)
+    (state / "run").mkdir(parents=True)
+    (state / "logs").mkdir()
+    sleeper = service._spawn(
+        state,
+        "worker-test",
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        dict(os.environ),
+        token="time.sleep",
+    )
+    # a pid file whose pid now belongs to another program (this test process)
+    (state / "run" / "mlflow.pid").write_text(
+        json.dumps({"pid": os.getpid(), "token": "mlflow server", "log": "x"})
+    )
+    # Until the child has exec'd, /proc shows the parent's command line: wait for it.
+    deadline = time.monotonic() + 10
+    while b"time.sleep" not in Path(f"/proc/{sleeper.pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.02)
+    assert [p.name for p in service.running(settings)] == ["worker-test"]
+
+    out = service.down(settings, timeout=5)
+
+    assert out["stopped"] == {"worker-test": sleeper.pid}
+    assert out["stale"] == ["mlflow"] and out["killed"] == []
+    assert sleeper.popen is not None and sleeper.popen.wait(timeout=5) == -15  # SIGTERM
+    assert list((state / "run").glob("*.pid")) == []
+    assert service.down(settings)["stopped"] == {}
