@@ -24,7 +24,7 @@ from flows.executor import run_fold_jobs, task_runner
 from prefect import flow
 
 from challenger.config import ExecutorConfig, Settings
-from challenger.store.batches import simulate_batch
+from challenger.demo.simulator import simulate_batch
 from challenger.train.training import plan_training, summarize
 
 # CPU-bound and single-threaded inside one fold (no OpenMP, n_jobs=1): the only parallelism is

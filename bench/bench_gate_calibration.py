@@ -30,9 +30,9 @@ from sklearn.metrics import roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
 
 from challenger.config import CandidateConfig, Settings
+from challenger.demo.simulator import simulate_batch
 from challenger.gate.decide import Outcome, decide
 from challenger.gate.evidence import Check, Evidence, gather_evidence, positive_scores
-from challenger.store.batches import simulate_batch
 from challenger.train.training import build_pipeline
 
 CANDIDATE = CandidateConfig(

@@ -35,7 +35,9 @@ import pandas as pd
 import yaml
 
 from challenger.config import load_config
-from challenger.store.batches import simulate_batch, time_split, write_table
+from challenger.demo.simulator import simulate_batch
+from challenger.store.batches import write_table
+from challenger.train.window import time_split
 
 EXTRA = [f"noise_{i}" for i in range(1, 6)] + ["log_income", "loan_to_income", "credit_x_dti"]
 

@@ -82,8 +82,9 @@ def free_port() -> int:
 def build_store(root: Path) -> dict[str, Any]:
     """Register a champion and a challenger; returns the shared MLflow settings."""
     from challenger.config import CandidateConfig, load_config
-    from challenger.store.batches import Period, simulate_batch
+    from challenger.demo.simulator import Period, simulate_batch
     from challenger.store.registry import Registry
+    from challenger.store.tracking import Tracking
     from challenger.train.training import build_pipeline
 
     mlflow_cfg = {
@@ -94,6 +95,7 @@ def build_store(root: Path) -> dict[str, Any]:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     s = load_config(root / "base.yaml")
     reg = Registry.from_settings(s)
+    tracking = Tracking.from_settings(s)
     feats = list(s.data.features)
     old = simulate_batch(0, 4000, 7, Period())
     new = simulate_batch(1, 4000, 7, Period(1.0, 1.0))
@@ -114,8 +116,8 @@ def build_store(root: Path) -> dict[str, Any]:
         model = build_pipeline(cand, s.data.numeric, s.data.categorical, 7).fit(
             frame[feats], frame["default"]
         )
-        with reg.start_run(f"bench-{cand.name}") as run_id:
-            uri = reg.log_model(model, frame[feats].head(100))
+        with tracking.start_run(f"bench-{cand.name}") as run_id:
+            uri = tracking.log_model(model, frame[feats].head(100))
             versions.append(reg.register(uri, run_id, {}, "bench").version)
     reg.promote(versions[0], None)
     reg.mark_challenger(versions[1])

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from challenger.config import Settings
+from challenger.demo.simulator import CorruptionKind, Period, corrupt, simulate_batch
 from challenger.errors import BatchQuarantined
-from challenger.store.batches import CorruptionKind, Period, corrupt, simulate_batch, write_table
+from challenger.store.batches import write_table
 from flows.monitor import monitor_flow
 from flows.retrain import retrain_flow
 

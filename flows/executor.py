@@ -30,7 +30,7 @@ def task_runner(cfg: ExecutorConfig) -> TaskRunner[Any]:
         return ThreadPoolTaskRunner(max_workers=cfg.workers or os.cpu_count() or 1)
     if cfg.kind == "processes":
         return ProcessPoolTaskRunner(max_workers=cfg.workers or os.cpu_count() or 1)
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     if cfg.address == "local":
         return DaskTaskRunner(

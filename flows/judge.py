@@ -36,6 +36,7 @@ from challenger.gate.evidence import (
 from challenger.problem import encode_target, model_scores, shared_classes
 from challenger.store.batches import assemble_window, read_table
 from challenger.store.registry import TAG, Registry, VersionInfo
+from challenger.store.tracking import Tracking
 
 PROMOTION_LIMIT = "challenger-promotion"
 
@@ -267,6 +268,7 @@ def judge_and_act(
 def record(
     settings: Settings,
     registry: Registry,
+    tracking: Tracking,
     version: VersionInfo,
     verdict: Verdict,
     card: str,
@@ -293,7 +295,7 @@ def record(
             Path(tmp),
         )
         for p in plots:
-            registry.log_file(p, "gate")
+            tracking.log_file(p, "gate")
     report = reports.gate_report(
         model_name=settings.project.model_name,
         version=version.version,
@@ -302,8 +304,8 @@ def record(
         card=card,
         plots=[f"gate/{p.name}" for p in plots],
     )
-    registry.log_text(report, "gate/report.md")
-    registry.log_dict(result, "gate/decision.json")
+    tracking.log_text(report, "gate/report.md")
+    tracking.log_dict(result, "gate/decision.json")
     metrics = {
         f"holdout_{m}_{who}": v
         for m, row in evidence.secondary.items()
@@ -318,8 +320,8 @@ def record(
         }
     for who, ops in evidence.operational.items():
         metrics |= {f"{who}_{k}": v for k, v in ops.to_dict().items() if v is not None}
-    registry.log_metrics(metrics)
-    registry.set_run_tags(
+    tracking.log_metrics(metrics)
+    tracking.set_run_tags(
         {f"{TAG}gate_decision": decision.outcome.value, f"{TAG}version": str(version.version)}
     )
     create_table_artifact(

@@ -51,6 +51,7 @@ from challenger.ops.service import mlflow_ui_base
 from challenger.problem import prediction_for_drift
 from challenger.store.batches import accept_batch, accepted_batches, read_table
 from challenger.store.registry import TAG, Registry, VersionInfo
+from challenger.store.tracking import Tracking
 from flows.retrain import retrain_flow
 
 EVENTS = {
@@ -62,7 +63,9 @@ _PREDICTION = "__champion_score__"
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate_task(frame: pd.DataFrame, settings: Settings, reference: pd.DataFrame | None) -> Any:
+def validate_task(
+    frame: pd.DataFrame, settings: Settings, reference: pd.DataFrame | None
+) -> ValidationResult:
     """Validate a batch against the configured suite, completed from the champion's data."""
     return validate_batch(frame, batch_schema(settings, reference))
 
@@ -188,12 +191,13 @@ def _check_file(path: Path, settings: Settings, reason: str) -> dict[str, Any]:
     d = settings.data
     frame = read_table(path)
     registry = Registry.from_settings(settings)
+    tracking = Tracking.from_settings(settings)
     champion = registry.champion()
     accepted_dir = settings.path(d.accepted_dir)
     if is_label_file(frame, settings):
         return _check_labels(path, frame, settings, registry, champion, reason)
 
-    reference = registry.load_reference(champion) if champion else None
+    reference = tracking.load_reference(champion.run_id) if champion else None
     validation: ValidationResult = validate_task(frame, settings, reference)
     if not validation.success:
         _quarantine(path, validation, settings, kind="batch")
@@ -234,8 +238,8 @@ def _check_file(path: Path, settings: Settings, reason: str) -> dict[str, Any]:
         return _finish(result, decision, None, validation, settings)
     log.info("Drift: %s", drift.summary())
     result["drift"] = drift.to_dict()
-    run_id = _log_monitor_run(registry, settings, batch_id, frame, drift, decision, champion, html)
-    _drift_artifacts(settings, registry, run_id, batch_id, drift, html)
+    run_id = _log_monitor_run(tracking, settings, batch_id, frame, drift, decision, champion, html)
+    _drift_artifacts(settings, tracking, run_id, batch_id, drift, html)
     return _finish(result, decision, drift, validation, settings)
 
 
@@ -372,7 +376,7 @@ def _quarantine(path: Path, validation: ValidationResult, settings: Settings, ki
 
 
 def _log_monitor_run(
-    registry: Registry,
+    tracking: Tracking,
     settings: Settings,
     batch_id: str,
     frame: pd.DataFrame,
@@ -387,26 +391,26 @@ def _log_monitor_run(
         f"{TAG}trigger": decision.trigger,
         f"{TAG}champion_version": str(champion.version),
     }
-    with registry.start_run(f"monitor-{batch_id}", tags=tags) as run_id:
+    with tracking.start_run(f"monitor-{batch_id}", tags=tags) as run_id:
         metrics = {"drift_share": drift.drift_share, "rows": len(frame)}
         if drift.prediction is not None:
             metrics["prediction_drift_score"] = drift.prediction.score
         if drift.target is not None:
             metrics["target_drift_score"] = drift.target.score
         for i, window in enumerate(decision.evidence.get("performance", {}).get("windows", [])):
-            registry.log_metrics(
+            tracking.log_metrics(
                 {f"champion_{settings.training.primary_metric}": window["value"]}, step=i
             )
-        registry.log_metrics(metrics)
-        registry.log_dict(drift.to_dict(), "drift/drift.json")
-        registry.log_dict(decision.to_dict(), "trigger.json")
-        registry.log_file(html, "drift")
+        tracking.log_metrics(metrics)
+        tracking.log_dict(drift.to_dict(), "drift/drift.json")
+        tracking.log_dict(decision.to_dict(), "trigger.json")
+        tracking.log_file(html, "drift")
     return str(run_id)
 
 
 def _drift_artifacts(
     settings: Settings,
-    registry: Registry,
+    tracking: Tracking,
     run_id: str,
     batch_id: str,
     drift: DriftResult,
@@ -414,7 +418,7 @@ def _drift_artifacts(
 ) -> None:
     base = mlflow_ui_base(settings)
     link = (
-        f"{base}/#/experiments/{registry.experiment_id}/runs/{run_id}/artifacts/drift/{html.name}"
+        f"{base}/#/experiments/{tracking.experiment_id}/runs/{run_id}/artifacts/drift/{html.name}"
     )
     create_link_artifact(
         link=link,

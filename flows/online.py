@@ -25,6 +25,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
 from challenger.config import CandidateConfig, Settings, load_config
+from challenger.demo.reset import mark_demo, reset_demo
+from challenger.demo.simulator import Period, simulate_batch
 from challenger.online.review import (
     Review,
     act,
@@ -36,8 +38,8 @@ from challenger.online.review import (
 )
 from challenger.online.serve.app import ServingRuntime, create_app
 from challenger.online.serve.server import BackgroundServer
-from challenger.store.batches import Period, simulate_batch
 from challenger.store.registry import TAG, Registry
+from challenger.store.tracking import Tracking
 from challenger.train.training import build_pipeline
 from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
 
@@ -58,8 +60,9 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
     """
     log = get_run_logger()
     registry = Registry.from_settings(settings)
+    tracking = Tracking.from_settings(settings)
     store = store_for(settings)
-    with registry.start_run(
+    with tracking.start_run(
         f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
     ) as run_id:
         if rev.decision.action in ("promote", "rollback"):
@@ -83,7 +86,7 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
                 decision, done = act(rev, settings, registry, store, run_id)
         else:
             decision, done = act(rev, settings, registry, store, run_id)
-        return record(rev, decision, done, registry, run_id)
+        return record(rev, decision, done, registry, tracking, run_id)
 
 
 @flow(name="online-analysis", log_prints=False)
@@ -137,16 +140,21 @@ _LR = CandidateConfig(
 
 
 def _register(
-    registry: Registry, settings: Settings, frame: pd.DataFrame, y: np.ndarray, note: str
+    registry: Registry,
+    tracking: Tracking,
+    settings: Settings,
+    frame: pd.DataFrame,
+    y: np.ndarray,
+    note: str,
 ) -> int:
     feats = list(settings.data.features)
     model = build_pipeline(
         _LR, settings.data.numeric, settings.data.categorical, settings.project.seed
     ).fit(frame[feats], y)
-    with registry.start_run(
+    with tracking.start_run(
         f"online-demo-{note.split()[0]}", tags={f"{TAG}kind": "online-demo"}
     ) as run_id:
-        uri = registry.log_model(model, frame[feats].head(200))
+        uri = tracking.log_model(model, frame[feats].head(200))
         info = registry.register(
             uri,
             run_id,
@@ -215,8 +223,9 @@ def run_online_demo(
         requests_per_round: Requests replayed between two analyses.
     """
     registry = Registry.from_settings(settings)
-    registry.reset_demo()
-    registry.mark_demo()
+    tracking = Tracking.from_settings(settings)
+    reset_demo(registry)
+    mark_demo(registry)
     folder = settings.path(Path("data/online-demo"))
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("predictions.db", "predictions.db-wal", "predictions.db-shm", "flags.yaml"):
@@ -251,10 +260,17 @@ def run_online_demo(
     new = simulate_batch(1, 4000, seed, Period(1.0, 1.0))
     live = simulate_batch(2, 20_000, seed + 1, Period(1.0, 1.0))
     champion = _register(
-        registry, settings, old, old[target].to_numpy(), "trained on last year's applicants"
+        registry,
+        tracking,
+        settings,
+        old,
+        old[target].to_numpy(),
+        "trained on last year's applicants",
     )
     registry.promote(champion, None)
-    good = _register(registry, settings, new, new[target].to_numpy(), "retrained on the new regime")
+    good = _register(
+        registry, tracking, settings, new, new[target].to_numpy(), "retrained on the new regime"
+    )
     registry.mark_challenger(good)
     emit(
         "setup", "registered", f"champion v{champion} (old regime), challenger v{good} (new regime)"
@@ -303,7 +319,7 @@ def run_online_demo(
 
     # Scene 3: a broken challenger (labels inverted by an upstream join bug) as a canary.
     broken = _register(
-        registry, settings, new, 1 - new[target].to_numpy(), "labels inverted upstream"
+        registry, tracking, settings, new, 1 - new[target].to_numpy(), "labels inverted upstream"
     )
     registry.mark_challenger(broken)
     served = {}

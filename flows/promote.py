@@ -15,8 +15,9 @@ from challenger.config import load_config
 from challenger.errors import ChallengerError
 from challenger.gate import report as reports
 from challenger.monitor.checks import labelled_rows
-from challenger.store.batches import time_split
 from challenger.store.registry import TAG, Registry
+from challenger.store.tracking import Tracking
+from challenger.train.window import time_split
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 
 
@@ -45,6 +46,7 @@ def promote_flow(
     settings = load_config(config)
     d = settings.data
     registry = Registry.from_settings(settings)
+    tracking = Tracking.from_settings(settings)
     registry.reconcile_stages()
     try:
         target = registry.version(version)
@@ -66,7 +68,7 @@ def promote_flow(
         holdout_newer_check(target.tags.get(f"{TAG}train_max_ts"), holdout, d.timestamp),
     )
     trigger = "manual_promotion" + (" (forced)" if force else "")
-    with registry.start_run(f"promote-v{version}", tags={f"{TAG}trigger": trigger}) as run_id:
+    with tracking.start_run(f"promote-v{version}", tags={f"{TAG}trigger": trigger}) as run_id:
         registry.mark_challenger(version)
         verdict, promoted_from = judge_and_act(
             settings,
@@ -110,7 +112,7 @@ def promote_flow(
         }
         if force:
             registry.tag_version(version, {f"{TAG}gate_override": (reason or "")[:500]})
-        record(settings, registry, registry.version(version), verdict, card, result)
+        record(settings, registry, tracking, registry.version(version), verdict, card, result)
     log.info(
         "Promotion of v%d: %s → %s. %s",
         version,
@@ -129,7 +131,8 @@ def rollback_flow(
     log = get_run_logger()
     settings = load_config(config)
     registry = Registry.from_settings(settings)
-    with registry.start_run("rollback", tags={f"{TAG}kind": "rollback"}) as run_id:
+    tracking = Tracking.from_settings(settings)
+    with tracking.start_run("rollback", tags={f"{TAG}kind": "rollback"}) as run_id:
         was, now = registry.rollback(to, reason, run_id=run_id)
         registry.tag_version(now, {f"{TAG}restored_by_rollback": reason[:500]})
         registry.tag_version(was, {f"{TAG}rolled_back": reason[:500]})
@@ -141,7 +144,7 @@ def rollback_flow(
             "run_id": run_id,
             "history": registry.history(),
         }
-        registry.log_dict(result, "rollback.json")
+        tracking.log_dict(result, "rollback.json")
     create_markdown_artifact(
         f"## Rollback of {settings.project.model_name}\n\nchampion v{was} → **v{now}**\n\nWhy: {reason}",
         key="rollback",

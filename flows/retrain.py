@@ -20,8 +20,9 @@ from challenger.gate.evidence import Check
 from challenger.monitor.checks import batch_schema, labelled_rows
 from challenger.monitor.triggers import trigger_tags
 from challenger.monitor.validation import validate_batch
-from challenger.store.batches import fingerprint, time_split
+from challenger.store.batches import fingerprint
 from challenger.store.registry import TAG, Registry
+from challenger.store.tracking import Tracking
 from challenger.train.training import (
     CVResult,
     FittedModel,
@@ -37,6 +38,7 @@ from challenger.train.training import (
     plan_training,
     summarize,
 )
+from challenger.train.window import time_split
 from flows.executor import run_fold_jobs, task_runner
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 
@@ -66,27 +68,27 @@ def cross_validate(
     return results, best, k_sensitivity(plan, best, ks_splits, ks_outcomes, settings)
 
 
-def _log_candidate(registry: Registry, r: CVResult) -> None:
+def _log_candidate(tracking: Tracking, r: CVResult) -> None:
     """One nested MLflow run: fold metrics (one step per fold), mean, sd, search table."""
-    registry.log_params({"estimator": r.estimator, "cv_strategy": r.strategy, **r.params})
-    registry.set_run_tags({f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)})
+    tracking.log_params({"estimator": r.estimator, "cv_strategy": r.strategy, **r.params})
+    tracking.set_run_tags({f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)})
     for m, scores in r.fold_scores.items():
         for i, s in enumerate(scores):
-            registry.log_metrics({f"cv_{m}": s}, step=i)
+            tracking.log_metrics({f"cv_{m}": s}, step=i)
         summary = {f"cv_{m}_mean": float(np.mean(scores))}
         if len(scores) > 1:
             summary[f"cv_{m}_std"] = float(np.std(scores, ddof=1))
-        registry.log_metrics(summary)
+        tracking.log_metrics(summary)
     extra = {
         "fit_seconds": r.fit_seconds,
         "n_folds": float(len(next(iter(r.fold_scores.values())))),
     }
     if r.model_size_mb is not None:
         extra["model_size_mb"] = r.model_size_mb
-    registry.log_metrics(extra)
+    tracking.log_metrics(extra)
     if r.search:
-        registry.log_text(pd.DataFrame(list(r.search)).to_csv(index=False), "search/results.csv")
-        registry.log_dict({"rows": list(r.search)}, "search/results.json")
+        tracking.log_text(pd.DataFrame(list(r.search)).to_csv(index=False), "search/results.csv")
+        tracking.log_dict({"rows": list(r.search)}, "search/results.json")
 
 
 @flow(name="retrain", log_prints=False)
@@ -111,6 +113,7 @@ def retrain_flow(
     d = settings.data
     metric = settings.training.primary_metric
     registry = Registry.from_settings(settings)
+    tracking = Tracking.from_settings(settings)
     repaired = registry.reconcile_stages()
     if repaired:
         log.warning("Repaired stage mirrors left by an interrupted run: %s", "; ".join(repaired))
@@ -123,7 +126,7 @@ def retrain_flow(
         raise DataError(
             f"gate.group_column {settings.gate.group_column!r} is not a column of the training data"
         )
-    reference = registry.load_reference(champion) if champion else None
+    reference = tracking.load_reference(champion.run_id) if champion else None
     validation = validate_batch(frame, batch_schema(settings, reference))
     if not validation.success:
         raise DataError(
@@ -165,8 +168,8 @@ def retrain_flow(
         )  # fmt: skip
 
     trigger_reasons = tuple((trigger_evidence or {}).get("reasons", ()))
-    with registry.start_run(f"retrain-{reason}", tags={f"{TAG}trigger": reason}) as run_id:
-        registry.log_params(
+    with tracking.start_run(f"retrain-{reason}", tags={f"{TAG}trigger": reason}) as run_id:
+        tracking.log_params(
             {
                 "trigger": reason,
                 "training_batches": ",".join(batches),
@@ -184,11 +187,11 @@ def retrain_flow(
             }
         )
         if trigger_evidence:
-            registry.log_dict(trigger_evidence, "trigger.json")
+            tracking.log_dict(trigger_evidence, "trigger.json")
         for r in cv_results:
-            with registry.start_run(f"candidate-{r.candidate}", nested=True):
-                _log_candidate(registry, r)
-        registry.log_dict(
+            with tracking.start_run(f"candidate-{r.candidate}", nested=True):
+                _log_candidate(tracking, r)
+        tracking.log_dict(
             {
                 "strategy": plan.splits.label,
                 "folds": [
@@ -201,19 +204,19 @@ def retrain_flow(
             "cv/plan.json",
         )  # fmt: skip
         if ksens:
-            registry.log_dict(
+            tracking.log_dict(
                 {"metric": metric, "rows": [k.to_dict() for k in ksens]}, "cv/k_sensitivity.json"
             )
             for k in ksens:
                 ks_metrics = {f"k_sensitivity_{metric}_mean": k.mean}
                 if k.n_folds > 1:
                     ks_metrics[f"k_sensitivity_{metric}_std"] = k.std
-                registry.log_metrics(ks_metrics, step=k.k)
-        registry.log_metrics(
+                tracking.log_metrics(ks_metrics, step=k.k)
+        tracking.log_metrics(
             {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
         )
-        registry.log_reference(train, settings.project.seed)
-        model_uri = registry.log_model(fitted.model, X_tr.head(200))
+        tracking.log_reference(train, settings.project.seed)
+        model_uri = tracking.log_model(fitted.model, X_tr.head(200))
         tags = reports.version_tags(
             trigger=reason,
             fingerprint=fp,
@@ -304,6 +307,6 @@ def retrain_flow(
             "decision": decision.to_dict(),
             "evidence": evidence.to_dict(),
         }
-        record(settings, registry, version, verdict, card, result)
+        record(settings, registry, tracking, version, verdict, card, result)
     log.info("Gate: %s → %s. %s", decision.outcome.value, decision.action, decision.reason)
     return result

@@ -31,7 +31,8 @@ import httpx
 import pytest
 import yaml
 
-from challenger.store.batches import Period, simulate_batch, write_table
+from challenger.demo.simulator import Period, simulate_batch
+from challenger.store.batches import write_table
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from challenger.cli import app
 from challenger.config import load_config
-from challenger.store.batches import simulate_batch, write_table
+from challenger.demo.simulator import simulate_batch
+from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from challenger.config import load_config
+from challenger.demo.simulator import Period, simulate_batch
 from challenger.errors import ChallengerError, ChampionMoved
-from challenger.store.batches import Period, simulate_batch, write_table
+from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration

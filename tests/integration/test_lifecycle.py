@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from challenger.config import load_config
+from challenger.demo.simulator import Period, corrupt, simulate_batch
 from challenger.errors import BatchQuarantined, DataError
-from challenger.store.batches import Period, corrupt, simulate_batch, write_table
+from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration

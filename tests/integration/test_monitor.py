@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from challenger.cli import app
 from challenger.config import load_config
+from challenger.demo.simulator import Period, corrupt, simulate_batch, split_labels
 from challenger.errors import BatchQuarantined
-from challenger.store.batches import Period, corrupt, simulate_batch, split_labels, write_table
+from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration

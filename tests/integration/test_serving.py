@@ -26,11 +26,12 @@ import pytest
 import yaml
 
 from challenger.config import CandidateConfig, Settings, load_config
+from challenger.demo.simulator import Period, simulate_batch
 from challenger.online.log import LogStore
 from challenger.online.serve.app import ServingRuntime, create_app
 from challenger.online.serve.server import BackgroundServer
-from challenger.store.batches import Period, simulate_batch
 from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
 from challenger.train.training import build_pipeline
 
 pytestmark = pytest.mark.integration
@@ -142,7 +143,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """
     store = tmp_path_factory.mktemp("store")
     s = _project(tmp_path_factory.mktemp("logging"), store, "logging", {"strategy": "champion"})
-    reg = Registry.from_settings(s)
+    tracking = Tracking.from_settings(s)
     feats = list(s.data.features)
     old, new = _records(s, 0, 3000, Period()), _records(s, 1, 3000)
     plan = {
@@ -155,8 +156,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         model = build_pipeline(LR, s.data.numeric, s.data.categorical, 7).fit(frame[feats], y)
         if broken:  # a training run that diverged: NaN weights, so predict_proba returns NaN
             model.named_steps["model"].coef_[:] = np.nan
-        with reg.start_run(f"log-{key}") as run_id:
-            logged[key] = (reg.log_model(model, frame[feats].head(50)), run_id)
+        with tracking.start_run(f"log-{key}") as run_id:
+            logged[key] = (tracking.log_model(model, frame[feats].head(50)), run_id)
     return logged
 
 
@@ -626,7 +627,7 @@ def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_cham
 
     def online_runs() -> int:
         runs = reg.client.search_runs(
-            [reg.experiment_id],
+            [Tracking.from_settings(s).experiment_id],
             filter_string=f"tags.mlflow.runName = 'online-ab' and attributes.start_time >= {started_ms}",
         )
         return len(runs)
@@ -816,6 +817,7 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     folder = tmp_path_factory.mktemp("refusal")
     s = _project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
     reg = Registry.from_settings(s)
+    tracking = Tracking.from_settings(s)
     feats, num, cat = list(s.data.features), s.data.numeric, s.data.categorical
     frame = _records(s, 0, 600)
     ridge = CandidateConfig(name="ridge", estimator="sklearn.linear_model.Ridge", params={})
@@ -829,8 +831,8 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     }
     logged = {}
     for key, model in fitted.items():
-        with reg.start_run(f"log-{key}") as run_id:
-            logged[key] = (reg.log_model(model, frame[feats].head(50)), run_id)
+        with tracking.start_run(f"log-{key}") as run_id:
+            logged[key] = (tracking.log_model(model, frame[feats].head(50)), run_id)
     v1 = _register(reg, logged["multiclass"])
     reg.promote(v1, None)
     with pytest.raises(ChallengerError, match=r"v1 \(champion\) is a classifier with 3 classes"):

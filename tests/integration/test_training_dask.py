@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from challenger.config import load_config
-from challenger.store.batches import simulate_batch, write_table
+from challenger.demo.simulator import simulate_batch
+from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 from challenger.train.leakage import LeakageError
 

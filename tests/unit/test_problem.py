@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from challenger.config import CandidateConfig, Settings
+from challenger.demo.simulator import simulate_batch
 from challenger.errors import ConfigError, DataError
 from challenger.problem import (
     encode_target,
@@ -16,7 +17,6 @@ from challenger.problem import (
     shared_classes,
     valid_scores,
 )
-from challenger.store.batches import simulate_batch
 from challenger.train.training import (
     build_pipeline,
     check_training_frame,

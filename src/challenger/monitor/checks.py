@@ -452,10 +452,11 @@ def release_quarantined(
             )
         else:
             from challenger.store.registry import Registry
+            from challenger.store.tracking import Tracking
 
-            registry = Registry.from_settings(settings)
-            champion = registry.champion()
-            reference = registry.load_reference(champion) if champion else None
+            champion = Registry.from_settings(settings).champion()
+            tracking = Tracking.from_settings(settings)
+            reference = tracking.load_reference(champion.run_id) if champion else None
             revalidation = validate_batch(frame, batch_schema(settings, reference))
     released = release(entry, destination, revalidation=revalidation, replacement=replacement)
     return {

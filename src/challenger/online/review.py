@@ -45,6 +45,7 @@ from challenger.online.log import LogStore
 from challenger.online.serve.models import require_binary_task, resolve
 from challenger.online.serve.router import RolloutState
 from challenger.store.registry import CHALLENGER, PREVIOUS, TAG, Registry
+from challenger.store.tracking import Tracking
 
 ROLLOUT_KEY = "rollout"
 CARD_MARKER = "\n\n## Online comparison"
@@ -481,6 +482,7 @@ def record(
     decision: OnlineDecision,
     done: str,
     registry: Registry,
+    tracking: Tracking,
     run_id: str,
 ) -> dict[str, Any]:
     """Record a decision on the active MLflow run (``run_id``) and on the judged version.
@@ -499,8 +501,8 @@ def record(
         "rollout": None if state is None else state.to_dict(),
         "run_id": run_id,
     }
-    registry.set_run_tags({f"{TAG}online_action": decision.action})
-    registry.log_params(
+    tracking.set_run_tags({f"{TAG}online_action": decision.action})
+    tracking.log_params(
         {
             "strategy": decision.strategy,
             "challenger_version": decision.challenger_version,
@@ -509,9 +511,9 @@ def record(
     )
     metrics = _numbers(decision.details)
     if metrics:
-        registry.log_metrics(metrics)
-    registry.log_dict(result, "online/decision.json")
-    registry.log_text(report, "online/report.md")
+        tracking.log_metrics(metrics)
+    tracking.log_dict(result, "online/decision.json")
+    tracking.log_text(report, "online/report.md")
     if version is not None:
         try:
             info = registry.version(version)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -21,10 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from challenger.config import Settings
-from challenger.errors import ChampionMoved, RegistryUnavailable
+from challenger.errors import ChampionMoved
+from challenger.store.connection import connect, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +61,6 @@ class VersionInfo:
         }
 
 
-def _pip_requirements() -> list[str]:
-    """The packages a logged scikit-learn pipeline needs, at the versions that trained it."""
-    from importlib.metadata import version
-
-    return [
-        f"{dist}=={version(dist)}"
-        for dist in ("scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
-    ]
-
-
 @contextmanager
 def _quiet_mlflow() -> Iterator[None]:
     # Stage transitions are deprecated in MLflow 3 but still the way users browse by stage.
@@ -85,67 +73,23 @@ def _quiet_mlflow() -> Iterator[None]:
 class Registry:
     """A connection to one MLflow store and one registered model."""
 
-    def __init__(
-        self, tracking_uri: str, model_name: str, experiment: str, artifact_root: str
-    ) -> None:
-        import mlflow
-        from mlflow import MlflowClient
-
+    def __init__(self, tracking_uri: str, model_name: str) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
-        self.experiment_name = experiment
-        self.artifact_root = artifact_root
-        if tracking_uri.startswith("sqlite:///"):
-            Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        if tracking_uri.startswith(("http://", "https://")):
-            # Fail fast instead of retrying for minutes against a store that is down.
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-        # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI, which our configuration
-        # reads as the user's override: restore it, so that connecting to one project's
-        # store never redirects the next project loaded in this process.
-        user_uri = os.environ.get("MLFLOW_TRACKING_URI")
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        if user_uri is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = user_uri
-        self._mlflow = mlflow
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._mlflow, self.client = connect(tracking_uri)
         try:
-            self.experiment_id = self._ensure_experiment()
-            self._ensure_model()
+            self.ensure_model()
         except Exception as exc:
-            raise RegistryUnavailable(
-                f"the MLflow store {tracking_uri} cannot be reached or opened ({type(exc).__name__}: {exc}); "
-                "start it or point MLFLOW_TRACKING_URI at a working store"
-            ) from exc
+            raise unavailable(tracking_uri, exc) from exc
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
         """Connect to the store and model named by the configuration."""
-        return cls(
-            settings.tracking_uri,
-            settings.project.model_name,
-            settings.project.experiment,
-            settings.artifact_root,
-        )
+        return cls(settings.tracking_uri, settings.project.model_name)
 
     # ---- set-up ---------------------------------------------------------------------------
-    def _ensure_experiment(self) -> str:
-        exp = self.client.get_experiment_by_name(self.experiment_name)
-        if exp is not None:
-            if exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
-            return str(exp.experiment_id)
-        return str(
-            self.client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_root
-            )
-        )
-
-    def _ensure_model(self) -> None:
+    def ensure_model(self) -> None:
+        """Create the registered model if it does not exist yet."""
         from mlflow.exceptions import MlflowException
 
         try:
@@ -155,30 +99,6 @@ class Registry:
                 self.model_name,
                 description="Managed by challenger: the `champion` alias serves production.",
             )
-
-    # ---- the demo's own model --------------------------------------------------------------
-    def mark_demo(self) -> None:
-        """Tag the registered model as the demo's, so a later demo may reset it."""
-        self.client.set_registered_model_tag(self.model_name, f"{TAG}demo", "true")
-
-    def reset_demo(self) -> None:
-        """Delete the registered model if (and only if) the demo created it.
-
-        Raises:
-            ChallengerError: The model exists with versions but is not the demo's.
-        """
-        from challenger.errors import ChallengerError
-
-        model = self.client.get_registered_model(self.model_name)
-        if not self.versions():
-            return
-        if (model.tags or {}).get(f"{TAG}demo") != "true":
-            raise ChallengerError(
-                f"registered model {self.model_name!r} in {self.tracking_uri} was not created by the demo; "
-                "run the demo with another project.model_name or --no-reset"
-            )
-        self.client.delete_registered_model(self.model_name)
-        self._ensure_model()
 
     # ---- reading --------------------------------------------------------------------------
     def _info(self, mv: Any) -> VersionInfo:
@@ -247,22 +167,6 @@ class Registry:
             return None  # a tensor signature: no named columns to validate against
         return [(str(s.name), str(s.type.name), bool(s.required)) for s in specs]
 
-    def load_reference(self, version: VersionInfo) -> pd.DataFrame | None:
-        """The training-data sample logged with a version's run (the drift reference)."""
-        if not version.run_id:
-            return None
-        from mlflow.exceptions import MlflowException
-
-        try:
-            local = self._mlflow.artifacts.download_artifacts(
-                run_id=version.run_id,
-                artifact_path=REFERENCE_ARTIFACT,
-                tracking_uri=self.tracking_uri,
-            )
-        except (MlflowException, OSError):
-            return None
-        return pd.read_parquet(local)
-
     def snapshot(self) -> dict[str, Any]:
         """Aliases and every version, for ``challenger status``."""
         versions = self.versions()
@@ -317,78 +221,6 @@ class Registry:
         self.client.set_registered_model_tag(
             self.model_name, f"{HISTORY}{n:05d}", json.dumps(entry)
         )
-
-    # ---- tracking -------------------------------------------------------------------------
-    @contextmanager
-    def start_run(
-        self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False
-    ) -> Iterator[str]:
-        """An MLflow run (nested under the active one when ``nested``); yields its id."""
-        with self._mlflow.start_run(
-            experiment_id=self.experiment_id,
-            run_name=run_name,
-            nested=nested,
-            tags=dict(tags or {}),
-        ) as run:
-            yield str(run.info.run_id)
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log parameters on the active run (values stringified)."""
-        self._mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Log metrics on the active run."""
-        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
-
-    def set_run_tags(self, tags: Mapping[str, str]) -> None:
-        """Tag the active run."""
-        self._mlflow.set_tags(dict(tags))
-
-    def log_text(self, text: str, artifact_file: str) -> None:
-        """A text artifact (markdown report, JSON) on the active run."""
-        self._mlflow.log_text(text, artifact_file)
-
-    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
-        """A JSON artifact on the active run."""
-        self._mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
-
-    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        """Attach a local file to the active run."""
-        self._mlflow.log_artifact(str(path), artifact_path)
-
-    def log_reference(self, frame: pd.DataFrame, seed: int) -> None:
-        """Log a bounded sample of the training data as the drift reference of this run."""
-        sample = (
-            frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed)
-            if len(frame) > MAX_REFERENCE_ROWS
-            else frame
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "reference.parquet"
-            sample.to_parquet(path, index=False)
-            self._mlflow.log_artifact(str(path), "reference")
-
-    def log_model(self, model: Any, input_example: pd.DataFrame) -> str:
-        """Log a fitted scikit-learn model with its signature; returns its model URI."""
-        import mlflow.sklearn
-        from mlflow.models import infer_signature
-
-        # Integer columns become doubles in the signature: a later batch with a missing value
-        # (read as float) must not break schema enforcement at serving time.
-        ints = input_example.select_dtypes(include="integer").columns
-        example = input_example.astype(dict.fromkeys(ints, "float64"))
-        signature = infer_signature(example, model.predict(input_example))
-        info = mlflow.sklearn.log_model(
-            sk_model=model,
-            name="model",
-            signature=signature,
-            input_example=example.head(5),
-            serialization_format="cloudpickle",
-            # Naming the requirements skips MLflow's module-capture subprocess, which
-            # re-imports the model in a fresh interpreter (seconds per logged model).
-            pip_requirements=_pip_requirements(),
-        )
-        return str(info.model_uri)
 
     # ---- registry writes ------------------------------------------------------------------
     def register(

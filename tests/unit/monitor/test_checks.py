@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from challenger.config import Settings
+from challenger.demo.simulator import Period, simulate_batch, split_labels
 from challenger.monitor.checks import (
     LABELS_JOIN,
     apply_labels,
@@ -26,7 +27,7 @@ from challenger.monitor.checks import (
     recent_labelled,
     schema_changes,
 )
-from challenger.store.batches import Period, accept_batch, simulate_batch, split_labels, write_table
+from challenger.store.batches import accept_batch, write_table
 
 SETTINGS = Settings()
 FEATURES = list(SETTINGS.data.features)

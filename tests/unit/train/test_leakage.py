@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from challenger.config import CVConfig, LeakageConfig, Settings
-from challenger.store.batches import simulate_batch
+from challenger.demo.simulator import simulate_batch
 from challenger.train.folds import make_splits
 from challenger.train.leakage import LeakageError, check_leakage
 from challenger.train.training import plan_training

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from challenger.config import CandidateConfig, Settings
+from challenger.demo.simulator import simulate_batch
 from challenger.errors import ConfigError, DataError
-from challenger.store.batches import simulate_batch
 from challenger.train.training import (
     build_pipeline,
     check_training_frame,

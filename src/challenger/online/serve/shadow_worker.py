@@ -106,7 +106,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     from challenger.store.registry import Registry
 
     try:
-        registry = Registry(spec.tracking_uri, spec.model_name, spec.experiment, spec.artifact_root)
+        registry = Registry(spec.tracking_uri, spec.model_name)
         writer = LogWriter(
             LogStore(spec.log_path),
             enabled=spec.log_enabled,

@@ -1,0 +1,31 @@
+"""The demo's own registered model: marked as the demo's, so that a later demo may reset it."""
+
+from __future__ import annotations
+
+from challenger.errors import ChallengerError
+from challenger.store.registry import TAG, Registry
+
+DEMO_TAG = f"{TAG}demo"
+
+
+def mark_demo(registry: Registry) -> None:
+    """Tag the registered model as the demo's, so a later demo may reset it."""
+    registry.client.set_registered_model_tag(registry.model_name, DEMO_TAG, "true")
+
+
+def reset_demo(registry: Registry) -> None:
+    """Delete the registered model if (and only if) the demo created it.
+
+    Raises:
+        ChallengerError: The model exists with versions but is not the demo's.
+    """
+    model = registry.client.get_registered_model(registry.model_name)
+    if not registry.versions():
+        return
+    if (model.tags or {}).get(DEMO_TAG) != "true":
+        raise ChallengerError(
+            f"registered model {registry.model_name!r} in {registry.tracking_uri} was not created "
+            "by the demo; run the demo with another project.model_name or --no-reset"
+        )
+    registry.client.delete_registered_model(registry.model_name)
+    registry.ensure_model()

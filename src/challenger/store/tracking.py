@@ -1,0 +1,152 @@
+"""The MLflow experiment of a project: its runs, their parameters, metrics and artifacts.
+
+Monitor, retrain, promote and online runs all live in ``project.experiment``. A retrain run
+also carries the logged model and the drift reference (a bounded sample of the training
+data) that later monitor runs compare batches with.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from challenger.config import Settings
+from challenger.store.connection import connect, unavailable
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+MAX_REFERENCE_ROWS = 20_000
+
+
+def _pip_requirements() -> list[str]:
+    """The packages a logged scikit-learn pipeline needs, at the versions that trained it."""
+    from importlib.metadata import version
+
+    return [
+        f"{dist}=={version(dist)}"
+        for dist in ("scikit-learn", "cloudpickle", "numpy", "pandas", "scipy")
+    ]
+
+
+class Tracking:
+    """A connection to one MLflow store and one experiment."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment
+        self.artifact_root = artifact_root
+        self._mlflow, self.client = connect(tracking_uri)
+        try:
+            self.experiment_id = self._ensure_experiment()
+        except Exception as exc:
+            raise unavailable(tracking_uri, exc) from exc
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Tracking:
+        """Connect to the store and experiment named by the configuration."""
+        return cls(settings.tracking_uri, settings.project.experiment, settings.artifact_root)
+
+    def _ensure_experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment_name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return str(exp.experiment_id)
+        return str(
+            self.client.create_experiment(
+                self.experiment_name, artifact_location=self.artifact_root
+            )
+        )
+
+    # ---- tracking -------------------------------------------------------------------------
+    @contextmanager
+    def start_run(
+        self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False
+    ) -> Iterator[str]:
+        """An MLflow run (nested under the active one when ``nested``); yields its id."""
+        with self._mlflow.start_run(
+            experiment_id=self.experiment_id,
+            run_name=run_name,
+            nested=nested,
+            tags=dict(tags or {}),
+        ) as run:
+            yield str(run.info.run_id)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log parameters on the active run (values stringified)."""
+        self._mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log metrics on the active run."""
+        self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def set_run_tags(self, tags: Mapping[str, str]) -> None:
+        """Tag the active run."""
+        self._mlflow.set_tags(dict(tags))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """A text artifact (markdown report, JSON) on the active run."""
+        self._mlflow.log_text(text, artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        """A JSON artifact on the active run."""
+        self._mlflow.log_text(json.dumps(data, indent=2, default=str), artifact_file)
+
+    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a local file to the active run."""
+        self._mlflow.log_artifact(str(path), artifact_path)
+
+    def log_reference(self, frame: pd.DataFrame, seed: int) -> None:
+        """Log a bounded sample of the training data as the drift reference of this run."""
+        sample = (
+            frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed)
+            if len(frame) > MAX_REFERENCE_ROWS
+            else frame
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reference.parquet"
+            sample.to_parquet(path, index=False)
+            self._mlflow.log_artifact(str(path), "reference")
+
+    def log_model(self, model: Any, input_example: pd.DataFrame) -> str:
+        """Log a fitted scikit-learn model with its signature; returns its model URI."""
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        # Integer columns become doubles in the signature: a later batch with a missing value
+        # (read as float) must not break schema enforcement at serving time.
+        ints = input_example.select_dtypes(include="integer").columns
+        example = input_example.astype(dict.fromkeys(ints, "float64"))
+        signature = infer_signature(example, model.predict(input_example))
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            signature=signature,
+            input_example=example.head(5),
+            serialization_format="cloudpickle",
+            # Naming the requirements skips MLflow's module-capture subprocess, which
+            # re-imports the model in a fresh interpreter (seconds per logged model).
+            pip_requirements=_pip_requirements(),
+        )
+        return str(info.model_uri)
+
+    def load_reference(self, run_id: str | None) -> pd.DataFrame | None:
+        """The training-data sample logged with a retrain run (the drift reference)."""
+        if not run_id:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            local = self._mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=REFERENCE_ARTIFACT,
+                tracking_uri=self.tracking_uri,
+            )
+        except (MlflowException, OSError):
+            return None
+        return pd.read_parquet(local)
