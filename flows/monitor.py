@@ -31,22 +31,19 @@ from prefect.events import emit_event
 
 from challenger.config import Settings, load_config
 from challenger.errors import BatchQuarantined, ConfigError
-from challenger.monitor.checks import (
-    apply_labels,
-    archive_label_file,
-    batch_schema,
+from challenger.monitor.drift.measure import DriftResult, measure_drift
+from challenger.monitor.intake import new_batches
+from challenger.monitor.labels import apply_labels, archive_label_file, check_labels, is_label_file
+from challenger.monitor.performance import (
     batches_since,
-    check_labels,
-    is_label_file,
     labelled_rows_since,
-    new_batches,
     performance_windows,
     recent_labelled,
-    schema_changes,
 )
-from challenger.monitor.drift.measure import DriftResult, measure_drift
+from challenger.monitor.quarantine import quarantine
+from challenger.monitor.schema import batch_schema, schema_changes
 from challenger.monitor.triggers import TriggerDecision, decide_retrain
-from challenger.monitor.validation import ValidationResult, quarantine, validate_batch
+from challenger.monitor.validation import ValidationResult, validate_batch
 from challenger.ops.service import mlflow_ui_base
 from challenger.problem import prediction_for_drift
 from challenger.store.batches import accept_batch, accepted_batches, read_table

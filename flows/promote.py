@@ -14,10 +14,9 @@ from prefect.artifacts import create_markdown_artifact
 from challenger.config import load_config
 from challenger.errors import ChallengerError
 from challenger.gate import report as reports
-from challenger.monitor.checks import labelled_rows
 from challenger.store.registry import TAG, Registry
 from challenger.store.tracking import Tracking
-from challenger.train.window import time_split
+from challenger.train.window import labelled_rows, time_split
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 
 

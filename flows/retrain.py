@@ -17,7 +17,7 @@ from challenger.config import CandidateConfig, Settings, load_config
 from challenger.errors import DataError
 from challenger.gate import report as reports
 from challenger.gate.evidence import Check
-from challenger.monitor.checks import batch_schema, labelled_rows
+from challenger.monitor.schema import batch_schema
 from challenger.monitor.triggers import trigger_tags
 from challenger.monitor.validation import validate_batch
 from challenger.store.batches import fingerprint
@@ -38,7 +38,7 @@ from challenger.train.training import (
     plan_training,
     summarize,
 )
-from challenger.train.window import time_split
+from challenger.train.window import labelled_rows, time_split
 from flows.executor import run_fold_jobs, task_runner
 from flows.judge import holdout_newer_check, judge_and_act, load_window, record
 

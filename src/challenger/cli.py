@@ -281,7 +281,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.monitor.checks import list_quarantined
+        from challenger.monitor.quarantine import quarantined
         from challenger.store.batches import accepted_batches
         from challenger.store.registry import Registry
 
@@ -291,7 +291,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         snapshot["accepted_batches"] = [
             p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
         ]
-        snapshot["quarantined"] = list_quarantined(settings.path(settings.data.quarantine_dir))
+        snapshot["quarantined"] = [
+            q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
+        ]
         if not as_json:
             c = Console()
             champ = snapshot["aliases"].get("champion")
@@ -552,12 +554,21 @@ def release(
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.monitor.checks import release_quarantined
+        from challenger.monitor.quarantine import release_quarantined
+        from challenger.store.registry import Registry
+        from challenger.store.tracking import Tracking
 
         settings = load_config(config)
+
+        def reference() -> Any:
+            champion = Registry.from_settings(settings).champion()
+            tracking = Tracking.from_settings(settings)
+            return tracking.load_reference(champion.run_id) if champion else None
+
         out = release_quarantined(
             settings,
             name,
+            reference,
             replacement=file.resolve() if file else None,
             destination=to.resolve() if to else None,
             force=force,

@@ -3,10 +3,8 @@
 A :class:`BatchSchema` describes what a batch must look like. :func:`validate_batch` turns
 it into a Great Expectations suite, runs it against the data frame in an ephemeral GX
 context and parses GX's result into a :class:`ValidationResult`; nothing outside this
-module reads GX objects or GX JSON. :func:`quarantine` moves a failed batch aside together
-with the evidence (``validation.json`` and a GX data docs page); :func:`quarantined` lists
-what waits there and :func:`release` puts a fixed batch back where it came from, keeping
-the record of what happened under ``released/``.
+module reads GX objects or GX JSON. A failed batch goes to quarantine
+(``challenger.monitor.quarantine``).
 
 Great Expectations is imported lazily, on the first validation, and its context is built
 once per process: importing GX takes seconds and must not slow down unrelated commands.
@@ -16,16 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import math
-import shutil
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -36,22 +30,6 @@ from challenger.errors import DataError
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.expectations.expectation import Expectation
-
-__all__ = [
-    "RELEASED",
-    "BatchSchema",
-    "CheckFailure",
-    "ColumnKind",
-    "ColumnSpec",
-    "Quarantined",
-    "ValidationResult",
-    "find_quarantined",
-    "quarantine",
-    "quarantined",
-    "release",
-    "schema_from_reference",
-    "validate_batch",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -98,13 +76,6 @@ _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "de
 _BINARY_VALUES: tuple[int, ...] = (0, 1)
 _TABLE = "the batch"
 _EXAMPLES = 3
-_EVIDENCE = "validation.json"
-_DATA_DOCS = "data_docs.html"
-_RELEASE = "release.json"
-_RECORDS = frozenset({_EVIDENCE, _DATA_DOCS, _RELEASE})
-RELEASED = "released"
-"""Sub-folder of the quarantine folder that keeps the record of released batches."""
-QuarantineKind = Literal["batch", "labels"]
 
 # GX's pandas execution engine keeps the active batch on the shared data source, so two
 # validations must not interleave (Prefect's default task runner uses threads).
@@ -357,299 +328,6 @@ def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
         failures=failures,
         report=report,
     )
-
-
-def quarantine(
-    batch_path: Path,
-    result: ValidationResult,
-    quarantine_dir: Path,
-    *,
-    kind: QuarantineKind = "batch",
-) -> Path:
-    """Move a batch file into quarantine together with its validation evidence.
-
-    The file lands in ``quarantine_dir/<batch stem>-<UTC timestamp>/`` next to
-    ``validation.json`` (``result.to_dict()``, including GX's report, plus where the file
-    came from and what it is) and ``data_docs.html`` (GX's data docs page of the
-    validation, when GX's report can be rendered). The file is copied, the copy is
-    checked, and only then is the original deleted. An existing quarantine folder is never
-    reused: a numeric suffix is added instead.
-
-    Args:
-        batch_path: The batch file to move.
-        result: The validation result that sent it to quarantine.
-        quarantine_dir: Root of the quarantine area; created if missing.
-        kind: ``batch`` (features) or ``labels`` (a label file); :func:`release` re-checks
-            it as the same kind.
-
-    Returns:
-        The new quarantine folder.
-
-    Raises:
-        DataError: If ``batch_path`` is not an existing file or is named like the evidence.
-        OSError: If the copy cannot be written or verified; the original is kept.
-    """
-    batch_path = Path(batch_path)
-    if not batch_path.is_file():
-        raise DataError(
-            f"Cannot quarantine {batch_path}: it is not an existing file; check the batch path."
-        )
-    if batch_path.name in _RECORDS:
-        raise DataError(
-            f"Cannot quarantine {batch_path}: its name clashes with the {batch_path.name} "
-            "written next to it; rename the batch file."
-        )
-    quarantine_dir = Path(quarantine_dir)
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC)
-    folder = _new_folder(quarantine_dir, f"{batch_path.stem}-{now.strftime('%Y%m%dT%H%M%S%fZ')}")
-
-    target = folder / batch_path.name
-    shutil.copy2(batch_path, target)
-    if target.stat().st_size != batch_path.stat().st_size:
-        raise OSError(
-            f"Copy of {batch_path} to {target} is incomplete; the original was kept in place."
-        )
-    record = result.to_dict() | {
-        "source": str(batch_path.resolve()),
-        "kind": kind,
-        "quarantined_at": now.isoformat(),
-    }
-    evidence = json.dumps(record, indent=2, sort_keys=True, default=str)
-    with (folder / _EVIDENCE).open("x", encoding="utf-8") as out:
-        out.write(evidence + "\n")
-    _write_data_docs(result.report, folder / _DATA_DOCS)
-    batch_path.unlink()
-    logger.info("Quarantined %s in %s", batch_path, folder)
-    return folder
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    """A quarantined file with the record of why.
-
-    Attributes:
-        name: The quarantine folder's name (what ``challenger release`` takes).
-        folder: The quarantine folder.
-        file: The quarantined file inside it (fix it there, or release a replacement).
-        source: Where the file was before quarantine (None for records that lack it).
-        kind: ``batch`` or ``labels``.
-        quarantined_at: When, as an ISO timestamp ("" when unknown).
-        failures: The failed checks, as recorded.
-        data_docs: GX's data docs page, when one was written.
-    """
-
-    name: str
-    folder: Path
-    file: Path | None
-    source: Path | None
-    kind: QuarantineKind
-    quarantined_at: str
-    failures: tuple[CheckFailure, ...]
-    data_docs: Path | None
-
-    def summary(self, limit: int = 3) -> str:
-        """The first failures, one sentence each."""
-        shown = "; ".join(f.message for f in self.failures[:limit])
-        more = len(self.failures) - limit
-        return (shown + (f"; and {more} more" if more > 0 else "")) or "no readable report"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
-        return {
-            "name": self.name,
-            "batch": self.file.name if self.file else self.name,
-            "path": str(self.folder),
-            "file": None if self.file is None else str(self.file),
-            "source": None if self.source is None else str(self.source),
-            "kind": self.kind,
-            "quarantined_at": self.quarantined_at,
-            "failed_checks": len(self.failures),
-            "failures": [f.to_dict() for f in self.failures],
-            "summary": self.summary(),
-            "data_docs": None if self.data_docs is None else str(self.data_docs),
-        }
-
-
-def quarantined(quarantine_dir: Path) -> list[Quarantined]:
-    """The files waiting in quarantine, oldest first (released ones are not listed)."""
-    quarantine_dir = Path(quarantine_dir)
-    if not quarantine_dir.is_dir():
-        return []
-    found = [
-        _read_quarantined(folder)
-        for folder in quarantine_dir.iterdir()
-        if folder.is_dir() and folder.name != RELEASED and not folder.name.startswith(".")
-    ]
-    return sorted(found, key=lambda q: (q.quarantined_at, q.name))
-
-
-def find_quarantined(quarantine_dir: Path, name: str) -> Quarantined:
-    """The quarantined entry called ``name``: its folder name, or its file's name or stem.
-
-    Raises:
-        DataError: Nothing, or more than one entry, matches ``name``.
-    """
-    entries = quarantined(quarantine_dir)
-    exact = [q for q in entries if q.name == name]
-    if exact:
-        return exact[0]
-    matches = [q for q in entries if q.file is not None and name in (q.file.name, q.file.stem)]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        known = ", ".join(q.name for q in entries) or "none"
-        raise DataError(
-            f"Nothing in quarantine ({quarantine_dir}) is called {name!r}; quarantined: {known}."
-        )
-    raise DataError(
-        f"{len(matches)} quarantined entries hold a file called {name!r} "
-        f"({', '.join(q.name for q in matches)}); name the folder instead."
-    )
-
-
-def release(
-    entry: Quarantined,
-    destination: Path | None = None,
-    *,
-    revalidation: ValidationResult | None,
-    replacement: Path | None = None,
-) -> Path:
-    """Put a fixed file back where it came from, and archive its quarantine record.
-
-    The file (``replacement`` if given, else the quarantined file, fixed in place) is copied
-    to ``destination`` (default: the folder it came from), the copy is checked, and the
-    quarantine folder moves to ``<quarantine>/released/`` with a ``release.json`` saying
-    when, where to and on what evidence: nothing is lost.
-
-    Args:
-        entry: The quarantined entry (see :func:`find_quarantined`).
-        destination: Folder to release into; default the file's original folder.
-        revalidation: The file validated again after the fix; None releases without
-            checking (``--force``), which the record says.
-        replacement: A fixed copy to release instead of the quarantined file.
-
-    Returns:
-        The released file's new path.
-
-    Raises:
-        DataError: The file still fails validation, is missing, or its destination exists.
-    """
-    source = Path(replacement) if replacement is not None else entry.file
-    if source is None or not source.is_file():
-        raise DataError(
-            f"Quarantine folder {entry.folder} holds no file to release; pass the fixed "
-            "file with --file PATH."
-        )
-    if revalidation is not None and not revalidation.success:
-        raise DataError(
-            f"{source.name} still fails validation, so it stays in quarantine "
-            f"({entry.folder}): {revalidation.summary()} Fix it and release again, or "
-            "release it with --force."
-        )
-    if destination is None:
-        if entry.source is None:
-            raise DataError(
-                f"The quarantine record in {entry.folder} does not say where the file came "
-                "from; pass --to FOLDER."
-            )
-        destination = entry.source.parent
-    name = entry.file.name if entry.file is not None else source.name
-    target = Path(destination) / name
-    if target.exists():
-        raise DataError(
-            f"Cannot release {name} to {target}: a file of that name exists there; move it "
-            "or pass --to FOLDER."
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.release")
-    shutil.copy2(source, partial)
-    if partial.stat().st_size != source.stat().st_size:
-        partial.unlink()
-        raise OSError(f"Copy of {source} to {target} is incomplete; nothing was released.")
-    partial.replace(target)
-    record = {
-        "released_at": datetime.now(UTC).isoformat(),
-        "released_to": str(target),
-        "released_file": str(source),
-        "forced": revalidation is None,
-        "revalidation": None if revalidation is None else revalidation.summary(),
-    }
-    (entry.folder / _RELEASE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    archive = entry.folder.parent / RELEASED
-    archive.mkdir(exist_ok=True)
-    moved = _new_folder(archive, entry.folder.name)
-    moved.rmdir()
-    shutil.move(str(entry.folder), str(moved))
-    logger.info("Released %s to %s; its record is in %s", source, target, moved)
-    return target
-
-
-def _read_quarantined(folder: Path) -> Quarantined:
-    try:
-        record = json.loads((folder / _EVIDENCE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = {}
-    files = sorted(
-        p for p in folder.iterdir() if p.is_file() and p.name not in _RECORDS and p.name[0] != "."
-    )
-    failures = tuple(
-        CheckFailure(
-            column=f.get("column"),
-            expectation=str(f.get("expectation", "")),
-            unexpected_count=int(f.get("unexpected_count") or 0),
-            message=str(f.get("message", "")),
-        )
-        for f in record.get("failures", [])
-        if isinstance(f, Mapping)
-    )
-    kind = record.get("kind", "batch")
-    docs = folder / _DATA_DOCS
-    return Quarantined(
-        name=folder.name,
-        folder=folder,
-        file=files[0] if files else None,
-        source=Path(record["source"]) if record.get("source") else None,
-        kind="labels" if kind == "labels" else "batch",
-        quarantined_at=str(record.get("quarantined_at", "")),
-        failures=failures,
-        data_docs=docs if docs.is_file() else None,
-    )
-
-
-def _write_data_docs(report: Mapping[str, Any], path: Path) -> bool:
-    """Render GX's data docs page for one validation result; False when it cannot."""
-    if not report.get("results"):
-        return False
-    try:
-        from great_expectations.core.expectation_validation_result import (
-            ExpectationSuiteValidationResultSchema,
-        )
-        from great_expectations.render.renderer.page_renderer import (
-            ValidationResultsPageRenderer,
-        )
-        from great_expectations.render.view.view import DefaultJinjaPageView
-
-        loaded = ExpectationSuiteValidationResultSchema().load(dict(report))
-        document = ValidationResultsPageRenderer().render(loaded)
-        html = DefaultJinjaPageView().render(document)  # type: ignore[no-untyped-call]
-    except Exception as exc:  # the JSON evidence is the record; the page is a convenience
-        logger.warning("Could not render GX data docs for %s: %s", path.parent, exc)
-        return False
-    path.write_text(str(html), encoding="utf-8")
-    return True
-
-
-def _new_folder(parent: Path, name: str) -> Path:
-    """Create and return a folder under ``parent`` that did not exist before."""
-    for attempt in range(1000):
-        candidate = parent / (name if attempt == 0 else f"{name}-{attempt}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise OSError(f"Could not create a new quarantine folder for {name!r} in {parent}.")
 
 
 @functools.cache

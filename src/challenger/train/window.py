@@ -26,3 +26,10 @@ def time_split(
     return df.iloc[idx[n_hold:]].reset_index(drop=True), df.iloc[idx[:n_hold]].reset_index(
         drop=True
     )
+
+
+def labelled_rows(df: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The rows whose label has arrived."""
+    if target not in df.columns:
+        return df.iloc[0:0]
+    return df[df[target].notna()]

@@ -1,4 +1,4 @@
-"""Unit tests for challenger.monitoring: label files, schema changes, windows, the incoming scan."""
+"""Label files: recognised, joined to their batches, refused when they join nothing, archived."""
 
 from __future__ import annotations
 
@@ -7,29 +7,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from challenger.config import Settings
-from challenger.demo.simulator import Period, simulate_batch, split_labels
-from challenger.monitor.checks import (
+from challenger.demo.simulator import simulate_batch, split_labels
+from challenger.monitor.labels import (
     LABELS_JOIN,
     apply_labels,
     archive_label_file,
-    batches_since,
     check_labels,
     is_label_file,
+)
+from challenger.monitor.performance import (
     labelled_rows_since,
-    new_batches,
-    performance_windows,
-    recent_labelled,
-    schema_changes,
 )
 from challenger.store.batches import accept_batch, write_table
 
 SETTINGS = Settings()
+
+
 FEATURES = list(SETTINGS.data.features)
 
 
@@ -139,77 +134,3 @@ def test_applied_label_files_are_archived_never_overwritten(tmp_path: Path) -> N
         kept.append(archive_label_file(path, accepted_dir))
     assert [p.name for p in kept] == ["labels.csv", "labels-1.csv"]
     assert [pd.read_csv(p)["a"].item() for p in kept] == [0, 1]
-
-
-def test_new_batches_are_the_files_not_accepted_yet(tmp_path: Path) -> None:
-    incoming, accepted_dir = tmp_path / "incoming", tmp_path / "accepted"
-    for name in ("day-002.parquet", "day-001.csv"):
-        write_table(pd.DataFrame({"a": [1]}), incoming / name)
-    (incoming / "notes.txt").write_text("not data")
-    (incoming / ".day-003.parquet.tmp").write_text("a file being written")
-    accept_batch(pd.DataFrame({"a": [1]}), "day-002", accepted_dir)
-
-    assert [p.name for p in new_batches(incoming, accepted_dir)] == ["day-001.csv"]
-    assert new_batches(tmp_path / "nowhere", accepted_dir) == []
-
-
-def test_schema_changes_name_what_changed() -> None:
-    reference = simulate_batch(0, 200, 7)
-    current = simulate_batch(1, 200, 7).assign(promo_code="X1").drop(columns=["default"])
-    current["open_accounts"] = current["open_accounts"].astype(str)
-    current.loc[current.index[:3], "channel"] = "crypto_exchange"
-
-    changes = schema_changes(reference, current, SETTINGS)
-
-    assert changes == (
-        "new column(s) 'promo_code'",
-        "column 'open_accounts' changed type from number to object",
-        "column 'channel' has new categories 'crypto_exchange'",
-    )  # a missing target is not a change: labels come later
-    empty = simulate_batch(1, 200, 7).assign(income=np.nan)
-    assert schema_changes(reference, empty, SETTINGS) == ("column 'income' has no values",)
-    same = simulate_batch(2, 200, 7)
-    same["age"] = same["age"].astype("int64")  # integers and floats are both numbers
-    assert schema_changes(reference, same, SETTINGS) == ()
-
-
-def test_batches_since_the_champion() -> None:
-    assert batches_since(["d0", "d1", "d2"], ["d0"]) == 2
-    assert batches_since(["d0", "d1", "d2"], ["d1", "d2"]) == 0
-    assert batches_since(["d0"], ["elsewhere"]) is None
-    assert batches_since(["d0"], []) is None
-
-
-def test_performance_windows_score_the_newest_complete_windows(tmp_path: Path) -> None:
-    train = simulate_batch(0, 3000, 7)
-    d = SETTINGS.data
-    model = make_pipeline(
-        ColumnTransformer(
-            [
-                ("num", StandardScaler(), list(d.numeric)),
-                ("cat", OneHotEncoder(handle_unknown="ignore"), list(d.categorical)),
-            ]
-        ),
-        LogisticRegression(max_iter=1000),
-    ).fit(train[FEATURES], train["default"])
-
-    accepted_dir = tmp_path / "accepted"
-    accept_batch(simulate_batch(1, 700, 7), "day-001", accepted_dir)
-    accept_batch(simulate_batch(2, 700, 7, Period(1.0, 1.0)), "day-002", accepted_dir)
-    settings = Settings.model_validate(
-        {"triggers": {"performance": {"window_rows": 400, "windows": 3, "breaches": 2}}}
-    )
-
-    labelled, used = recent_labelled(accepted_dir, settings, exclude={"day-000"}, max_rows=1200)
-    windows = performance_windows(model, labelled, settings, reference_value=0.8)
-
-    assert used == ["day-001", "day-002"] and len(labelled) == 1200
-    assert labelled["ts"].is_monotonic_increasing
-    assert [w.n_rows for w in windows] == [400, 400, 400]
-    assert windows[0].window.startswith("rows 1-400") and windows[-1].window.startswith(
-        "rows 801-1200"
-    )
-    assert all(w.metric == "roc_auc" and w.reference == 0.8 for w in windows)
-    # the newest window is all drifted rows: the old model does worse there
-    assert windows[-1].value < windows[0].value
-    assert performance_windows(model, labelled.head(399), settings, 0.8) == []

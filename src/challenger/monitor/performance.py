@@ -1,0 +1,129 @@
+"""The champion's performance on recent labelled rows, in the windows the performance trigger reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from challenger.config import Settings
+from challenger.monitor.triggers import PerformanceObservation
+from challenger.problem import scoreable, truth_and_scores
+from challenger.stats.bootstrap import METRICS, StatisticsInputError, metric_value
+from challenger.store.batches import accepted_batches, read_table
+from challenger.train.window import labelled_rows
+
+
+def performance_windows(
+    model: Any, labelled: pd.DataFrame, settings: Settings, reference_value: float | None
+) -> list[PerformanceObservation]:
+    """The champion's primary metric on the newest complete windows of labelled rows.
+
+    ``labelled`` is split, oldest first, into consecutive windows of
+    ``triggers.performance.window_rows`` rows; the newest ``triggers.performance.windows``
+    complete ones are scored. A window the metric is undefined on (one class only for a
+    ranking metric, a constant regression target) is left out.
+
+    Args:
+        model: The champion.
+        labelled: Labelled rows, oldest first (see :func:`recent_labelled`).
+        settings: The configuration.
+        reference_value: The champion's holdout value of the primary metric.
+
+    Returns:
+        One observation per scored window, oldest first.
+    """
+    policy = settings.triggers.performance
+    target, ts = settings.data.target, settings.data.timestamp
+    size = policy.window_rows
+    n_windows = min(policy.windows, len(labelled) // size)
+    if n_windows == 0:
+        return []
+    newest = labelled.iloc[len(labelled) - n_windows * size :]
+    metric, task = settings.training.primary_metric, settings.data.task
+    y_all, scores = truth_and_scores(
+        model, newest[list(settings.data.features)], newest[target], task, target
+    )
+    out: list[PerformanceObservation] = []
+    for i in range(n_windows):
+        part = slice(i * size, (i + 1) * size)
+        y = y_all[part]
+        if not scoreable(y, task):
+            continue
+        try:
+            value = metric_value(metric, y, scores[part])
+        except StatisticsInputError:
+            continue
+        rows = newest.iloc[part]
+        label = f"rows {len(labelled) - (n_windows - i) * size + 1}-{len(labelled) - (n_windows - i - 1) * size}"
+        if ts and ts in rows.columns:
+            label += f" ({rows[ts].iloc[0]} to {rows[ts].iloc[-1]})"
+        out.append(
+            PerformanceObservation(
+                metric,
+                value,
+                reference_value,
+                size,
+                METRICS[metric].higher_is_better,
+                window=label,
+            )
+        )
+    return out
+
+
+def recent_labelled(
+    accepted_dir: Path, settings: Settings, exclude: set[str], max_rows: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """The newest labelled rows of accepted batches outside ``exclude``, oldest first.
+
+    Batches are read newest first until ``max_rows`` labelled rows are found (the champion's
+    own training batches belong in ``exclude``: scoring a model on its training rows says
+    nothing).
+
+    Returns:
+        The rows (at most ``max_rows``, ordered by time when there is a timestamp) and the
+        batches they came from, oldest first.
+    """
+    target, ts = settings.data.target, settings.data.timestamp
+    parts: list[pd.DataFrame] = []
+    used: list[str] = []
+    found = 0
+    for path in reversed(accepted_batches(accepted_dir)):
+        if path.stem in exclude:
+            continue
+        rows = labelled_rows(read_table(path), target)
+        if rows.empty:
+            continue
+        parts.append(rows)
+        used.append(path.stem)
+        found += len(rows)
+        if found >= max_rows:
+            break
+    if not parts:
+        return pd.DataFrame(), []
+    frame = pd.concat(parts[::-1], ignore_index=True)
+    if ts and ts in frame.columns:
+        frame = frame.sort_values(ts, kind="stable", ignore_index=True)
+    return frame.iloc[max(0, len(frame) - max_rows) :].reset_index(drop=True), used[::-1]
+
+
+def labelled_rows_since(accepted_dir: Path, target: str, exclude: set[str]) -> int:
+    """Labelled rows in accepted batches outside ``exclude`` (the champion's training window)."""
+    total = 0
+    for path in accepted_batches(accepted_dir):
+        if path.stem in exclude:
+            continue
+        try:
+            column = pd.read_parquet(path, columns=[target])[target]
+        except (KeyError, ValueError):
+            continue  # a batch without the target column has no labels yet
+        total += int(column.notna().sum())
+    return total
+
+
+def batches_since(accepted: list[str], training_batches: list[str]) -> int | None:
+    """Accepted batches after the newest one the champion was trained on (None if unknown)."""
+    if not training_batches or training_batches[-1] not in accepted:
+        return None
+    return len(accepted) - 1 - accepted.index(training_batches[-1])

@@ -1,0 +1,312 @@
+"""Quarantine: a failed file set aside with its evidence, listed, and released when fixed."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from challenger.errors import DataError
+from challenger.monitor import quarantine as quarantine_module
+from challenger.monitor.quarantine import find_quarantined, quarantine, quarantined, release
+from challenger.monitor.validation import (
+    BatchSchema,
+    CheckFailure,
+    ColumnSpec,
+    ValidationResult,
+    schema_from_reference,
+    validate_batch,
+)
+
+N_ROWS = 1_000
+
+
+REGIONS = ("north", "south", "east", "west")
+
+
+BETWEEN = "expect_column_values_to_be_between"
+
+
+IN_SET = "expect_column_values_to_be_in_set"
+
+
+NOT_NULL = "expect_column_values_to_not_be_null"
+
+
+TYPE_LIST = "expect_column_values_to_be_in_type_list"
+
+
+UNIQUE = "expect_column_values_to_be_unique"
+
+
+EXISTS = "expect_column_to_exist"
+
+
+ROW_COUNT = "expect_table_row_count_to_be_between"
+
+
+COLUMN_SET = "expect_table_columns_to_match_set"
+
+
+def make_frame(seed: int, n: int = N_ROWS) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "age": rng.integers(18, 91, n),
+            "income": rng.lognormal(10, 0.5, n),
+            "score": rng.normal(0, 1, n),
+            "region": rng.choice(REGIONS, n),
+            "plan": rng.choice(["basic", "pro"], n),
+            "churn": rng.integers(0, 2, n),
+            "ts": pd.date_range("2024-01-01", periods=n, freq="h"),
+        }
+    )
+
+
+BASE_SCHEMA = BatchSchema(
+    columns=(
+        ColumnSpec("id", "numeric", min=0),
+        ColumnSpec("age", "numeric", min=18, max=100),
+        ColumnSpec("income", "numeric", min=0),
+        ColumnSpec("score", "numeric"),
+        ColumnSpec("region", "categorical"),
+        ColumnSpec("plan", "categorical", categories=("basic", "pro")),
+        ColumnSpec("churn", "binary"),
+        ColumnSpec("ts", "timestamp"),
+    ),
+    min_rows=10,
+    unique_columns=("id",),
+)
+
+
+N_EXPECTATIONS = 29
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return make_frame(seed=1)
+
+
+@pytest.fixture(scope="module")
+def schema(reference: pd.DataFrame) -> BatchSchema:
+    return schema_from_reference(reference, BASE_SCHEMA)
+
+
+@pytest.fixture()
+def batch() -> pd.DataFrame:
+    return make_frame(seed=2)
+
+
+def only_failure(result: ValidationResult) -> CheckFailure:
+    assert not result.success
+    assert len(result.failures) == 1, result.summary()
+    return result.failures[0]
+
+
+def assert_names(failure: CheckFailure, column: str, expectation: str, count: int) -> None:
+    assert failure.column == column
+    assert failure.expectation == expectation
+    assert failure.unexpected_count == count
+    assert repr(column) in failure.message
+    assert expectation in failure.message
+    assert f"{count} of" in failure.message
+
+
+@pytest.fixture(scope="module")
+def failed_result(schema: BatchSchema) -> ValidationResult:
+    frame = make_frame(seed=3)
+    frame.loc[frame.index[:4], "age"] = 500
+    result = validate_batch(frame, schema)
+    assert not result.success
+    return result
+
+
+@pytest.fixture()
+def quarantined_batch(
+    tmp_path: Path, schema: BatchSchema
+) -> tuple[Path, Path, pd.DataFrame, ValidationResult]:
+    """A batch with ages out of range, quarantined from tmp/incoming."""
+    frame = make_frame(seed=4, n=200)
+    frame.loc[frame.index[:6], "age"] = 500
+    result = validate_batch(frame, schema)
+    source = tmp_path / "incoming" / "day-009.parquet"
+    source.parent.mkdir()
+    frame.to_parquet(source, index=False)
+    folder = quarantine(source, result, tmp_path / "quarantine")
+    return source, folder, frame, result
+
+
+def test_quarantine_moves_the_file_with_its_evidence(
+    tmp_path: Path, failed_result: ValidationResult
+) -> None:
+    batch_path = tmp_path / "incoming" / "batch-0007.csv"
+    batch_path.parent.mkdir()
+    batch_path.write_text("id,age\n1,500\n", encoding="utf-8")
+
+    folder = quarantine(batch_path, failed_result, tmp_path / "quarantine")
+
+    assert folder.parent == tmp_path / "quarantine"
+    assert folder.name.startswith("batch-0007-") and folder.name.endswith("Z")
+    assert not batch_path.exists()
+    assert (folder / "batch-0007.csv").read_text(encoding="utf-8") == "id,age\n1,500\n"
+    evidence = json.loads((folder / "validation.json").read_text(encoding="utf-8"))
+    assert evidence["success"] is False
+    assert evidence["failures"] == [
+        {
+            "column": "age",
+            "expectation": BETWEEN,
+            "unexpected_count": 4,
+            "message": failed_result.failures[0].message,
+        }
+    ]
+    assert evidence["report"]["statistics"]["unsuccessful_expectations"] == 1
+    assert evidence["source"] == str(batch_path.resolve()) and evidence["kind"] == "batch"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "batch-0007.csv",
+        "data_docs.html",
+        "validation.json",
+    ]
+    docs = (folder / "data_docs.html").read_text(encoding="utf-8")
+    text = " ".join(re.sub(r"<[^>]+>", " ", docs).split())  # GX's own data docs page
+    assert "Expectation Validation Result" in text and "Unsuccessful Expectations 1" in text
+    assert "4 unexpected values found" in text
+
+
+def test_quarantine_never_overwrites_an_existing_folder(
+    tmp_path: Path, failed_result: ValidationResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+    class FrozenClock(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> FrozenClock:
+            return cls.fromtimestamp(frozen.timestamp(), tz=UTC)
+
+    monkeypatch.setattr(quarantine_module, "datetime", FrozenClock)
+    quarantine_dir = tmp_path / "q"
+    paths = []
+    for i in range(3):
+        source = tmp_path / f"in{i}" / "batch.parquet"
+        source.parent.mkdir()
+        source.write_bytes(bytes([i]) * 10)
+        paths.append(quarantine(source, failed_result, quarantine_dir))
+
+    stamp = "batch-20240501T120000000000Z"
+    assert [p.name for p in paths] == [stamp, f"{stamp}-1", f"{stamp}-2"]
+    for i, folder in enumerate(paths):
+        assert (folder / "batch.parquet").read_bytes() == bytes([i]) * 10
+
+
+def test_quarantine_of_a_missing_file_raises_and_creates_nothing(
+    tmp_path: Path, failed_result: ValidationResult
+) -> None:
+    with pytest.raises(DataError, match="not an existing file"):
+        quarantine(tmp_path / "nope.csv", failed_result, tmp_path / "q")
+
+    assert not (tmp_path / "q").exists()
+
+
+def test_quarantine_refuses_a_batch_named_like_its_evidence(
+    tmp_path: Path, failed_result: ValidationResult
+) -> None:
+    batch_path = tmp_path / "validation.json"
+    batch_path.write_text("{}", encoding="utf-8")
+
+    with pytest.raises(DataError, match="rename the batch"):
+        quarantine(batch_path, failed_result, tmp_path / "q")
+
+    assert batch_path.read_text(encoding="utf-8") == "{}"
+
+
+def test_quarantined_lists_entries_with_their_failures(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, result = quarantined_batch
+
+    [entry] = quarantined(folder.parent)
+
+    assert entry.name == folder.name and entry.kind == "batch"
+    assert entry.file == folder / source.name and entry.source == source.resolve()
+    assert entry.failures == result.failures
+    assert entry.data_docs == folder / "data_docs.html"
+    data = entry.to_dict()
+    assert data["failed_checks"] == 1 and data["batch"] == source.name
+    assert "'age'" in data["summary"] and "6 of 200" in data["summary"]
+    assert find_quarantined(folder.parent, folder.name) == entry
+    assert find_quarantined(folder.parent, "day-009") == entry
+    assert find_quarantined(folder.parent, "day-009.parquet") == entry
+    with pytest.raises(DataError, match="called 'day-010'"):
+        find_quarantined(folder.parent, "day-010")
+
+
+def test_a_batch_that_still_fails_stays_in_quarantine(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, result = quarantined_batch
+    entry = find_quarantined(folder.parent, folder.name)
+
+    with pytest.raises(DataError, match=r"(?s)still fails validation.*'age'.*6 of 200"):
+        release(entry, revalidation=result)
+
+    assert not source.exists()
+    assert (folder / source.name).is_file() and quarantined(folder.parent) == [entry]
+
+
+def test_a_fixed_batch_goes_back_and_its_record_is_kept(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult], schema: BatchSchema
+) -> None:
+    source, folder, frame, _ = quarantined_batch
+    fixed = frame.assign(age=frame["age"].clip(upper=90))
+    fixed.to_parquet(folder / source.name, index=False)  # fixed in place
+    entry = find_quarantined(folder.parent, "day-009")
+
+    released = release(entry, revalidation=validate_batch(fixed, schema))
+
+    assert released == source and source.is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(source), fixed)
+    assert quarantined(folder.parent) == []
+    record_folder = folder.parent / "released" / folder.name
+    assert not folder.exists() and (record_folder / "validation.json").is_file()
+    record = json.loads((record_folder / "release.json").read_text(encoding="utf-8"))
+    assert record["released_to"] == str(source) and record["forced"] is False
+    assert record["revalidation"].startswith("All ")
+    assert (record_folder / source.name).is_file()  # the quarantined copy stays too
+
+
+def test_release_of_a_replacement_to_another_folder_and_forced_release(
+    tmp_path: Path,
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, frame, _ = quarantined_batch
+    replacement = tmp_path / "fixed.parquet"
+    frame.assign(age=30).to_parquet(replacement, index=False)
+    entry = find_quarantined(folder.parent, folder.name)
+
+    released = release(entry, tmp_path / "elsewhere", revalidation=None, replacement=replacement)
+
+    assert released == tmp_path / "elsewhere" / source.name  # keeps the batch's name
+    assert (pd.read_parquet(released)["age"] == 30).all()
+    record = json.loads(
+        (folder.parent / "released" / folder.name / "release.json").read_text(encoding="utf-8")
+    )
+    assert record["forced"] is True and record["revalidation"] is None
+
+
+def test_release_never_overwrites_a_file_at_the_destination(
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    source, folder, _, _ = quarantined_batch
+    source.write_text("a newer file with the same name", encoding="utf-8")
+    entry = find_quarantined(folder.parent, folder.name)
+
+    with pytest.raises(DataError, match="a file of that name exists there"):
+        release(entry, revalidation=None)
+
+    assert source.read_text(encoding="utf-8") == "a newer file with the same name"
+    assert quarantined(folder.parent) == [entry]
