@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from challenger.monitor.drift.measure import DriftResult, measure_drift
+from challenger.monitor.drift import DriftResult, measure_drift
 
 TARGET_RATIO = 2.0
 THRESHOLD = 0.1  # Evidently's default for both distances above 1,000 reference rows

@@ -31,7 +31,7 @@ from prefect.events import emit_event
 
 from challenger.config import Settings, load_config
 from challenger.errors import BatchQuarantined, ConfigError
-from challenger.monitor.drift.measure import DriftResult, measure_drift
+from challenger.monitor.drift import DriftResult, measure_drift
 from challenger.monitor.intake import new_batches
 from challenger.monitor.labels import apply_labels, archive_label_file, check_labels, is_label_file
 from challenger.monitor.performance import (

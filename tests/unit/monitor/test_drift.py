@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from challenger.errors import DataError
-from challenger.monitor.drift.measure import (
+from challenger.monitor.drift import (
     FAST_METHODS,
     ColumnDrift,
     DriftInputError,
@@ -393,10 +393,10 @@ def test_fast_methods_table_agrees_with_evidentlys_registry() -> None:
     from evidently.legacy.calculations.stattests.registry import get_registered_stattest
     from evidently.legacy.core import ColumnType
 
-    from challenger.monitor.drift.measure import _METHODS
+    from challenger.monitor.drift.methods import METHODS
 
-    assert set(_METHODS) == FAST_METHODS
-    for name, spec in _METHODS.items():
+    assert set(METHODS) == FAST_METHODS
+    for name, spec in METHODS.items():
         for kind, column_type in (
             ("numeric", ColumnType.Numerical),
             ("categorical", ColumnType.Categorical),

@@ -1,1 +1,23 @@
-"""Drift detection: one interface, two engines (a fast numpy/scipy pass, Evidently)."""
+"""Data, prediction and target drift: one entry point, two engines, our own result types.
+
+:func:`measure_drift` (``measure.py``) compares a current batch with reference data column
+by column and returns a :class:`DriftResult` (``result.py``). The engines reach the same
+verdicts with Evidently 0.7's methods and thresholds (``methods.py``):
+
+* ``fast.py`` computes every column's statistic with vectorised numpy/scipy on all rows;
+* ``evidently.py`` runs Evidently's ``ValueDrift`` metrics on a seeded sample, and draws
+  the HTML report; it is the only module that reads Evidently output.
+"""
+
+from challenger.monitor.drift.measure import Engine, measure_drift
+from challenger.monitor.drift.methods import FAST_METHODS
+from challenger.monitor.drift.result import ColumnDrift, DriftInputError, DriftResult
+
+__all__ = [
+    "FAST_METHODS",
+    "ColumnDrift",
+    "DriftInputError",
+    "DriftResult",
+    "Engine",
+    "measure_drift",
+]
