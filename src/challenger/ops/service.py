@@ -56,6 +56,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PREFECT_FILE = "prefect.yaml"
+CHECKOUT = Path(__file__).resolve().parents[3]  # src/challenger/ops/service.py -> the clone
 CONFIG_ENV = "CHALLENGER_CONFIG"
 QUEUE_LIMITS: Mapping[str, int] = {"retrain": 1, "online": 1}
 """Work queues ``up`` creates with a concurrency limit: one retrain at a time, however it
@@ -174,7 +175,7 @@ def find_prefect_file(settings: Settings) -> Path:
     Raises:
         ConfigError: Neither exists.
     """
-    candidates = [settings.root / PREFECT_FILE, Path(__file__).resolve().parents[2] / PREFECT_FILE]
+    candidates = [settings.root / PREFECT_FILE, CHECKOUT / PREFECT_FILE]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()
