@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
+from challenger.stats import PairedBootstrap, paired_bootstrap
 
 TARGET_RATIO = 100.0
 

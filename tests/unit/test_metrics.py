@@ -108,7 +108,7 @@ def test_similarity_of_two_models_outputs() -> None:
 def test_gate_and_cv_share_one_catalogue() -> None:
     """Every metric the gate can decide on is defined once, with one orientation."""
     from challenger.problem import FOLD_METRICS, GATE_METRICS, SECONDARY_METRICS
-    from challenger.stats.bootstrap import METRICS, metric_task_support
+    from challenger.stats import METRICS, metric_task_support
 
     for task, names in GATE_METRICS.items():
         assert all(task in metric_task_support(n) for n in (*names, *SECONDARY_METRICS[task]))

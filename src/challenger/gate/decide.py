@@ -15,7 +15,7 @@ from typing import Any
 
 from challenger.config import GateConfig
 from challenger.gate.evidence import Check, Evidence
-from challenger.stats.bootstrap import rows_needed
+from challenger.stats import rows_needed
 
 
 class Outcome(StrEnum):

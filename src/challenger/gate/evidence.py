@@ -28,7 +28,7 @@ from challenger.problem import (
     predicted_labels,
     valid_scores,
 )
-from challenger.stats.bootstrap import (
+from challenger.stats import (
     METRICS,
     PairedBootstrap,
     StatisticsInputError,

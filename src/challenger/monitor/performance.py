@@ -10,7 +10,7 @@ import pandas as pd
 from challenger.config import Settings
 from challenger.monitor.triggers import PerformanceObservation
 from challenger.problem import scoreable, truth_and_scores
-from challenger.stats.bootstrap import METRICS, StatisticsInputError, metric_value
+from challenger.stats import METRICS, StatisticsInputError, metric_value
 from challenger.store.batches import accepted_batches, read_table
 from challenger.train.window import labelled_rows
 

@@ -32,7 +32,7 @@ from scipy import stats
 from challenger.config import ABConfig, CanaryConfig, GateConfig, JudgeMetricConfig, ShadowConfig
 from challenger.gate.decide import Outcome, decide
 from challenger.gate.evidence import Check, gather_evidence
-from challenger.stats.bootstrap import StatisticsInputError
+from challenger.stats import StatisticsInputError
 
 Action = Literal["promote", "advance", "keep_watching", "rollback"]
 FloatArray = NDArray[np.float64]

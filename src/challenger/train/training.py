@@ -57,7 +57,7 @@ from challenger.problem import (
     model_scores,
     regression_target,
 )
-from challenger.stats.bootstrap import corrected_resampled_ttest
+from challenger.stats import corrected_resampled_ttest
 from challenger.train.folds import Split, SplitPlan, make_splits, resolve_strategy
 from challenger.train.leakage import Finding, check_leakage
 

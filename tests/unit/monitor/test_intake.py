@@ -6,14 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from challenger.config import Settings
 from challenger.monitor.intake import new_batches
 from challenger.store.batches import accept_batch, write_table
-
-SETTINGS = Settings()
-
-
-FEATURES = list(SETTINGS.data.features)
 
 
 def test_new_batches_are_the_files_not_accepted_yet(tmp_path: Path) -> None:

@@ -25,9 +25,6 @@ from challenger.store.batches import accept_batch, write_table
 SETTINGS = Settings()
 
 
-FEATURES = list(SETTINGS.data.features)
-
-
 @pytest.fixture()
 def accepted(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     """Two accepted batches whose labels have not arrived; returns the folder and the labels."""

@@ -16,7 +16,6 @@ from challenger.monitor import quarantine as quarantine_module
 from challenger.monitor.quarantine import find_quarantined, quarantine, quarantined, release
 from challenger.monitor.validation import (
     BatchSchema,
-    CheckFailure,
     ColumnSpec,
     ValidationResult,
     schema_from_reference,
@@ -30,27 +29,6 @@ REGIONS = ("north", "south", "east", "west")
 
 
 BETWEEN = "expect_column_values_to_be_between"
-
-
-IN_SET = "expect_column_values_to_be_in_set"
-
-
-NOT_NULL = "expect_column_values_to_not_be_null"
-
-
-TYPE_LIST = "expect_column_values_to_be_in_type_list"
-
-
-UNIQUE = "expect_column_values_to_be_unique"
-
-
-EXISTS = "expect_column_to_exist"
-
-
-ROW_COUNT = "expect_table_row_count_to_be_between"
-
-
-COLUMN_SET = "expect_table_columns_to_match_set"
 
 
 def make_frame(seed: int, n: int = N_ROWS) -> pd.DataFrame:
@@ -85,9 +63,6 @@ BASE_SCHEMA = BatchSchema(
 )
 
 
-N_EXPECTATIONS = 29
-
-
 @pytest.fixture(scope="module")
 def reference() -> pd.DataFrame:
     return make_frame(seed=1)
@@ -101,21 +76,6 @@ def schema(reference: pd.DataFrame) -> BatchSchema:
 @pytest.fixture()
 def batch() -> pd.DataFrame:
     return make_frame(seed=2)
-
-
-def only_failure(result: ValidationResult) -> CheckFailure:
-    assert not result.success
-    assert len(result.failures) == 1, result.summary()
-    return result.failures[0]
-
-
-def assert_names(failure: CheckFailure, column: str, expectation: str, count: int) -> None:
-    assert failure.column == column
-    assert failure.expectation == expectation
-    assert failure.unexpected_count == count
-    assert repr(column) in failure.message
-    assert expectation in failure.message
-    assert f"{count} of" in failure.message
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,6 @@ from challenger.monitor.schema import schema_changes
 SETTINGS = Settings()
 
 
-FEATURES = list(SETTINGS.data.features)
-
-
 def test_schema_changes_name_what_changed() -> None:
     reference = simulate_batch(0, 200, 7)
     current = simulate_batch(1, 200, 7).assign(promo_code="X1").drop(columns=["default"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,6 @@ import pandas as pd
 import pytest
 
 from challenger.errors import DataError
-from challenger.monitor.quarantine import quarantine
 from challenger.monitor.validation import (
     BatchSchema,
     CheckFailure,
@@ -115,30 +113,6 @@ def assert_names(failure: CheckFailure, column: str, expectation: str, count: in
     assert repr(column) in failure.message
     assert expectation in failure.message
     assert f"{count} of" in failure.message
-
-
-@pytest.fixture(scope="module")
-def failed_result(schema: BatchSchema) -> ValidationResult:
-    frame = make_frame(seed=3)
-    frame.loc[frame.index[:4], "age"] = 500
-    result = validate_batch(frame, schema)
-    assert not result.success
-    return result
-
-
-@pytest.fixture()
-def quarantined_batch(
-    tmp_path: Path, schema: BatchSchema
-) -> tuple[Path, Path, pd.DataFrame, ValidationResult]:
-    """A batch with ages out of range, quarantined from tmp/incoming."""
-    frame = make_frame(seed=4, n=200)
-    frame.loc[frame.index[:6], "age"] = 500
-    result = validate_batch(frame, schema)
-    source = tmp_path / "incoming" / "day-009.parquet"
-    source.parent.mkdir()
-    frame.to_parquet(source, index=False)
-    folder = quarantine(source, result, tmp_path / "quarantine")
-    return source, folder, frame, result
 
 
 def test_schema_from_reference_fills_observed_categories_only(reference: pd.DataFrame) -> None:

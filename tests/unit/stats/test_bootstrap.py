@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,19 +11,17 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 from sklearn import metrics as skm
-from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
 from challenger.errors import DataError
-from challenger.stats import bootstrap as stats
-from challenger.stats.bootstrap import (
+from challenger.stats import (
     METRICS,
     PairedBootstrap,
     StatisticsInputError,
-    delong_test,
-    mcnemar_midp,
-    metric_value,
+    auc,
     paired_bootstrap,
+    resample,
     rows_needed,
+    sums,
 )
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -50,118 +46,10 @@ def _regression(n: int, seed: int) -> Arrays:
     return y, 3.0 + 1.6 * x + 0.3 * rng.normal(size=n), 3.0 + 1.9 * x + 0.3 * rng.normal(size=n)
 
 
-SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "roc_auc": skm.roc_auc_score,
-    "accuracy": lambda y, s: skm.accuracy_score(y, (s >= 0.5).astype(float)),
-    "balanced_accuracy": lambda y, s: skm.balanced_accuracy_score(y, (s >= 0.5).astype(float)),
-    "f1_macro": lambda y, s: skm.f1_score(
-        y, (s >= 0.5).astype(float), average="macro", labels=[0.0, 1.0], zero_division=0
-    ),
-    "log_loss": skm.log_loss,
-    "brier": skm.brier_score_loss,
-    "mse": skm.mean_squared_error,
-    "mape": skm.mean_absolute_percentage_error,
-    "rmse": skm.root_mean_squared_error,
-    "mae": skm.mean_absolute_error,
-    "r2": skm.r2_score,
-}
-
-
 def _data_for(metric: str, n: int = 300, seed: int = 0) -> Arrays:
     if METRICS[metric].task == "classification":
         return _classification(n, seed)
     return _regression(n, seed)
-
-
-# ------------------------------------------------------------------------ metric values
-
-
-def test_every_metric_has_a_sklearn_reference() -> None:
-    assert set(METRICS) == set(SKLEARN)
-    assert {"roc_auc", "accuracy", "log_loss", "brier", "rmse", "mae"} <= set(METRICS)
-    assert not METRICS["log_loss"].higher_is_better and METRICS["roc_auc"].higher_is_better
-
-
-@pytest.mark.parametrize("metric", sorted(METRICS))
-def test_metric_value_equals_sklearn(metric: str) -> None:
-    y, champion, challenger = _data_for(metric, n=400, seed=3)
-    for score in (champion, challenger):
-        assert metric_value(metric, y, score) == pytest.approx(
-            SKLEARN[metric](y, score), rel=1e-12, abs=1e-15
-        )
-
-
-def test_log_loss_clips_certain_wrong_predictions_like_sklearn() -> None:
-    y = np.array([0.0, 1.0, 1.0, 0.0, 1.0])
-    p = np.array([1.0, 0.0, 1.0, 0.0, 0.5])
-    assert metric_value("log_loss", y, p) == pytest.approx(skm.log_loss(y, p), rel=1e-12)
-
-
-def test_accuracy_threshold() -> None:
-    y = np.array([0.0, 1.0, 1.0, 0.0])
-    s = np.array([0.2, 0.35, 0.9, 0.4])  # predictions at 0.5: 0 0 1 0; at 0.3: 0 1 1 1
-    assert metric_value("accuracy", y, s) == 0.75
-    assert metric_value("accuracy", y, s, threshold=0.3) == 0.75
-    assert metric_value("accuracy", y, s, threshold=0.38) == 0.5  # 0 0 1 1
-    assert metric_value("balanced_accuracy", y, s, threshold=0.3) == 0.75
-
-
-def test_weighted_auc_per_resample_equals_sklearn_sample_weight() -> None:
-    """The cumulative-sum statistic is sklearn's weighted AUC, ties included, either class
-    being the larger one (the implementation swaps roles when positives outnumber)."""
-    rng = np.random.default_rng(7)
-    for rate in (0.3, 0.7):
-        y = (rng.random(250) < rate).astype(float)
-        s0 = np.round(rng.random(250) + 0.3 * y, 1)  # heavy ties
-        s1 = rng.random(250) + 0.5 * y  # no ties: the single-gather path
-        layout = stats._auc_layout(y, s0, s1)
-        assert layout.le0 is not None and layout.le1 is None
-        weights = rng.integers(0, 4, size=(6, y.size))
-        auc0, auc1 = stats._auc_batch(layout, weights.astype(np.int32))
-        rows = layout.order
-        for k, w in enumerate(weights):
-            assert auc0[k] == pytest.approx(skm.roc_auc_score(y[rows], s0[rows], sample_weight=w))
-            assert auc1[k] == pytest.approx(skm.roc_auc_score(y[rows], s1[rows], sample_weight=w))
-
-
-# ----------------------------------------------------------------- closed-form jackknife
-
-
-def _leave_out(units: np.ndarray) -> list[np.ndarray]:
-    return [units != u for u in np.unique(units)]
-
-
-@pytest.mark.parametrize("grouped", [False, True])
-def test_auc_jackknife_equals_recomputing_without_each_unit(grouped: bool) -> None:
-    y, champion, _ = _classification(120, seed=5)
-    rng = np.random.default_rng(5)
-    units = rng.integers(0, 17, size=y.size) if grouped else np.arange(y.size)
-    codes = np.unique(units, return_inverse=True)[1] if grouped else None
-    fast = stats._auc_jackknife(y, champion, codes)
-    slow = [skm.roc_auc_score(y[keep], champion[keep]) for keep in _leave_out(units)]
-    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-14)
-
-
-@pytest.mark.parametrize("metric", ["r2", "rmse", "balanced_accuracy", "log_loss", "f1_macro"])
-@pytest.mark.parametrize("grouped", [False, True])
-def test_sum_metric_jackknife_equals_recomputing(metric: str, grouped: bool) -> None:
-    y, s0, s1 = _data_for(metric, n=90, seed=2)
-    rng = np.random.default_rng(2)
-    units = rng.integers(0, 13, size=y.size) if grouped else np.arange(y.size)
-    codes = np.unique(units, return_inverse=True)[1] if grouped else None
-    n_units = int(np.unique(units).size)
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
-    result = stats._sum_comparison(
-        metric, y, s0, s1, codes, n_units, sign, 0.5, np.random.default_rng(0), 10, 10
-    )
-    slow = [
-        sign * (SKLEARN[metric](y[k], s1[k]) - SKLEARN[metric](y[k], s0[k]))
-        for k in _leave_out(units)
-    ]
-    np.testing.assert_allclose(result.jackknife, slow, rtol=1e-10, atol=1e-13)
-
-
-# ------------------------------------------------------------------- BCa against scipy
 
 
 def _auc_statistic(y: np.ndarray, a: np.ndarray, b: np.ndarray, axis: int = -1) -> Any:
@@ -225,11 +113,11 @@ def test_bca_on_the_same_resamples_equals_scipy(metric: str) -> None:
     y, s0, s1 = data
     rng = np.random.default_rng(1)
     if metric == "roc_auc":
-        comp = stats._auc_comparison(y, s0, s1, None, y.size, rng, 1000, 100)
+        comp = auc.auc_comparison(y, s0, s1, None, y.size, rng, 1000, 100)
     else:
         sign = 1.0 if METRICS[metric].higher_is_better else -1.0
-        comp = stats._sum_comparison(metric, y, s0, s1, None, y.size, sign, 0.5, rng, 1000, 100)
-    lower, upper, method = stats._bca_bounds(comp.delta, comp.bootstrap, comp.jackknife, 0.05)
+        comp = sums.sum_comparison(metric, y, s0, s1, None, y.size, sign, 0.5, rng, 1000, 100)
+    lower, upper, method = resample.bca_bounds(comp.delta, comp.bootstrap, comp.jackknife, 0.05)
     assert method == "BCa"
     previous = SimpleNamespace(bootstrap_distribution=comp.bootstrap)
     ref_low = _scipy_bound(data, metric, "greater", 0, 0, bootstrap_result=previous)
@@ -257,9 +145,6 @@ def test_bounds_agree_with_independent_scipy_bootstrap(metric: str, seed: int) -
     assert abs(ours.lower - low.confidence_interval.low) < 0.4 * ours.se
     assert abs(ours.upper - up.confidence_interval.high) < 0.4 * ours.se
     assert ours.se == pytest.approx(low.standard_error, rel=0.08)
-
-
-# --------------------------------------------------------------------------- behaviour
 
 
 def test_result_fields_and_json() -> None:
@@ -366,9 +251,6 @@ def test_large_holdout_runs_in_batches() -> None:
     assert result.lower < result.delta < result.upper
 
 
-# -------------------------------------------------------------------------- validation
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -404,150 +286,14 @@ def test_too_few_rows() -> None:
         paired_bootstrap("accuracy", np.ones(5), np.ones(5), np.ones(5))
 
 
-# ----------------------------------------------------------------------------- McNemar
-
-
-def test_mcnemar_midp_hand_computed() -> None:
-    # b = 1, c = 5: P(X ≤ 1) = 7/64, P(X = 1) = 6/64, mid-p = 2·7/64 − 6/64 = 1/8.
-    champ = np.array([True] * 1 + [False] * 5 + [True] * 10 + [False] * 4)
-    chal = np.array([False] * 1 + [True] * 5 + [True] * 10 + [False] * 4)
-    result = mcnemar_midp(champ, chal)
-    assert (result.b, result.c) == (1, 5)
-    assert result.p_value == pytest.approx(0.125, abs=1e-15)
-
-
-@pytest.mark.parametrize(("b", "c"), [(3, 11), (20, 9), (40, 62), (0, 4)])
-def test_mcnemar_midp_is_exact_p_minus_point_probability(b: int, c: int) -> None:
-    champ = np.r_[np.ones(b), np.zeros(c), np.ones(7)].astype(bool)
-    chal = np.r_[np.zeros(b), np.ones(c), np.ones(7)].astype(bool)
-    exact = sm_mcnemar([[7, b], [c, 0]], exact=True).pvalue
-    point = sps.binom.pmf(min(b, c), b + c, 0.5)
-    result = mcnemar_midp(champ, chal)
-    assert result.p_value == pytest.approx(exact - point, rel=1e-12)
-    assert result.p_value < exact
-
-
-def test_mcnemar_without_disagreement_or_balanced() -> None:
-    same = np.array([True, False, True])
-    assert mcnemar_midp(same, same) == stats.McNemarResult(0, 0, 1.0)
-    assert mcnemar_midp(np.array([True, False]), np.array([False, True])).p_value == 1.0
-    with pytest.raises(StatisticsInputError, match="same length"):
-        mcnemar_midp(same, same[:2])
-
-
-# ------------------------------------------------------------------------------ DeLong
-
-
-def _delong_reference(y: np.ndarray, s0: np.ndarray, s1: np.ndarray) -> tuple[float, float]:
-    """O(n1·n0) DeLong (1988): placement values from all pairs, then the covariance."""
-    v10, v01 = [], []
-    for s in (s0, s1):
-        pos, neg = s[y == 1][:, None], s[y == 0][None, :]
-        kernel = (pos > neg) + 0.5 * (pos == neg)
-        v10.append(kernel.mean(axis=1))
-        v01.append(kernel.mean(axis=0))
-    n1, n0 = len(v10[0]), len(v01[0])
-    s10, s01 = np.cov(v10), np.cov(v01)
-    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / n1 + (
-        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
-    ) / n0
-    return float(v10[1].mean() - v10[0].mean()), math.sqrt(var)
-
-
-def test_delong_matches_pairwise_reference_and_sklearn() -> None:
-    y, s0, s1 = _classification(300, seed=17)
-    result = delong_test(y, s0, s1)
-    delta, se = _delong_reference(y, s0, s1)
-    assert result.auc_champion == pytest.approx(skm.roc_auc_score(y, s0), abs=1e-14)
-    assert result.auc_challenger == pytest.approx(skm.roc_auc_score(y, s1), abs=1e-14)
-    assert result.delta == pytest.approx(delta, abs=1e-14)
-    assert result.se == pytest.approx(se, rel=1e-10)
-    assert result.z == pytest.approx(delta / se, rel=1e-10)
-    assert result.p_value == pytest.approx(2 * sps.norm.sf(abs(delta / se)), rel=1e-10)
-
-
-def test_delong_identical_models_and_validation() -> None:
-    y, s0, _ = _classification(100, seed=18)
-    same = delong_test(y, s0, s0)
-    assert (same.delta, same.z, same.p_value) == (0.0, 0.0, 1.0)
-    with pytest.raises(StatisticsInputError, match="negative labels"):
-        delong_test(np.r_[np.ones(99), 0.0], s0, s0)
-
-
-# ------------------------------------------------------------------------ rows_needed
-
-
-def _result(delta: float, se: float, n_rows: int = 1000) -> PairedBootstrap:
-    return PairedBootstrap(
-        "roc_auc", True, 0.8, 0.8 + delta, delta, delta - 1.645 * se, delta + 1.645 * se,
-        0.95, se, n_rows, 2000, "BCa", tuple(float(q) for q in range(101)),
-    )  # fmt: skip
-
-
-def test_rows_needed_follows_the_square_root_law() -> None:
-    z = sps.norm.ppf(0.95)
-    result = _result(delta=0.01, se=0.01)
-    assert rows_needed(result, 0.0) == math.ceil(1000 * z**2)
-    assert rows_needed(result, 0.005) == math.ceil(1000 * (z * 0.01 / 0.005) ** 2)
-    # The bound already clears at this size: the answer is below the current rows.
-    already = rows_needed(_result(delta=0.05, se=0.01), 0.0)
-    assert already is not None and already < 1000
-    assert rows_needed(result, 0.01) is None
-    assert rows_needed(result, 0.02) is None
-    assert rows_needed(result, 0.02, bound="upper") == math.ceil(1000 * z**2)
-
-
-def test_rows_needed_matches_a_larger_holdout() -> None:
-    """Taking the estimate at its word: a holdout that big does clear the threshold."""
-    y, s0, s1 = _classification(300, seed=19, gain=0.5)
-    small = paired_bootstrap("roc_auc", y, s0, s1, n_resamples=500)
-    assert small.delta > 0
-    needed = rows_needed(small, 0.0)
-    assert needed is not None
-    big = paired_bootstrap("roc_auc", *_classification(3 * needed, seed=20, gain=0.5))
-    assert big.lower > 0.0
-
-
 def test_bca_falls_back_to_percentile_when_degenerate() -> None:
     boot = np.linspace(-1.0, 1.0, 201)
     jack = np.linspace(-0.1, 0.1, 50)
-    assert stats._bca_bounds(0.0, boot, jack, 0.05)[2] == "BCa"
+    assert resample.bca_bounds(0.0, boot, jack, 0.05)[2] == "BCa"
     # Observed Δ outside the bootstrap distribution: z0 would be infinite.
-    lower, upper, method = stats._bca_bounds(5.0, boot, jack, 0.05)
+    lower, upper, method = resample.bca_bounds(5.0, boot, jack, 0.05)
     assert method == "percentile"
     assert (lower, upper) == pytest.approx((np.percentile(boot, 5), np.percentile(boot, 95)))
     # Constant jackknife: the acceleration is 0/0.
-    assert stats._bca_bounds(0.0, boot, np.zeros(50), 0.05)[2] == "percentile"
-    assert stats._bca_bounds(0.0, boot, np.r_[np.nan, jack], 0.05)[2] == "percentile"
-
-
-def test_corrected_resampled_ttest_is_wider_than_the_naive_one() -> None:
-    from scipy.stats import ttest_rel
-
-    from challenger.stats.bootstrap import corrected_resampled_ttest
-
-    a = np.array([0.80, 0.82, 0.79, 0.81, 0.80])
-    b = a + np.array([0.010, 0.004, 0.012, 0.006, 0.008])
-    res = corrected_resampled_ttest(a, b, n_train=800, n_test=200)
-    naive = ttest_rel(b, a)
-    assert res.mean_difference == pytest.approx(0.008)
-    assert res.df == 4
-    # Same statistic as the naive paired t-test when the correction term vanishes...
-    d = b - a
-    expected_t = d.mean() / np.sqrt((1 / 5 + 200 / 800) * d.var(ddof=1))
-    assert res.t == pytest.approx(expected_t)
-    # ...and more conservative than it, as Nadeau & Bengio intend.
-    assert res.p_value > naive.pvalue
-    with pytest.raises(ValueError, match="at least 2 folds"):
-        corrected_resampled_ttest([0.8], [0.9], 10, 10)
-
-
-def test_expected_calibration_error() -> None:
-    from challenger.stats.bootstrap import expected_calibration_error
-
-    y = np.array([0, 0, 1, 1])
-    assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == pytest.approx(0.0)
-    # Everyone predicted 0.5 in one bin where half are positive: perfectly calibrated.
-    assert expected_calibration_error(y, np.full(4, 0.5)) == pytest.approx(0.0)
-    # Predicting 0.9 for a bin where half are positive: gap 0.4.
-    assert expected_calibration_error(y, np.full(4, 0.9)) == pytest.approx(0.4)
+    assert resample.bca_bounds(0.0, boot, np.zeros(50), 0.05)[2] == "percentile"
+    assert resample.bca_bounds(0.0, boot, np.r_[np.nan, jack], 0.05)[2] == "percentile"

@@ -12,14 +12,16 @@ from scipy import stats as sps
 from sklearn import metrics as skm
 
 from challenger.errors import DataError
-from challenger.stats import bootstrap as stats
-from challenger.stats.bootstrap import (
+from challenger.stats import (
     METRICS,
     StatisticsInputError,
+    auc,
     expected_calibration_error,
     metric_task_support,
     metric_value,
     paired_bootstrap,
+    resample,
+    sums,
 )
 
 CLASSIFICATION = sorted(m for m, info in METRICS.items() if info.task == "classification")
@@ -183,10 +185,10 @@ def test_sum_metric_resamples_equal_sklearn_sample_weight(metric: str) -> None:
     y, p0 = _multiclass(90, 3, seed=4)
     p1 = _toward_truth(y, p0, 0.2)
     sign = 1.0 if METRICS[metric].higher_is_better else -1.0
-    comp = stats._sum_comparison(
+    comp = sums.sum_comparison(
         metric, y.astype(float), p0, p1, None, y.size, sign, 0.5, np.random.default_rng(3), 100, 8
     )
-    counts = next(stats._count_batches(np.random.default_rng(3), y.size, 100, 8))
+    counts = next(resample.count_batches(np.random.default_rng(3), y.size, 100, 8))
     for b, w in enumerate(counts):
         if not np.isfinite(comp.bootstrap[b]):  # a class missing from the resample
             continue
@@ -210,10 +212,10 @@ def test_jackknife_equals_recomputing_without_each_unit(metric: str, grouped: bo
     sign = 1.0 if METRICS[metric].higher_is_better else -1.0
     yf = y.astype(float)
     if metric == "roc_auc":
-        comp = stats._ovr_auc_comparison(yf, p0, p1, codes, n_units, 0, 10, 10)
+        comp = auc.ovr_auc_comparison(yf, p0, p1, codes, n_units, 0, 10, 10)
     else:
         rng0 = np.random.default_rng(0)
-        comp = stats._sum_comparison(metric, yf, p0, p1, codes, n_units, sign, 0.5, rng0, 10, 10)
+        comp = sums.sum_comparison(metric, yf, p0, p1, codes, n_units, sign, 0.5, rng0, 10, 10)
     slow = [
         sign * (_sklearn(metric, y[k], p1[k]) - _sklearn(metric, y[k], p0[k]))
         for k in _leave_out(units)
@@ -231,10 +233,10 @@ def test_ovr_auc_averages_classes_over_the_same_resamples(grouped: bool) -> None
     units = np.arange(y.size) // 3 if grouped else np.arange(y.size)
     codes = units if grouped else None
     n_units = int(units.max()) + 1
-    comp = stats._ovr_auc_comparison(y.astype(float), p0, p1, codes, n_units, 5, 100, 7)
+    comp = auc.ovr_auc_comparison(y.astype(float), p0, p1, codes, n_units, 5, 100, 7)
     assert comp.champion == pytest.approx(_sklearn("roc_auc", y, p0), rel=1e-12)
     assert comp.challenger == pytest.approx(_sklearn("roc_auc", y, p1), rel=1e-12)
-    counts = np.concatenate(list(stats._count_batches(np.random.default_rng(5), n_units, 100, 7)))
+    counts = np.concatenate(list(resample.count_batches(np.random.default_rng(5), n_units, 100, 7)))
     for b in range(0, 100, 9):
         w = counts[b][units]
         expected = _sklearn("roc_auc", y, p1, w) - _sklearn("roc_auc", y, p0, w)
@@ -307,8 +309,8 @@ def test_ovr_auc_bca_on_the_same_resamples_equals_scipy() -> None:
     the same bounds: the macro-AUC jackknife is the mean of the per-class jackknifes."""
     y, p0 = _multiclass(150, 3, seed=11)
     p1 = _toward_truth(y, p0, 0.05)
-    comp = stats._ovr_auc_comparison(y.astype(float), p0, p1, None, y.size, 1, 500, 100)
-    lower, upper, method = stats._bca_bounds(comp.delta, comp.bootstrap, comp.jackknife, 0.05)
+    comp = auc.ovr_auc_comparison(y.astype(float), p0, p1, None, y.size, 1, 500, 100)
+    lower, upper, method = resample.bca_bounds(comp.delta, comp.bootstrap, comp.jackknife, 0.05)
     assert method == "BCa"
     previous = SimpleNamespace(bootstrap_distribution=comp.bootstrap)
     data = (y, p0, p1)
