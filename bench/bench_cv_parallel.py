@@ -25,7 +25,8 @@ from prefect import flow
 
 from challenger.config import ExecutorConfig, Settings
 from challenger.demo.simulator import simulate_batch
-from challenger.train.training import plan_training, summarize
+from challenger.train.plan import plan_training
+from challenger.train.selection import summarize
 
 # CPU-bound and single-threaded inside one fold (no OpenMP, n_jobs=1): the only parallelism is
 # the executor's, which is what this benchmark measures.

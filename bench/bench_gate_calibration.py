@@ -33,7 +33,7 @@ from challenger.config import CandidateConfig, Settings
 from challenger.demo.simulator import simulate_batch
 from challenger.gate.decide import Outcome, decide
 from challenger.gate.evidence import Check, Evidence, gather_evidence, positive_scores
-from challenger.train.training import build_pipeline
+from challenger.train.pipeline import build_pipeline
 
 CANDIDATE = CandidateConfig(
     name="logistic_regression",

@@ -85,7 +85,7 @@ def build_store(root: Path) -> dict[str, Any]:
     from challenger.demo.simulator import Period, simulate_batch
     from challenger.store.registry import Registry
     from challenger.store.tracking import Tracking
-    from challenger.train.training import build_pipeline
+    from challenger.train.pipeline import build_pipeline
 
     mlflow_cfg = {
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",

@@ -17,7 +17,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from challenger.config import ExecutorConfig, Settings
-from challenger.train.training import FoldJob, FoldOutcome, TrainingPlan, run_fold
+from challenger.train.fit import run_fold
+from challenger.train.plan import FoldJob, FoldOutcome, TrainingPlan
 
 #: Most fold tasks per submission: many tiny jobs (leave-one-out) are batched into chunks, so
 #: the orchestration cost per task stays small next to the fits.

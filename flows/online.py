@@ -40,7 +40,7 @@ from challenger.online.serve.app import ServingRuntime, create_app
 from challenger.online.serve.server import BackgroundServer
 from challenger.store.registry import TAG, Registry
 from challenger.store.tracking import Tracking
-from challenger.train.training import build_pipeline
+from challenger.train.pipeline import build_pipeline
 from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
 
 

@@ -23,19 +23,17 @@ from challenger.monitor.validation import validate_batch
 from challenger.store.batches import fingerprint
 from challenger.store.registry import TAG, Registry
 from challenger.store.tracking import Tracking
-from challenger.train.training import (
+from challenger.train.plan import TrainingPlan, check_training_frame, plan_training
+from challenger.train.selection import (
     CVResult,
     FittedModel,
     KSensitivity,
-    TrainingPlan,
-    check_training_frame,
     choose_best,
     compare_best_with_runner_up,
     final_params,
     fit_final,
     k_sensitivity,
     k_sensitivity_plan,
-    plan_training,
     summarize,
 )
 from challenger.train.window import labelled_rows, time_split

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tests.helpers import cross_validate_candidate
 
 from challenger.config import CandidateConfig, Settings
 from challenger.demo.simulator import simulate_batch
@@ -17,12 +18,8 @@ from challenger.problem import (
     shared_classes,
     valid_scores,
 )
-from challenger.train.training import (
-    build_pipeline,
-    check_training_frame,
-    cross_validate_candidate,
-    plan_training,
-)
+from challenger.train.pipeline import build_pipeline
+from challenger.train.plan import check_training_frame, plan_training
 
 GBR = CandidateConfig(
     name="gbr",

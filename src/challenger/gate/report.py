@@ -12,7 +12,7 @@ from challenger.gate.decide import GateDecision
 from challenger.gate.evidence import Evidence
 from challenger.store.registry import TAG
 from challenger.train.leakage import Finding
-from challenger.train.training import CVResult, KSensitivity
+from challenger.train.selection import CVResult, KSensitivity
 
 
 def version_tags(

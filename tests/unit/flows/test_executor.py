@@ -9,7 +9,7 @@ from prefect_dask import DaskTaskRunner
 
 from challenger.config import CandidateConfig, ExecutorConfig
 from challenger.train.folds import Split
-from challenger.train.training import FoldJob
+from challenger.train.plan import FoldJob
 
 LR = CandidateConfig(name="lr", estimator="sklearn.linear_model.LogisticRegression")
 

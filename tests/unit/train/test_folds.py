@@ -10,7 +10,6 @@ from challenger.config import CVConfig, Settings, load_config
 from challenger.errors import ConfigError, DataError
 from challenger.train.folds import make_splits, resolve_strategy
 
-RNG = np.random.default_rng(0)
 Y = np.array([0, 1] * 30)  # 60 rows, balanced
 TS = pd.Series(pd.date_range("2026-01-01", periods=60, freq="h"), name="ts")
 

@@ -10,10 +10,9 @@ from challenger.config import CVConfig, LeakageConfig, Settings
 from challenger.demo.simulator import simulate_batch
 from challenger.train.folds import make_splits
 from challenger.train.leakage import LeakageError, check_leakage
-from challenger.train.training import plan_training
+from challenger.train.plan import plan_training
 
 S = Settings()
-FEATURES = list(S.data.features)
 
 
 @pytest.fixture(scope="module")
