@@ -15,6 +15,7 @@ from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
 from challenger.store.batches import write_table
 from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
 from challenger.train.leakage import LeakageError
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,8 @@ def test_mlflow_has_a_parent_run_with_a_nested_run_per_candidate(trained: dict[s
     client = MlflowClient(settings.tracking_uri)
     run_id = trained["result"]["run_id"]
     children = client.search_runs(
-        [reg.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+        [Tracking.from_settings(settings).experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
     )
     by_name = {c.info.run_name: c for c in children}
     assert set(by_name) == {"candidate-logistic_regression", "candidate-shallow_tree"}
