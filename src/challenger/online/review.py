@@ -1,6 +1,6 @@
 """From the prediction log to a recorded online decision (used by the online flow).
 
-``review`` reads what the serving app logged and asks ``challenger.online`` for a decision;
+``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``) for a decision;
 ``act`` carries it out with the registry's own operations and ``record`` writes it beside the
 offline evidence: the version's tags (``challenger.online_*`` and, once final,
 ``challenger.gate_decision``), an "Online comparison" section in its model card, an MLflow
@@ -33,14 +33,10 @@ from typing import Any, Literal
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
 from challenger.gate.evidence import Check
-from challenger.online.analysis import (
-    OnlineDecision,
-    analyse_ab,
-    analyse_shadow,
-    decide_ab,
-    decide_shadow,
-    judge_canary,
-)
+from challenger.online.decision import OnlineDecision
+from challenger.online.judges.ab import analyse_ab, decide_ab
+from challenger.online.judges.canary import judge_canary
+from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
 from challenger.online.serve.models import require_binary_task, resolve
 from challenger.online.serve.router import RolloutState

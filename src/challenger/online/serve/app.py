@@ -39,7 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from challenger.config import Settings
 from challenger.errors import ChallengerError, ConfigError
-from challenger.online.analysis import judge_canary
+from challenger.online.judges.canary import judge_canary
 from challenger.online.log import (
     AssignmentRow,
     EventRow,
