@@ -33,17 +33,17 @@ from typing import Any, Literal
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
 from challenger.gate.evidence import Check
+from challenger.online import rollout
 from challenger.online.decision import OnlineDecision
 from challenger.online.judges.ab import analyse_ab, decide_ab
 from challenger.online.judges.canary import judge_canary
 from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
-from challenger.online.serve.router import RolloutState
 from challenger.store.registry import CHALLENGER, PREVIOUS, TAG, Registry
 from challenger.store.tracking import Tracking
 
-ROLLOUT_KEY = "rollout"
 CARD_MARKER = "\n\n## Online comparison"
 #: ``kind`` of a champion-history entry written by an online promotion.
 ONLINE_PROMOTE = "online-promote"
@@ -68,12 +68,6 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> S
 def store_for(settings: Settings) -> LogStore:
     """The prediction log named by the configuration."""
     return LogStore(settings.path(settings.serving.prediction_log))
-
-
-def read_rollout(store: LogStore) -> RolloutState | None:
-    """The rollout state the serving app follows, or None before any rollout."""
-    got = store.read_state(ROLLOUT_KEY)
-    return None if got is None else RolloutState.from_dict(got[1], got[0])
 
 
 @dataclass(frozen=True)
@@ -149,7 +143,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
             return Review(waiting.decision, None, reports)
         return Review(chosen, None, reports)
 
-    state = read_rollout(store)
+    state = rollout.read(store)
     if state is None or state.strategy != strategy:
         return _waiting(
             strategy, f"no {strategy} rollout has started (is the app serving?)", chal_v, champ_v
@@ -368,16 +362,6 @@ def _tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
     return tags
 
 
-def _set_state(store: LogStore, state: RolloutState, **changes: Any) -> bool:
-    doc = state.to_dict()
-    entry = {"ts": time.time(), "from": f"{state.status}@{state.stage}", "by": "online-analysis"}
-    doc.update(changes)
-    entry["to"] = f"{doc['status']}@{doc['stage']}"
-    entry["reason"] = str(doc.get("reason", ""))
-    doc["history"] = [*doc["history"], entry]
-    return store.write_state(ROLLOUT_KEY, doc, state.revision) >= 0
-
-
 def act(
     rev: Review, settings: Settings, registry: Registry, store: LogStore, run_id: str | None
 ) -> tuple[OnlineDecision, str]:
@@ -409,7 +393,7 @@ def act(
             )
             done = f"champion moved from v{before} to v{version}"
             if state is not None:
-                _set_state(store, state, status="promoted", reason=decision.reason)
+                rollout.write(store, rollout.promoted(state, decision.reason, now=time.time()))
         except ChampionMoved as exc:
             decision = replace(
                 decision,
@@ -420,7 +404,8 @@ def act(
     elif decision.action == "rollback" and version is not None:
         done = ""
         if state is not None and state.running:
-            if not _set_state(store, state, status="rolled_back", reason=decision.reason):
+            stopped = rollout.roll_back(state, decision.reason, now=time.time())
+            if rollout.write(store, stopped) is None:
                 done = "the rollout state changed meanwhile; "
             else:
                 done = "traffic back to the champion; "
@@ -448,9 +433,8 @@ def act(
             done += plan.reason
     elif decision.action == "advance" and state is not None and decision.next_stage is not None:
         weight = settings.rollout.canary.stages[decision.next_stage]
-        if _set_state(
-            store, state, stage=decision.next_stage, since=time.time(), reason=decision.reason
-        ):
+        advanced = rollout.advance(state, decision.next_stage, decision.reason, now=time.time())
+        if rollout.write(store, advanced) is not None:
             done = f"canary advanced to stage {decision.next_stage} ({weight:g} %)"
         else:
             decision = replace(
@@ -459,14 +443,8 @@ def act(
             done = "not advanced: the rollout state changed meanwhile"
     elif "restart" in decision.details and state is not None and state.running:
         new_champion = decision.details["restart"]["champion_version"]
-        if _set_state(
-            store,
-            state,
-            champion_version=new_champion,
-            stage=0,
-            since=time.time(),
-            reason=decision.reason,
-        ):
+        again = rollout.restart(state, new_champion, decision.reason, now=time.time())
+        if rollout.write(store, again) is not None:
             done = f"the {state.strategy} of v{version} starts again at stage 0 against v{new_champion}"
         else:
             done = "not restarted: the rollout state changed meanwhile"

@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from challenger.config import Settings
 from challenger.errors import ChallengerError, ConfigError
+from challenger.online import rollout
 from challenger.online.judges.canary import judge_canary
 from challenger.online.log import (
     AssignmentRow,
@@ -48,6 +49,7 @@ from challenger.online.log import (
     LogWriter,
     PredictionRow,
 )
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import FlagsFile
 from challenger.online.serve.models import (
     InputError,
@@ -60,7 +62,6 @@ from challenger.online.serve.router import (
     CHALLENGER,
     Assigner,
     RequestContext,
-    RolloutState,
     route,
 )
 from challenger.online.serve.shadow_worker import ShadowRunner, ShadowSpec, ShadowStats
@@ -68,7 +69,6 @@ from challenger.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
-ROLLOUT_KEY = "rollout"
 _RECENT_IDS = 500_000
 
 Str64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -345,8 +345,7 @@ class ServingRuntime:
         if self.strategy not in ("ab", "canary"):
             self.state = None
             return
-        got = self.store.read_state(ROLLOUT_KEY)
-        current = RolloutState.from_dict(got[1], got[0]) if got else None
+        current = rollout.read(self.store)
         challenger = self.hub.current.challenger
         if challenger is None or (
             current is not None
@@ -355,23 +354,18 @@ class ServingRuntime:
         ):
             self.state = current
             return
-        fresh = RolloutState(
-            strategy=self.strategy,
-            challenger_version=challenger.version,
-            champion_version=self.hub.current.champion.version,
-            stage=0,
-            status="running",
-            since=time.time(),
-            reason=f"{self.strategy} of v{challenger.version} started by the serving app",
+        fresh = rollout.start(
+            self.strategy,
+            challenger.version,
+            self.hub.current.champion.version,
+            now=time.time(),
+            replacing=current,
         )
-        revision = self.store.write_state(
-            ROLLOUT_KEY, fresh.to_dict(), None if current is None else current.revision
-        )
-        if revision < 0:  # someone else wrote first: take theirs
-            got = self.store.read_state(ROLLOUT_KEY)
-            self.state = RolloutState.from_dict(got[1], got[0]) if got else None
+        written = rollout.write(self.store, fresh)
+        if written is None:  # someone else wrote first: take theirs
+            self.state = rollout.read(self.store)
             return
-        self.state = RolloutState.from_dict(fresh.to_dict(), revision)
+        self.state = written
         self.event("rollout_started", **fresh.to_dict())
 
     def stop_rollout(self, reason: str, by: str) -> tuple[RolloutState | None, bool]:
@@ -381,28 +375,15 @@ class ServingRuntime:
             The rollout state after the call, and whether this call stopped it.
         """
         for _ in range(5):
-            got = self.store.read_state(ROLLOUT_KEY)
-            if got is None:
+            state = rollout.read(self.store)
+            if state is None:
                 return None, False
-            state = RolloutState.from_dict(got[1], got[0])
             if not state.running:
                 self.state = state
                 return state, False
-            doc = state.to_dict()
-            doc["history"] = [
-                *doc["history"],
-                {
-                    "ts": time.time(),
-                    "from": state.status,
-                    "to": "rolled_back",
-                    "by": by,
-                    "reason": reason,
-                },
-            ]
-            doc.update(status="rolled_back", reason=f"{by}: {reason}")
-            revision = self.store.write_state(ROLLOUT_KEY, doc, state.revision)
-            if revision >= 0:
-                self.state = RolloutState.from_dict(doc, revision)
+            written = rollout.write(self.store, rollout.stop(state, reason, by=by, now=time.time()))
+            if written is not None:
+                self.state = written
                 self.metrics.rollbacks.labels(by).inc()
                 self.event(
                     "rollout_rolled_back", by=by, reason=reason, version=state.challenger_version
