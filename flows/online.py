@@ -36,7 +36,8 @@ from challenger.online.review import (
     store_for,
     with_overrides,
 )
-from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.app import create_app
+from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
 from challenger.store.registry import TAG, Registry
 from challenger.store.tracking import Tracking

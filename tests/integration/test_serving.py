@@ -28,7 +28,8 @@ import yaml
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.demo.simulator import Period, simulate_batch
 from challenger.online.log import LogStore
-from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.app import create_app
+from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -141,6 +142,60 @@ class PredictionRow:
     status: str
     error: str | None
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_records(
+        cls,
+        records: Sequence[Mapping[str, Any]],
+        scores: Sequence[float] | np.ndarray | None,
+        *,
+        request_id: str,
+        ts: float,
+        user_id: str | None,
+        strategy: str,
+        experiment: str | None,
+        arm: str,
+        variant: str,
+        model_version: int | None,
+        challenger_version: int | None,
+        stage: int | None,
+        model_ms: float | None,
+        latency_ms: float,
+        status: str,
+        error: str | None,
+        attributes: Mapping[str, str],
+    ) -> list[PredictionRow]:
+        """One row per record of an answered request (``idx`` is the record's position).
+
+        Args:
+            records: The request's records, in order.
+            scores: The score of each record, or None when the model failed.
+            request_id: The request every row belongs to; the other keywords are the
+                fields of the same name, shared by every record of the request.
+        """
+        return [
+            cls(
+                request_id=request_id,
+                idx=i,
+                ts=ts,
+                user_id=user_id,
+                strategy=strategy,
+                experiment=experiment,
+                arm=arm,
+                variant=variant,
+                model_version=model_version,
+                challenger_version=challenger_version,
+                stage=stage,
+                record=record,
+                score=None if scores is None else float(scores[i]),
+                model_ms=model_ms,
+                latency_ms=latency_ms,
+                status=status,
+                error=error,
+                attributes=attributes,
+            )
+            for i, record in enumerate(records)
+        ]
 
 
 @dataclass(frozen=True)
