@@ -23,7 +23,7 @@ from starlette.background import BackgroundTask
 
 from challenger.errors import ConfigError
 from challenger.online.log import AssignmentRow, FeedbackRow, PredictionRow
-from challenger.online.serve.models import Columns, InputError, ModelSet, positive_scores
+from challenger.online.serve.models import Columns, InputError, ModelSet, served_scores
 from challenger.online.serve.prometheus import PROMETHEUS_CONTENT_TYPE
 from challenger.online.serve.router import CHALLENGER, RequestContext, Route, route
 from challenger.online.serve.runtime import ServingRuntime
@@ -166,7 +166,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     status, error = "ok", None
     m0 = time.thread_time()  # CPU time of the prediction, comparable with the shadows'
     try:
-        scores = positive_scores(served.model, frame)
+        scores = served_scores(served.model, frame)
     except Exception as exc:
         error = f"v{served.version} failed: {type(exc).__name__}: {exc}"[:500]
         if served is models.champion:
@@ -190,7 +190,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         rt.metrics.errors.labels("challenger", "fallback").inc()
         status = "fallback"
         served = models.champion
-        scores = positive_scores(served.model, frame)
+        scores = served_scores(served.model, frame)
     model_ms = (time.thread_time() - m0) * 1000.0
     variant = "challenger" if served is models.challenger else "champion"
     handoff = _to_shadows(rt, shadow, chosen, models, request_id, columns, len(records), now)

@@ -102,7 +102,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     from threadpoolctl import threadpool_limits
 
     from challenger.online.log import LogStore, LogWriter, ShadowRow
-    from challenger.online.serve.models import binary_problem, positive_scores
+    from challenger.online.serve.models import binary_problem, served_scores
     from challenger.store.registry import Registry
 
     try:
@@ -162,7 +162,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
         # whatever else the (deprioritised) worker waited for meanwhile.
         t0 = time.thread_time()
         try:
-            return positive_scores(model, frame), None, time.thread_time() - t0
+            return served_scores(model, frame), None, time.thread_time() - t0
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500], time.thread_time() - t0
 

@@ -81,3 +81,21 @@ def test_only_binary_classifiers_are_served() -> None:
     assert "regressor" in str(binary_problem(regressor))
     with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*binary"):
         require_binary(regressor, "m v7 (champion)")
+
+
+def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from challenger.online.serve.models import served_scores
+    from challenger.problem import model_scores
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(40, 2)), columns=["a", "b"])
+    model = LogisticRegression().fit(X, (X["a"] > 0).astype(int))
+    scores = served_scores(model, X)
+    assert np.array_equal(scores, model_scores(model, X, "binary"))
+    assert np.allclose(scores, model.predict_proba(X)[:, 1])
+    model.coef_[:] = np.nan  # a diverged training run: predict_proba returns NaN
+    with pytest.raises(ValueError, match="unusable scores for 40 rows: non-finite"):
+        served_scores(model, X)
