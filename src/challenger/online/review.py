@@ -26,11 +26,11 @@ Nothing here imports Prefect: taking the lock is the flow's job.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from challenger.config import Settings
+from challenger.config import CanaryConfig, Settings
 from challenger.errors import ChampionMoved
 from challenger.gate.evidence import Check
 from challenger.online import rollout
@@ -102,47 +102,91 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     chal_v = challenger.version if challenger else None
     if strategy == "champion":
         return _waiting(strategy, "strategy 'champion' serves only the champion", chal_v, champ_v)
-
     if strategy == "shadow":
-        cfg = settings.rollout.shadow
-        reports: list[dict[str, Any]] = []
-        chosen: OnlineDecision | None = None
-        decided: dict[int, OnlineDecision] = {}
-        for ref in cfg.models:
-            version = resolve(registry, ref)
-            if version is None or version == champ_v:
-                continue
-            pairs = store.shadow_pairs(version)
-            if champ_v is not None:
-                pairs = pairs[pairs["champion_version"] == champ_v]
-            if pairs.empty:
-                reports.append({"shadow": ref, "version": version, "pairs": 0})
-                continue
-            decision = decide_shadow(
-                analyse_shadow(pairs, cfg),
-                cfg,
-                settings.gate,
-                primary_metric=settings.training.primary_metric,
-                seed=settings.project.seed,
-            )
-            reports.append({"shadow": ref, "version": version, **decision.to_dict()})
-            decided[version] = decision
-            if version == chal_v:
-                chosen = decision
-        if chosen is None and chal_v is None and champ_v is not None:
-            watched = _watch_promoted(registry, champ_v, decided)
-            if watched is not None:
-                return Review(watched, None, reports)
-        if chosen is None:
-            why = (
-                "no challenger alias to decide on"
-                if chal_v is None
-                else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
-            )
-            waiting = _waiting(strategy, why, chal_v, champ_v)
-            return Review(waiting.decision, None, reports)
-        return Review(chosen, None, reports)
+        return _review_shadows(settings, registry, store, champ_v, chal_v)
 
+    def rollback_recorded(version: int) -> bool:
+        return registry.version(version).tags.get(f"{TAG}online_action") == "rollback"
+
+    return review_rollout(
+        settings, store, champion=champ_v, challenger=chal_v, rollback_recorded=rollback_recorded
+    )
+
+
+def _review_shadows(
+    settings: Settings,
+    registry: Registry,
+    store: LogStore,
+    champ_v: int | None,
+    chal_v: int | None,
+) -> Review:
+    """Judge every configured shadow against the champion; decide on the challenger's."""
+    strategy = settings.rollout.strategy
+    cfg = settings.rollout.shadow
+    reports: list[dict[str, Any]] = []
+    chosen: OnlineDecision | None = None
+    decided: dict[int, OnlineDecision] = {}
+    for ref in cfg.models:
+        version = resolve(registry, ref)
+        if version is None or version == champ_v:
+            continue
+        pairs = store.shadow_pairs(version)
+        if champ_v is not None:
+            pairs = pairs[pairs["champion_version"] == champ_v]
+        if pairs.empty:
+            reports.append({"shadow": ref, "version": version, "pairs": 0})
+            continue
+        decision = decide_shadow(
+            analyse_shadow(pairs, cfg),
+            cfg,
+            settings.gate,
+            primary_metric=settings.training.primary_metric,
+            seed=settings.project.seed,
+        )
+        reports.append({"shadow": ref, "version": version, **decision.to_dict()})
+        decided[version] = decision
+        if version == chal_v:
+            chosen = decision
+    if chosen is None and chal_v is None and champ_v is not None:
+        watched = _watch_promoted(registry.history(), champ_v, decided)
+        if watched is not None:
+            return Review(watched, None, reports)
+    if chosen is None:
+        why = (
+            "no challenger alias to decide on"
+            if chal_v is None
+            else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
+        )
+        waiting = _waiting(strategy, why, chal_v, champ_v)
+        return Review(waiting.decision, None, reports)
+    return Review(chosen, None, reports)
+
+
+def review_rollout(
+    settings: Settings,
+    store: LogStore,
+    *,
+    champion: int | None,
+    challenger: int | None,
+    rollback_recorded: Callable[[int], bool],
+) -> Review:
+    """Judge the running A/B test or canary stage from the rollout state and the log.
+
+    Args:
+        settings: The configuration (``rollout.strategy`` is ab or canary).
+        store: The prediction log: the rollout state and the logged requests.
+        champion: The version ``champion`` points at now.
+        challenger: The version ``challenger`` points at now.
+        rollback_recorded: Whether a version's rollback was already recorded (its
+            ``online_action`` tag), asked only of a rolled-back rollout.
+
+    Returns:
+        rollback for a rollout the app stopped (until it is recorded), keep_watching while
+        nothing can be judged (no rollout, another challenger, a champion that moved: then
+        with a ``restart`` detail), otherwise the strategy's judge on the logged rows.
+    """
+    strategy = settings.rollout.strategy
+    champ_v, chal_v = champion, challenger
     state = rollout.read(store)
     if state is None or state.strategy != strategy:
         return _waiting(
@@ -150,8 +194,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
         )
     sv = state.challenger_version
     if state.status == "rolled_back":
-        recorded = registry.version(sv).tags.get(f"{TAG}online_action") == "rollback"
-        if chal_v == sv or not recorded:
+        if chal_v == sv or not rollback_recorded(sv):
             check = Check("rollout_state", False, state.status, "running", state.reason)
             return Review(
                 OnlineDecision(
@@ -205,7 +248,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
 
 
 def _watch_promoted(
-    registry: Registry, champion: int, decided: Mapping[int, OnlineDecision]
+    history: Sequence[Mapping[str, Any]], champion: int, decided: Mapping[int, OnlineDecision]
 ) -> OnlineDecision | None:
     """After an online promotion, the champion it replaced is shadowed against it.
 
@@ -218,7 +261,6 @@ def _watch_promoted(
     Returns:
         The decision on the champion, or None when there is nothing to watch.
     """
-    history = registry.history()
     last = history[-1] if history else {}
     if last.get("kind") != ONLINE_PROMOTE or last.get("to") != champion:
         return None
@@ -341,7 +383,9 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def _tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
+def version_tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
+    """The tags a decision leaves on the judged version (``challenger.online_*``; once final,
+    the gate's verdict ``challenger.gate_*``)."""
     d = decision
     tags = {
         f"{TAG}online_strategy": d.strategy,
@@ -431,8 +475,25 @@ def act(
             done += f"champion rolled back from v{was} to v{now} (previous-champion)"
         else:
             done += plan.reason
-    elif decision.action == "advance" and state is not None and decision.next_stage is not None:
-        weight = settings.rollout.canary.stages[decision.next_stage]
+    else:
+        decision, done = move_rollout(decision, state, settings.rollout.canary, store)
+    return decision, done
+
+
+def move_rollout(
+    decision: OnlineDecision, state: RolloutState | None, canary: CanaryConfig, store: LogStore
+) -> tuple[OnlineDecision, str]:
+    """Carry out a decision that moves only the rollout state: advance a canary, or restart
+    a rollout against the champion that serves now (a ``restart`` detail).
+
+    Returns:
+        The decision as carried out (an advance refused by the compare-and-set becomes
+        keep_watching) and one sentence saying what was done.
+    """
+    version = decision.challenger_version
+    done = "nothing to do"
+    if decision.action == "advance" and state is not None and decision.next_stage is not None:
+        weight = canary.stages[decision.next_stage]
         advanced = rollout.advance(state, decision.next_stage, decision.reason, now=time.time())
         if rollout.write(store, advanced) is not None:
             done = f"canary advanced to stage {decision.next_stage} ({weight:g} %)"
@@ -497,7 +558,7 @@ def record(
             card = info.description.split(CARD_MARKER)[0]
             registry.tag_version(
                 version,
-                _tags(decision, run_id),
+                version_tags(decision, run_id),
                 description=f"{card}{CARD_MARKER}\n\n{report}\n\n_{done}_",
             )
     result["report"] = report
@@ -505,6 +566,7 @@ def record(
 
 
 def _numbers(details: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a decision's details, flattened (``a.b``) as MLflow metrics."""
     out: dict[str, float] = {}
     for key, value in details.items():
         name = f"{prefix}{key}"
