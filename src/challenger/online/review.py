@@ -1,11 +1,12 @@
 """From the prediction log to a recorded online decision (used by the online flow).
 
-``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``) for a decision;
-``act`` carries it out with the registry's own operations and ``record`` writes it beside the
-offline evidence: the version's tags (``challenger.online_*`` and, once final,
-``challenger.gate_decision``), an "Online comparison" section in its model card, an MLflow
-run with ``online/decision.json`` and ``online/report.md``, and the rollout state the serving
-app follows.
+``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``)
+for a decision (``review_rollout`` for a running A/B test or canary); ``act`` carries it out
+with the registry's own operations and the rollout's transitions (``move_rollout`` for those
+that move only the rollout state), and ``record`` writes it beside the offline evidence: the
+version's tags (``challenger.online_*`` and, once final, ``challenger.gate_decision``), an
+"Online comparison" section in its model card, an MLflow run with ``online/decision.json``
+and ``online/report.md``, and the rollout state the serving app follows.
 
 What a decision does to the registry:
 

@@ -1,4 +1,5 @@
-"""The prediction log: batched writes that drain on close, labels, state compare-and-set."""
+"""The prediction log (``online.log``) and its writer (``online.log_writer``): batched writes
+that drain on close, labels, state compare-and-set, one row per record."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from challenger.config import EffectConfig
 from challenger.online.log import (
     FeedbackRow,
     LogStore,
-    LogWriter,
     PredictionRow,
     ShadowRow,
     fingerprint_record,
 )
+from challenger.online.log_writer import LogWriter
 
 
 def _row(i: int, request: str | None = None) -> PredictionRow:

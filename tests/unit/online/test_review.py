@@ -12,7 +12,8 @@ from challenger.config import Settings
 from challenger.gate.evidence import Check
 from challenger.online import rollout
 from challenger.online.decision import OnlineDecision
-from challenger.online.log import FeedbackRow, LogStore, LogWriter, PredictionRow
+from challenger.online.log import FeedbackRow, LogStore, PredictionRow
+from challenger.online.log_writer import LogWriter
 from challenger.online.review import (
     ONLINE_PROMOTE,
     _numbers,

@@ -292,6 +292,11 @@ class ModelSet:
         """Requests are validated against the champion's schema."""
         return self.champion.schema
 
+    @property
+    def challenger_version(self) -> int | None:
+        """The version of the served challenger, None when none is served."""
+        return self.challenger.version if self.challenger else None
+
 
 def resolve(registry: Registry, ref: str) -> int | None:
     """A configured model reference (alias or version number) → version, or None."""
@@ -405,8 +410,7 @@ class ModelHub:
             self.last_error = None
             changed = (
                 new.champion.version != old.champion.version
-                or (new.challenger.version if new.challenger else None)
-                != (old.challenger.version if old.challenger else None)
+                or new.challenger_version != old.challenger_version
                 or dict(new.shadows) != dict(old.shadows)
                 or new.challenger_note != old.challenger_note
             )

@@ -1,8 +1,9 @@
 """The routing layer: which model answers a request, and whether the shadows see it.
 
 Everything here is a pure function of the request's context, the configuration, the flags
-and the rollout state (``challenger.online.rollout``), except ``Assigner``, which remembers the sticky assignments of a
-*balanced* A/B test (plain hash assignment needs no memory: the hash is the assignment).
+and the rollout state (``challenger.online.rollout``), except ``Assigner``, which remembers
+the sticky assignments of a *balanced* A/B test (plain hash assignment needs no memory: the
+hash is the assignment).
 """
 
 from __future__ import annotations

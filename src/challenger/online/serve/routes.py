@@ -137,7 +137,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         ctx,
         rt.rollout,
         rt.flags.current,
-        challenger_version=models.challenger.version if models.challenger else None,
+        challenger_version=models.challenger_version,
         state=rt.state,
         has_shadows=has_shadows,
         assigner=rt.assigner,
@@ -177,7 +177,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
                         None,
                         variant="champion",
                         model_version=served.version,
-                        challenger_version=models.challenger.version if models.challenger else None,
+                        challenger_version=models.challenger_version,
                         model_ms=None,
                         latency_ms=(time.perf_counter() - t0) * 1000.0,
                         status="error",
@@ -196,7 +196,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     handoff = _to_shadows(rt, shadow, chosen, models, request_id, columns, len(records), now)
     latency_s = time.perf_counter() - t0
     if writer is not None:
-        chal_v = models.challenger.version if models.challenger else None
+        chal_v = models.challenger_version
         if rt.strategy == "shadow":  # the challenger under comparison is a shadow here
             chal_v = models.shadows.get(CHALLENGER)
         writer.put_many(

@@ -21,7 +21,8 @@ from threadpoolctl import threadpool_limits
 from challenger.config import Settings
 from challenger.errors import ChallengerError
 from challenger.online import rollout
-from challenger.online.log import EventRow, LogStore, LogWriter
+from challenger.online.log import EventRow, LogStore
+from challenger.online.log_writer import LogWriter
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import FlagsFile
 from challenger.online.serve.models import ModelHub, require_binary_task
@@ -142,7 +143,7 @@ class ServingRuntime:
     def update_gauges(self) -> None:
         m, cur = self.metrics, self.hub.current
         m.model_version.labels("champion").set(cur.champion.version)
-        m.model_version.labels("challenger").set(cur.challenger.version if cur.challenger else 0)
+        m.model_version.labels("challenger").set(cur.challenger_version or 0)
         m.kill_switch.set(1 if self.flags.current.operational.kill_switch else 0)
         st = self.state
         m.rollout_stage.set(st.stage if st is not None and st.running else -1)
@@ -158,10 +159,7 @@ class ServingRuntime:
             self.event(
                 "models_swapped",
                 champion=[before.champion.version, after.champion.version],
-                challenger=[
-                    before.challenger.version if before.challenger else None,
-                    after.challenger.version if after.challenger else None,
-                ],
+                challenger=[before.challenger_version, after.challenger_version],
                 shadows=dict(after.shadows),
                 note=after.challenger_note,
             )
@@ -276,7 +274,7 @@ class ServingRuntime:
             "model_name": self.registry.model_name,
             "strategy": self.strategy,
             "champion": cur.champion.version,
-            "challenger": cur.challenger.version if cur.challenger else None,
+            "challenger": cur.challenger_version,
             "challenger_note": cur.challenger_note,
             "input_schema": cur.schema.describe(),
             "shadow": shadow,

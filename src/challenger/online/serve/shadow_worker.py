@@ -218,7 +218,8 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from challenger.online.log import LogStore, LogWriter
+    from challenger.online.log import LogStore
+    from challenger.online.log_writer import LogWriter
     from challenger.online.serve.models import binary_problem, served_scores
     from challenger.store.registry import Registry
 
