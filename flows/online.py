@@ -3,7 +3,7 @@
 Thin orchestration only: the analysis is ``challenger.online``, reading the log and carrying
 out a decision is ``challenger.serving.review``. A decision that moves ``champion`` (a
 promotion, a rollback of the champion) runs under the promotion lock of the offline path
-(``flows.judge``: the ``challenger-promotion`` global concurrency limit, strict) and is
+(``flows.common.promotion_lock``: the ``challenger-promotion`` global concurrency limit, strict) and is
 judged again inside it if the champion moved meanwhile.
 """
 
@@ -22,7 +22,6 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
 
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.demo.reset import mark_demo, reset_demo
@@ -38,10 +37,11 @@ from challenger.online.review import (
 )
 from challenger.online.serve.app import ServingRuntime, create_app
 from challenger.online.serve.server import BackgroundServer
-from challenger.store.registry import TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
 from challenger.train.pipeline import build_pipeline
-from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
+from flows.common import promotion_lock
 
 
 @task(name="review-online-evidence", cache_policy=NO_CACHE)
@@ -66,8 +66,7 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
         f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
     ) as run_id:
         if rev.decision.action in ("promote", "rollback"):
-            ensure_promotion_limit()
-            with concurrency(PROMOTION_LIMIT, occupy=1, strict=True, timeout_seconds=600):
+            with promotion_lock():
                 depends, expected = champion_expectation(rev.decision)
                 current = registry.champion()
                 now = current.version if current else None

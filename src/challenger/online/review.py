@@ -44,7 +44,8 @@ from challenger.online.analysis import (
 from challenger.online.log import LogStore
 from challenger.online.serve.models import require_binary_task, resolve
 from challenger.online.serve.router import RolloutState
-from challenger.store.registry import CHALLENGER, PREVIOUS, TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import CHALLENGER, PREVIOUS, Registry
 from challenger.store.tracking import Tracking
 
 ROLLOUT_KEY = "rollout"

@@ -23,13 +23,13 @@ from typing import Any
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
 from challenger.store.connection import connect, unavailable
+from challenger.store.record import ABANDONED, PENDING, TAG, VersionRecord
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
-TAG = "challenger."  # prefix of every tag we write
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 HISTORY = f"{TAG}history."  # registered-model tags, one per move of champion
 MAX_REFERENCE_ROWS = 20_000
@@ -47,6 +47,11 @@ class VersionInfo:
     tags: dict[str, str]
     description: str
     created_ms: int
+
+    @property
+    def record(self) -> VersionRecord:
+        """What challenger wrote about this version, typed."""
+        return VersionRecord.from_tags(self.tags)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -257,10 +262,8 @@ class Registry:
         """
         stale = self.alias(CHALLENGER)
         if stale is not None and stale.version != version:
-            if stale.tags.get(f"{TAG}gate_decision") == "PENDING":
-                self.client.set_model_version_tag(
-                    self.model_name, str(stale.version), f"{TAG}gate_decision", "ABANDONED"
-                )
+            if stale.record.gate_decision == PENDING:
+                self.tag_version(stale.version, VersionRecord(gate_decision=ABANDONED).to_tags())
             self._stage(stale.version, "None")
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, str(version))
         self._stage(version, "Staging")
@@ -308,11 +311,8 @@ class Registry:
         self._record_move(kind, current_v, version, reason, run_id)
         return current_v
 
-    def rollback(self, to: int | None, reason: str, run_id: str | None = None) -> tuple[int, int]:
-        """Move ``champion`` back (to ``previous-champion`` unless ``to`` names a version).
-
-        Returns:
-            (the version that was champion, the version that is champion now).
+    def rollback_target(self, to: int | None) -> tuple[VersionInfo, int]:
+        """The champion to roll back and the version to restore (``previous-champion`` by default).
 
         Raises:
             ChallengerError: No champion, no rollback target, or the target is the champion.
@@ -335,10 +335,21 @@ class Registry:
             self.version(to)
         except Exception as exc:
             raise ChallengerError(f"model {self.model_name!r} has no version {to}") from exc
-        self.client.set_registered_model_alias(self.model_name, PREVIOUS, str(current.version))
-        self.client.set_registered_model_alias(self.model_name, CHAMPION, str(to))
-        self.reconcile_stages()
-        self._record_move("rollback", current.version, to, reason, run_id)
+        return current, to
+
+    def rollback(self, to: int | None, reason: str, run_id: str | None = None) -> tuple[int, int]:
+        """Move ``champion`` back (to ``previous-champion`` unless ``to`` names a version).
+
+        The same compare-and-set move as :meth:`promote`, recorded as a rollback.
+
+        Returns:
+            (the version that was champion, the version that is champion now).
+
+        Raises:
+            ChallengerError: No champion, no rollback target, or the target is the champion.
+        """
+        current, to = self.rollback_target(to)
+        self.promote(to, current.version, reason=reason, run_id=run_id, kind="rollback")
         return current.version, to
 
     def reconcile_stages(self) -> list[str]:
