@@ -290,20 +290,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show the champion, the challenger, every version's gate decision and quarantined batches."""
 
     def work() -> dict[str, Any]:
-        from challenger.config import load_config
-        from challenger.monitor.quarantine import quarantined
-        from challenger.store.batches import accepted_batches
-        from challenger.store.registry import Registry
+        from challenger.api import status as snapshot_of
+        from challenger.store.record import VersionRecord
 
-        settings = load_config(config)
-        registry = Registry.from_settings(settings)
-        snapshot = registry.snapshot()
-        snapshot["accepted_batches"] = [
-            p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
-        ]
-        snapshot["quarantined"] = [
-            q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
-        ]
+        snapshot = snapshot_of(config)
         if not as_json:
             c = Console()
             champ = snapshot["aliases"].get("champion")
@@ -311,22 +301,15 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             c.print(f"champion: [bold green]v{champ}[/]" if champ else "champion: none yet")
             table = Table("version", "aliases", "stage", "gate", "trigger", "candidate", "holdout")
             for v in snapshot["versions"]:
-                t = v["tags"]
-                metric = next(
-                    (
-                        f"{k.split('holdout_', 1)[1]} {val[:6]}"
-                        for k, val in t.items()
-                        if k.startswith("challenger.holdout_") and not k.endswith("_rows")
-                    ),
-                    "",
-                )
+                record = VersionRecord.from_tags(v["tags"])
+                metric = next((f"{m} {x:.4f}" for m, x in record.holdout.items()), "")
                 table.add_row(
                     f"v{v['version']}",
                     ", ".join(v["aliases"]),
                     v["stage"],
-                    t.get("challenger.gate_decision", ""),
-                    t.get("challenger.trigger", ""),
-                    t.get("challenger.candidate", ""),
+                    record.gate_decision or "",
+                    record.trigger or "",
+                    record.candidate or "",
                     metric,
                 )
             c.print(table)
