@@ -19,6 +19,8 @@ from prefect.concurrency.sync import concurrency
 from challenger.config import Settings
 from challenger.gate import report
 from challenger.gate.judge import judge
+from challenger.gate.promotion import Lock
+from challenger.store.lock import promotion_lock as store_lock
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
 
@@ -45,14 +47,29 @@ def ensure_promotion_limit() -> None:
 
 
 @contextlib.contextmanager
-def promotion_lock() -> Iterator[None]:
-    """The promotion lock: Prefect's global concurrency limit of one slot.
+def prefect_lock() -> Iterator[None]:
+    """Prefect's global concurrency limit of one slot (its slots are leased).
 
     ``strict=True``: a missing limit is an error, not a warning.
     """
     ensure_promotion_limit()
     with concurrency(PROMOTION_LIMIT, occupy=1, strict=True, timeout_seconds=LOCK_TIMEOUT_SECONDS):
         yield
+
+
+def promotion_lock(settings: Settings) -> Lock:
+    """The promotion lock of the configured model.
+
+    The store's own crash-safe lock (``challenger.store.lock``: a file lock for SQLite, an
+    advisory lock for PostgreSQL), else Prefect's global concurrency limit (an MLflow
+    tracking server over HTTP, whose database no lock of ours reaches).
+    """
+
+    def lock() -> contextlib.AbstractContextManager[object]:
+        held = store_lock(settings.tracking_uri, settings.project.model_name, LOCK_TIMEOUT_SECONDS)
+        return held if held is not None else prefect_lock()
+
+    return lock
 
 
 def gate_artifacts(

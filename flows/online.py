@@ -3,7 +3,7 @@
 Thin orchestration only: the analysis is ``challenger.online``, reading the log and carrying
 out a decision is ``challenger.serving.review``. A decision that moves ``champion`` (a
 promotion, a rollback of the champion) runs under the promotion lock of the offline path
-(``flows.common.promotion_lock``: the ``challenger-promotion`` global concurrency limit, strict) and is
+(``flows.common.promotion_lock``) and is
 judged again inside it if the champion moved meanwhile.
 """
 
@@ -66,7 +66,7 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
         f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
     ) as run_id:
         if rev.decision.action in ("promote", "rollback"):
-            with promotion_lock():
+            with promotion_lock(settings)():
                 depends, expected = champion_expectation(rev.decision)
                 current = registry.champion()
                 now = current.version if current else None

@@ -13,7 +13,7 @@ from challenger.config import load_config
 from challenger.errors import ChallengerError
 from challenger.gate import report
 from challenger.gate.judge import JudgeSettings, holdout_newer_check
-from challenger.gate.promotion import promote_if_better, rollback
+from challenger.gate.promotion import promote_if_better, recover, rollback
 from challenger.gate.publish import publish
 from challenger.results import PromotionResult, RollbackResult
 from challenger.store.record import TAG, VersionRecord
@@ -46,7 +46,9 @@ def promote_flow(
     settings = load_config(config)
     name = settings.project.model_name
     registry, tracking = stores(settings)
-    registry.reconcile_stages()
+    repaired = recover(registry, tracking, promotion_lock(settings))
+    if repaired:
+        log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
     try:
         target = registry.version(version)
     except Exception as exc:
@@ -61,7 +63,7 @@ def promote_flow(
     with tracking.start_run(f"promote-v{version}", tags={f"{TAG}trigger": trigger}) as run_id:
         registry.mark_challenger(version)
         verdict, promoted_from = promote_if_better(
-            JudgeSettings.from_settings(settings), registry, promotion_lock,
+            JudgeSettings.from_settings(settings), registry, promotion_lock(settings),
             registry.version(version), champion, holdout, checks, run_id,
             force_reason=reason if force else None, judge_with=judge_task,
         )  # fmt: skip
@@ -107,7 +109,7 @@ def rollback_flow(
     name = settings.project.model_name
     registry, tracking = stores(settings)
     with tracking.start_run("rollback", tags={f"{TAG}kind": "rollback"}) as run_id:
-        was, now = rollback(registry, promotion_lock, to, reason, run_id=run_id)
+        was, now = rollback(registry, promotion_lock(settings), to, reason, run_id=run_id)
         result = RollbackResult(name, was, now, reason, run_id, tuple(registry.history()))
         tracking.log_dict(result.to_dict(), "rollback.json")
     create_markdown_artifact(

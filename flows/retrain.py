@@ -18,7 +18,7 @@ from challenger.config import CandidateConfig, Settings, load_config
 from challenger.gate import report
 from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, holdout_newer_check
-from challenger.gate.promotion import promote_if_better
+from challenger.gate.promotion import promote_if_better, recover
 from challenger.gate.publish import publish
 from challenger.results import RetrainResult
 from challenger.store.record import TAG
@@ -88,9 +88,9 @@ def retrain_flow(
     settings = load_config(config)
     name, metric = settings.project.model_name, settings.training.primary_metric
     registry, tracking = stores(settings)
-    repaired = registry.reconcile_stages()
+    repaired = recover(registry, tracking, promotion_lock(settings))
     if repaired:
-        log.warning("Repaired stage mirrors left by an interrupted run: %s", "; ".join(repaired))
+        log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
     champion = registry.champion()
     chosen = settings.enabled_candidates(tuple(candidates or ()))
     reference = tracking.load_reference(champion.run_id) if champion else None
@@ -147,7 +147,7 @@ def retrain_flow(
             holdout_newer_check(window.train_max_ts, window.holdout, settings.data.timestamp),
         )
         verdict, promoted_from = promote_if_better(
-            JudgeSettings.from_settings(settings), registry, promotion_lock, version, champion,
+            JudgeSettings.from_settings(settings), registry, promotion_lock(settings), version, champion,
             window.holdout, checks, run_id, judge_with=judge_task,
         )  # fmt: skip
         decision = verdict.decision

@@ -32,6 +32,7 @@ from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, Verdict, judge
 from challenger.store.record import VersionRecord
 from challenger.store.registry import Registry, VersionInfo
+from challenger.store.tracking import Tracking
 
 MoveKind = Literal["promote", "forced", "rollback", "online-promote"]
 Lock = Callable[[], AbstractContextManager[object]]
@@ -117,6 +118,18 @@ def settle(
             registry.tag_version(move.to, VersionRecord(restored_by_rollback=move.reason).to_tags())
             registry.tag_version(now, VersionRecord(rolled_back=move.reason).to_tags())
         return decision, Settled(True, move.to, now, rejudged=again)
+
+
+def recover(registry: Registry, tracking: Tracking, lock: Lock) -> list[str]:
+    """Put right what an interrupted run left behind, under the lock; returns what changed.
+
+    Runs whose process was killed are closed (KILLED), a move of ``champion`` that was
+    started is completed or marked abandoned, PENDING versions of dead runs are ABANDONED,
+    and the stage mirror follows the aliases (:meth:`Registry.repair`).
+    """
+    with lock():
+        closed = tracking.close_dead_runs()
+        return closed + registry.repair(live_runs=tracking.run_alive)
 
 
 def rollback(
