@@ -28,6 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn import metrics as skm
 
+from challenger.errors import MetricError
+
 Family = Literal["classification", "regression", "ranking", "similarity"]
 
 
@@ -109,10 +111,6 @@ CATALOGUE: dict[str, Metric] = {
         _m("jaccard", "similarity", True, False, "intersection over union of two sets"),
     )
 }
-
-
-class MetricError(ValueError):
-    """A metric was asked for something it cannot compute."""
 
 
 def info(name: str) -> Metric:

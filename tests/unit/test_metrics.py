@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from challenger import metrics as M
+from challenger.errors import ChallengerError, MetricError
 
 RNG = np.random.default_rng(4)
 Y = RNG.integers(0, 2, 200)
@@ -22,7 +23,7 @@ def test_catalogue_is_complete_and_oriented() -> None:
     assert set(M.for_family("ranking")) == {"mrr", "hit_rate", "ndcg", "map"}
     assert set(M.for_family("similarity")) == {"euclidean", "cosine", "levenshtein", "jaccard"}
     assert M.oriented("log_loss", 0.3) == -0.3 and M.oriented("roc_auc", 0.8) == 0.8
-    with pytest.raises(M.MetricError, match="unknown metric 'auc'"):
+    with pytest.raises(MetricError, match="unknown metric 'auc'"):
         M.info("auc")
 
 
@@ -66,7 +67,7 @@ def test_multiclass_classification() -> None:
     assert M.classification("brier", y, proba, classes) == pytest.approx(
         np.mean(((onehot - proba) ** 2).sum(1))
     )
-    with pytest.raises(M.MetricError, match="precision is binary; use f1_macro"):
+    with pytest.raises(MetricError, match="precision is binary; use f1_macro"):
         M.classification("precision", y, proba, classes)
 
 
@@ -77,7 +78,7 @@ def test_regression() -> None:
     assert M.regression("mae", y, f) == pytest.approx(3.5 / 4)
     assert M.regression("mape", y, f) == pytest.approx((0.5 + 0 + 0.25 + 0.25) / 4)
     assert M.regression("r2", y, f) == pytest.approx(skm.r2_score(y, f))
-    with pytest.raises(M.MetricError, match="mape is undefined where the target is 0"):
+    with pytest.raises(MetricError, match="mape is undefined where the target is 0"):
         M.regression("mape", [0.0, 1.0], [1.0, 1.0])
 
 
@@ -101,7 +102,7 @@ def test_similarity_of_two_models_outputs() -> None:
     assert M.levenshtein("kitten", "sitting") == 3
     assert M.similarity("jaccard", {"a", "b", "c"}, {"b", "c", "d"}) == pytest.approx(0.5)
     assert M.mean_similarity("levenshtein", ["abc", "x"], ["abd", "x"]) == pytest.approx(0.5)
-    with pytest.raises(M.MetricError, match="zero vector"):
+    with pytest.raises(MetricError, match="zero vector"):
         M.cosine([0, 0], [1, 1])
 
 
@@ -117,3 +118,9 @@ def test_gate_and_cv_share_one_catalogue() -> None:
             assert entry.family == ("regression" if task == "regression" else "classification")
             if name in names or name in SECONDARY_METRICS[task]:
                 assert METRICS[name].higher_is_better == entry.higher_is_better, name
+
+
+def test_metric_errors_are_user_errors_and_value_errors() -> None:
+    with pytest.raises(MetricError) as caught:
+        M.info("auc")
+    assert isinstance(caught.value, ChallengerError) and isinstance(caught.value, ValueError)

@@ -21,6 +21,7 @@ from scipy.special import ndtr
 
 from challenger import metrics as similarity
 from challenger.config import SliceConfig
+from challenger.errors import StatisticsInputError
 from challenger.problem import (
     SECONDARY_METRICS,
     model_scores,
@@ -31,7 +32,6 @@ from challenger.problem import (
 from challenger.stats import (
     METRICS,
     PairedBootstrap,
-    StatisticsInputError,
     delong_test,
     expected_calibration_error,
     mcnemar_midp,

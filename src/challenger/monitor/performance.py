@@ -8,9 +8,10 @@ from typing import Any
 import pandas as pd
 
 from challenger.config import Settings
+from challenger.errors import StatisticsInputError
 from challenger.monitor.triggers import PerformanceObservation
 from challenger.problem import scoreable, truth_and_scores
-from challenger.stats import METRICS, StatisticsInputError, metric_value
+from challenger.stats import METRICS, metric_value
 from challenger.store.batches import accepted_batches, read_table
 from challenger.train.window import labelled_rows
 

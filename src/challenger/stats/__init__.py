@@ -41,6 +41,7 @@ Three input conventions, told apart by the shape of the scores:
 * **regression** — ``y_true`` and the predictions are one-dimensional.
 """
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
 from challenger.stats.calibration import expected_calibration_error
 from challenger.stats.crosschecks import (
@@ -51,7 +52,7 @@ from challenger.stats.crosschecks import (
     delong_test,
     mcnemar_midp,
 )
-from challenger.stats.inputs import METRICS, MetricInfo, StatisticsInputError, metric_task_support
+from challenger.stats.inputs import METRICS, MetricInfo, metric_task_support
 from challenger.stats.power import rows_needed
 from challenger.stats.sums import metric_value
 

@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.auc import auc_comparison, ovr_auc_comparison
 from challenger.stats.inputs import (
     MIN_UNITS,
-    StatisticsInputError,
     group_codes,
     metric_info,
     prepare,

@@ -8,7 +8,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from challenger.errors import DataError
+from challenger.errors import StatisticsInputError
 
 FloatArray = NDArray[np.float64]
 
@@ -23,13 +23,6 @@ MIN_UNITS: Final = 10
 #: Largest |row sum − 1| accepted in a multiclass probability matrix (float32 models are
 #: off by ~1e-7; logits or unnormalised scores by far more).
 _ROW_SUM_TOLERANCE: Final = 1e-4
-
-
-class StatisticsInputError(DataError, ValueError):
-    """Inputs to a statistical comparison are unusable (wrong shape, non-finite, too few rows).
-
-    It is a ``ValueError`` for numeric callers and a ``DataError`` (exit code 2) for the CLI.
-    """
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.inputs import (
     FloatArray,
     IntArray,
-    StatisticsInputError,
     metric_info,
     prepare,
     validate_classes,

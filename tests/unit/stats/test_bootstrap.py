@@ -12,11 +12,10 @@ import pytest
 from scipy import stats as sps
 from sklearn import metrics as skm
 
-from challenger.errors import DataError
+from challenger.errors import DataError, StatisticsInputError
 from challenger.stats import (
     METRICS,
     PairedBootstrap,
-    StatisticsInputError,
     auc,
     paired_bootstrap,
     resample,

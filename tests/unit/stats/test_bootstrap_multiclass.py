@@ -11,10 +11,9 @@ import pytest
 from scipy import stats as sps
 from sklearn import metrics as skm
 
-from challenger.errors import DataError
+from challenger.errors import DataError, StatisticsInputError
 from challenger.stats import (
     METRICS,
-    StatisticsInputError,
     auc,
     expected_calibration_error,
     metric_task_support,
