@@ -13,10 +13,10 @@ import yaml
 
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
+from challenger.errors import LeakageError
 from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
-from challenger.train.leakage import LeakageError
 
 pytestmark = pytest.mark.integration
 

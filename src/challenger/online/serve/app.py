@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from threadpoolctl import threadpool_limits
 
 from challenger.config import Settings
-from challenger.errors import ChallengerError, ConfigError
+from challenger.errors import ChallengerError, ConfigError, InputError
 from challenger.online.analysis import judge_canary
 from challenger.online.log import (
     AssignmentRow,
@@ -50,7 +50,6 @@ from challenger.online.log import (
 )
 from challenger.online.serve.flags import FlagsFile
 from challenger.online.serve.models import (
-    InputError,
     ModelHub,
     positive_scores,
     require_binary_task,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from challenger.online.serve.models import ColumnSpec, InputError, InputSchema
+from challenger.errors import InputError
+from challenger.online.serve.models import ColumnSpec, InputSchema
 
 SCHEMA = InputSchema(
     (
