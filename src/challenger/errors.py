@@ -19,7 +19,8 @@ The hierarchy (``+ ValueError``: also a ``ValueError``)::
     │   ├── BatchQuarantined             a batch failed validation and went to quarantine
     │   ├── RegistryUnavailable          the MLflow tracking store cannot be reached
     │   ├── InputError                   a request does not match the model's input schema (422)
-    │   └── ServiceError                 a server of ``challenger up`` did not start or stop
+    │   ├── ServiceError                 a server of ``challenger up`` did not start or stop
+    │   └── LockTimeout                  the promotion lock was not free within its time-out
     └── ChampionMoved                    internal signal: a compare-and-set promotion was refused
 
 Internal signals (listed in :data:`INTERNAL`) are not errors a user acts on: the code that
@@ -106,3 +107,7 @@ class ChampionMoved(Exception):
 
 #: Exceptions that are signals between parts of challenger, not errors a user acts on.
 INTERNAL: Final[tuple[type[Exception], ...]] = (ChampionMoved,)
+
+
+class LockTimeout(ChallengerError):
+    """The promotion lock was not free within the time-out (its holder is named)."""

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from challenger.store.lock import LockTimeout, promotion_lock
+from challenger.errors import LockTimeout
+from challenger.store.lock import promotion_lock
 
 HOLD = """
 import sys, time

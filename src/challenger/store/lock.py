@@ -29,13 +29,9 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from challenger.errors import ChallengerError
+from challenger.errors import LockTimeout
 
 POLL_SECONDS = 0.05
-
-
-class LockTimeout(ChallengerError):
-    """The promotion lock was not free within the time-out."""
 
 
 def _sqlite_path(tracking_uri: str) -> Path | None:
