@@ -4,8 +4,8 @@ Thin orchestration only: the judges are ``challenger.online.judges``, reading th
 carrying out a decision is ``challenger.online.review`` (the online demo, which replays
 simulated traffic through the app, is ``challenger.demo.online``). A decision that moves
 ``champion`` (a promotion, a rollback of the champion) runs under the promotion lock of the
-offline path (``flows.judge``: the ``challenger-promotion`` global concurrency limit, strict)
-and is judged again inside it if the champion moved meanwhile.
+offline path (``flows.common.promotion_lock``) and is judged again inside it if the champion
+moved meanwhile.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.concurrency.sync import concurrency
 
 from challenger.config import Settings, load_config
 from challenger.online.review import (
@@ -28,9 +27,10 @@ from challenger.online.review import (
     store_for,
     with_overrides,
 )
-from challenger.store.registry import TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
-from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
+from flows.common import promotion_lock
 
 
 @task(name="review-online-evidence", cache_policy=NO_CACHE)
@@ -55,8 +55,7 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
         f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
     ) as run_id:
         if rev.decision.action in ("promote", "rollback"):
-            ensure_promotion_limit()
-            with concurrency(PROMOTION_LIMIT, occupy=1, strict=True, timeout_seconds=600):
+            with promotion_lock(settings)():
                 depends, expected = champion_expectation(rev.decision)
                 current = registry.champion()
                 now = current.version if current else None

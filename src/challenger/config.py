@@ -781,9 +781,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        from challenger.problem import GATE_METRICS
+        from challenger.metrics import primary_metrics
 
-        fits = GATE_METRICS[self.data.task]
+        fits = primary_metrics(self.data.task)
         if self.training.primary_metric not in fits:
             raise ValueError(
                 f"training.primary_metric {self.training.primary_metric!r} does not fit "

@@ -610,7 +610,7 @@ def _ab_traffic(client: httpx.Client, s: Settings, day: int, prefix: str) -> Non
 def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_champion_moved(
     ab_world: dict[str, Any], models: dict[str, Any]
 ) -> None:
-    from flows.judge import PROMOTION_LIMIT, ensure_promotion_limit
+    from flows.common import PROMOTION_LIMIT, ensure_promotion_limit
     from prefect.concurrency.sync import concurrency
 
     w = ab_world

@@ -26,7 +26,8 @@ from challenger.online.review import with_overrides
 from challenger.online.serve.app import create_app
 from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
-from challenger.store.registry import TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
 from challenger.train.pipeline import build_pipeline
 

@@ -42,7 +42,8 @@ from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
-from challenger.store.registry import CHALLENGER, PREVIOUS, TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import CHALLENGER, PREVIOUS, Registry
 from challenger.store.tracking import Tracking
 
 CARD_MARKER = "\n\n## Online comparison"

@@ -37,12 +37,11 @@ import httpx
 import yaml
 
 from challenger.config import DEFAULT_CONFIG_NAME, Settings, load_config
-from challenger.errors import ChallengerError, ConfigError
+from challenger.errors import ConfigError, ServiceError
 
 __all__ = [
     "PREFECT_FILE",
     "QUEUE_LIMITS",
-    "ServiceError",
     "deployment_values",
     "down",
     "mlflow_ui_base",
@@ -67,10 +66,6 @@ _OFF_RRULE = "FREQ=WEEKLY;INTERVAL=1"  # a valid rule for a schedule that is swi
 _TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 _STOP_ORDER = ("worker", "mlflow", "prefect-server")
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
-
-
-class ServiceError(ChallengerError):
-    """A server could not be started or stopped; the message names its log file."""
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ confidence bound of Δ from a paired BCa bootstrap. Everything here is a pure fu
 numpy arrays: no I/O, no logging, no global random state.
 
 Modules: ``bootstrap`` (the paired bootstrap), ``sums`` and ``auc`` (the metrics under
-resampling), ``resample`` (count batches, BCa), ``inputs`` (validation and the metric
-table), ``crosschecks`` (McNemar, DeLong, corrected t-test), ``power`` (rows needed),
-``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the always-valid mSPRT) and
-``distribution`` (PSI) for the online judges.
+resampling), ``resample`` (count batches, BCa), ``inputs`` (validation, against the metric
+catalogue :mod:`challenger.metrics`), ``crosschecks`` (McNemar, DeLong, corrected t-test),
+``power`` (rows needed), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
+always-valid mSPRT) and ``distribution`` (PSI) for the online judges.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
 resample is handed to a metric function one at a time:
@@ -42,6 +42,7 @@ Three input conventions, told apart by the shape of the scores:
 * **regression** — ``y_true`` and the predictions are one-dimensional.
 """
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
 from challenger.stats.calibration import expected_calibration_error
 from challenger.stats.crosschecks import (
@@ -53,17 +54,15 @@ from challenger.stats.crosschecks import (
     mcnemar_midp,
 )
 from challenger.stats.distribution import psi
-from challenger.stats.inputs import METRICS, MetricInfo, StatisticsInputError, metric_task_support
+from challenger.stats.inputs import metric_task_support
 from challenger.stats.power import rows_needed
 from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 from challenger.stats.sums import metric_value
 
 __all__ = [
-    "METRICS",
     "CorrectedTTest",
     "DeLongResult",
     "McNemarResult",
-    "MetricInfo",
     "PairedBootstrap",
     "SRMResult",
     "SequentialResult",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from challenger.errors import ChallengerError, ConfigError
+from challenger.errors import ChallengerError, ConfigError, InputError
 from challenger.problem import model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
 
@@ -33,15 +33,6 @@ MAX_STRING_LENGTH = 1000
 
 #: Validated request values, column by column (what ``InputSchema.validate`` returns).
 Columns = dict[str, list[Any]]
-
-
-class InputError(ChallengerError):
-    """A request's records do not match the model's input schema (HTTP 422)."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        first = errors[0]
-        super().__init__(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from starlette.background import BackgroundTask
 
-from challenger.errors import ConfigError
+from challenger.errors import ConfigError, InputError
 from challenger.online.log import AssignmentRow, FeedbackRow, PredictionRow
-from challenger.online.serve.models import Columns, InputError, ModelSet, served_scores
+from challenger.online.serve.models import Columns, ModelSet, served_scores
 from challenger.online.serve.prometheus import PROMETHEUS_CONTENT_TYPE
 from challenger.online.serve.router import CHALLENGER, RequestContext, Route, route
 from challenger.online.serve.runtime import ServingRuntime

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from challenger.errors import InputError
 from challenger.online.serve.models import (
     ColumnSpec,
-    InputError,
     InputSchema,
     binary_problem,
     require_binary,
