@@ -10,7 +10,6 @@ moved meanwhile.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -18,15 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from challenger.config import Settings, load_config
-from challenger.online.review import (
-    Review,
-    act,
-    champion_expectation,
-    record,
-    review,
-    store_for,
-    with_overrides,
-)
+from challenger.online.review import Review, act, record, review, store_for, with_overrides
 from challenger.store.record import TAG
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
@@ -47,33 +38,13 @@ def apply_task(rev: Review, settings: Settings) -> dict[str, Any]:
     points where the decision expects, the evidence is reviewed again first (it was gathered
     against another champion), and the new decision is the one carried out.
     """
-    log = get_run_logger()
     registry = Registry.from_settings(settings)
     tracking = Tracking.from_settings(settings)
     store = store_for(settings)
     with tracking.start_run(
         f"online-{rev.decision.strategy}", tags={f"{TAG}kind": "online"}
     ) as run_id:
-        if rev.decision.action in ("promote", "rollback"):
-            with promotion_lock(settings)():
-                depends, expected = champion_expectation(rev.decision)
-                current = registry.champion()
-                now = current.version if current else None
-                if depends and now != expected:
-                    log.warning(
-                        "Champion moved from v%s to v%s since the review; reviewing again",
-                        expected,
-                        now,
-                    )
-                    again = review(settings, registry, store)
-                    note = f"reviewed again after the champion moved from v{expected} to v{now}"
-                    rev = replace(
-                        again,
-                        decision=replace(again.decision, reason=f"{note}: {again.decision.reason}"),
-                    )
-                decision, done = act(rev, settings, registry, store, run_id)
-        else:
-            decision, done = act(rev, settings, registry, store, run_id)
+        rev, decision, done = act(rev, settings, registry, store, run_id, promotion_lock(settings))
         return record(rev, decision, done, registry, tracking, run_id)
 
 

@@ -92,7 +92,8 @@ def settle(
         expected: The champion the decision saw (None: there was none).
         move_of: The move a decision asks for (None: nothing moves).
         rejudge: Takes the decision again against the champion now in place; None when
-            the decision does not depend on which version is champion.
+            the decision does not depend on which version is champion (the move's
+            compare-and-set then expects the champion in place inside the lock).
 
     Returns:
         The decision carried out (the new one if it was taken again) and what happened.
@@ -101,7 +102,9 @@ def settle(
         current = registry.champion()
         now = _version(current)
         again = False
-        if now != expected and rejudge is not None:
+        if rejudge is None:
+            expected = now
+        elif now != expected:
             decision, expected, again = rejudge(current), now, True
         move = move_of(decision)
         if move is None:
@@ -137,21 +140,28 @@ def rollback(
 ) -> tuple[int, int]:
     """Move ``champion`` back to ``previous-champion`` (or to ``to``) under the lock.
 
+    The target is resolved again inside the lock, so two rollbacks at once never undo each
+    other: the second finds the first's result and says so.
+
     Returns:
         (the version that was champion, the version that is champion now).
 
     Raises:
         ChallengerError: Nothing to roll back to, or the champion moved meanwhile.
     """
-    current, target = registry.rollback_target(to)
-    move = Move("rollback", target, reason, run_id)
-    _, done = settle(registry, lock, move, current.version, move_of=lambda m: m)
-    if not done.moved:
+    registry.rollback_target(to)  # a clear error before waiting for the lock
+
+    def move_of(_: object) -> Move:
+        _, target = registry.rollback_target(to)  # where the aliases point now
+        return Move("rollback", target, reason, run_id)
+
+    _, done = settle(registry, lock, None, None, move_of=move_of)
+    if not done.moved or done.to is None or done.before is None:
         raise ChallengerError(
-            f"the rollback of {registry.model_name!r} to v{target} did not happen: "
-            f"{done.refused or 'the champion changed'}; run challenger status and try again"
+            f"the rollback of {registry.model_name!r} did not happen: "
+            f"{done.refused or 'the champion changed meanwhile'}; run challenger status and try again"
         )
-    return current.version, target
+    return done.before, done.to
 
 
 Judge = Callable[..., Verdict]

@@ -26,14 +26,15 @@ Nothing here imports Prefect: taking the lock is the flow's job.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from challenger.config import CanaryConfig, Settings
-from challenger.errors import ChampionMoved
 from challenger.gate.evidence import Check
+from challenger.gate.promotion import Lock, Move, settle
 from challenger.online import rollout
 from challenger.online.decision import OnlineDecision
 from challenger.online.judges.ab import analyse_ab, decide_ab
@@ -43,12 +44,13 @@ from challenger.online.log import LogStore
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
 from challenger.store.record import TAG
-from challenger.store.registry import CHALLENGER, PREVIOUS, Registry
+from challenger.store.registry import CHALLENGER, PREVIOUS, Registry, VersionInfo
 from challenger.store.tracking import Tracking
 
 CARD_MARKER = "\n\n## Online comparison"
 #: ``kind`` of a champion-history entry written by an online promotion.
 ONLINE_PROMOTE = "online-promote"
+logger = logging.getLogger(__name__)
 
 
 def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
@@ -409,12 +411,19 @@ def version_tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
 
 
 def act(
-    rev: Review, settings: Settings, registry: Registry, store: LogStore, run_id: str | None
-) -> tuple[OnlineDecision, str]:
+    rev: Review,
+    settings: Settings,
+    registry: Registry,
+    store: LogStore,
+    run_id: str | None,
+    lock: Lock,
+) -> tuple[Review, OnlineDecision, str]:
     """Carry out a decision with the registry's operations and the rollout state.
 
-    A promotion or a rollback of the champion must run under the promotion lock (the online
-    flow holds it; see ``champion_expectation``).
+    A promotion, or a rollback that restores the previous champion, moves ``champion``
+    through :func:`challenger.gate.promotion.settle` (the promotion lock, compare-and-set,
+    the history); if ``champion`` moved since the review and the decision depended on it,
+    the log is reviewed again inside the lock and the new decision is the one carried out.
 
     Args:
         rev: The review to act on.
@@ -422,64 +431,93 @@ def act(
         registry: The registry.
         store: The prediction log (rollout state).
         run_id: The MLflow run the champion history entry points at.
+        lock: Gives the promotion lock.
 
     Returns:
-        The decision as carried out (a refused promotion becomes keep_watching) and one
-        sentence saying what was done.
+        The review acted on (the new one if it was reviewed again), the decision as carried
+        out (a refused promotion becomes keep_watching) and one sentence saying what was done.
     """
-    decision = rev.decision
-    state = rev.state
-    version = decision.challenger_version
-    why = f"online {decision.strategy}: {decision.reason}"
-    done = "nothing to do"
-    if decision.action == "promote" and version is not None:
-        try:
-            before = registry.promote(
-                version, decision.champion_version, reason=why, run_id=run_id, kind=ONLINE_PROMOTE
-            )
-            done = f"champion moved from v{before} to v{version}"
-            if state is not None:
-                rollout.write(store, rollout.promoted(state, decision.reason, now=time.time()))
-        except ChampionMoved as exc:
-            decision = replace(
-                decision,
-                action="keep_watching",
-                reason=f"compare-and-set refused the promotion: {exc}",
-            )
-            done = "promotion refused: the champion moved"
-    elif decision.action == "rollback" and version is not None:
-        done = ""
-        if state is not None and state.running:
-            stopped = rollout.roll_back(state, decision.reason, now=time.time())
-            if rollout.write(store, stopped) is None:
-                done = "the rollout state changed meanwhile; "
-            else:
-                done = "traffic back to the champion; "
+    if rev.decision.action not in ("promote", "rollback"):
+        decision, done = move_rollout(rev.decision, rev.state, settings.rollout.canary, store)
+        return rev, decision, done
+    depends, expected = champion_expectation(rev.decision)
+    plans: dict[int, RollbackPlan] = {}
+
+    def why(d: OnlineDecision) -> str:
+        return f"online {d.strategy}: {d.reason}"
+
+    def move_of(r: Review) -> Move | None:
+        d, version = r.decision, r.decision.challenger_version
+        if version is None:
+            return None
+        if d.action == "promote":
+            return Move("online-promote", version, why(d), run_id)
+        if d.action != "rollback":
+            return None
         champion, previous = registry.champion(), registry.alias(PREVIOUS)
         plan = plan_rollback(
             version,
-            decision.champion_version,
+            d.champion_version,
             champion.version if champion else None,
             previous.version if previous else None,
         )
-        decision = replace(decision, details={**decision.details, "rollback": plan.__dict__})
-        if plan.kind == "retire":
-            current = registry.alias(CHALLENGER)
-            if current is not None and current.version == version:
-                registry.retire_challenger(version)
-                done += f"v{version} retired (alias challenger removed)"
-            else:
-                done += f"v{version} was no longer the challenger"
-        elif plan.kind == "restore" and plan.target is not None:
-            was, now = registry.rollback(plan.target, why, run_id=run_id)
-            registry.tag_version(now, {f"{TAG}restored_by_rollback": why[:500]})
-            registry.tag_version(was, {f"{TAG}rolled_back": why[:500]})
-            done += f"champion rolled back from v{was} to v{now} (previous-champion)"
-        else:
-            done += plan.reason
-    else:
+        plans[version] = plan
+        if plan.kind == "restore" and plan.target is not None:
+            return Move("rollback", plan.target, why(d), run_id)
+        return None
+
+    def rejudge(current: VersionInfo | None) -> Review:
+        now = current.version if current else None
+        logger.warning(
+            "Champion moved from v%s to v%s since the review; reviewing again", expected, now
+        )
+        again = review(settings, registry, store)
+        note = f"reviewed again after the champion moved from v{expected} to v{now}"
+        return replace(
+            again, decision=replace(again.decision, reason=f"{note}: {again.decision.reason}")
+        )
+
+    rev, settled = settle(
+        registry, lock, rev, expected, move_of=move_of, rejudge=rejudge if depends else None
+    )
+    decision, state, version = rev.decision, rev.state, rev.decision.challenger_version
+    if decision.action == "promote" and version is not None:
+        if settled.refused is not None:
+            decision = replace(
+                decision,
+                action="keep_watching",
+                reason=f"compare-and-set refused the promotion: {settled.refused}",
+            )
+            return rev, decision, "promotion refused: the champion moved"
+        if state is not None:
+            rollout.write(store, rollout.promoted(state, decision.reason, now=time.time()))
+        return rev, decision, f"champion moved from v{settled.before} to v{version}"
+    if decision.action != "rollback" or version is None:
         decision, done = move_rollout(decision, state, settings.rollout.canary, store)
-    return decision, done
+        return rev, decision, done
+    done = ""
+    if state is not None and state.running:
+        stopped = rollout.roll_back(state, decision.reason, now=time.time())
+        if rollout.write(store, stopped) is None:
+            done = "the rollout state changed meanwhile; "
+        else:
+            done = "traffic back to the champion; "
+    plan = plans[version]
+    decision = replace(decision, details={**decision.details, "rollback": plan.__dict__})
+    if plan.kind == "retire":
+        current = registry.alias(CHALLENGER)
+        if current is not None and current.version == version:
+            registry.retire_challenger(version)
+            done += f"v{version} retired (alias challenger removed)"
+        else:
+            done += f"v{version} was no longer the challenger"
+    elif plan.kind == "restore" and settled.moved:
+        done += f"champion rolled back from v{settled.before} to v{settled.to} (previous-champion)"
+    elif plan.kind == "restore":
+        done += f"not rolled back: {settled.refused or 'the champion changed'}"
+    else:
+        done += plan.reason
+    return rev, decision, done
 
 
 def move_rollout(
