@@ -140,8 +140,9 @@ def rollback(
 ) -> tuple[int, int]:
     """Move ``champion`` back to ``previous-champion`` (or to ``to``) under the lock.
 
-    The target is resolved again inside the lock, so two rollbacks at once never undo each
-    other: the second finds the first's result and says so.
+    A rollback rolls back the champion that was in place when it was asked for: if another
+    move came first (two rollbacks at once), it refuses instead of undoing that move. The
+    target is resolved again inside the lock.
 
     Returns:
         (the version that was champion, the version that is champion now).
@@ -149,17 +150,25 @@ def rollback(
     Raises:
         ChallengerError: Nothing to roll back to, or the champion moved meanwhile.
     """
-    registry.rollback_target(to)  # a clear error before waiting for the lock
+    seen, _ = registry.rollback_target(to)  # a clear error before waiting for the lock
 
-    def move_of(_: object) -> Move:
+    def move_of(intent: str | None) -> Move | None:
+        if intent is None:  # the champion moved since the rollback was asked for
+            return None
         _, target = registry.rollback_target(to)  # where the aliases point now
         return Move("rollback", target, reason, run_id)
 
-    _, done = settle(registry, lock, None, None, move_of=move_of)
+    def moved_meanwhile(current: VersionInfo | None) -> str | None:
+        return None
+
+    intent: str | None = "rollback"
+    _, done = settle(registry, lock, intent, seen.version, move_of=move_of, rejudge=moved_meanwhile)
     if not done.moved or done.to is None or done.before is None:
+        now = f"v{done.before}" if done.before is not None else "none"
         raise ChallengerError(
-            f"the rollback of {registry.model_name!r} did not happen: "
-            f"{done.refused or 'the champion changed meanwhile'}; run challenger status and try again"
+            f"the rollback of {registry.model_name!r} from v{seen.version} did not happen: "
+            f"{done.refused or f'the champion is {now} now (another move came first)'}; "
+            "run challenger status and try again"
         )
     return done.before, done.to
 
