@@ -43,7 +43,7 @@ from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
-from challenger.store.record import TAG
+from challenger.store.record import TAG, VersionRecord
 from challenger.store.registry import CHALLENGER, PREVIOUS, Registry, VersionInfo
 from challenger.store.tracking import Tracking
 
@@ -110,7 +110,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
         return _review_shadows(settings, registry, store, champ_v, chal_v)
 
     def rollback_recorded(version: int) -> bool:
-        return registry.version(version).tags.get(f"{TAG}online_action") == "rollback"
+        return registry.version(version).record.online.get("action") == "rollback"
 
     return review_rollout(
         settings, store, champion=champ_v, challenger=chal_v, rollback_recorded=rollback_recorded
@@ -387,27 +387,36 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def version_tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
-    """The tags a decision leaves on the judged version (``challenger.online_*``; once final,
-    the gate's verdict ``challenger.gate_*``)."""
+def version_record(decision: OnlineDecision, run_id: str) -> VersionRecord:
+    """What a decision adds to the judged version's record (its ``online`` fields; once
+    final, the gate's verdict)."""
     d = decision
-    tags = {
-        f"{TAG}online_strategy": d.strategy,
-        f"{TAG}online_action": d.action,
-        f"{TAG}online_outcome": d.outcome.value,
-        f"{TAG}online_reason": d.reason[:4000],
-        f"{TAG}online_run_id": run_id,
-        f"{TAG}online_checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    online = {
+        "strategy": d.strategy,
+        "action": d.action,
+        "outcome": d.outcome.value,
+        "reason": d.reason,
+        "run_id": run_id,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if d.strategy == "canary" and "stage" in d.details:
-        tags[f"{TAG}online_stage"] = str(d.details["stage"])
+        online["stage"] = str(d.details["stage"])
+    record = VersionRecord(online=online)
     # The gate's verdict on a challenger; a champion watched after its promotion keeps the
     # verdict that promoted it (its rollback is recorded as ``rolled_back``).
     if d.action in ("promote", "rollback") and "watch" not in d.details:
-        tags[f"{TAG}gate_decision"] = d.outcome.value
-        tags[f"{TAG}gate_reason"] = f"online {d.strategy}: {d.reason}"[:4000]
-        tags[f"{TAG}gate_stage"] = "online"
-    return tags
+        record = replace(
+            record,
+            gate_decision=d.outcome.value,
+            gate_reason=f"online {d.strategy}: {d.reason}",
+            gate_stage="online",
+        )
+    return record
+
+
+def version_tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
+    """The tags :func:`version_record` writes on the judged version."""
+    return version_record(decision, run_id).to_tags()
 
 
 def act(
