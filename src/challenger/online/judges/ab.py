@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
+from challenger import metrics
 from challenger.config import ABConfig
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
@@ -26,23 +26,14 @@ __all__ = ["ABAnalysis", "analyse_ab", "decide_ab", "per_request_metric"]
 def per_request_metric(frame: pd.DataFrame, metric: str) -> pd.Series:
     """A per-request outcome, oriented so that higher is better (NaN while unlabelled).
 
-    ``accuracy`` is 1 when the thresholded score matches the label, ``brier`` and
-    ``log_loss`` are the negated per-row losses, ``value`` is the business value sent with
-    the label.
+    ``value`` is the business value sent with the label; the other metrics are the
+    catalogue's per-row form (``challenger.metrics.per_row``) in its direction: accuracy is
+    1 when the thresholded score matches the label, Brier and log loss are negated losses.
     """
-    label = frame["label"].astype(float)
-    score = frame["score"].astype(float)
-    if metric == "accuracy":
-        out = ((score >= 0.5).astype(float) == label).astype(float)
-        return out.where(label.notna() & score.notna())
-    if metric == "brier":
-        return -((score - label) ** 2)
-    if metric == "log_loss":
-        p = score.clip(1e-15, 1 - 1e-15)
-        return label * np.log(p) + (1 - label) * np.log(1 - p)
     if metric == "value":
         return frame["value"].astype(float)
-    raise ValueError(f"unknown business metric {metric!r}")
+    rows = metrics.per_row(metric, frame["label"].astype(float), frame["score"].astype(float))
+    return pd.Series(metrics.sign(metric) * rows, index=frame.index)
 
 
 @dataclass(frozen=True)

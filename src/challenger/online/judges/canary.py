@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from challenger import metrics
 from challenger.config import CanaryConfig, JudgeMetricConfig
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
@@ -47,13 +48,8 @@ def _metric_values(rows: pd.DataFrame, name: str) -> pd.Series:
     if name == "latency_ms":
         return rows["latency_ms"].astype(float)
     ok = rows[(rows["status"] == "ok") & rows["label"].notna()]
-    y, p = ok["label"].astype(float), ok["score"].astype(float)
-    if name == "brier":
-        return (p - y) ** 2
-    if name == "log_loss":
-        p = p.clip(1e-15, 1 - 1e-15)
-        return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-    raise ValueError(f"unknown judge metric {name!r}")
+    losses = metrics.per_row(name, ok["label"].astype(float), ok["score"].astype(float))
+    return pd.Series(losses, index=ok.index)
 
 
 def _judge_metric(
