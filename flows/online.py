@@ -17,7 +17,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from challenger.config import Settings, load_config
-from challenger.online.review import Review, act, record, review, store_for, with_overrides
+from challenger.online.act import act, record
+from challenger.online.review import Review, review, store_for, with_overrides
 from challenger.store.record import TAG
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking

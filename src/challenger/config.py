@@ -7,6 +7,10 @@ variables override the file: ``CHALLENGER_<SECTION>__<KEY>``, e.g.
 
 Relative paths are resolved against the folder that holds the configuration file (the
 *project root*); without a file, against the current directory.
+
+The whole tree is one module on purpose (longer than the ~600 lines a module should have):
+it mirrors ``challenger.yaml`` section by section, so every key, its default, its check and
+its description are found in one place, in the file's order.
 """
 
 from __future__ import annotations
