@@ -1,27 +1,10 @@
-"""From the prediction log to a recorded online decision (used by the online flow).
+"""Reading the prediction log and deciding: the online review (used by the online flow).
 
 ``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``)
-for a decision (``review_rollout`` for a running A/B test or canary); ``act`` carries it out
-with the registry's own operations and the rollout's transitions (``move_rollout`` for those
-that move only the rollout state), and ``record`` writes it beside the offline evidence: the
-version's tags (``challenger.online_*`` and, once final, ``challenger.gate_decision``), an
-"Online comparison" section in its model card, an MLflow run with ``online/decision.json``
-and ``online/report.md``, and the rollout state the serving app follows.
-
-What a decision does to the registry:
-
-* promote: ``Registry.promote``, the compare-and-set the offline gate uses (``champion``
-  moves only if it still points at the champion the evidence was gathered against); the
-  online flow holds the promotion lock around it, like the offline path.
-* rollback of a challenger that never became champion (a canary or A/B arm, a shadow):
-  its traffic stops and it is retired (``Registry.retire_challenger``); the champion never
-  moved, so there is nothing to restore.
-* rollback of the champion: a version the online analysis promoted, watched afterwards
-  against the champion it replaced (shadowed as ``previous-champion``), does worse on live
-  traffic; ``Registry.rollback`` restores ``previous-champion``, recorded in the champion
-  history like a manual rollback (see ``plan_rollback``).
-
-Nothing here imports Prefect: taking the lock is the flow's job.
+for a decision (``review_rollout`` for a running A/B test or canary, ``_watch_promoted`` for a
+champion the online analysis promoted and still watches against the one it replaced).
+Carrying the decision out and recording it is ``challenger.online.act``. Nothing here
+imports Prefect or moves an alias.
 """
 
 from __future__ import annotations
