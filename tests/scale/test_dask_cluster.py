@@ -12,7 +12,6 @@ sees the worker's connection drop and runs its folds again on the other worker.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -59,7 +58,6 @@ class Cluster:
     address: str
     client: Any  # distributed.Client
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: Path = Path()
 
     def workers(self) -> dict[str, str]:
         """Worker name -> address, as the scheduler knows them now."""
@@ -108,7 +106,7 @@ def cluster(service: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     # The fold tasks report their runs to the Prefect server, as the README asks of workers.
     env = clean_env(PREFECT_API_URL=service["prefect_api_url"])
     dask = [sys.executable, "-m", "dask"]
-    found = Cluster(address, None, logs=logs)
+    found = Cluster(address, None)
     try:
         scheduler_log = logs / "scheduler.log"
         found.processes["scheduler"] = _spawn(
@@ -139,28 +137,20 @@ def cluster(service: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def project(service: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Training data and one configuration per executor; same store, same everything else."""
+    """Training data and the session's configuration (same stores) with its own model."""
     folder = tmp_path_factory.mktemp("dask-project")
     base = yaml.safe_load(service["config"].read_text())
     base["project"]["model_name"] = "scale-dask"
-    configs = {}
-    for kind, executor in {
-        "threads": {"kind": "threads", "workers": 2},
-        "dask": {"kind": "dask", "address": "to be set by the cluster fixture"},
-    }.items():
-        cfg = {**base, "training": {**TRAINING, "executor": executor}}
-        configs[kind] = cfg
     data = write_table(simulate_batch(0, 3000, seed=11), folder / "train.parquet")
-    return {"folder": folder, "configs": configs, "data": data, "env": service["env"]}
+    return {"folder": folder, "base": base, "data": data, "env": service["env"]}
 
 
-def _config(project: dict[str, Any], kind: str, address: str | None = None) -> Path:
-    cfg = json.loads(json.dumps(project["configs"][kind]))
-    if address:
-        cfg["training"]["executor"]["address"] = address
-    path = project["folder"] / f"{kind}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+def _retrain(project: dict[str, Any], name: str, executor: dict[str, Any]) -> subprocess.Popen[str]:
+    """`challenger retrain` on the project's data with ``training.executor: executor``."""
+    config = project["folder"] / f"{name}.yaml"
+    training = {**TRAINING, "executor": executor}
+    config.write_text(yaml.safe_dump({**project["base"], "training": training}))
+    return retrain(config, project["data"], project["env"])
 
 
 def _scores(retrained: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +168,7 @@ def _executed(cluster: Cluster, worker: str) -> int:
 
 @pytest.fixture(scope="module")
 def threads(project: dict[str, Any]) -> dict[str, Any]:
-    return result(retrain(_config(project, "threads"), project["data"], project["env"]))
+    return result(_retrain(project, "threads", {"kind": "threads", "workers": 2}))
 
 
 def test_folds_on_the_cluster_score_exactly_as_on_threads(
@@ -187,9 +177,7 @@ def test_folds_on_the_cluster_score_exactly_as_on_threads(
     workers = cluster.workers()
     before = {name: _executed(cluster, address) for name, address in workers.items()}
 
-    on_dask = result(
-        retrain(_config(project, "dask", cluster.address), project["data"], project["env"])
-    )
+    on_dask = result(_retrain(project, "dask", {"kind": "dask", "address": cluster.address}))
 
     assert _scores(on_dask) == _scores(threads)
     assert [len(c["folds"]) for c in on_dask["cv"]] == [3, 3]
@@ -206,7 +194,7 @@ def test_a_worker_killed_in_the_middle_of_a_fold_loses_nothing(
 ) -> None:
     workers = cluster.workers()
     assert len(workers) == 2
-    run = retrain(_config(project, "dask", cluster.address), project["data"], project["env"])
+    run = _retrain(project, "dask-kill", {"kind": "dask", "address": cluster.address})
     try:
         victim, key = _wait_for_an_executing_fold(cluster, workers, run)
         os.killpg(cluster.processes[victim].pid, signal.SIGKILL)  # the nanny and its worker
