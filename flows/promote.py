@@ -1,23 +1,24 @@
 """Human control: promote a named version through the gate (or force it), or roll back.
 
-Thin orchestration only: the gate, the registry writes and the record are shared with the
-retrain flow (``flows.judge``).
+Orchestration only: the judgement, the move of ``champion`` and the record are the same
+library calls the retrain flow makes (``challenger.gate``).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from challenger.config import load_config
 from challenger.errors import ChallengerError
-from challenger.gate import report as reports
-from challenger.store.registry import TAG, Registry
-from challenger.store.tracking import Tracking
-from challenger.train.window import labelled_rows, time_split
-from flows.judge import holdout_newer_check, judge_and_act, load_window, record
+from challenger.gate import report
+from challenger.gate.judge import JudgeSettings, holdout_newer_check
+from challenger.gate.promotion import promote_if_better, recover, rollback
+from challenger.gate.publish import publish
+from challenger.results import PromotionResult, RollbackResult
+from challenger.store.record import TAG, VersionRecord
+from challenger.train.window import holdout_of
+from flows.common import gate_artifacts, judge_task, promotion_lock, stores
 
 
 @flow(name="promote", log_prints=False)
@@ -27,7 +28,7 @@ def promote_flow(
     reason: str | None = None,
     data: str | None = None,
     config: str | None = None,
-) -> dict[str, Any]:
+) -> PromotionResult:
     """Judge a registered version against the champion on the newest holdout; promote if it passes.
 
     Args:
@@ -43,75 +44,51 @@ def promote_flow(
             "--force needs --reason: an override is recorded with the reason a person gave"
         )
     settings = load_config(config)
-    d = settings.data
-    registry = Registry.from_settings(settings)
-    tracking = Tracking.from_settings(settings)
-    registry.reconcile_stages()
+    name = settings.project.model_name
+    registry, tracking = stores(settings)
+    repaired = recover(registry, tracking, promotion_lock(settings))
+    if repaired:
+        log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
     try:
         target = registry.version(version)
     except Exception as exc:
-        raise ChallengerError(
-            f"model {settings.project.model_name!r} has no version {version}"
-        ) from exc
+        raise ChallengerError(f"model {name!r} has no version {version}") from exc
     champion = registry.champion()
     if champion is not None and champion.version == version:
-        raise ChallengerError(
-            f"v{version} is already the champion of {settings.project.model_name!r}"
-        )
-    frame, batches = load_window(settings, data)
-    frame = labelled_rows(frame, d.target)
-    _, holdout = time_split(
-        frame, settings.training.holdout_fraction, d.timestamp, settings.project.seed
-    )
-    base_checks = (
-        holdout_newer_check(target.tags.get(f"{TAG}train_max_ts"), holdout, d.timestamp),
-    )
+        raise ChallengerError(f"v{version} is already the champion of {name!r}")
+    holdout, batches = holdout_of(settings, data)
+    earlier = target.record
+    checks = (holdout_newer_check(earlier.train_max_ts, holdout, settings.data.timestamp),)
     trigger = "manual_promotion" + (" (forced)" if force else "")
     with tracking.start_run(f"promote-v{version}", tags={f"{TAG}trigger": trigger}) as run_id:
         registry.mark_challenger(version)
-        verdict, promoted_from = judge_and_act(
-            settings,
-            registry,
-            registry.version(version),
-            champion,
-            holdout,
-            base_checks,
-            run_id,
-            force_reason=reason if force else None,
-        )
+        verdict, promoted_from = promote_if_better(
+            JudgeSettings.from_settings(settings), registry, promotion_lock(settings),
+            registry.version(version), champion, holdout, checks, run_id,
+            force_reason=reason if force else None, judge_with=judge_task,
+        )  # fmt: skip
         decision = verdict.decision
-        card = reports.model_card(
-            model_name=settings.project.model_name,
+        card = report.promotion_card(
+            model_name=name,
             version=version,
-            cv=None,
-            all_cv=(),
             trigger=trigger,
-            trigger_reasons=[reason] if reason else [],
+            reason=reason,
             evidence=verdict.evidence,
             decision=decision,
-            fingerprint=target.tags.get(f"{TAG}data_fingerprint", "unknown"),
-            n_train=0,
+            fingerprint=earlier.data_fingerprint or "unknown",
+            earlier=target.description,
         )
-        if target.description:
-            card += "\n\n---\n**Earlier record of this version:**\n\n" + target.description[:1500]
-        champion_before = verdict.champion.version if verdict.champion else None
-        result: dict[str, Any] = {
-            "model_name": settings.project.model_name,
-            "trigger": trigger,
-            "run_id": run_id,
-            "holdout_batches": batches,
-            "challenger_version": version,
-            "champion_before": champion_before,
-            "champion_after": version if decision.promotes else champion_before,
-            "promoted": decision.promotes,
-            "forced": force,
-            "previous_champion": promoted_from,
-            "decision": decision.to_dict(),
-            "evidence": verdict.evidence.to_dict(),
-        }
+        result = PromotionResult(
+            model_name=name, trigger=trigger, run_id=run_id, challenger_version=version,
+            champion_before=verdict.champion.version if verdict.champion else None,
+            decision=decision, evidence=verdict.evidence, previous_champion=promoted_from,
+            holdout_batches=tuple(batches), forced=force,
+        )  # fmt: skip
         if force:
-            registry.tag_version(version, {f"{TAG}gate_override": (reason or "")[:500]})
-        record(settings, registry, tracking, registry.version(version), verdict, card, result)
+            registry.tag_version(version, VersionRecord(gate_override=reason or "").to_tags())
+        as_json = result.to_dict()
+        text = publish(name, settings.gate, registry, tracking, version, verdict, card, as_json)
+    gate_artifacts(name, version, as_json, decision.outcome.value, text)
     log.info(
         "Promotion of v%d: %s → %s. %s",
         version,
@@ -125,31 +102,20 @@ def promote_flow(
 @flow(name="rollback", log_prints=False)
 def rollback_flow(
     to: int | None = None, reason: str = "manual rollback", config: str | None = None
-) -> dict[str, Any]:
+) -> RollbackResult:
     """Move ``champion`` back to ``previous-champion`` (or to ``to``), mirror stages, record why."""
     log = get_run_logger()
     settings = load_config(config)
-    registry = Registry.from_settings(settings)
-    tracking = Tracking.from_settings(settings)
+    name = settings.project.model_name
+    registry, tracking = stores(settings)
     with tracking.start_run("rollback", tags={f"{TAG}kind": "rollback"}) as run_id:
-        was, now = registry.rollback(to, reason, run_id=run_id)
-        registry.tag_version(now, {f"{TAG}restored_by_rollback": reason[:500]})
-        registry.tag_version(was, {f"{TAG}rolled_back": reason[:500]})
-        result = {
-            "model_name": settings.project.model_name,
-            "from": was,
-            "to": now,
-            "reason": reason,
-            "run_id": run_id,
-            "history": registry.history(),
-        }
-        tracking.log_dict(result, "rollback.json")
+        was, now = rollback(registry, promotion_lock(settings), to, reason, run_id=run_id)
+        result = RollbackResult(name, was, now, reason, run_id, tuple(registry.history()))
+        tracking.log_dict(result.to_dict(), "rollback.json")
     create_markdown_artifact(
-        f"## Rollback of {settings.project.model_name}\n\nchampion v{was} → **v{now}**\n\nWhy: {reason}",
+        f"## Rollback of {name}\n\nchampion v{was} → **v{now}**\n\nWhy: {reason}",
         key="rollback",
         description=f"v{was} -> v{now}",
     )
-    log.info(
-        "Rolled back %s: champion v%d → v%d (%s)", settings.project.model_name, was, now, reason
-    )
+    log.info("Rolled back %s: champion v%d → v%d (%s)", name, was, now, reason)
     return result

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from challenger.errors import ChallengerError
+
+if TYPE_CHECKING:
+    from challenger.results import Judged
 
 app = typer.Typer(
     name="challenger",
@@ -102,19 +105,20 @@ def _config_arg(config: Path | None) -> str | None:
     return str(config.resolve()) if config is not None else None
 
 
-def _decision_panel(result: dict[str, Any], console: Console) -> None:
-    dec = result["decision"]
-    colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[dec["outcome"]]
+def _decision_panel(result: Judged, console: Console) -> None:
+    dec = result.decision
+    outcome = dec.outcome.value
+    colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[outcome]
     console.print(
-        f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} "
-        f"(champion before: {result['champion_before'] or 'none'}, after: v{result['champion_after']})"
-        if result["champion_after"]
-        else f"[bold {colour}]{dec['outcome']}[/] v{result['challenger_version']} (no champion)"
+        f"[bold {colour}]{outcome}[/] v{result.challenger_version} "
+        f"(champion before: {result.champion_before or 'none'}, after: v{result.champion_after})"
+        if result.champion_after
+        else f"[bold {colour}]{outcome}[/] v{result.challenger_version} (no champion)"
     )
-    console.print(f"  {dec['reason']}")
+    console.print(f"  {dec.reason}")
     table = Table("check", "result", "reason", show_lines=False)
-    for c in dec["checks"]:
-        table.add_row(c["name"], "[green]pass[/]" if c["passed"] else "[red]fail[/]", c["reason"])
+    for c in dec.checks:
+        table.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.reason)
     console.print(table)
 
 
@@ -151,7 +155,10 @@ def demo(
         out.print(
             f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
         )
-        from flows.demo import run_demo
+        from flows.monitor import monitor_flow
+        from flows.retrain import retrain_flow
+
+        from challenger.demo.timeline import run_demo
 
         t0 = time.perf_counter()
 
@@ -165,7 +172,7 @@ def demo(
             out.print(line)
             out.print(f"   [dim]{row.get('reason') or row['note']}[/]")
 
-        rows = run_demo(settings, _config_arg(config), on_step=show)
+        rows = run_demo(settings, _config_arg(config), monitor_flow, retrain_flow, on_step=show)
         elapsed = time.perf_counter() - t0
         table = Table(
             "day", "event", "gate", "challenger", "champion", title="challenger demo: summary"
@@ -216,27 +223,30 @@ def monitor(
     def work() -> dict[str, Any]:
         from flows.monitor import monitor_flow
 
+        from challenger.results import MonitorResult
+
         result = monitor_flow(
             batch=str(batch.resolve()),
             reason=reason,
             config=_config_arg(config),
             retrain=not no_retrain,
         )
+        assert isinstance(result, MonitorResult)  # one batch was named
         if not as_json:
             c = Console()
-            trig = result["trigger"]
-            c.print(f"batch [bold]{result['batch']}[/]: accepted ({result['rows']} rows)")
-            if result["drift"]:
-                dr = result["drift"]
+            checked, trig = result.file, result.file.decision
+            c.print(f"batch [bold]{checked.batch}[/]: accepted ({checked.rows} rows)")
+            if checked.drift is not None:
+                dr = checked.drift
                 c.print(
-                    f"drift: {dr['n_drifted']} of {len(dr['columns'])} features drifted ({dr['drift_share']:.0%})"
+                    f"drift: {dr.n_drifted} of {len(dr.columns)} features drifted ({dr.drift_share:.0%})"
                 )
             c.print(
-                f"retrain: {'yes' if trig['retrain'] else 'no'} ({trig['trigger']}) — {'; '.join(trig['reasons'])}"
+                f"retrain: {'yes' if trig.retrain else 'no'} ({trig.trigger}) — {'; '.join(trig.reasons)}"
             )
-            if result["retrain"]:
-                _decision_panel(result["retrain"], c)
-        return result
+            if result.retrain is not None:
+                _decision_panel(result.retrain, c)
+        return result.to_dict()
 
     _emit(_run(as_json, work), as_json)
 
@@ -270,7 +280,7 @@ def retrain(
         )
         if not as_json:
             _decision_panel(result, Console())
-        return result
+        return result.to_dict()
 
     _emit(_run(as_json, work), as_json)
 
@@ -280,20 +290,10 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show the champion, the challenger, every version's gate decision and quarantined batches."""
 
     def work() -> dict[str, Any]:
-        from challenger.config import load_config
-        from challenger.monitor.quarantine import quarantined
-        from challenger.store.batches import accepted_batches
-        from challenger.store.registry import Registry
+        from challenger.api import status as snapshot_of
+        from challenger.store.record import VersionRecord
 
-        settings = load_config(config)
-        registry = Registry.from_settings(settings)
-        snapshot = registry.snapshot()
-        snapshot["accepted_batches"] = [
-            p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
-        ]
-        snapshot["quarantined"] = [
-            q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
-        ]
+        snapshot = snapshot_of(config)
         if not as_json:
             c = Console()
             champ = snapshot["aliases"].get("champion")
@@ -301,22 +301,15 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             c.print(f"champion: [bold green]v{champ}[/]" if champ else "champion: none yet")
             table = Table("version", "aliases", "stage", "gate", "trigger", "candidate", "holdout")
             for v in snapshot["versions"]:
-                t = v["tags"]
-                metric = next(
-                    (
-                        f"{k.split('holdout_', 1)[1]} {val[:6]}"
-                        for k, val in t.items()
-                        if k.startswith("challenger.holdout_") and not k.endswith("_rows")
-                    ),
-                    "",
-                )
+                record = VersionRecord.from_tags(v["tags"])
+                metric = next((f"{m} {x:.4f}" for m, x in record.holdout.items()), "")
                 table.add_row(
                     f"v{v['version']}",
                     ", ".join(v["aliases"]),
                     v["stage"],
-                    t.get("challenger.gate_decision", ""),
-                    t.get("challenger.trigger", ""),
-                    t.get("challenger.candidate", ""),
+                    record.gate_decision or "",
+                    record.trigger or "",
+                    record.candidate or "",
                     metric,
                 )
             c.print(table)
@@ -378,7 +371,7 @@ def promote(
         )
         if not as_json:
             _decision_panel(result, Console())
-        return result
+        return result.to_dict()
 
     _emit(_run(as_json, work), as_json)
 
@@ -402,9 +395,9 @@ def rollback(
         result = rollback_flow(to=to, reason=reason, config=_config_arg(config))
         if not as_json:
             Console().print(
-                f"champion [bold]v{result['from']}[/] → [bold green]v{result['to']}[/] ({reason})"
+                f"champion [bold]v{result.was}[/] → [bold green]v{result.now}[/] ({reason})"
             )
-        return result
+        return result.to_dict()
 
     _emit(_run(as_json, work), as_json)
 
@@ -501,9 +494,10 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """
 
     def work() -> list[dict[str, Any]]:
-        from flows.online import run_online_demo
+        from flows.online import online_flow
 
         from challenger.config import load_config
+        from challenger.demo.online import run_online_demo
 
         settings = load_config(config)
         out = err if as_json else Console()
@@ -520,7 +514,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")
 
-        return run_online_demo(settings, _config_arg(config), on_step=show)
+        return run_online_demo(settings, _config_arg(config), online_flow, on_step=show)
 
     _emit(_run(as_json, work), as_json)
 

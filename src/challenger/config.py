@@ -561,7 +561,13 @@ class ShadowConfig(_Section):
         "and rolled back if it does worse.",
     )
     queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
-    decision_threshold: float = Field(0.5, gt=0, lt=1, description="Score threshold for agreement.")
+    decision_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Score threshold of class 1: the class /predict answers (every strategy) "
+        "and the decisions the shadow agreement rate compares.",
+    )
     min_requests: int = Field(500, ge=10, description="Paired requests before any decision.")
     max_error_rate: float = Field(0.01, ge=0, le=1)
     max_added_latency_ms: float = Field(
@@ -803,9 +809,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        from challenger.problem import GATE_METRICS
+        from challenger.metrics import primary_metrics
 
-        fits = GATE_METRICS[self.data.task]
+        fits = primary_metrics(self.data.task)
         if self.training.primary_metric not in fits:
             raise ValueError(
                 f"training.primary_metric {self.training.primary_metric!r} does not fit "

@@ -1,20 +1,33 @@
-"""The metric catalogue: one name, one definition, one orientation, for CV, gate and reports.
+"""The metric catalogue: one table that says, for every metric, what it is and who uses it.
+
+Each :class:`Metric` entry gives its name, family, direction (``higher_is_better``), whether
+it is computed from scores (probabilities, not hard labels), the ``data.task`` values it is
+defined for, whether the gate may decide on it (``primary``: a paired bootstrap exists in
+:mod:`challenger.stats`), on which tasks it is recorded on every CV fold and reported as a
+secondary metric of the gate, and a one-line description. Everything that needs to know
+about a metric reads it here: the configuration's check of ``training.primary_metric``, CV
+and the search scorer (:mod:`challenger.train`), the statistics' validation
+(:mod:`challenger.stats`), the gate's evidence and the monitoring windows. The queries
+:func:`primary_metrics`, :func:`fold_metrics` and :func:`secondary_metrics` give the
+per-task lists in catalogue order.
 
 Four families:
 
-* **classification** — accuracy, balanced accuracy, precision, recall, F1 (binary, macro, weighted), ROC AUC,
-  PR AUC (average precision), log loss, Brier score. Inputs: true labels and, per row,
-  either the positive-class probability (binary) or a matrix of class probabilities
-  (multiclass, columns in ``classes`` order).
-* **regression** — MSE, RMSE, MAE, MAPE, R².
+* **classification** — ROC AUC, PR AUC (average precision), accuracy, balanced accuracy,
+  precision, recall, F1 (binary, macro, weighted), log loss, Brier score. Inputs: true
+  labels and, per row, either the positive-class probability (binary) or a matrix of class
+  probabilities (multiclass, columns in ``classes`` order).
+* **regression** — RMSE, MSE, MAE, R², MAPE.
 * **ranking** — MRR, hit rate@k, NDCG@k, MAP@k over queries: each query has the ranked
   list of item ids a model returned and the set of relevant ids.
 * **similarity** — Euclidean distance, cosine similarity, Levenshtein distance, Jaccard
   similarity: how close two models' outputs are when they are vectors, text or sets
   (e.g. champion vs challenger in a shadow comparison).
 
-Every metric is a pure function; :data:`CATALOGUE` says which way is better, so callers
-orient a difference the same way everywhere (positive = better).
+Ranking metrics and similarity measures apply to no ``data.task``: they compare outputs
+rather than judge a model of a task. Every metric is a pure function; ``higher_is_better``
+orients a difference the same way everywhere (:func:`sign`, :func:`oriented`: positive =
+better).
 """
 
 from __future__ import annotations
@@ -22,11 +35,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn import metrics as skm
+
+from challenger.errors import MetricError
+from challenger.problem import TASKS, Task
 
 Family = Literal["classification", "regression", "ranking", "similarity"]
 
@@ -38,81 +53,136 @@ class Metric:
     Attributes:
         name: Catalogue key.
         family: classification, regression, ranking or similarity.
-        higher_is_better: Orientation of the natural value.
-        needs_proba: Classification metrics computed from probabilities, not labels.
+        higher_is_better: Orientation of the natural value (False for losses and distances).
+        needs_scores: Computed from scores (predicted probabilities), not from hard labels
+            (a threshold or argmax of the scores) or predictions.
+        tasks: The ``data.task`` values it is defined for (none for ranking and similarity).
+        primary: The gate may decide on it (``training.primary_metric``) for each of its
+            tasks: :mod:`challenger.stats` has its paired bootstrap.
+        fold: Tasks for which it is scored on every CV fold and recorded per candidate.
+        secondary: Tasks for which the gate report gives it with a paired interval.
         description: One line for reports.
     """
 
     name: str
     family: Family
     higher_is_better: bool
-    needs_proba: bool
+    needs_scores: bool
+    tasks: frozenset[Task]
+    primary: bool
+    fold: frozenset[Task]
+    secondary: frozenset[Task]
     description: str
 
 
-def _m(name: str, family: Family, higher: bool, proba: bool, text: str) -> Metric:
-    return Metric(name, family, higher, proba, text)
+_NONE: Final[frozenset[Task]] = frozenset()
+_BINARY: Final[frozenset[Task]] = frozenset({"binary"})
+_MULTICLASS: Final[frozenset[Task]] = frozenset({"multiclass"})
+_CLS: Final[frozenset[Task]] = frozenset({"binary", "multiclass"})
+_REG: Final[frozenset[Task]] = frozenset({"regression"})
 
 
-CATALOGUE: dict[str, Metric] = {
+def _entry(
+    name: str,
+    family: Family,
+    higher: bool,
+    text: str,
+    *,
+    scores: bool = False,
+    tasks: frozenset[Task] = _NONE,
+    primary: bool = False,
+    fold: frozenset[Task] = _NONE,
+    secondary: frozenset[Task] = _NONE,
+) -> Metric:
+    return Metric(name, family, higher, scores, tasks, primary, fold, secondary, text)
+
+
+#: Every metric, in the order the per-task lists give them.
+CATALOGUE: Final[dict[str, Metric]] = {
     m.name: m
     for m in (
-        _m("accuracy", "classification", True, False, "share of rows classified correctly"),
-        _m(
-            "balanced_accuracy",
-            "classification",
-            True,
-            False,
-            "mean recall over classes (robust to class imbalance)",
+        # classification
+        _entry(
+            "roc_auc", "classification", True,
+            "area under the ROC curve (ties count half; multiclass: one-vs-rest macro average)",
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_BINARY,
         ),
-        _m(
-            "precision",
-            "classification",
-            True,
-            False,
-            "positive predictions that are right (binary)",
-        ),
-        _m("recall", "classification", True, False, "positive rows found (binary)"),
-        _m("f1", "classification", True, False, "harmonic mean of precision and recall (binary)"),
-        _m("f1_macro", "classification", True, False, "F1 averaged over classes"),
-        _m("f1_weighted", "classification", True, False, "F1 averaged over classes by support"),
-        _m(
-            "roc_auc",
-            "classification",
-            True,
-            True,
-            "area under the ROC curve (one-vs-rest macro for multiclass)",
-        ),
-        _m(
-            "pr_auc",
-            "classification",
-            True,
-            True,
+        _entry(
+            "pr_auc", "classification", True,
             "average precision (area under the precision-recall curve)",
+            scores=True, tasks=_CLS, fold=_BINARY,
         ),
-        _m("log_loss", "classification", False, True, "mean negative log-likelihood"),
-        _m("brier", "classification", False, True, "mean squared error of the probabilities"),
-        _m("mse", "regression", False, False, "mean squared error"),
-        _m("rmse", "regression", False, False, "root mean squared error"),
-        _m("mae", "regression", False, False, "mean absolute error"),
-        _m("mape", "regression", False, False, "mean absolute percentage error (share, not %)"),
-        _m("r2", "regression", True, False, "coefficient of determination"),
-        _m("mrr", "ranking", True, False, "mean reciprocal rank of the first relevant item"),
-        _m(
-            "hit_rate", "ranking", True, False, "share of queries with a relevant item in the top k"
+        _entry(
+            "accuracy", "classification", True,
+            "share of rows classified correctly at the threshold (multiclass: argmax)",
+            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
         ),
-        _m("ndcg", "ranking", True, False, "normalised discounted cumulative gain at k"),
-        _m("map", "ranking", True, False, "mean average precision at k"),
-        _m("euclidean", "similarity", False, False, "Euclidean distance between two vectors"),
-        _m("cosine", "similarity", True, False, "cosine similarity of two vectors"),
-        _m("levenshtein", "similarity", False, False, "edit distance between two strings"),
-        _m("jaccard", "similarity", True, False, "intersection over union of two sets"),
+        _entry(
+            "balanced_accuracy", "classification", True,
+            "mean of the recall of each class at the threshold (robust to class imbalance)",
+            tasks=_CLS, primary=True, secondary=_MULTICLASS,
+        ),
+        _entry(
+            "precision", "classification", True,
+            "positive predictions that are right (binary)",
+            tasks=_BINARY,
+        ),
+        _entry("recall", "classification", True, "positive rows found (binary)", tasks=_BINARY),
+        _entry(
+            "f1", "classification", True,
+            "harmonic mean of precision and recall (binary)",
+            tasks=_BINARY, fold=_BINARY,
+        ),
+        _entry(
+            "f1_macro", "classification", True,
+            "F1 averaged over classes at the threshold (multiclass: argmax)",
+            tasks=_CLS, primary=True, fold=_MULTICLASS, secondary=_MULTICLASS,
+        ),
+        _entry(
+            "f1_weighted", "classification", True,
+            "F1 averaged over classes by support",
+            tasks=_CLS, fold=_MULTICLASS,
+        ),
+        _entry(
+            "log_loss", "classification", False,
+            "mean negative log-likelihood of the labels (natural log)",
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+        ),
+        _entry(
+            "brier", "classification", False,
+            "mean squared error of the positive-class probability (multiclass: summed over classes)",
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+        ),
+        # regression
+        _entry(
+            "rmse", "regression", False, "root mean squared error",
+            tasks=_REG, primary=True, fold=_REG, secondary=_REG,
+        ),
+        _entry("mse", "regression", False, "mean squared error", tasks=_REG, primary=True),
+        _entry(
+            "mae", "regression", False, "mean absolute error",
+            tasks=_REG, primary=True, fold=_REG, secondary=_REG,
+        ),
+        _entry(
+            "r2", "regression", True, "coefficient of determination R²",
+            tasks=_REG, primary=True, fold=_REG, secondary=_REG,
+        ),
+        _entry(
+            "mape", "regression", False, "mean absolute percentage error (a share, not %)",
+            tasks=_REG, primary=True,
+        ),
+        # ranking
+        _entry("mrr", "ranking", True, "mean reciprocal rank of the first relevant item"),
+        _entry("hit_rate", "ranking", True, "share of queries with a relevant item in the top k"),
+        _entry("ndcg", "ranking", True, "normalised discounted cumulative gain at k"),
+        _entry("map", "ranking", True, "mean average precision at k"),
+        # similarity
+        _entry("euclidean", "similarity", False, "Euclidean distance between two vectors"),
+        _entry("cosine", "similarity", True, "cosine similarity of two vectors"),
+        _entry("levenshtein", "similarity", False, "edit distance between two strings"),
+        _entry("jaccard", "similarity", True, "intersection over union of two sets"),
     )
-}
-
-
-class MetricError(ValueError):
-    """A metric was asked for something it cannot compute."""
+}  # fmt: skip
 
 
 def info(name: str) -> Metric:
@@ -132,6 +202,38 @@ def info(name: str) -> Metric:
 def for_family(family: Family) -> tuple[str, ...]:
     """Metric names of one family, in catalogue order."""
     return tuple(n for n, m in CATALOGUE.items() if m.family == family)
+
+
+def _task(task: str) -> str:
+    if task not in TASKS:
+        raise MetricError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    return task
+
+
+def primary_metrics(task: str | None = None) -> tuple[str, ...]:
+    """The metrics the gate may decide on for a task (None: for any task), in catalogue order."""
+    if task is None:
+        return tuple(n for n, m in CATALOGUE.items() if m.primary)
+    t = _task(task)
+    return tuple(n for n, m in CATALOGUE.items() if m.primary and t in m.tasks)
+
+
+def fold_metrics(task: str, primary: str) -> tuple[str, ...]:
+    """The metrics scored on each CV fold: the task's fold metrics, plus the primary metric."""
+    t = _task(task)
+    base = tuple(n for n, m in CATALOGUE.items() if t in m.fold)
+    return base if primary in base else (primary, *base)
+
+
+def secondary_metrics(task: str) -> tuple[str, ...]:
+    """The secondary metrics of the gate report (with paired bootstrap intervals) for a task."""
+    t = _task(task)
+    return tuple(n for n, m in CATALOGUE.items() if t in m.secondary)
+
+
+def sign(name: str) -> float:
+    """+1 where higher is better, -1 for losses: a difference times this is positive when better."""
+    return 1.0 if info(name).higher_is_better else -1.0
 
 
 # ---- classification ------------------------------------------------------------------------
@@ -161,6 +263,8 @@ def classification(
     """
     if info(name).family != "classification":
         raise MetricError(f"{name!r} is not a classification metric")
+    from sklearn import metrics as skm  # here, not at import: the catalogue loads with the config
+
     y = np.asarray(y_true)
     p = np.asarray(proba, dtype=float)
     binary = p.ndim == 1
@@ -206,6 +310,35 @@ def classification(
 # ---- regression ------------------------------------------------------------------------------
 
 
+PER_ROW: Final = ("accuracy", "brier", "log_loss")
+"""Binary metrics that are a mean of per-row values (what online judges compare per request)."""
+
+
+def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
+    """Each row's value of a binary per-row metric (:data:`PER_ROW`), in the metric's own
+    direction: 1/0 correctness for accuracy, the squared error for Brier, the log loss.
+
+    Rows without a label or a score give NaN.
+
+    Raises:
+        MetricError: The metric is not a mean of per-row values.
+    """
+    if name not in PER_ROW:
+        raise MetricError(f"metric {name!r} has no per-row form; use one of {', '.join(PER_ROW)}")
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(score, dtype=float)
+    missing = np.isnan(y) | np.isnan(s)
+    with np.errstate(invalid="ignore"):
+        if name == "accuracy":
+            out = ((s >= threshold).astype(float) == y).astype(float)
+        elif name == "brier":
+            out = (s - y) ** 2
+        else:
+            p = np.clip(s, 1e-15, 1 - 1e-15)
+            out = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return np.where(missing, np.nan, out)
+
+
 def regression(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """A regression metric.
 
@@ -214,6 +347,8 @@ def regression(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """
     if info(name).family != "regression":
         raise MetricError(f"{name!r} is not a regression metric")
+    from sklearn import metrics as skm
+
     y = np.asarray(y_true, dtype=float)
     f = np.asarray(y_pred, dtype=float)
     err = y - f
@@ -355,4 +490,4 @@ def mean_similarity(name: str, outputs_a: Sequence[Any], outputs_b: Sequence[Any
 
 def oriented(name: str, value: float) -> float:
     """The value with losses negated, so that higher is always better."""
-    return value if info(name).higher_is_better else -value
+    return sign(name) * value

@@ -10,7 +10,8 @@ Three tasks, set by ``data.task``:
 
 Training, the gate, monitoring and the reports all go through :func:`model_scores` and
 :func:`encode_target`, so "what the model said" and "what the truth was" mean the same
-thing everywhere. The metric lists say which catalogue metrics each task can be judged on.
+thing everywhere. Which metrics each task can be judged on is the metric catalogue's to say
+(:mod:`challenger.metrics`: ``tasks``, ``primary``, ``fold`` and ``secondary`` of each entry).
 """
 
 from __future__ import annotations
@@ -26,37 +27,10 @@ from challenger.errors import DataError
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: Final[tuple[str, ...]] = get_args(Task)
 
-#: Metrics the gate can decide on (a paired bootstrap exists for each), per task.
-GATE_METRICS: Final[dict[str, tuple[str, ...]]] = {
-    "binary": ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "brier"),
-    "multiclass": ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro", "log_loss", "brier"),
-    "regression": ("rmse", "mse", "mae", "r2", "mape"),
-}
-
-#: Metrics scored on every CV fold and recorded per candidate (the primary metric is added).
-FOLD_METRICS: Final[dict[str, tuple[str, ...]]] = {
-    "binary": ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "brier"),
-    "multiclass": ("roc_auc", "accuracy", "f1_macro", "f1_weighted", "log_loss", "brier"),
-    "regression": ("rmse", "mae", "r2"),
-}
-
-#: Secondary metrics of the gate report, with paired bootstrap intervals.
-SECONDARY_METRICS: Final[dict[str, tuple[str, ...]]] = {
-    "binary": ("roc_auc", "accuracy", "log_loss", "brier"),
-    "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "log_loss", "brier"),
-    "regression": ("rmse", "mae", "r2"),
-}
-
 
 def is_classification(task: str) -> bool:
     """Binary or multiclass."""
     return task in ("binary", "multiclass")
-
-
-def fold_metrics(task: str, primary: str) -> tuple[str, ...]:
-    """The metrics scored on each CV fold: the task's list, plus the primary metric."""
-    base = FOLD_METRICS[task]
-    return base if primary in base else (primary, *base)
 
 
 def class_labels(values: pd.Series | np.ndarray | Sequence[Any]) -> tuple[Any, ...]:

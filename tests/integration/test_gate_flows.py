@@ -38,7 +38,7 @@ def store(project: Path) -> dict[str, Any]:
     folder = project.parent
     old = write_table(simulate_batch(0, 2000, seed=7), folder / "old.parquet")
     new = write_table(simulate_batch(3, 2000, seed=7, period=Period(1, 1)), folder / "new.parquet")
-    first = retrain_flow(reason="bootstrap", data=str(old), config=str(project))
+    first = retrain_flow(reason="bootstrap", data=str(old), config=str(project)).to_dict()
     assert first["promoted"] and first["challenger_version"] == 1
     return {
         "cfg": project,
@@ -52,7 +52,7 @@ def test_latency_budget_rejects_a_better_model(store: dict[str, Any]) -> None:
     from flows.retrain import retrain_flow
 
     strict = _variant(store["cfg"], "strict.yaml", {"budgets": {"latency_p99_ms": 0.0001}})
-    r = retrain_flow(reason="manual", data=str(store["new"]), config=strict)
+    r = retrain_flow(reason="manual", data=str(store["new"]), config=strict).to_dict()
     assert r["decision"]["outcome"] == "REJECT"
     assert r["evidence"]["bootstrap"]["lower"] > 0  # better on the metric, refused on cost
     budget = next(c for c in r["decision"]["checks"] if c["name"] == "budget_latency_p99_ms")
@@ -68,7 +68,7 @@ def test_tiny_holdout_is_inconclusive(store: dict[str, Any]) -> None:
     tiny = write_table(
         simulate_batch(4, 300, seed=7, period=Period(1, 1)), store["cfg"].parent / "tiny.parquet"
     )
-    r = retrain_flow(reason="manual", data=str(tiny), config=str(store["cfg"]))
+    r = retrain_flow(reason="manual", data=str(tiny), config=str(store["cfg"])).to_dict()
     assert r["decision"]["outcome"] == "INCONCLUSIVE"
     assert r["decision"]["rows_needed"] == 200
     assert "holdout has 90 rows" in r["decision"]["reason"]
@@ -144,7 +144,9 @@ def test_manual_promote_runs_the_gate_and_force_records_an_override(store: dict[
         promote_flow(version=refused, force=True, data=str(store["new"]), config=str(store["cfg"]))
     with pytest.raises(ChallengerError, match="already the champion"):
         promote_flow(version=champion, data=str(store["new"]), config=str(store["cfg"]))
-    gated = promote_flow(version=refused, data=str(store["new"]), config=str(store["cfg"]))
+    gated = promote_flow(
+        version=refused, data=str(store["new"]), config=str(store["cfg"])
+    ).to_dict()
     assert gated["promoted"] is False and gated["decision"]["outcome"] != "PROMOTE"
     assert reg.champion().version == champion
     forced = promote_flow(
@@ -153,7 +155,7 @@ def test_manual_promote_runs_the_gate_and_force_records_an_override(store: dict[
         reason="hotfix for partner fraud",
         data=str(store["new"]),
         config=str(store["cfg"]),
-    )
+    ).to_dict()
     assert forced["promoted"] and forced["forced"]
     assert "FORCED" in forced["decision"]["reason"]
     assert reg.champion().version == refused
@@ -168,7 +170,7 @@ def test_rollback_restores_the_previous_champion_with_history(store: dict[str, A
     reg: Registry = store["registry"]
     current = reg.champion().version
     previous = reg.alias("previous-champion").version
-    r = rollback_flow(reason="partner fraud model misbehaves", config=str(store["cfg"]))
+    r = rollback_flow(reason="partner fraud model misbehaves", config=str(store["cfg"])).to_dict()
     assert (r["from"], r["to"]) == (current, previous)
     assert reg.champion().version == previous and reg.champion().stage == "Production"
     assert reg.version(current).stage == "Archived"
@@ -195,7 +197,7 @@ def test_a_champion_that_cannot_be_loaded_rejects_cleanly(
         return real_load(self, version)
 
     monkeypatch.setattr(Registry, "load_model", broken)
-    r = retrain_flow(reason="manual", data=str(store["new"]), config=str(store["cfg"]))
+    r = retrain_flow(reason="manual", data=str(store["new"]), config=str(store["cfg"])).to_dict()
     assert r["decision"]["outcome"] == "REJECT"
     assert "champion_loads" in r["decision"]["reason"] and "model.pkl" in r["decision"]["reason"]
     assert reg.champion().version == champion

@@ -39,9 +39,9 @@ def world(project: Path) -> dict[str, Any]:
 
     cfg = str(project)
     out: dict[str, Any] = {"cfg": project}
-    out["day0"] = monitor_flow(batch=str(_batch(project, 0)), config=cfg)
-    out["day1"] = monitor_flow(batch=str(_batch(project, 1)), config=cfg)
-    out["day3"] = monitor_flow(batch=str(_batch(project, 3, Period(1, 1))), config=cfg)
+    out["day0"] = monitor_flow(batch=str(_batch(project, 0)), config=cfg).to_dict()
+    out["day1"] = monitor_flow(batch=str(_batch(project, 1)), config=cfg).to_dict()
+    out["day3"] = monitor_flow(batch=str(_batch(project, 3, Period(1, 1))), config=cfg).to_dict()
     reg = Registry.from_settings(load_config(project))
     out["versions_before_corrupt"] = [v.version for v in reg.versions()]
     out["corrupt_path"] = _batch(project, 4, Period(1, 1), "out_of_range")
@@ -49,7 +49,7 @@ def world(project: Path) -> dict[str, Any]:
         monitor_flow(batch=str(out["corrupt_path"]), config=cfg)
     out["quarantine"] = exc.value
     out["versions_after_corrupt"] = [v.version for v in reg.versions()]
-    out["worse"] = retrain_flow(reason="manual", candidates=["shallow_tree"], config=cfg)
+    out["worse"] = retrain_flow(reason="manual", candidates=["shallow_tree"], config=cfg).to_dict()
     out["registry"] = reg
     return out
 
@@ -146,8 +146,9 @@ def test_training_data_without_target_is_refused_before_registration(
 def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flows.judge as judge_module
     import flows.retrain as retrain_module
+
+    import challenger.gate.judge as judge_module
 
     reg: Registry = world["registry"]
     cfg = str(world["cfg"])
@@ -164,7 +165,9 @@ def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
     champion = reg.champion()
     assert champion is not None and champion.version == 2 and champion.stage == "Production"
 
-    after = retrain_module.retrain_flow(reason="manual", candidates=["shallow_tree"], config=cfg)
+    after = retrain_module.retrain_flow(
+        reason="manual", candidates=["shallow_tree"], config=cfg
+    ).to_dict()
     assert after["champion_after"] == 2
     abandoned = reg.version(crashed.version)
     assert abandoned.tags["challenger.gate_decision"] == "ABANDONED"

@@ -79,13 +79,15 @@ def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> di
     s = load_config(cfg_path)
     frame = simulate_batch(0, 3000, s.project.seed, target=spec["target"], task=task)
     batch = write_table(frame, cfg_path.parent / "incoming" / "day-000.parquet")
-    first = monitor_flow(batch=str(batch), config=str(cfg_path))
-    better = retrain_flow(reason="manual", candidates=[spec["strong"][0]], config=str(cfg_path))
+    first = monitor_flow(batch=str(batch), config=str(cfg_path)).to_dict()
+    better = retrain_flow(
+        reason="manual", candidates=[spec["strong"][0]], config=str(cfg_path)
+    ).to_dict()
     quiet = simulate_batch(1, 2000, s.project.seed, target=spec["target"], task=task)
     next_day = monitor_flow(
         batch=str(write_table(quiet, cfg_path.parent / "incoming" / "day-001.parquet")),
         config=str(cfg_path),
-    )
+    ).to_dict()
     return {
         "next_day": next_day,
         "task": task,

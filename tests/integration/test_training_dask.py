@@ -13,10 +13,10 @@ import yaml
 
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
+from challenger.errors import LeakageError
 from challenger.store.batches import write_table
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
-from challenger.train.leakage import LeakageError
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cfg = folder / "challenger.yaml"
     cfg.write_text(yaml.safe_dump({"training": TRAINING, "gate": {"n_resamples": 500}}))
     data = write_table(simulate_batch(0, 1500, seed=7), folder / "day0.parquet")
-    result = retrain_flow(reason="manual", data=str(data), config=str(cfg))
+    result = retrain_flow(reason="manual", data=str(data), config=str(cfg)).to_dict()
     return {"cfg": cfg, "data": data, "result": result, "folder": folder}
 
 

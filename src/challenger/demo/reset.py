@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from challenger.errors import ChallengerError
-from challenger.store.registry import TAG, Registry
+from challenger.store.record import TAG
+from challenger.store.registry import Registry
 
 DEMO_TAG = f"{TAG}demo"
 

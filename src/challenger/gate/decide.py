@@ -60,47 +60,51 @@ def _fmt(x: float) -> str:
     return f"{x:+.4f}"
 
 
+def threshold(policy: GateConfig) -> float:
+    """The value the lower bound of Δ must clear: ``min_improvement`` or ``-margin``."""
+    return policy.min_improvement if policy.rule == "superiority" else -policy.margin
+
+
 def statistical_check(evidence: Evidence, policy: GateConfig) -> tuple[Outcome, Check, int | None]:
     """Judge the primary metric's paired bootstrap bounds against the policy's threshold."""
     bs = evidence.primary
     assert bs is not None  # callers only ask with a champion to compare against
     conf = f"{policy.confidence:.0%}"
+    limit = threshold(policy)
     if policy.rule == "superiority":
-        threshold = policy.min_improvement
-        what = f"improvement > {threshold:g}"
+        what = f"improvement > {limit:g}"
     else:
-        threshold = -policy.margin
         what = f"non-inferiority within margin {policy.margin:g}"
     shown = f"Δ {bs.metric} = {_fmt(bs.delta)}, one-sided {conf} bounds [{_fmt(bs.lower)}, {_fmt(bs.upper)}]"
-    if bs.lower > threshold:
+    if bs.lower > limit:
         outcome, passed = Outcome.PROMOTE, True
-        reason = f"{shown}: the lower bound clears {threshold:+g} ({what})"
+        reason = f"{shown}: the lower bound clears {limit:+g} ({what})"
         needed = None
-    elif bs.upper < threshold:
+    elif bs.upper < limit:
         outcome, passed = Outcome.REJECT, False
         worse = "worse than the champion" if bs.upper < 0 else "not better by the required amount"
-        reason = f"{shown}: even the upper bound is below {threshold:+g}; the challenger is {worse}"
+        reason = f"{shown}: even the upper bound is below {limit:+g}; the challenger is {worse}"
         needed = None
     else:
         outcome, passed = Outcome.INCONCLUSIVE, False
-        if bs.delta > threshold:
-            needed = rows_needed(bs, threshold)
+        if bs.delta > limit:
+            needed = rows_needed(bs, limit)
             more = (
                 f"; about {needed:,} holdout rows would promote it if the observed difference holds"
             )
         else:
-            needed = rows_needed(bs, threshold, bound="upper")
+            needed = rows_needed(bs, limit, bound="upper")
             more = (
                 f"; about {needed:,} holdout rows would show it is not better if the observed difference holds"
                 if needed is not None
                 else "; the observed difference sits on the threshold, so more rows would not decide it"
             )
-        reason = f"{shown}: the interval straddles {threshold:+g}{more}"
+        reason = f"{shown}: the interval straddles {limit:+g}{more}"
     check = Check(
         name=f"primary_metric_{policy.rule}",
         passed=passed,
         value=f"lower {_fmt(bs.lower)} / upper {_fmt(bs.upper)}",
-        threshold=f"lower > {threshold:+g}",
+        threshold=f"lower > {limit:+g}",
         reason=reason,
         hard=False,
     )
@@ -336,3 +340,39 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
     outcome, check, rows = statistical_check(evidence, policy)
     checks.append(check)
     return judged(outcome, check.reason, rows)
+
+
+# ---- what the promotion step may do to a decision --------------------------------------------
+
+
+def forced(decision: GateDecision, reason: str) -> GateDecision:
+    """A person overrides the gate: the challenger is promoted whatever it said, recorded."""
+    if decision.promotes:
+        return decision
+    return replace(
+        decision,
+        action="promote",
+        reason=f"FORCED by a person ({reason}); the gate said {decision.outcome.value}: "
+        f"{decision.reason}",
+    )
+
+
+def already_champion(decision: GateDecision, version: int) -> GateDecision:
+    """The version to promote already serves production: nothing moves."""
+    return replace(decision, action="keep_champion", reason=f"v{version} is already the champion")
+
+
+def refused(decision: GateDecision, why: str) -> GateDecision:
+    """The compare-and-set refused the move (the champion moved under it)."""
+    return replace(
+        decision,
+        outcome=Outcome.REJECT,
+        action="keep_champion",
+        reason=f"compare-and-set refused the promotion: {why}",
+    )
+
+
+def rejudged(decision: GateDecision, expected: int | None, now: int | None) -> GateDecision:
+    """A decision judged again because the champion moved from ``expected`` to ``now``."""
+    note = f"re-evaluated against v{now} after the champion moved from v{expected}"
+    return replace(decision, reason=f"{note}: {decision.reason}")

@@ -19,19 +19,17 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from challenger import metrics as similarity
+from challenger import metrics
 from challenger.config import SliceConfig
+from challenger.errors import StatisticsInputError
 from challenger.problem import (
-    SECONDARY_METRICS,
     model_scores,
     predict_method,
     predicted_labels,
     valid_scores,
 )
 from challenger.stats import (
-    METRICS,
     PairedBootstrap,
-    StatisticsInputError,
     delong_test,
     expected_calibration_error,
     mcnemar_midp,
@@ -297,7 +295,7 @@ def _secondary(
     primary: PairedBootstrap | None = None,
 ) -> dict[str, dict[str, float | None]]:
     out: dict[str, dict[str, float | None]] = {}
-    for m in SECONDARY_METRICS[task]:
+    for m in metrics.secondary_metrics(task):
         try:
             row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
         except StatisticsInputError:
@@ -420,14 +418,14 @@ def output_agreement(champion: np.ndarray, challenger: np.ndarray, task: str) ->
     """
     if task == "regression":
         return {
-            "cosine": similarity.cosine(champion, challenger),
-            "rms_difference": similarity.euclidean(champion, challenger) / math.sqrt(len(champion)),
+            "cosine": metrics.cosine(champion, challenger),
+            "rms_difference": metrics.euclidean(champion, challenger) / math.sqrt(len(champion)),
         }
     a, b = predicted_labels(champion, task), predicted_labels(challenger, task)
     out = {"same_decision_share": float(np.mean(a == b))}
     if task == "binary":
-        out["jaccard_positive"] = similarity.jaccard(np.flatnonzero(a), np.flatnonzero(b))
-        out["cosine"] = similarity.cosine(champion, challenger)
+        out["jaccard_positive"] = metrics.jaccard(np.flatnonzero(a), np.flatnonzero(b))
+        out["cosine"] = metrics.cosine(champion, challenger)
     else:  # the catalogue's Euclidean distance, row by row (vectorised)
         out["mean_euclidean"] = float(np.mean(np.linalg.norm(champion - challenger, axis=1)))
     return out
@@ -516,7 +514,7 @@ def gather_evidence(
         task: binary, multiclass or regression.
     """
     y = np.asarray(y)
-    higher = METRICS[primary_metric].higher_is_better
+    higher = metrics.info(primary_metric).higher_is_better
     chal_value = metric_value(primary_metric, y, challenger_scores)
     calibration = _calibration(y, challenger_scores, "challenger", task)
     ops = dict(operational or {})

@@ -1,4 +1,4 @@
-"""The record of a decision: version tags, the model card and the decision table."""
+"""The words and pictures of a decision: the model card, the decision table, the gate report, plots."""
 
 from __future__ import annotations
 
@@ -10,34 +10,8 @@ import numpy as np
 
 from challenger.gate.decide import GateDecision
 from challenger.gate.evidence import Evidence
-from challenger.store.registry import TAG
 from challenger.train.leakage import Finding
 from challenger.train.selection import CVResult, KSensitivity
-
-
-def version_tags(
-    *,
-    trigger: str,
-    fingerprint: str,
-    cv: CVResult,
-    primary_metric: str,
-    batches: list[str],
-    n_train: int,
-    n_holdout: int,
-) -> dict[str, str]:
-    """Tags every new version carries from the moment it is registered."""
-    return {
-        f"{TAG}trigger": trigger,
-        f"{TAG}data_fingerprint": fingerprint,
-        f"{TAG}cv_strategy": f"{cv.strategy}(k={cv.n_splits})",
-        f"{TAG}candidate": cv.candidate,
-        f"{TAG}estimator": cv.estimator,
-        f"{TAG}cv_{primary_metric}": f"{cv.mean(primary_metric):.4f} ± {cv.std(primary_metric):.4f}",
-        f"{TAG}training_batches": ",".join(batches),
-        f"{TAG}train_rows": str(n_train),
-        f"{TAG}holdout_rows": str(n_holdout),
-        f"{TAG}gate_decision": "PENDING",
-    }
 
 
 def training_section(
@@ -87,24 +61,72 @@ def _cell(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
-def decision_tags(decision: GateDecision, evidence: Evidence) -> dict[str, str]:
-    """Tags written once the gate has decided."""
-    tags = {
-        f"{TAG}gate_decision": decision.outcome.value,
-        f"{TAG}gate_action": decision.action,
-        f"{TAG}gate_reason": decision.reason[:4000],
-        f"{TAG}gate_mode": decision.mode,
-        f"{TAG}holdout_{evidence.primary_metric}": f"{evidence.challenger_value:.6f}",
-        f"{TAG}compared_with": "none"
-        if evidence.champion_version is None
-        else f"v{evidence.champion_version}",
-    }
-    if evidence.primary is not None:
-        bs = evidence.primary
-        tags[f"{TAG}delta_{bs.metric}"] = f"{bs.delta:+.6f}"
-        tags[f"{TAG}delta_lower"] = f"{bs.lower:+.6f}"
-        tags[f"{TAG}delta_upper"] = f"{bs.upper:+.6f}"
-    return tags
+def retrain_card(
+    *,
+    model_name: str,
+    version: int,
+    best: CVResult,
+    all_cv: tuple[CVResult, ...],
+    trigger: str,
+    trigger_reasons: tuple[str, ...] | list[str],
+    evidence: Evidence,
+    decision: GateDecision,
+    fingerprint: str,
+    n_train: int,
+    k_sensitivity: tuple[KSensitivity, ...],
+    warnings: tuple[Finding, ...],
+    cv_test: Mapping[str, Any] | None,
+) -> str:
+    """The model card of a freshly trained version: the card, the training section, the CV test."""
+    metric = evidence.primary_metric
+    card = model_card(
+        model_name=model_name,
+        version=version,
+        cv=best,
+        all_cv=all_cv,
+        trigger=trigger,
+        trigger_reasons=trigger_reasons,
+        evidence=evidence,
+        decision=decision,
+        fingerprint=fingerprint,
+        n_train=n_train,
+    )
+    card += training_section(metric, k_sensitivity, warnings, best)
+    if cv_test is not None:
+        card += (
+            f"\n\nBest vs runner-up candidate on the same CV folds (Nadeau–Bengio corrected t-test): "
+            f"Δ{metric} {cv_test['mean_difference']:+.4f} vs {cv_test['runner_up']}, p={cv_test['p_value']:.3g}."
+        )
+    return card
+
+
+def promotion_card(
+    *,
+    model_name: str,
+    version: int,
+    trigger: str,
+    reason: str | None,
+    evidence: Evidence,
+    decision: GateDecision,
+    fingerprint: str,
+    earlier: str,
+) -> str:
+    """The model card of an existing version judged again (``challenger promote``)."""
+    card = model_card(
+        model_name=model_name,
+        version=version,
+        cv=None,
+        all_cv=(),
+        trigger=trigger,
+        trigger_reasons=[reason] if reason else [],
+        evidence=evidence,
+        decision=decision,
+        fingerprint=fingerprint,
+        n_train=0,
+    )
+    if earlier:
+        card += "\n\n---\n**Earlier record of this version:**\n\n" + earlier[:1500]
+    return card
 
 
 def model_card(

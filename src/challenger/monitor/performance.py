@@ -7,10 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from challenger import metrics
 from challenger.config import Settings
+from challenger.errors import StatisticsInputError
 from challenger.monitor.triggers import PerformanceObservation
 from challenger.problem import scoreable, truth_and_scores
-from challenger.stats import METRICS, StatisticsInputError, metric_value
+from challenger.stats import metric_value
 from challenger.store.batches import accepted_batches, read_table
 from challenger.train.window import labelled_rows
 
@@ -65,7 +67,7 @@ def performance_windows(
                 value,
                 reference_value,
                 size,
-                METRICS[metric].higher_is_better,
+                metrics.info(metric).higher_is_better,
                 window=label,
             )
         )

@@ -23,8 +23,7 @@ the retrain records them with the new version.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,14 +35,12 @@ __all__ = [
     "TriggerDecision",
     "TriggerName",
     "decide_retrain",
-    "trigger_tags",
     "window_breach",
 ]
 
 TriggerName = Literal["bootstrap", "manual", "interval", "data_change", "performance", "none"]
 FORCED = ("manual", "interval")
 _SHOWN_COLUMNS = 6
-_TAG_LIMIT = 5000  # MLflow's limit on a tag value
 
 
 @dataclass(frozen=True)
@@ -84,28 +81,6 @@ class TriggerDecision:
             "reasons": list(self.reasons),
             "evidence": self.evidence,
         }
-
-
-def trigger_tags(decision: Mapping[str, Any] | None, prefix: str = "challenger.") -> dict[str, str]:
-    """Version tags that carry a trigger's reasons and evidence into the registry.
-
-    Args:
-        decision: :meth:`TriggerDecision.to_dict` as the retrain received it (its
-            ``trigger_evidence``), or None for a retrain nobody explained.
-        prefix: The tag prefix (the registry's ``TAG``).
-
-    Returns:
-        ``trigger_reasons`` (one line per reason) and ``trigger_evidence`` (compact JSON),
-        each cut to MLflow's 5,000 characters; empty without a decision.
-    """
-    if not decision:
-        return {}
-    reasons = "\n".join(str(r) for r in decision.get("reasons", ()))
-    evidence = json.dumps(decision.get("evidence", {}), sort_keys=True, default=str)
-    tags = {f"{prefix}trigger_reasons": reasons, f"{prefix}trigger_evidence": evidence}
-    return {
-        k: v if len(v) <= _TAG_LIMIT else v[: _TAG_LIMIT - 1] + "…" for k, v in tags.items() if v
-    }
 
 
 def window_breach(window: PerformanceObservation, policy: PerformanceTriggerConfig) -> str | None:

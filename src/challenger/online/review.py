@@ -1,11 +1,12 @@
 """From the prediction log to a recorded online decision (used by the online flow).
 
-``review`` reads what the serving app logged and asks ``challenger.online`` for a decision;
-``act`` carries it out with the registry's own operations and ``record`` writes it beside the
-offline evidence: the version's tags (``challenger.online_*`` and, once final,
-``challenger.gate_decision``), an "Online comparison" section in its model card, an MLflow
-run with ``online/decision.json`` and ``online/report.md``, and the rollout state the serving
-app follows.
+``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``)
+for a decision (``review_rollout`` for a running A/B test or canary); ``act`` carries it out
+with the registry's own operations and the rollout's transitions (``move_rollout`` for those
+that move only the rollout state), and ``record`` writes it beside the offline evidence: the
+version's tags (``challenger.online_*`` and, once final, ``challenger.gate_decision``), an
+"Online comparison" section in its model card, an MLflow run with ``online/decision.json``
+and ``online/report.md``, and the rollout state the serving app follows.
 
 What a decision does to the registry:
 
@@ -25,32 +26,31 @@ Nothing here imports Prefect: taking the lock is the flow's job.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from challenger.config import Settings
-from challenger.errors import ChampionMoved
+from challenger.config import CanaryConfig, Settings
 from challenger.gate.evidence import Check
-from challenger.online.analysis import (
-    OnlineDecision,
-    analyse_ab,
-    analyse_shadow,
-    decide_ab,
-    decide_shadow,
-    judge_canary,
-)
+from challenger.gate.promotion import Lock, Move, settle
+from challenger.online import rollout
+from challenger.online.decision import OnlineDecision
+from challenger.online.judges.ab import analyse_ab, decide_ab
+from challenger.online.judges.canary import judge_canary
+from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
-from challenger.online.serve.router import RolloutState
-from challenger.store.registry import CHALLENGER, PREVIOUS, TAG, Registry
+from challenger.store.record import TAG, VersionRecord
+from challenger.store.registry import CHALLENGER, PREVIOUS, Registry, VersionInfo
 from challenger.store.tracking import Tracking
 
-ROLLOUT_KEY = "rollout"
 CARD_MARKER = "\n\n## Online comparison"
 #: ``kind`` of a champion-history entry written by an online promotion.
 ONLINE_PROMOTE = "online-promote"
+logger = logging.getLogger(__name__)
 
 
 def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> Settings:
@@ -72,12 +72,6 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> S
 def store_for(settings: Settings) -> LogStore:
     """The prediction log named by the configuration."""
     return LogStore(settings.path(settings.serving.prediction_log))
-
-
-def read_rollout(store: LogStore) -> RolloutState | None:
-    """The rollout state the serving app follows, or None before any rollout."""
-    got = store.read_state(ROLLOUT_KEY)
-    return None if got is None else RolloutState.from_dict(got[1], got[0])
 
 
 @dataclass(frozen=True)
@@ -112,56 +106,99 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     chal_v = challenger.version if challenger else None
     if strategy == "champion":
         return _waiting(strategy, "strategy 'champion' serves only the champion", chal_v, champ_v)
-
     if strategy == "shadow":
-        cfg = settings.rollout.shadow
-        reports: list[dict[str, Any]] = []
-        chosen: OnlineDecision | None = None
-        decided: dict[int, OnlineDecision] = {}
-        for ref in cfg.models:
-            version = resolve(registry, ref)
-            if version is None or version == champ_v:
-                continue
-            pairs = store.shadow_pairs(version)
-            if champ_v is not None:
-                pairs = pairs[pairs["champion_version"] == champ_v]
-            if pairs.empty:
-                reports.append({"shadow": ref, "version": version, "pairs": 0})
-                continue
-            decision = decide_shadow(
-                analyse_shadow(pairs, cfg),
-                cfg,
-                settings.gate,
-                primary_metric=settings.training.primary_metric,
-                seed=settings.project.seed,
-            )
-            reports.append({"shadow": ref, "version": version, **decision.to_dict()})
-            decided[version] = decision
-            if version == chal_v:
-                chosen = decision
-        if chosen is None and chal_v is None and champ_v is not None:
-            watched = _watch_promoted(registry, champ_v, decided)
-            if watched is not None:
-                return Review(watched, None, reports)
-        if chosen is None:
-            why = (
-                "no challenger alias to decide on"
-                if chal_v is None
-                else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
-            )
-            waiting = _waiting(strategy, why, chal_v, champ_v)
-            return Review(waiting.decision, None, reports)
-        return Review(chosen, None, reports)
+        return _review_shadows(settings, registry, store, champ_v, chal_v)
 
-    state = read_rollout(store)
+    def rollback_recorded(version: int) -> bool:
+        return registry.version(version).record.online.get("action") == "rollback"
+
+    return review_rollout(
+        settings, store, champion=champ_v, challenger=chal_v, rollback_recorded=rollback_recorded
+    )
+
+
+def _review_shadows(
+    settings: Settings,
+    registry: Registry,
+    store: LogStore,
+    champ_v: int | None,
+    chal_v: int | None,
+) -> Review:
+    """Judge every configured shadow against the champion; decide on the challenger's."""
+    strategy = settings.rollout.strategy
+    cfg = settings.rollout.shadow
+    reports: list[dict[str, Any]] = []
+    chosen: OnlineDecision | None = None
+    decided: dict[int, OnlineDecision] = {}
+    for ref in cfg.models:
+        version = resolve(registry, ref)
+        if version is None or version == champ_v:
+            continue
+        pairs = store.shadow_pairs(version)
+        if champ_v is not None:
+            pairs = pairs[pairs["champion_version"] == champ_v]
+        if pairs.empty:
+            reports.append({"shadow": ref, "version": version, "pairs": 0})
+            continue
+        decision = decide_shadow(
+            analyse_shadow(pairs, cfg),
+            cfg,
+            settings.gate,
+            primary_metric=settings.training.primary_metric,
+            seed=settings.project.seed,
+        )
+        reports.append({"shadow": ref, "version": version, **decision.to_dict()})
+        decided[version] = decision
+        if version == chal_v:
+            chosen = decision
+    if chosen is None and chal_v is None and champ_v is not None:
+        watched = _watch_promoted(registry.history(), champ_v, decided)
+        if watched is not None:
+            return Review(watched, None, reports)
+    if chosen is None:
+        why = (
+            "no challenger alias to decide on"
+            if chal_v is None
+            else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
+        )
+        waiting = _waiting(strategy, why, chal_v, champ_v)
+        return Review(waiting.decision, None, reports)
+    return Review(chosen, None, reports)
+
+
+def review_rollout(
+    settings: Settings,
+    store: LogStore,
+    *,
+    champion: int | None,
+    challenger: int | None,
+    rollback_recorded: Callable[[int], bool],
+) -> Review:
+    """Judge the running A/B test or canary stage from the rollout state and the log.
+
+    Args:
+        settings: The configuration (``rollout.strategy`` is ab or canary).
+        store: The prediction log: the rollout state and the logged requests.
+        champion: The version ``champion`` points at now.
+        challenger: The version ``challenger`` points at now.
+        rollback_recorded: Whether a version's rollback was already recorded (its
+            ``online_action`` tag), asked only of a rolled-back rollout.
+
+    Returns:
+        rollback for a rollout the app stopped (until it is recorded), keep_watching while
+        nothing can be judged (no rollout, another challenger, a champion that moved: then
+        with a ``restart`` detail), otherwise the strategy's judge on the logged rows.
+    """
+    strategy = settings.rollout.strategy
+    champ_v, chal_v = champion, challenger
+    state = rollout.read(store)
     if state is None or state.strategy != strategy:
         return _waiting(
             strategy, f"no {strategy} rollout has started (is the app serving?)", chal_v, champ_v
         )
     sv = state.challenger_version
     if state.status == "rolled_back":
-        recorded = registry.version(sv).tags.get(f"{TAG}online_action") == "rollback"
-        if chal_v == sv or not recorded:
+        if chal_v == sv or not rollback_recorded(sv):
             check = Check("rollout_state", False, state.status, "running", state.reason)
             return Review(
                 OnlineDecision(
@@ -215,7 +252,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
 
 
 def _watch_promoted(
-    registry: Registry, champion: int, decided: Mapping[int, OnlineDecision]
+    history: Sequence[Mapping[str, Any]], champion: int, decided: Mapping[int, OnlineDecision]
 ) -> OnlineDecision | None:
     """After an online promotion, the champion it replaced is shadowed against it.
 
@@ -228,7 +265,6 @@ def _watch_promoted(
     Returns:
         The decision on the champion, or None when there is nothing to watch.
     """
-    history = registry.history()
     last = history[-1] if history else {}
     if last.get("kind") != ONLINE_PROMOTE or last.get("to") != champion:
         return None
@@ -351,44 +387,52 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def _tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
+def version_record(decision: OnlineDecision, run_id: str) -> VersionRecord:
+    """What a decision adds to the judged version's record (its ``online`` fields; once
+    final, the gate's verdict)."""
     d = decision
-    tags = {
-        f"{TAG}online_strategy": d.strategy,
-        f"{TAG}online_action": d.action,
-        f"{TAG}online_outcome": d.outcome.value,
-        f"{TAG}online_reason": d.reason[:4000],
-        f"{TAG}online_run_id": run_id,
-        f"{TAG}online_checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    online = {
+        "strategy": d.strategy,
+        "action": d.action,
+        "outcome": d.outcome.value,
+        "reason": d.reason,
+        "run_id": run_id,
+        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if d.strategy == "canary" and "stage" in d.details:
-        tags[f"{TAG}online_stage"] = str(d.details["stage"])
+        online["stage"] = str(d.details["stage"])
+    record = VersionRecord(online=online)
     # The gate's verdict on a challenger; a champion watched after its promotion keeps the
     # verdict that promoted it (its rollback is recorded as ``rolled_back``).
     if d.action in ("promote", "rollback") and "watch" not in d.details:
-        tags[f"{TAG}gate_decision"] = d.outcome.value
-        tags[f"{TAG}gate_reason"] = f"online {d.strategy}: {d.reason}"[:4000]
-        tags[f"{TAG}gate_stage"] = "online"
-    return tags
+        record = replace(
+            record,
+            gate_decision=d.outcome.value,
+            gate_reason=f"online {d.strategy}: {d.reason}",
+            gate_stage="online",
+        )
+    return record
 
 
-def _set_state(store: LogStore, state: RolloutState, **changes: Any) -> bool:
-    doc = state.to_dict()
-    entry = {"ts": time.time(), "from": f"{state.status}@{state.stage}", "by": "online-analysis"}
-    doc.update(changes)
-    entry["to"] = f"{doc['status']}@{doc['stage']}"
-    entry["reason"] = str(doc.get("reason", ""))
-    doc["history"] = [*doc["history"], entry]
-    return store.write_state(ROLLOUT_KEY, doc, state.revision) >= 0
+def version_tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
+    """The tags :func:`version_record` writes on the judged version."""
+    return version_record(decision, run_id).to_tags()
 
 
 def act(
-    rev: Review, settings: Settings, registry: Registry, store: LogStore, run_id: str | None
-) -> tuple[OnlineDecision, str]:
+    rev: Review,
+    settings: Settings,
+    registry: Registry,
+    store: LogStore,
+    run_id: str | None,
+    lock: Lock,
+) -> tuple[Review, OnlineDecision, str]:
     """Carry out a decision with the registry's operations and the rollout state.
 
-    A promotion or a rollback of the champion must run under the promotion lock (the online
-    flow holds it; see ``champion_expectation``).
+    A promotion, or a rollback that restores the previous champion, moves ``champion``
+    through :func:`challenger.gate.promotion.settle` (the promotion lock, compare-and-set,
+    the history); if ``champion`` moved since the review and the decision depended on it,
+    the log is reviewed again inside the lock and the new decision is the one carried out.
 
     Args:
         rev: The review to act on.
@@ -396,65 +440,111 @@ def act(
         registry: The registry.
         store: The prediction log (rollout state).
         run_id: The MLflow run the champion history entry points at.
+        lock: Gives the promotion lock.
 
     Returns:
-        The decision as carried out (a refused promotion becomes keep_watching) and one
-        sentence saying what was done.
+        The review acted on (the new one if it was reviewed again), the decision as carried
+        out (a refused promotion becomes keep_watching) and one sentence saying what was done.
     """
-    decision = rev.decision
-    state = rev.state
-    version = decision.challenger_version
-    why = f"online {decision.strategy}: {decision.reason}"
-    done = "nothing to do"
-    if decision.action == "promote" and version is not None:
-        try:
-            before = registry.promote(
-                version, decision.champion_version, reason=why, run_id=run_id, kind=ONLINE_PROMOTE
-            )
-            done = f"champion moved from v{before} to v{version}"
-            if state is not None:
-                _set_state(store, state, status="promoted", reason=decision.reason)
-        except ChampionMoved as exc:
-            decision = replace(
-                decision,
-                action="keep_watching",
-                reason=f"compare-and-set refused the promotion: {exc}",
-            )
-            done = "promotion refused: the champion moved"
-    elif decision.action == "rollback" and version is not None:
-        done = ""
-        if state is not None and state.running:
-            if not _set_state(store, state, status="rolled_back", reason=decision.reason):
-                done = "the rollout state changed meanwhile; "
-            else:
-                done = "traffic back to the champion; "
+    if rev.decision.action not in ("promote", "rollback"):
+        decision, done = move_rollout(rev.decision, rev.state, settings.rollout.canary, store)
+        return rev, decision, done
+    depends, expected = champion_expectation(rev.decision)
+    plans: dict[int, RollbackPlan] = {}
+
+    def why(d: OnlineDecision) -> str:
+        return f"online {d.strategy}: {d.reason}"
+
+    def move_of(r: Review) -> Move | None:
+        d, version = r.decision, r.decision.challenger_version
+        if version is None:
+            return None
+        if d.action == "promote":
+            return Move("online-promote", version, why(d), run_id)
+        if d.action != "rollback":
+            return None
         champion, previous = registry.champion(), registry.alias(PREVIOUS)
         plan = plan_rollback(
             version,
-            decision.champion_version,
+            d.champion_version,
             champion.version if champion else None,
             previous.version if previous else None,
         )
-        decision = replace(decision, details={**decision.details, "rollback": plan.__dict__})
-        if plan.kind == "retire":
-            current = registry.alias(CHALLENGER)
-            if current is not None and current.version == version:
-                registry.retire_challenger(version)
-                done += f"v{version} retired (alias challenger removed)"
-            else:
-                done += f"v{version} was no longer the challenger"
-        elif plan.kind == "restore" and plan.target is not None:
-            was, now = registry.rollback(plan.target, why, run_id=run_id)
-            registry.tag_version(now, {f"{TAG}restored_by_rollback": why[:500]})
-            registry.tag_version(was, {f"{TAG}rolled_back": why[:500]})
-            done += f"champion rolled back from v{was} to v{now} (previous-champion)"
+        plans[version] = plan
+        if plan.kind == "restore" and plan.target is not None:
+            return Move("rollback", plan.target, why(d), run_id)
+        return None
+
+    def rejudge(current: VersionInfo | None) -> Review:
+        now = current.version if current else None
+        logger.warning(
+            "Champion moved from v%s to v%s since the review; reviewing again", expected, now
+        )
+        again = review(settings, registry, store)
+        note = f"reviewed again after the champion moved from v{expected} to v{now}"
+        return replace(
+            again, decision=replace(again.decision, reason=f"{note}: {again.decision.reason}")
+        )
+
+    rev, settled = settle(
+        registry, lock, rev, expected, move_of=move_of, rejudge=rejudge if depends else None
+    )
+    decision, state, version = rev.decision, rev.state, rev.decision.challenger_version
+    if decision.action == "promote" and version is not None:
+        if settled.refused is not None:
+            decision = replace(
+                decision,
+                action="keep_watching",
+                reason=f"compare-and-set refused the promotion: {settled.refused}",
+            )
+            return rev, decision, "promotion refused: the champion moved"
+        if state is not None:
+            rollout.write(store, rollout.promoted(state, decision.reason, now=time.time()))
+        return rev, decision, f"champion moved from v{settled.before} to v{version}"
+    if decision.action != "rollback" or version is None:
+        decision, done = move_rollout(decision, state, settings.rollout.canary, store)
+        return rev, decision, done
+    done = ""
+    if state is not None and state.running:
+        stopped = rollout.roll_back(state, decision.reason, now=time.time())
+        if rollout.write(store, stopped) is None:
+            done = "the rollout state changed meanwhile; "
         else:
-            done += plan.reason
-    elif decision.action == "advance" and state is not None and decision.next_stage is not None:
-        weight = settings.rollout.canary.stages[decision.next_stage]
-        if _set_state(
-            store, state, stage=decision.next_stage, since=time.time(), reason=decision.reason
-        ):
+            done = "traffic back to the champion; "
+    plan = plans[version]
+    decision = replace(decision, details={**decision.details, "rollback": plan.__dict__})
+    if plan.kind == "retire":
+        current = registry.alias(CHALLENGER)
+        if current is not None and current.version == version:
+            registry.retire_challenger(version)
+            done += f"v{version} retired (alias challenger removed)"
+        else:
+            done += f"v{version} was no longer the challenger"
+    elif plan.kind == "restore" and settled.moved:
+        done += f"champion rolled back from v{settled.before} to v{settled.to} (previous-champion)"
+    elif plan.kind == "restore":
+        done += f"not rolled back: {settled.refused or 'the champion changed'}"
+    else:
+        done += plan.reason
+    return rev, decision, done
+
+
+def move_rollout(
+    decision: OnlineDecision, state: RolloutState | None, canary: CanaryConfig, store: LogStore
+) -> tuple[OnlineDecision, str]:
+    """Carry out a decision that moves only the rollout state: advance a canary, or restart
+    a rollout against the champion that serves now (a ``restart`` detail).
+
+    Returns:
+        The decision as carried out (an advance refused by the compare-and-set becomes
+        keep_watching) and one sentence saying what was done.
+    """
+    version = decision.challenger_version
+    done = "nothing to do"
+    if decision.action == "advance" and state is not None and decision.next_stage is not None:
+        weight = canary.stages[decision.next_stage]
+        advanced = rollout.advance(state, decision.next_stage, decision.reason, now=time.time())
+        if rollout.write(store, advanced) is not None:
             done = f"canary advanced to stage {decision.next_stage} ({weight:g} %)"
         else:
             decision = replace(
@@ -463,14 +553,8 @@ def act(
             done = "not advanced: the rollout state changed meanwhile"
     elif "restart" in decision.details and state is not None and state.running:
         new_champion = decision.details["restart"]["champion_version"]
-        if _set_state(
-            store,
-            state,
-            champion_version=new_champion,
-            stage=0,
-            since=time.time(),
-            reason=decision.reason,
-        ):
+        again = rollout.restart(state, new_champion, decision.reason, now=time.time())
+        if rollout.write(store, again) is not None:
             done = f"the {state.strategy} of v{version} starts again at stage 0 against v{new_champion}"
         else:
             done = "not restarted: the rollout state changed meanwhile"
@@ -523,7 +607,7 @@ def record(
             card = info.description.split(CARD_MARKER)[0]
             registry.tag_version(
                 version,
-                _tags(decision, run_id),
+                version_tags(decision, run_id),
                 description=f"{card}{CARD_MARKER}\n\n{report}\n\n_{done}_",
             )
     result["report"] = report
@@ -531,6 +615,7 @@ def record(
 
 
 def _numbers(details: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a decision's details, flattened (``a.b``) as MLflow metrics."""
     out: dict[str, float] = {}
     for key, value in details.items():
         name = f"{prefix}{key}"

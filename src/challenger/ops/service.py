@@ -42,12 +42,11 @@ import httpx
 import yaml
 
 from challenger.config import DEFAULT_CONFIG_NAME, Settings, load_config
-from challenger.errors import ChallengerError, ConfigError
+from challenger.errors import ConfigError, ServiceError
 
 __all__ = [
     "PREFECT_FILE",
     "QUEUE_LIMITS",
-    "ServiceError",
     "deployment_values",
     "down",
     "mlflow_ui_base",
@@ -86,10 +85,6 @@ _DRIVERS: Mapping[str, str] = {
     "postgresql+psycopg2": "psycopg2",
     "postgresql+asyncpg": "asyncpg",
 }
-
-
-class ServiceError(ChallengerError):
-    """A server could not be started or stopped; the message names its log file."""
 
 
 @dataclass(frozen=True)

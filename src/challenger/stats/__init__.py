@@ -1,4 +1,4 @@
-"""Paired statistics for comparing a champion and a challenger on the same holdout.
+"""Statistics comparing champion and challenger: paired on a holdout, sequential on live traffic.
 
 The gate decides on Δ = metric(challenger) − metric(champion), oriented so that a positive
 Δ always means "the challenger is better" (losses are negated), and on a one-sided
@@ -6,9 +6,10 @@ confidence bound of Δ from a paired BCa bootstrap. Everything here is a pure fu
 numpy arrays: no I/O, no logging, no global random state.
 
 Modules: ``bootstrap`` (the paired bootstrap), ``sums`` and ``auc`` (the metrics under
-resampling), ``resample`` (count batches, BCa), ``inputs`` (validation and the metric
-table), ``crosschecks`` (McNemar, DeLong, corrected t-test), ``power`` (rows needed),
-``calibration`` (ECE).
+resampling), ``resample`` (count batches, BCa), ``inputs`` (validation, against the metric
+catalogue :mod:`challenger.metrics`), ``crosschecks`` (McNemar, DeLong, corrected t-test),
+``power`` (rows needed), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
+always-valid mSPRT) and ``distribution`` (PSI) for the online judges.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
 resample is handed to a metric function one at a time:
@@ -41,6 +42,7 @@ Three input conventions, told apart by the shape of the scores:
 * **regression** — ``y_true`` and the predictions are one-dimensional.
 """
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
 from challenger.stats.calibration import expected_calibration_error
 from challenger.stats.crosschecks import (
@@ -51,17 +53,19 @@ from challenger.stats.crosschecks import (
     delong_test,
     mcnemar_midp,
 )
-from challenger.stats.inputs import METRICS, MetricInfo, StatisticsInputError, metric_task_support
+from challenger.stats.distribution import psi
+from challenger.stats.inputs import metric_task_support
 from challenger.stats.power import rows_needed
+from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 from challenger.stats.sums import metric_value
 
 __all__ = [
-    "METRICS",
     "CorrectedTTest",
     "DeLongResult",
     "McNemarResult",
-    "MetricInfo",
     "PairedBootstrap",
+    "SRMResult",
+    "SequentialResult",
     "StatisticsInputError",
     "corrected_resampled_ttest",
     "delong_test",
@@ -69,6 +73,9 @@ __all__ = [
     "mcnemar_midp",
     "metric_task_support",
     "metric_value",
+    "msprt",
     "paired_bootstrap",
+    "psi",
     "rows_needed",
+    "srm_test",
 ]

@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.auc import auc_comparison, ovr_auc_comparison
 from challenger.stats.inputs import (
     MIN_UNITS,
-    StatisticsInputError,
     group_codes,
-    metric_info,
+    paired_metric,
     prepare,
     validate_classes,
 )
@@ -41,7 +41,7 @@ class PairedBootstrap:
     wraps around (1 − a·(z0 + z) ≤ 0).
 
     Attributes:
-        metric: Metric name, a key of ``METRICS``.
+        metric: Metric name, a primary metric of the catalogue.
         higher_is_better: Orientation of the metric's natural values.
         champion: Metric of the champion on the full holdout (natural orientation).
         challenger: Metric of the challenger on the full holdout (natural orientation).
@@ -137,7 +137,7 @@ def paired_bootstrap(
     one-vs-rest macro average, bootstrapped per class on the same resamples and averaged.
 
     Args:
-        metric: A key of ``METRICS``.
+        metric: A primary metric of the catalogue (:func:`challenger.metrics.primary_metrics`).
         y_true: Labels (0/1 binary, 0..k−1 multiclass) or regression targets, one per
             holdout row.
         score_champion: Champion's probability of class 1 (binary), (n, k) class
@@ -167,7 +167,7 @@ def paired_bootstrap(
             or balanced accuracy; a constant target for R²; or more than 10 % of resamples
             where the metric is undefined.
     """
-    info = metric_info(metric)
+    info = paired_metric(metric)
     y, s0, s1 = prepare(metric, y_true, score_champion, score_challenger)
     multiclass = s0.ndim == 2
     if not 0.5 < confidence < 1.0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from challenger.stats.inputs import StatisticsInputError, as_float_vector, as_probability_matrix
+from challenger.errors import StatisticsInputError
+from challenger.stats.inputs import as_float_vector, as_probability_matrix
 
 
 def expected_calibration_error(y_true: ArrayLike, score: ArrayLike, n_bins: int = 10) -> float:

@@ -11,8 +11,8 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr
 from scipy.stats import binom, rankdata
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.inputs import (
-    StatisticsInputError,
     as_float_vector,
     validate_classes,
     validate_pair,

@@ -1,14 +1,18 @@
-"""Validated inputs of the paired statistics: labels, scores, probability matrices, groups; the metric table they are checked against."""
+"""Validated inputs of the paired statistics: labels, scores, probability matrices, groups.
+
+Which metrics the statistics compute, and what each one expects, is read from the metric
+catalogue (:mod:`challenger.metrics`): its primary metrics, their family, tasks and
+whether they need probabilities."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from challenger.errors import DataError
+from challenger.errors import StatisticsInputError
+from challenger.metrics import CATALOGUE, Metric, primary_metrics
 
 FloatArray = NDArray[np.float64]
 
@@ -25,111 +29,31 @@ MIN_UNITS: Final = 10
 _ROW_SUM_TOLERANCE: Final = 1e-4
 
 
-class StatisticsInputError(DataError, ValueError):
-    """Inputs to a statistical comparison are unusable (wrong shape, non-finite, too few rows).
+def paired_metric(metric: str) -> Metric:
+    """The catalogue entry of a metric the paired statistics compute (a primary metric).
 
-    It is a ``ValueError`` for numeric callers and a ``DataError`` (exit code 2) for the CLI.
+    Raises:
+        StatisticsInputError: The metric is not in the catalogue, or the gate cannot
+            decide on it (no paired bootstrap, e.g. ``pr_auc``).
     """
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What the gate needs to know about a metric.
-
-    Attributes:
-        higher_is_better: True for scores (AUC, accuracy, R²), False for losses.
-        needs_scores: True when the metric needs predicted probabilities
-            (``predict_proba``); False when hard predictions suffice (accuracy thresholds the
-            score, regression metrics use ``predict``).
-        description: One line for reports.
-        task: "classification" or "regression". Classification is binary (labels 0/1,
-            score = probability of class 1) or multiclass (labels 0..k−1, score = an (n, k)
-            matrix of class probabilities); ``metric_task_support`` says which of the two a
-            metric accepts.
-    """
-
-    higher_is_better: bool
-    needs_scores: bool
-    description: str
-    task: Literal["classification", "regression"]
-
-
-METRICS: Final[dict[str, MetricInfo]] = {
-    "roc_auc": MetricInfo(
-        True,
-        True,
-        "area under the ROC curve (ties count half; multiclass: one-vs-rest macro average)",
-        "classification",
-    ),
-    "accuracy": MetricInfo(
-        True,
-        False,
-        "share of rows classified correctly at the threshold (multiclass: argmax)",
-        "classification",
-    ),
-    "balanced_accuracy": MetricInfo(
-        True,
-        False,
-        "mean of the recall of each class at the threshold (multiclass: argmax)",
-        "classification",
-    ),
-    "log_loss": MetricInfo(
-        False, True, "mean negative log-likelihood of the labels (natural log)", "classification"
-    ),
-    "brier": MetricInfo(
-        False,
-        True,
-        "mean squared error of the positive-class probability (multiclass: summed over classes)",
-        "classification",
-    ),
-    "f1_macro": MetricInfo(
-        True, False, "F1 averaged over classes at the threshold (argmax)", "classification"
-    ),
-    "mse": MetricInfo(False, False, "mean squared error", "regression"),
-    "rmse": MetricInfo(False, False, "root mean squared error", "regression"),
-    "mae": MetricInfo(False, False, "mean absolute error", "regression"),
-    "r2": MetricInfo(True, False, "coefficient of determination R²", "regression"),
-    "mape": MetricInfo(
-        False, False, "mean absolute percentage error (a share, not %)", "regression"
-    ),
-}
-
-
-def metric_info(metric: str) -> MetricInfo:
-    try:
-        return METRICS[metric]
-    except KeyError:
-        known = ", ".join(sorted(METRICS))
-        raise StatisticsInputError(f"Unknown metric {metric!r}; use one of: {known}.") from None
-
-
-#: Classification metrics of ``METRICS`` defined for binary labels only (none at present:
-#: every classification metric here has a multiclass form).
-_BINARY_ONLY: Final[frozenset[str]] = frozenset()
-
-
-_BINARY_AND_MULTICLASS: Final = frozenset({"binary", "multiclass"})
-
-
-_REGRESSION_ONLY: Final = frozenset({"regression"})
+    entry = CATALOGUE.get(metric)
+    if entry is None or not entry.primary:
+        known = ", ".join(sorted(primary_metrics()))
+        raise StatisticsInputError(f"Unknown metric {metric!r}; use one of: {known}.")
+    return entry
 
 
 def metric_task_support(metric: str) -> frozenset[str]:
-    """Which of "binary", "multiclass" and "regression" a metric of ``METRICS`` accepts.
+    """Which of "binary", "multiclass" and "regression" a metric of the statistics accepts.
 
-    Every classification metric here (accuracy, balanced accuracy, macro F1, log loss,
-    Brier, ROC AUC) takes both binary and multiclass inputs; regression metrics take only
-    regression inputs.
+    The catalogue's ``tasks``: every classification metric here (accuracy, balanced
+    accuracy, macro F1, log loss, Brier, ROC AUC) takes both binary and multiclass inputs;
+    regression metrics take only regression inputs.
 
     Raises:
-        StatisticsInputError: The metric is not a key of ``METRICS``.
+        StatisticsInputError: The metric is not a primary metric of the catalogue.
     """
-    info = metric_info(metric)
-    if info.task == "regression":
-        return _REGRESSION_ONLY
-    if metric in _BINARY_ONLY:
-        return frozenset({"binary"})
-    return _BINARY_AND_MULTICLASS
+    return frozenset(paired_metric(metric).tasks)
 
 
 def as_float_vector(name: str, values: ArrayLike) -> FloatArray:
@@ -154,7 +78,7 @@ def as_float_vector(name: str, values: ArrayLike) -> FloatArray:
 
 
 def _validate_labels(metric: str, y: FloatArray) -> None:
-    if METRICS[metric].task != "classification":
+    if paired_metric(metric).family != "classification":
         return
     if not np.isin(y, (0.0, 1.0)).all():
         found = np.unique(y)[:5].tolist()
@@ -166,7 +90,7 @@ def _validate_labels(metric: str, y: FloatArray) -> None:
 
 
 def _validate_scores(metric: str, name: str, score: FloatArray) -> None:
-    probabilities = METRICS[metric].needs_scores and metric != "roc_auc"
+    probabilities = paired_metric(metric).needs_scores and metric != "roc_auc"
     if probabilities and score.size and (score.min() < 0.0 or score.max() > 1.0):
         raise StatisticsInputError(
             f"`{name}` for {metric} must be probabilities in [0, 1]; found values in "
@@ -286,8 +210,7 @@ def prepare(
     raw = (np.asarray(score_champion), np.asarray(score_challenger))
     if raw[0].ndim != 2 and raw[1].ndim != 2:
         return validate_pair(metric, y_true, raw[0], raw[1])
-    info = metric_info(metric)
-    if info.task != "classification":
+    if paired_metric(metric).family != "classification":
         raise StatisticsInputError(
             f"{metric} is a regression metric: pass one prediction per row (a one-dimensional "
             f"array); got {_describe_score(raw[0])} and {_describe_score(raw[1])}."

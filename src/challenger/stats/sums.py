@@ -12,11 +12,11 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike
 
+from challenger.errors import StatisticsInputError
 from challenger.stats.inputs import (
     FloatArray,
     IntArray,
-    StatisticsInputError,
-    metric_info,
+    paired_metric,
     prepare,
     validate_classes,
 )
@@ -196,7 +196,7 @@ def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: fl
     """Compute a metric in its natural orientation on one model's holdout predictions.
 
     Args:
-        metric: A key of ``METRICS``.
+        metric: A primary metric of the catalogue (:func:`challenger.metrics.primary_metrics`).
         y_true: Labels (0/1 for binary, class codes 0..k−1 for multiclass) or targets
             (regression).
         score: Probability of class 1 (binary), an (n, k) matrix of class probabilities
@@ -222,7 +222,7 @@ def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: fl
             probabilities outside [0, 1] or rows not summing to 1, a missing class (ROC AUC,
             balanced accuracy) or a constant target (R²).
     """
-    metric_info(metric)
+    paired_metric(metric)
     y, s, _ = prepare(metric, y_true, score, score, names=("score", "score"))
     if y.size == 0:
         raise StatisticsInputError("`y_true` is empty; score the models on at least one row.")

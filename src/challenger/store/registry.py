@@ -13,7 +13,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,16 +23,16 @@ from typing import Any
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
 from challenger.store.connection import connect, unavailable
+from challenger.store.record import ABANDONED, PENDING, TAG, VersionRecord
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
-TAG = "challenger."  # prefix of every tag we write
-REFERENCE_ARTIFACT = "reference/reference.parquet"
 HISTORY = f"{TAG}history."  # registered-model tags, one per move of champion
-MAX_REFERENCE_ROWS = 20_000
+# A history entry's status: written "started" before the move, "done" after it.
+STARTED, DONE, ABANDONED_MOVE = "started", "done", "abandoned"
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class VersionInfo:
     tags: dict[str, str]
     description: str
     created_ms: int
+
+    @property
+    def record(self) -> VersionRecord:
+        """What challenger wrote about this version, typed."""
+        return VersionRecord.from_tags(self.tags)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -204,11 +209,25 @@ class Registry:
                     entries.append({"raw": value})
         return entries
 
-    def _record_move(
+    def _history_key(self, n: int) -> str:
+        return f"{HISTORY}{n:05d}"
+
+    def _begin_move(
         self, kind: str, from_v: int | None, to_v: int, reason: str, run_id: str | None
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Write the history entry of a move *before* the move (status ``started``).
+
+        A process killed between this and :meth:`_end_move` leaves an entry that
+        :meth:`repair` completes (the alias moved) or marks abandoned (it did not): the
+        history never has a gap and never claims a move that did not happen.
+        """
         model = self.client.get_registered_model(self.model_name)
-        n = sum(1 for k in (model.tags or {}) if k.startswith(HISTORY)) + 1
+        numbers = [
+            int(k[len(HISTORY) :])
+            for k in (model.tags or {})
+            if k.startswith(HISTORY) and k[len(HISTORY) :].isdigit()
+        ]
+        n = max(numbers, default=0) + 1
         entry = {
             "n": n,
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -217,10 +236,21 @@ class Registry:
             "to": to_v,
             "reason": reason[:1500],
             "run_id": run_id,
+            "status": STARTED,
         }
+        self._write_entry(entry)
+        return entry
+
+    def _write_entry(self, entry: Mapping[str, Any]) -> None:
         self.client.set_registered_model_tag(
-            self.model_name, f"{HISTORY}{n:05d}", json.dumps(entry)
+            self.model_name, self._history_key(int(entry["n"])), json.dumps(dict(entry))
         )
+
+    def _end_move(self, entry: Mapping[str, Any], status: str, note: str | None = None) -> None:
+        done = dict(entry) | {"status": status}
+        if note:
+            done["note"] = note
+        self._write_entry(done)
 
     # ---- registry writes ------------------------------------------------------------------
     def register(
@@ -256,12 +286,12 @@ class Registry:
         ABANDONED, so the record never shows a decision that was not taken.
         """
         stale = self.alias(CHALLENGER)
+        champion = self.champion()
         if stale is not None and stale.version != version:
-            if stale.tags.get(f"{TAG}gate_decision") == "PENDING":
-                self.client.set_model_version_tag(
-                    self.model_name, str(stale.version), f"{TAG}gate_decision", "ABANDONED"
-                )
-            self._stage(stale.version, "None")
+            if stale.record.gate_decision == PENDING:
+                self.tag_version(stale.version, VersionRecord(gate_decision=ABANDONED).to_tags())
+            if champion is None or champion.version != stale.version:
+                self._stage(stale.version, "None")  # never demote the champion's own stage
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, str(version))
         self._stage(version, "Staging")
 
@@ -298,21 +328,79 @@ class Registry:
             raise ChampionMoved(
                 f"champion moved from v{expected_champion} to v{current_v} while v{version} was evaluated"
             )
+        entry = self._begin_move(kind, current_v, version, reason, run_id)
         if current_v is not None:
             self.client.set_registered_model_alias(self.model_name, PREVIOUS, str(current_v))
         self.client.set_registered_model_alias(self.model_name, CHAMPION, str(version))
+        self._drop_challenger_if(version)
+        self.reconcile_stages()
+        self._end_move(entry, DONE)
+        return current_v
+
+    def _drop_challenger_if(self, version: int) -> None:
         challenger = self.alias(CHALLENGER)
         if challenger is not None and challenger.version == version:
             self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
-        self.reconcile_stages()
-        self._record_move(kind, current_v, version, reason, run_id)
-        return current_v
 
-    def rollback(self, to: int | None, reason: str, run_id: str | None = None) -> tuple[int, int]:
-        """Move ``champion`` back (to ``previous-champion`` unless ``to`` names a version).
+    def repair(self, live_runs: Callable[[str], bool] | None = None) -> list[str]:
+        """Finish or undo what an interrupted run left behind; returns what it changed.
 
-        Returns:
-            (the version that was champion, the version that is champion now).
+        Run it under the promotion lock (no move is in flight then):
+
+        * a history entry still ``started``: completed if ``champion`` points at its target
+          (the rollback target and the challenger alias are put right), else marked
+          ``abandoned`` (the alias never moved);
+        * a ``challenger`` alias on the champion (a promotion killed before it dropped it)
+          is removed;
+        * a version still PENDING whose run is no longer alive (``live_runs`` says so, by
+          run id) and that is not the current challenger is marked ABANDONED;
+        * the stage mirror is put right (:meth:`reconcile_stages`).
+
+        Args:
+            live_runs: Tells whether a run id belongs to a run still in progress; None
+                treats every PENDING version that is not the challenger as alive.
+        """
+        changed: list[str] = []
+        champion = self.champion()
+        now = champion.version if champion else None
+        for entry in self.history():
+            if entry.get("status") != STARTED:
+                continue
+            if entry.get("to") == now and now is not None:
+                if entry.get("from") is not None:
+                    self.client.set_registered_model_alias(
+                        self.model_name, PREVIOUS, str(entry["from"])
+                    )
+                self._drop_challenger_if(now)
+                self._end_move(entry, DONE, "completed after an interrupted run")
+                changed.append(f"history #{entry['n']}: completed the move to v{now}")
+            else:
+                self._end_move(
+                    entry, ABANDONED_MOVE, f"champion is v{now}: the move never happened"
+                )
+                changed.append(
+                    f"history #{entry['n']}: the move to v{entry.get('to')} never happened"
+                )
+        if now is not None:
+            challenger = self.alias(CHALLENGER)
+            if challenger is not None and challenger.version == now:
+                self.client.delete_registered_model_alias(self.model_name, CHALLENGER)
+                changed.append(f"v{now}: challenger alias removed from the champion")
+        if live_runs is not None:
+            challenger = self.alias(CHALLENGER)
+            for v in self.versions():
+                if v.record.gate_decision != PENDING or (
+                    challenger and v.version == challenger.version
+                ):
+                    continue
+                if v.run_id and live_runs(v.run_id):
+                    continue
+                self.tag_version(v.version, VersionRecord(gate_decision=ABANDONED).to_tags())
+                changed.append(f"v{v.version}: PENDING -> ABANDONED (its run is gone)")
+        return changed + self.reconcile_stages()
+
+    def rollback_target(self, to: int | None) -> tuple[VersionInfo, int]:
+        """The champion to roll back and the version to restore (``previous-champion`` by default).
 
         Raises:
             ChallengerError: No champion, no rollback target, or the target is the champion.
@@ -335,10 +423,21 @@ class Registry:
             self.version(to)
         except Exception as exc:
             raise ChallengerError(f"model {self.model_name!r} has no version {to}") from exc
-        self.client.set_registered_model_alias(self.model_name, PREVIOUS, str(current.version))
-        self.client.set_registered_model_alias(self.model_name, CHAMPION, str(to))
-        self.reconcile_stages()
-        self._record_move("rollback", current.version, to, reason, run_id)
+        return current, to
+
+    def rollback(self, to: int | None, reason: str, run_id: str | None = None) -> tuple[int, int]:
+        """Move ``champion`` back (to ``previous-champion`` unless ``to`` names a version).
+
+        The same compare-and-set move as :meth:`promote`, recorded as a rollback.
+
+        Returns:
+            (the version that was champion, the version that is champion now).
+
+        Raises:
+            ChallengerError: No champion, no rollback target, or the target is the champion.
+        """
+        current, to = self.rollback_target(to)
+        self.promote(to, current.version, reason=reason, run_id=run_id, kind="rollback")
         return current.version, to
 
     def reconcile_stages(self) -> list[str]:

@@ -8,6 +8,7 @@ data) that later monitor runs compare batches with.
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,38 @@ from challenger.config import Settings
 from challenger.store.connection import connect, unavailable
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+PROCESS_TAG = "challenger.process"  # host:pid:start time of the process running a run
+
+
+def this_process() -> str:
+    """This process as ``host:pid:start time`` (the start time tells a reused pid apart)."""
+    import psutil
+
+    me = psutil.Process()
+    return f"{socket.gethostname()}:{me.pid}:{me.create_time():.2f}"
+
+
+def process_alive(tag: str | None) -> bool:
+    """Whether the process a :func:`this_process` tag names still runs.
+
+    A process on another host (or a run without the tag) counts as alive: only this
+    host's processes can be checked.
+    """
+    import psutil
+
+    if not tag or tag.count(":") < 2:
+        return True
+    host, pid, started = tag.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True
+    try:
+        proc = psutil.Process(int(pid))
+        same = abs(proc.create_time() - float(started)) < 0.5
+        return bool(same and proc.status() != psutil.STATUS_ZOMBIE)
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+
+
 MAX_REFERENCE_ROWS = 20_000
 
 
@@ -68,14 +101,42 @@ class Tracking:
     def start_run(
         self, run_name: str, tags: Mapping[str, str] | None = None, nested: bool = False
     ) -> Iterator[str]:
-        """An MLflow run (nested under the active one when ``nested``); yields its id."""
+        """An MLflow run (nested under the active one when ``nested``); yields its id.
+
+        The run is tagged with the process that runs it (``challenger.process``), so that a
+        later run can tell a run in progress from one whose process was killed
+        (:meth:`close_dead_runs`).
+        """
         with self._mlflow.start_run(
             experiment_id=self.experiment_id,
             run_name=run_name,
             nested=nested,
-            tags=dict(tags or {}),
+            tags={PROCESS_TAG: this_process()} | dict(tags or {}),
         ) as run:
             yield str(run.info.run_id)
+
+    def run_alive(self, run_id: str) -> bool:
+        """Whether a run is still in progress (RUNNING, and its process not known to be dead)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        if run.info.status != "RUNNING":
+            return False
+        return process_alive(run.data.tags.get(PROCESS_TAG))
+
+    def close_dead_runs(self) -> list[str]:
+        """Mark KILLED every RUNNING run of this experiment whose process on this host is gone."""
+        closed = []
+        for run in self.client.search_runs(
+            [self.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+        ):
+            if not process_alive(run.data.tags.get(PROCESS_TAG)):
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                closed.append(f"run {run.info.run_id} ({run.info.run_name}): RUNNING -> KILLED")
+        return closed
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log parameters on the active run (values stringified)."""

@@ -8,10 +8,8 @@ import time
 import numpy as np
 import pandas as pd
 
+from challenger import metrics
 from challenger.config import Settings
-from challenger.problem import (
-    fold_metrics,
-)
 from challenger.train.pipeline import build_pipeline
 from challenger.train.plan import FoldJob, FoldOutcome
 from challenger.train.scoring import fold_classes, pipeline_scores, score_fold
@@ -47,7 +45,7 @@ def run_fold(
     pipe.fit(X_tr, y_tr)
     classes = fold_classes(y, d.task)
     proba = pipeline_scores(pipe, X.iloc[te], d.task, classes)
-    names = fold_metrics(d.task, settings.training.primary_metric)
+    names = metrics.fold_metrics(d.task, settings.training.primary_metric)
     scores = {} if pooled else score_fold(y[te], proba, d.task, names, classes)
     size = len(pickle.dumps(pipe)) if job.split.index == 0 else None
     return FoldOutcome(

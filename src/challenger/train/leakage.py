@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from challenger.config import LeakageConfig
-from challenger.errors import DataError
+from challenger.errors import LeakageError
 from challenger.problem import is_classification
 from challenger.train.folds import SplitPlan
 
@@ -35,10 +35,6 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return asdict(self)
-
-
-class LeakageError(DataError):
-    """A leakage guard refused the training data (exit code 2)."""
 
 
 def _correlation_ratio(v: np.ndarray, labels: np.ndarray) -> float:

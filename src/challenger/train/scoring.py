@@ -1,4 +1,4 @@
-"""How a fold is scored: the training target, the task's fold metrics on validation rows, and a metric's orientation."""
+"""How a fold is scored: the training target and the task's fold metrics on validation rows."""
 
 from __future__ import annotations
 
@@ -54,8 +54,3 @@ def pipeline_scores(pipe: Any, X: pd.DataFrame, task: str, classes: Sequence[Any
 
 def fold_classes(y: np.ndarray, task: str) -> tuple[Any, ...]:
     return class_labels(y) if task == "multiclass" else (0, 1)
-
-
-def orientation(metric: str) -> float:
-    """+1 where higher is better, -1 for losses (from the metric catalogue)."""
-    return 1.0 if metrics.info(metric).higher_is_better else -1.0

@@ -16,12 +16,13 @@ from sklearn.model_selection import (
     TimeSeriesSplit,
 )
 
+from challenger import metrics
 from challenger.config import CandidateConfig, Settings
 from challenger.problem import (
     is_classification,
 )
 from challenger.train.pipeline import build_pipeline, parameter_sets, plain
-from challenger.train.scoring import fold_classes, orientation, pipeline_scores, score_fold
+from challenger.train.scoring import fold_classes, pipeline_scores, score_fold
 
 
 def catalogue_scorer(metric: str, task: str, classes: Sequence[Any]) -> Any:
@@ -30,7 +31,7 @@ def catalogue_scorer(metric: str, task: str, classes: Sequence[Any]) -> Any:
     Searches rank parameter sets with the same definition the folds are reported with;
     losses are negated so that higher is better, as scikit-learn expects.
     """
-    sign = orientation(metric)
+    sign = metrics.sign(metric)
 
     def scorer(estimator: Any, X: pd.DataFrame, y: np.ndarray) -> float:
         values = score_fold(
@@ -71,7 +72,7 @@ def search_on(
     d, seed = settings.data, settings.project.seed
     pipe = build_pipeline(candidate, d.numeric, d.categorical, seed, task=d.task)
     metric = settings.training.primary_metric
-    scorer, sign = catalogue_scorer(metric, d.task, fold_classes(y, d.task)), orientation(metric)
+    scorer, sign = catalogue_scorer(metric, d.task, fold_classes(y, d.task)), metrics.sign(metric)
     inner = _inner_cv(strategy, settings, groups)
     space = {f"model__{k}": v for k, v in candidate.search_space.items()}
     search: GridSearchCV | RandomizedSearchCV

@@ -15,15 +15,13 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
+from challenger import metrics
 from challenger.config import CandidateConfig, Settings
-from challenger.problem import (
-    fold_metrics,
-)
 from challenger.stats import corrected_resampled_ttest
 from challenger.train.folds import SplitPlan, make_splits
 from challenger.train.pipeline import build_pipeline
 from challenger.train.plan import FoldJob, FoldOutcome, TrainingPlan, fold_jobs
-from challenger.train.scoring import fold_classes, orientation, score_fold
+from challenger.train.scoring import fold_classes, score_fold
 from challenger.train.search import search_on
 
 
@@ -74,7 +72,7 @@ def _fold_scores(
 ) -> dict[str, tuple[float, ...]]:
     ordered = sorted(outcomes, key=lambda o: o.fold)
     task = settings.data.task
-    names = fold_metrics(task, settings.training.primary_metric)
+    names = metrics.fold_metrics(task, settings.training.primary_metric)
     if pooled:
         idx = np.concatenate([o.test_index for o in ordered if o.test_index is not None])
         proba = np.concatenate([o.test_scores for o in ordered if o.test_scores is not None])
@@ -100,7 +98,7 @@ def summarize(
         splits: The folds of that k-sensitivity estimate.
     """
     metric = settings.training.primary_metric
-    sign = orientation(metric)
+    sign = metrics.sign(metric)
     sp = splits or plan.splits
     by: dict[tuple[str, int], list[FoldOutcome]] = defaultdict(list)
     for o in outcomes:
@@ -240,7 +238,7 @@ def k_sensitivity(
 
 def choose_best(results: tuple[CVResult, ...], metric: str) -> CVResult:
     """The candidate with the best mean CV score (ties: the first listed)."""
-    sign = orientation(metric)
+    sign = metrics.sign(metric)
     return max(results, key=lambda r: sign * r.mean(metric))
 
 
@@ -276,7 +274,7 @@ def compare_best_with_runner_up(
     others = [r for r in results if r is not best]
     if not others or len(best.fold_scores[metric]) < 2:
         return None
-    sign = orientation(metric)
+    sign = metrics.sign(metric)
     runner = max(others, key=lambda r: sign * r.mean(metric))
     if len(runner.fold_scores[metric]) != len(best.fold_scores[metric]):
         return None

@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from challenger.errors import DataError
+from challenger.errors import DataError, DriftInputError
 from challenger.monitor.drift import (
     FAST_METHODS,
     ColumnDrift,
-    DriftInputError,
     DriftResult,
     measure_drift,
 )

@@ -190,20 +190,3 @@ def test_every_reason_is_kept_and_the_first_trigger_named() -> None:
     assert d.reasons[0].endswith("c0, c1, c2, c3, c4, c5 …")
     assert d.reasons[2].startswith("champion roc_auc breached in 3 of the last 3")
     assert d.to_dict()["reasons"] == list(d.reasons)
-
-
-def test_trigger_tags_carry_reasons_and_evidence_within_mlflows_limit() -> None:
-    import json
-
-    from challenger.monitor.triggers import trigger_tags
-
-    d = decide(drift_share=0.5, drifted_columns=("income", "channel"))
-    tags = trigger_tags(d.to_dict())
-    assert tags["challenger.trigger_reasons"] == d.reasons[0]
-    assert json.loads(tags["challenger.trigger_evidence"])["drifted_columns"] == [
-        "income",
-        "channel",
-    ]
-    huge = d.to_dict() | {"reasons": ["x" * 6000]}
-    assert len(trigger_tags(huge)["challenger.trigger_reasons"]) == 5000
-    assert trigger_tags(None) == {}

@@ -12,11 +12,10 @@ import pytest
 from scipy import stats as sps
 from sklearn import metrics as skm
 
-from challenger.errors import DataError
+from challenger import metrics
+from challenger.errors import DataError, StatisticsInputError
 from challenger.stats import (
-    METRICS,
     PairedBootstrap,
-    StatisticsInputError,
     auc,
     paired_bootstrap,
     resample,
@@ -47,7 +46,7 @@ def _regression(n: int, seed: int) -> Arrays:
 
 
 def _data_for(metric: str, n: int = 300, seed: int = 0) -> Arrays:
-    if METRICS[metric].task == "classification":
+    if metrics.info(metric).family == "classification":
         return _classification(n, seed)
     return _regression(n, seed)
 
@@ -115,7 +114,7 @@ def test_bca_on_the_same_resamples_equals_scipy(metric: str) -> None:
     if metric == "roc_auc":
         comp = auc.auc_comparison(y, s0, s1, None, y.size, rng, 1000, 100)
     else:
-        sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+        sign = metrics.sign(metric)
         comp = sums.sum_comparison(metric, y, s0, s1, None, y.size, sign, 0.5, rng, 1000, 100)
     lower, upper, method = resample.bca_bounds(comp.delta, comp.bootstrap, comp.jackknife, 0.05)
     assert method == "BCa"
@@ -191,7 +190,7 @@ def test_losses_are_oriented() -> None:
     assert result.delta > 0 and not result.higher_is_better
 
 
-@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("metric", sorted(metrics.primary_metrics()))
 def test_identical_models_give_zero_delta_and_bounds(metric: str) -> None:
     y, score, _ = _data_for(metric, n=200, seed=10)
     result = paired_bootstrap(metric, y, score, score.copy(), n_resamples=300)

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import mean_absolute_percentage_error
 
 from challenger import metrics
-from challenger.stats import StatisticsInputError, metric_value, paired_bootstrap
+from challenger.errors import StatisticsInputError
+from challenger.stats import metric_value, paired_bootstrap
 
 RNG = np.random.default_rng(11)
 Y = RNG.uniform(50, 150, 400)

@@ -11,10 +11,9 @@ import pytest
 from scipy import stats as sps
 from sklearn import metrics as skm
 
-from challenger.errors import DataError
+from challenger import metrics
+from challenger.errors import DataError, StatisticsInputError
 from challenger.stats import (
-    METRICS,
-    StatisticsInputError,
     auc,
     expected_calibration_error,
     metric_task_support,
@@ -24,7 +23,9 @@ from challenger.stats import (
     sums,
 )
 
-CLASSIFICATION = sorted(m for m, info in METRICS.items() if info.task == "classification")
+CLASSIFICATION = sorted(
+    m for m in metrics.primary_metrics() if metrics.info(m).family == "classification"
+)
 SUM_METRICS = [m for m in CLASSIFICATION if m != "roc_auc"]
 
 
@@ -135,7 +136,7 @@ def test_metric_task_support() -> None:
         assert metric_task_support(metric) == frozenset({"binary", "multiclass"})
     for metric in ("mse", "rmse", "mae", "r2", "mape"):
         assert metric_task_support(metric) == frozenset({"regression"})
-    assert "f1_macro" in METRICS and METRICS["f1_macro"].higher_is_better
+    assert "f1_macro" in metrics.primary_metrics() and metrics.info("f1_macro").higher_is_better
     with pytest.raises(StatisticsInputError, match="Unknown metric"):
         metric_task_support("pr_auc")
 
@@ -184,7 +185,7 @@ def test_sum_metric_resamples_equal_sklearn_sample_weight(metric: str) -> None:
     """The per-class sums of a resample give sklearn's weighted metric on that resample."""
     y, p0 = _multiclass(90, 3, seed=4)
     p1 = _toward_truth(y, p0, 0.2)
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    sign = metrics.sign(metric)
     comp = sums.sum_comparison(
         metric, y.astype(float), p0, p1, None, y.size, sign, 0.5, np.random.default_rng(3), 100, 8
     )
@@ -209,7 +210,7 @@ def test_jackknife_equals_recomputing_without_each_unit(metric: str, grouped: bo
     units = rng.integers(0, 10, size=y.size) if grouped else np.arange(y.size)
     codes = np.unique(units, return_inverse=True)[1] if grouped else None
     n_units = int(np.unique(units).size)
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    sign = metrics.sign(metric)
     yf = y.astype(float)
     if metric == "roc_auc":
         comp = auc.ovr_auc_comparison(yf, p0, p1, codes, n_units, 0, 10, 10)

@@ -10,8 +10,8 @@ from scipy import stats as sps
 from sklearn import metrics as skm
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
+from challenger.errors import StatisticsInputError
 from challenger.stats import (
-    StatisticsInputError,
     delong_test,
     mcnemar_midp,
 )

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from challenger import metrics
 from challenger.stats import (
-    METRICS,
     metric_value,
     sums,
 )
@@ -54,7 +54,7 @@ SKLEARN: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 
 def _data_for(metric: str, n: int = 300, seed: int = 0) -> Arrays:
-    if METRICS[metric].task == "classification":
+    if metrics.info(metric).family == "classification":
         return _classification(n, seed)
     return _regression(n, seed)
 
@@ -64,12 +64,16 @@ def _leave_out(units: np.ndarray) -> list[np.ndarray]:
 
 
 def test_every_metric_has_a_sklearn_reference() -> None:
-    assert set(METRICS) == set(SKLEARN)
-    assert {"roc_auc", "accuracy", "log_loss", "brier", "rmse", "mae"} <= set(METRICS)
-    assert not METRICS["log_loss"].higher_is_better and METRICS["roc_auc"].higher_is_better
+    assert set(metrics.primary_metrics()) == set(SKLEARN)
+    assert {"roc_auc", "accuracy", "log_loss", "brier", "rmse", "mae"} <= set(
+        metrics.primary_metrics()
+    )
+    assert (
+        not metrics.info("log_loss").higher_is_better and metrics.info("roc_auc").higher_is_better
+    )
 
 
-@pytest.mark.parametrize("metric", sorted(METRICS))
+@pytest.mark.parametrize("metric", sorted(metrics.primary_metrics()))
 def test_metric_value_equals_sklearn(metric: str) -> None:
     y, champion, challenger = _data_for(metric, n=400, seed=3)
     for score in (champion, challenger):
@@ -101,7 +105,7 @@ def test_sum_metric_jackknife_equals_recomputing(metric: str, grouped: bool) -> 
     units = rng.integers(0, 13, size=y.size) if grouped else np.arange(y.size)
     codes = np.unique(units, return_inverse=True)[1] if grouped else None
     n_units = int(np.unique(units).size)
-    sign = 1.0 if METRICS[metric].higher_is_better else -1.0
+    sign = metrics.sign(metric)
     result = sums.sum_comparison(
         metric, y, s0, s1, codes, n_units, sign, 0.5, np.random.default_rng(0), 10, 10
     )

@@ -8,8 +8,9 @@ import pytest
 
 from challenger.config import CVConfig, LeakageConfig, Settings
 from challenger.demo.simulator import simulate_batch
+from challenger.errors import LeakageError
 from challenger.train.folds import make_splits
-from challenger.train.leakage import LeakageError, check_leakage
+from challenger.train.leakage import check_leakage
 from challenger.train.plan import plan_training
 
 S = Settings()

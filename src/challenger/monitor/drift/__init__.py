@@ -11,12 +11,11 @@ verdicts with Evidently 0.7's methods and thresholds (``methods.py``):
 
 from challenger.monitor.drift.measure import Engine, measure_drift
 from challenger.monitor.drift.methods import FAST_METHODS
-from challenger.monitor.drift.result import ColumnDrift, DriftInputError, DriftResult
+from challenger.monitor.drift.result import ColumnDrift, DriftResult
 
 __all__ = [
     "FAST_METHODS",
     "ColumnDrift",
-    "DriftInputError",
     "DriftResult",
     "Engine",
     "measure_drift",

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from challenger.errors import DriftInputError
 from challenger.monitor.drift.inputs import check_not_empty, has_values, sample, select
 from challenger.monitor.drift.methods import METHODS, resolve_stattest
-from challenger.monitor.drift.result import ColumnDrift, DriftInputError, DriftKind
+from challenger.monitor.drift.result import ColumnDrift, DriftKind
 
 if TYPE_CHECKING:
     from evidently.core.container import MetricOrContainer

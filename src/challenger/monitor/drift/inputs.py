@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from challenger.monitor.drift.result import DriftInputError
+from challenger.errors import DriftInputError
 
 if TYPE_CHECKING:
     pass

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
+from challenger.errors import DriftInputError
 from challenger.monitor.drift.evidently import evidently_drifts, save_report
 from challenger.monitor.drift.fast import fast_drifts
 from challenger.monitor.drift.inputs import (
@@ -47,7 +48,7 @@ from challenger.monitor.drift.inputs import (
     select,
 )
 from challenger.monitor.drift.methods import METHODS, check_method
-from challenger.monitor.drift.result import DriftInputError, DriftKind, DriftResult
+from challenger.monitor.drift.result import DriftKind, DriftResult
 
 if TYPE_CHECKING:
     pass

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from challenger.monitor.drift.result import DriftInputError, DriftKind
+from challenger.errors import DriftInputError
+from challenger.monitor.drift.result import DriftKind
 
 if TYPE_CHECKING:
     pass

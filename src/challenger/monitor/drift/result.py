@@ -6,20 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from challenger.errors import DataError
-
 if TYPE_CHECKING:
     pass
 
 
 DriftKind = Literal["numeric", "categorical"]
-
-
-class DriftInputError(DataError, ValueError):
-    """The frames or options given to :func:`measure_drift` cannot be compared.
-
-    A ``ValueError`` for library callers and a ``DataError`` (exit code 2) for the CLI.
-    """
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 Each period writes one day's batch where a real pipeline would drop it and runs the
 ``monitor`` flow on it (which starts ``retrain`` when a trigger fires); the last period
 also presses "Run" on a manual retrain with a cheaper candidate, which the gate refuses.
+The flows are passed in (the command line gives ``flows.monitor.monitor_flow`` and
+``flows.retrain.retrain_flow``): the library does not import Prefect.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from typing import Any
 from challenger.config import Settings
 from challenger.demo.simulator import CorruptionKind, Period, corrupt, simulate_batch
 from challenger.errors import BatchQuarantined
+from challenger.results import MonitorResult, RetrainResult
 from challenger.store.batches import write_table
-from flows.monitor import monitor_flow
-from flows.retrain import retrain_flow
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ TIMELINE = (
 )
 
 
-def _row(step: Step, event: str, result: dict[str, Any] | None, note: str) -> dict[str, Any]:
+def _row(step: Step, event: str, result: RetrainResult | None, note: str) -> dict[str, Any]:
     row: dict[str, Any] = {
         "day": step.day,
         "story": step.story,
@@ -61,20 +62,31 @@ def _row(step: Step, event: str, result: dict[str, Any] | None, note: str) -> di
         "champion": None,
     }
     if result is not None:
-        dec = result["decision"]
         row.update(
-            decision=dec["outcome"],
-            challenger=result["challenger_version"],
-            champion=result["champion_after"],
-            reason=dec["reason"],
+            decision=result.decision.outcome.value,
+            challenger=result.challenger_version,
+            champion=result.champion_after,
+            reason=result.decision.reason,
         )
     return row
 
 
 def run_demo(
-    settings: Settings, config: str | None, on_step: Callable[[dict[str, Any]], None] | None = None
+    settings: Settings,
+    config: str | None,
+    monitor: Callable[..., Any],
+    retrain: Callable[..., RetrainResult],
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the timeline; returns one summary row per event (and calls ``on_step`` with each)."""
+    """Run the timeline; returns one summary row per event (and calls ``on_step`` with each).
+
+    Args:
+        settings: The loaded configuration.
+        config: The path it was loaded from (passed on to the flows).
+        monitor: The monitor flow (``monitor_flow(batch=..., config=...)``).
+        retrain: The retrain flow.
+        on_step: Called with each summary row as it happens.
+    """
     incoming = settings.path(settings.data.incoming_dir)
     rows: list[dict[str, Any]] = []
 
@@ -98,25 +110,24 @@ def run_demo(
             frame = corrupt(frame, step.corruption, seed=settings.project.seed + step.day)
         path = write_table(frame, incoming / f"day-{step.day:03d}.parquet")
         try:
-            out = monitor_flow(batch=str(path), config=config)
+            out: MonitorResult = monitor(batch=str(path), config=config)
         except BatchQuarantined as exc:
             emit(_row(step, "quarantined", None, str(exc)))
             continue
-        trig = out["trigger"]
-        drift = out["drift"]
-        note = "; ".join(trig["reasons"])
+        trig, drift = out.file.decision, out.file.drift
+        note = "; ".join(trig.reasons)
         if drift is not None:
-            note = f"drift share {drift['drift_share']:.0%}. " + note
+            note = f"drift share {drift.drift_share:.0%}. " + note
         emit(
             _row(
                 step,
-                f"monitor → {trig['trigger']}" if trig["retrain"] else "monitor → no retrain",
-                out["retrain"],
+                f"monitor → {trig.trigger}" if trig.retrain else "monitor → no retrain",
+                out.retrain,
                 note,
             )
         )
         if step.manual_candidates:
-            result = retrain_flow(
+            result = retrain(
                 reason="manual",
                 candidates=list(step.manual_candidates),
                 config=config,

@@ -1,0 +1,113 @@
+"""The steps a script runs, as plain functions: monitor, retrain, promote, roll back, status.
+
+Each runs the same Prefect flow the command line and the deployments run (imported only
+when called, so ``import challenger`` stays light) and returns its typed result::
+
+    import challenger
+
+    result = challenger.retrain(config="challenger.yaml", reason="manual")
+    if result.promoted:
+        print(f"v{result.challenger_version} serves production: {result.decision.reason}")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from challenger.results import (
+        MonitorResult,
+        PromotionResult,
+        RetrainResult,
+        RollbackResult,
+        ScanResult,
+    )
+
+
+def _path(config: str | Path | None) -> str | None:
+    return None if config is None else str(Path(config).resolve())
+
+
+def monitor(
+    batch: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    reason: str = "scheduled",
+    retrain: bool = True,
+) -> MonitorResult | ScanResult:
+    """Validate a batch (or every new file in ``data.incoming_dir``), measure drift, retrain if
+    a trigger fires. Raises ``BatchQuarantined`` when a file failed validation."""
+    from flows.monitor import monitor_flow
+
+    return monitor_flow(
+        batch=None if batch is None else str(Path(batch).resolve()),
+        reason=reason,
+        config=_path(config),
+        retrain=retrain,
+    )
+
+
+def retrain(
+    *,
+    config: str | Path | None = None,
+    reason: str = "manual",
+    data: str | Path | None = None,
+    candidates: list[str] | None = None,
+) -> RetrainResult:
+    """Train the candidates, register the best as ``challenger`` and run the gate."""
+    from flows.retrain import retrain_flow
+
+    return retrain_flow(
+        reason=reason,
+        data=None if data is None else str(Path(data).resolve()),
+        candidates=candidates,
+        config=_path(config),
+    )
+
+
+def promote(
+    version: int,
+    *,
+    config: str | Path | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    data: str | Path | None = None,
+) -> PromotionResult:
+    """Judge a registered version against the champion; promote it if the gate passes (or force)."""
+    from flows.promote import promote_flow
+
+    return promote_flow(
+        version=version,
+        force=force,
+        reason=reason,
+        data=None if data is None else str(Path(data).resolve()),
+        config=_path(config),
+    )
+
+
+def rollback(
+    *, config: str | Path | None = None, to: int | None = None, reason: str = "manual rollback"
+) -> RollbackResult:
+    """Move ``champion`` back to ``previous-champion`` (or to ``to``)."""
+    from flows.promote import rollback_flow
+
+    return rollback_flow(to=to, reason=reason, config=_path(config))
+
+
+def status(config: str | Path | None = None) -> dict[str, Any]:
+    """The champion, every version with its aliases, stage and tags, the history, the batches."""
+    from challenger.config import load_config
+    from challenger.monitor.quarantine import quarantined
+    from challenger.store.batches import accepted_batches
+    from challenger.store.registry import Registry
+
+    settings = load_config(config)
+    snapshot = Registry.from_settings(settings).snapshot()
+    snapshot["accepted_batches"] = [
+        p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
+    ]
+    snapshot["quarantined"] = [
+        q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
+    ]
+    return snapshot

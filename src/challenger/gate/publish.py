@@ -1,0 +1,111 @@
+"""Publishing a gate decision where a reviewer looks: the version and the MLflow run.
+
+:func:`publish` writes the decision's tags and the model card (the version's description),
+and on the active MLflow run the plots, ``gate/report.md``, ``gate/decision.json``, the
+holdout metrics and the run's tags. It returns the markdown report, which the flow also
+shows as a Prefect artifact.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from challenger.config import GateConfig
+from challenger.gate import report
+from challenger.gate.decide import GateDecision, threshold
+from challenger.gate.evidence import Evidence
+from challenger.gate.judge import Verdict
+from challenger.store.record import TAG, Delta, VersionRecord
+from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
+
+_DESCRIPTION_LIMIT = 4900
+
+
+def decision_record(decision: GateDecision, evidence: Evidence) -> VersionRecord:
+    """What the gate's decision adds to a version's record."""
+    bs = evidence.primary
+    return VersionRecord(
+        gate_decision=decision.outcome.value,
+        gate_action=decision.action,
+        gate_reason=decision.reason,
+        gate_mode=decision.mode,
+        holdout={evidence.primary_metric: evidence.challenger_value},
+        compared_with="none"
+        if evidence.champion_version is None
+        else f"v{evidence.champion_version}",
+        delta=None if bs is None else Delta(bs.metric, bs.delta, bs.lower, bs.upper),
+    )
+
+
+def publish(
+    model_name: str,
+    policy: GateConfig,
+    registry: Registry,
+    tracking: Tracking,
+    version: int,
+    verdict: Verdict,
+    card: str,
+    result: Mapping[str, Any],
+) -> str:
+    """Record a decision on the version and on the active MLflow run; returns the report.
+
+    Args:
+        model_name: The registered model's name.
+        policy: The gate section (the threshold drawn in the plots).
+        registry: The registered model.
+        tracking: The experiment whose run is active.
+        version: The judged version.
+        verdict: The judgement.
+        card: The model card (markdown).
+        result: The step's JSON result (``gate/decision.json``).
+    """
+    evidence, decision = verdict.evidence, verdict.decision
+    registry.tag_version(
+        version,
+        decision_record(decision, evidence).to_tags(),
+        description=card[:_DESCRIPTION_LIMIT],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = report.write_plots(
+            verdict.y,
+            verdict.champion_scores,
+            verdict.challenger_scores,
+            evidence,
+            threshold(policy),
+            Path(tmp),
+        )
+        for p in plots:
+            tracking.log_file(p, "gate")
+    text = report.gate_report(
+        model_name=model_name,
+        version=version,
+        evidence=evidence,
+        decision=decision,
+        card=card,
+        plots=[f"gate/{p.name}" for p in plots],
+    )
+    tracking.log_text(text, "gate/report.md")
+    tracking.log_dict(result, "gate/decision.json")
+    metrics = {
+        f"holdout_{m}_{who}": v
+        for m, row in evidence.secondary.items()
+        for who, v in row.items()
+        if who in ("champion", "challenger") and v is not None
+    }
+    if evidence.primary is not None:
+        metrics |= {
+            "delta": evidence.primary.delta,
+            "delta_lower": evidence.primary.lower,
+            "delta_upper": evidence.primary.upper,
+        }
+    for who, ops in evidence.operational.items():
+        metrics |= {f"{who}_{k}": v for k, v in ops.to_dict().items() if v is not None}
+    tracking.log_metrics(metrics)
+    tracking.set_run_tags(
+        {f"{TAG}gate_decision": decision.outcome.value, f"{TAG}version": str(version)}
+    )
+    return text

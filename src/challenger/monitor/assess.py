@@ -1,0 +1,150 @@
+"""What the monitor concludes about a batch: drift against the champion's data, and the trigger.
+
+The monitor flow validates a file, then asks this module: :func:`batch_drift` measures
+feature, prediction and target drift on the columns both sides can compare;
+:func:`trigger_decision` gathers every trigger's evidence (the champion's performance
+windows, schema changes, new labels, the cooldown) and applies the policy;
+:func:`merge_decisions` turns a scan in which several files fired into one retrain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from challenger.config import Settings
+from challenger.monitor.drift import DriftResult, measure_drift
+from challenger.monitor.performance import (
+    batches_since,
+    labelled_rows_since,
+    performance_windows,
+    recent_labelled,
+)
+from challenger.monitor.schema import schema_changes
+from challenger.monitor.triggers import TriggerDecision, decide_retrain
+from challenger.problem import prediction_for_drift
+from challenger.store.batches import accepted_batches
+from challenger.store.registry import VersionInfo
+
+PREDICTION = "__champion_score__"
+"""The column that carries the champion's output on both sides of the drift comparison."""
+
+
+def with_prediction(
+    frame: pd.DataFrame, model: Any, features: Sequence[str], task: str
+) -> pd.DataFrame:
+    """The frame with the champion's output in :data:`PREDICTION` (its drift is measured too)."""
+    return frame.assign(**{PREDICTION: prediction_for_drift(model, frame[list(features)], task)})
+
+
+def batch_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, html: Path
+) -> DriftResult | None:
+    """Feature, prediction and target drift; the HTML report is drawn on a bounded sample.
+
+    Returns None when no feature has values on both sides (nothing to compare).
+    """
+    d, cfg = settings.data, settings.drift
+
+    def measurable(columns: tuple[str, ...]) -> list[str]:
+        # A column the configuration lets be all-null has nothing to compare; the schema
+        # check reports it instead.
+        return [c for c in columns if reference[c].notna().any() and current[c].notna().any()]
+
+    numeric, categorical = measurable(d.numeric), measurable(d.categorical)
+    if not numeric and not categorical:
+        return None
+    kept = set(numeric) | set(categorical)
+    return measure_drift(
+        reference,
+        current,
+        numeric=numeric,
+        categorical=categorical,
+        share_threshold=settings.triggers.data_change.drift_share,
+        method=cfg.method,
+        threshold=cfg.threshold,
+        per_column_method={c: m for c, m in cfg.per_column_method.items() if c in kept},
+        per_column_threshold={c: t for c, t in cfg.per_column_threshold.items() if c in kept},
+        prediction=PREDICTION if PREDICTION in reference.columns else None,
+        target=d.target,
+        prediction_kind="categorical" if d.task == "multiclass" else "numeric",
+        target_kind="numeric" if d.task == "regression" else "categorical",
+        engine=cfg.engine,
+        max_rows=cfg.max_rows,
+        seed=settings.project.seed,
+        html_path=html,
+    )
+
+
+def first_model_decision(settings: Settings, reason: str) -> TriggerDecision:
+    """The decision when there is no champion yet: train the first one."""
+    return decide_retrain(
+        policy=settings.triggers, has_champion=False, drift_share=None, requested=reason
+    )
+
+
+def trigger_decision(
+    settings: Settings,
+    champion: VersionInfo,
+    model: Any,
+    newest_version_ms: int,
+    reason: str,
+    drift: DriftResult | None,
+    reference: pd.DataFrame | None,
+    frame: pd.DataFrame | None,
+) -> TriggerDecision:
+    """Gather the evidence every trigger needs and apply the policy.
+
+    Args:
+        settings: The configuration.
+        champion: The champion (its record names its training batches and holdout value).
+        model: The champion's model, to score the recent labelled windows.
+        newest_version_ms: Creation time of the newest registered version (the cooldown).
+        reason: ``scheduled``, ``manual`` or ``interval``.
+        drift: The batch's drift, when measured.
+        reference: The champion's training data (schema changes), for a batch.
+        frame: The batch (schema changes); None for a label file.
+    """
+    d, policy = settings.data, settings.triggers
+    accepted_dir = settings.path(d.accepted_dir)
+    record = champion.record
+    trained_on = set(record.training_batches)
+    names = [p.stem for p in accepted_batches(accepted_dir)]
+    labelled, _ = recent_labelled(
+        accepted_dir,
+        settings,
+        exclude=trained_on,
+        max_rows=policy.performance.window_rows * policy.performance.windows,
+    )
+    holdout = record.holdout_value(settings.training.primary_metric)
+    windows = performance_windows(model, labelled, settings, holdout) if not labelled.empty else []
+    return decide_retrain(
+        policy=policy,
+        has_champion=True,
+        drift_share=drift.drift_share if drift else None,
+        drifted_columns=drift.drifted_columns() if drift else (),
+        performance_windows=windows,
+        schema_changes=schema_changes(reference, frame, settings)
+        if reference is not None and frame is not None
+        else (),
+        new_labelled_rows=labelled_rows_since(accepted_dir, d.target, trained_on),
+        requested=reason if reason in ("manual", "interval") else None,
+        batches_since_retrain=batches_since(names, list(record.training_batches)),
+        minutes_since_retrain=(time.time() * 1000 - newest_version_ms) / 60_000
+        if newest_version_ms
+        else None,
+    )
+
+
+def merge_decisions(named: Sequence[tuple[str, TriggerDecision]]) -> TriggerDecision:
+    """One decision for a scan in which several files fired a trigger (one retrain for all)."""
+    first = named[0][1]
+    if len(named) == 1:
+        return first
+    reasons = tuple(f"{batch}: {reason}" for batch, d in named for reason in d.reasons)
+    evidence = {batch: d.evidence for batch, d in named}
+    return TriggerDecision(True, first.trigger, reasons, evidence)

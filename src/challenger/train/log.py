@@ -1,0 +1,78 @@
+"""What a retrain logs on its MLflow run: one nested run per candidate, the fold plan, k-sensitivity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from challenger.store.record import TAG
+from challenger.store.tracking import Tracking
+from challenger.train.plan import TrainingPlan
+from challenger.train.selection import CVResult, KSensitivity
+
+MAX_LOGGED_FOLDS = 200
+
+
+def log_candidate(tracking: Tracking, r: CVResult) -> None:
+    """On the active (nested) run: fold metrics (one step per fold), mean, sd, search table."""
+    tracking.log_params({"estimator": r.estimator, "cv_strategy": r.strategy, **r.params})
+    tracking.set_run_tags({f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)})
+    for m, scores in r.fold_scores.items():
+        for i, s in enumerate(scores):
+            tracking.log_metrics({f"cv_{m}": s}, step=i)
+        summary = {f"cv_{m}_mean": float(np.mean(scores))}
+        if len(scores) > 1:
+            summary[f"cv_{m}_std"] = float(np.std(scores, ddof=1))
+        tracking.log_metrics(summary)
+    extra = {
+        "fit_seconds": r.fit_seconds,
+        "n_folds": float(len(next(iter(r.fold_scores.values())))),
+    }
+    if r.model_size_mb is not None:
+        extra["model_size_mb"] = r.model_size_mb
+    tracking.log_metrics(extra)
+    if r.search:
+        tracking.log_text(pd.DataFrame(list(r.search)).to_csv(index=False), "search/results.csv")
+        tracking.log_dict({"rows": list(r.search)}, "search/results.json")
+
+
+def log_training(
+    tracking: Tracking,
+    params: Mapping[str, Any],
+    plan: TrainingPlan,
+    results: Sequence[CVResult],
+    ksens: Sequence[KSensitivity],
+    metric: str,
+    trigger_evidence: Mapping[str, Any] | None,
+) -> None:
+    """On the active retrain run: its parameters, the trigger, every candidate, plan, k-sensitivity."""
+    tracking.log_params(params)
+    if trigger_evidence:
+        tracking.log_dict(trigger_evidence, "trigger.json")
+    for r in results:
+        with tracking.start_run(f"candidate-{r.candidate}", nested=True):
+            log_candidate(tracking, r)
+    tracking.log_dict(
+        {
+            "strategy": plan.splits.label,
+            "folds": [
+                {"fold": sp.index, "repeat": sp.repeat, "train_rows": len(sp.train),
+                 "validation_rows": len(sp.test)}
+                for sp in plan.splits.splits[:MAX_LOGGED_FOLDS]
+            ],
+            "leakage_warnings": [w.to_dict() for w in plan.warnings],
+        },
+        "cv/plan.json",
+    )  # fmt: skip
+    if ksens:
+        tracking.log_dict(
+            {"metric": metric, "rows": [k.to_dict() for k in ksens]}, "cv/k_sensitivity.json"
+        )
+        for k in ksens:
+            ks_metrics = {f"k_sensitivity_{metric}_mean": k.mean}
+            if k.n_folds > 1:
+                ks_metrics[f"k_sensitivity_{metric}_std"] = k.std
+            tracking.log_metrics(ks_metrics, step=k.k)

@@ -1,0 +1,70 @@
+"""Registering the chosen candidate as the challenger, with its record and drift reference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from challenger.store.record import PENDING, VersionRecord
+from challenger.store.registry import Registry, VersionInfo
+from challenger.store.tracking import Tracking
+from challenger.train.selection import CVResult, FittedModel
+from challenger.train.window import TrainingWindow
+
+_EXAMPLE_ROWS = 200
+
+
+def registration_record(
+    trigger: str,
+    window: TrainingWindow,
+    cv: CVResult,
+    primary_metric: str,
+    fitted: FittedModel,
+    trigger_evidence: Mapping[str, Any] | None,
+) -> VersionRecord:
+    """What a new version's record says from the moment it is registered."""
+    return VersionRecord(
+        trigger=trigger,
+        data_fingerprint=window.fingerprint,
+        cv_strategy=f"{cv.strategy}(k={cv.n_splits})",
+        candidate=cv.candidate,
+        estimator=cv.estimator,
+        cv_scores={primary_metric: f"{cv.mean(primary_metric):.4f} ± {cv.std(primary_metric):.4f}"},
+        training_batches=window.batches,
+        train_rows=len(window.train),
+        holdout_rows=len(window.holdout),
+        gate_decision=PENDING,
+        training_seconds=fitted.seconds,
+        peak_memory_mb=fitted.peak_memory_mb,
+        train_max_ts=window.train_max_ts,
+    ).with_trigger(trigger_evidence)
+
+
+def register_challenger(
+    registry: Registry,
+    tracking: Tracking,
+    run_id: str,
+    fitted: FittedModel,
+    window: TrainingWindow,
+    features: tuple[str, ...],
+    record: VersionRecord,
+    seed: int,
+) -> VersionInfo:
+    """Log the model and its drift reference on the active run, register it, mark it challenger.
+
+    Returns:
+        The new version, with its model size recorded.
+    """
+    tracking.log_metrics(
+        {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
+    )
+    tracking.log_reference(window.train, seed)
+    model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
+    version = registry.register(
+        model_uri, run_id, record.to_tags(), description="Under evaluation by the challenger gate."
+    )
+    registry.mark_challenger(version.version)
+    size = registry.model_size_mb(version.version)
+    if size is not None:
+        registry.tag_version(version.version, VersionRecord(model_size_mb=size).to_tags())
+    return registry.version(version.version)
