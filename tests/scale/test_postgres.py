@@ -6,7 +6,8 @@ from the ``mlflow`` database (``mlflow.tracking_uri``). Here: both servers reall
 PostgreSQL and never show its password; a first champion from the manual deployment, then
 the scheduled monitor's drift event starts the triggered retrain, which promotes a better
 challenger; and two retrains that promote at once, from two processes, promote exactly once
-with a consistent history.
+with a consistent history (the promotion lock of a PostgreSQL store is an advisory lock in the
+``mlflow`` database, and the alias moves by compare-and-set).
 """
 
 from __future__ import annotations
@@ -206,6 +207,11 @@ def test_two_promotions_at_once_from_two_processes_promote_exactly_once(
     assert registry.version(loser["challenger_version"]).stage == "None"
     assert registry.version(winner["challenger_version"]).stage == "Production"
     assert registry.version(1).stage == "Archived"
-    history = [(h["n"], h["kind"], h["from"], h["to"]) for h in registry.history()]
-    assert history == [(1, "promote", None, 1), (2, "promote", 1, winner["challenger_version"])]
+    history = [(h["n"], h["kind"], h["from"], h["to"], h["status"]) for h in registry.history()]
+    assert history == [
+        (1, "promote", None, 1, "done"),
+        (2, "promote", 1, winner["challenger_version"], "done"),
+    ]
     assert registry.reconcile_stages() == []  # nothing left to repair
+    # The promotion lock of a PostgreSQL store is an advisory lock; both holders released it.
+    assert postgres.query("mlflow", "SELECT objid FROM pg_locks WHERE locktype = 'advisory'") == []
