@@ -717,6 +717,7 @@ class ServingConfig(_Section):
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_PREFECT_DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 
 class ServiceConfig(_Section):
@@ -729,6 +730,33 @@ class ServiceConfig(_Section):
         Path(".challenger"), description="Pid files, logs and the Prefect database."
     )
     startup_timeout: float = Field(120, gt=0, description="Seconds to wait for each server.")
+    prefect_database_url: SecretStr | None = Field(
+        None,
+        description=(
+            "The Prefect server's database: postgresql+asyncpg://user:password@host:5432/prefect "
+            "(set CHALLENGER_SERVICE__PREFECT_DATABASE_URL to keep the password out of the file); "
+            "default: prefect.db in state_dir. PREFECT_API_DATABASE_CONNECTION_URL wins."
+        ),
+    )
+
+    @field_validator("prefect_database_url")
+    @classmethod
+    def _prefect_database_driver(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        # The value may hold a password: messages name only its scheme.
+        scheme, sep, _ = v.get_secret_value().partition("://")
+        if not sep:
+            raise ValueError(
+                "is not a URL; write it as postgresql+asyncpg://user:password@host:5432/prefect"
+            )
+        if scheme not in _PREFECT_DATABASE_SCHEMES:
+            raise ValueError(
+                f"has the scheme {scheme!r}, but the Prefect server needs an async driver; "
+                "write it as postgresql+asyncpg://user:password@host:5432/prefect "
+                "(or sqlite+aiosqlite:///path/prefect.db)"
+            )
+        return v
 
     @field_validator("host")
     @classmethod
