@@ -15,6 +15,8 @@ its description are found in one place, in the file's order.
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -531,10 +533,11 @@ class GateConfig(_Section):
     )
     min_holdout_rows: int = Field(200, ge=20)
     first_champion_floor: float | None = Field(
-        0.6,
+        None,
         description="The first model becomes champion only if its primary metric clears this "
         "(in the metric's units and direction: a floor for scores, a ceiling for losses); "
-        "None: no floor.",
+        "None: no floor. Unset in the file, Settings fills in the primary metric's default "
+        "(0.6 for roc_auc; none for every other metric, whose scale depends on the data).",
     )
     smoke_rows: int = Field(20, ge=1)
     slices: tuple[SliceConfig, ...] = Field(
@@ -811,37 +814,16 @@ class Settings(BaseSettings):
         # Environment variables win over the file (passed as init kwargs).
         return (env_settings, init_settings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _floor_follows_the_metric(cls, data: Any) -> Any:
+        return _fill_floor(data)
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        from challenger.metrics import primary_metrics
-
-        fits = primary_metrics(self.data.task)
-        if self.training.primary_metric not in fits:
-            raise ValueError(
-                f"training.primary_metric {self.training.primary_metric!r} does not fit "
-                f"data.task {self.data.task!r}; use one of {', '.join(fits)}"
-            )
-        known = set(self.data.numeric)
-        unknown = sorted(set(self.validation.ranges) - known)
-        if unknown:
-            raise ValueError(
-                f"validation.ranges names columns that are not in data.numeric: {unknown}"
-            )
-        for key in ("per_column_method", "per_column_threshold"):
-            strangers = sorted(set(getattr(self.drift, key)) - set(self.data.features))
-            if strangers:
-                raise ValueError(f"drift.{key} names columns that are not features: {strangers}")
-        for i, sl in enumerate(self.gate.slices):
-            if sl.column not in self.data.categorical:
-                raise ValueError(
-                    f"gate.slices[{i}].column {sl.column!r} is not a column in data.categorical "
-                    f"({', '.join(self.data.categorical)})"
-                )
-        for col, (lo, hi) in self.validation.ranges.items():
-            if lo > hi:
-                raise ValueError(
-                    f"validation.ranges.{col}: lower bound {lo} is above upper bound {hi}"
-                )
+        problems = cross_check(dict(self))
+        if problems:
+            raise _problems_error(problems)
         return self
 
     # ---- resolved locations -------------------------------------------------------------
@@ -879,15 +861,279 @@ class Settings(BaseSettings):
         return tuple(c for c in self.training.candidates if c.enabled)
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    parts = []
+_DEFAULT_METRIC = "roc_auc"
+
+DEFAULT_FLOORS: dict[str, float] = {"roc_auc": 0.6}
+"""The first-champion floor a metric gets when ``gate.first_champion_floor`` is not set."""
+
+Problem = tuple[str, str]
+"""One configuration problem: the key it is about, and what is wrong with it."""
+
+
+def _problems_error(problems: list[Problem]) -> ValueError:
+    """The ``ValueError`` ``Settings`` raises for failed cross-checks; it carries each one.
+
+    Pydantic keeps the raised error in the validation error's context, where
+    :func:`_carried` finds the problems again, key by key.
+    """
+    return ValueError("; ".join(f"{key}: {msg}" for key, msg in problems), problems)
+
+
+def _carried(cause: Any) -> list[Problem] | None:
+    """The problems a :func:`_problems_error` carries; None for any other error."""
+    if isinstance(cause, ValueError) and len(cause.args) == 2 and isinstance(cause.args[1], list):
+        return list(cause.args[1])
+    return None
+
+
+def _fill_floor(data: Any) -> Any:
+    """Settings input with an unset ``gate.first_champion_floor`` set from the primary metric.
+
+    0.6 is an AUC-sized floor; as an RMSE ceiling it refused every first model of a
+    regression. A floor left unset therefore follows the metric (:data:`DEFAULT_FLOORS`).
+    """
+    if not isinstance(data, dict):
+        return data
+    gate, training = data.get("gate"), data.get("training")
+    if isinstance(gate, BaseModel):
+        if "first_champion_floor" in gate.model_fields_set:
+            return data
+    elif not isinstance(gate, dict | None) or "first_champion_floor" in (gate or {}):
+        return data
+    if isinstance(training, BaseModel):
+        metric = getattr(training, "primary_metric", None)
+    elif isinstance(training, dict):
+        metric = training.get("primary_metric", _DEFAULT_METRIC)
+    else:
+        metric = _DEFAULT_METRIC
+    floor = DEFAULT_FLOORS.get(metric) if isinstance(metric, str) else None
+    if isinstance(gate, BaseModel):
+        return {**data, "gate": gate.model_copy(update={"first_champion_floor": floor})}
+    return {**data, "gate": {**(gate or {}), "first_champion_floor": floor}}
+
+
+def _floor_problem(key: str, metric: str, floor: float | None) -> Problem | None:
+    from challenger.metrics import CATALOGUE, value_range
+
+    if floor is None or metric not in CATALOGUE:
+        return None
+    lo, hi = value_range(metric)
+    if CATALOGUE[metric].higher_is_better:
+        if not lo <= floor < hi:
+            wanted = f"below {hi:g}" if lo == -math.inf else f"in [{lo:g}, {hi:g})"
+            return key, (
+                f"{floor:g} is not a floor {metric} can clear (higher is better, at most {hi:g}); "
+                f"give a value {wanted} or null"
+            )
+    elif not lo < floor <= hi:
+        return key, (
+            f"{floor:g} is not a ceiling {metric} can meet (a loss: lower is better, at least "
+            f"{lo:g}); give a value above {lo:g} in {metric}'s units, or null"
+        )
+    return None
+
+
+def cross_check(sections: dict[str, Any]) -> list[Problem]:
+    """Every check between sections that fails, each with the key it names.
+
+    Args:
+        sections: Validated sections by name (``data``, ``training``, ``validation``,
+            ``drift``, ``gate``, ...); a check whose sections are absent is skipped, so a
+            file whose other sections are broken is still checked as far as it can be.
+    """
+    from challenger.metrics import primary_metrics
+
+    out: list[Problem] = []
+    data: DataConfig | None = sections.get("data")
+    training: TrainingConfig | None = sections.get("training")
+    validation: ValidationConfig | None = sections.get("validation")
+    drift: DriftConfig | None = sections.get("drift")
+    gate: GateConfig | None = sections.get("gate")
+    triggers: TriggersConfig | None = sections.get("triggers")
+    metric = training.primary_metric if training is not None else None
+    if data is not None and training is not None:
+        fits = primary_metrics(data.task)
+        if training.primary_metric not in fits:
+            out.append((
+                "training.primary_metric",
+                f"{training.primary_metric!r} does not fit data.task {data.task!r}; use one of "
+                f"{', '.join(fits)}",
+            ))  # fmt: skip
+            metric = None  # its floors cannot be judged
+    if data is not None and validation is not None:
+        unknown = sorted(set(validation.ranges) - set(data.numeric))
+        if unknown:
+            out.append((
+                "validation.ranges",
+                f"names columns that are not in data.numeric: {unknown}",
+            ))  # fmt: skip
+    if validation is not None:
+        for col, (lo, hi) in validation.ranges.items():
+            if lo > hi:
+                out.append((
+                    f"validation.ranges.{col}", f"lower bound {lo} is above upper bound {hi}",
+                ))  # fmt: skip
+    if data is not None and drift is not None:
+        for key in ("per_column_method", "per_column_threshold"):
+            strangers = sorted(set(getattr(drift, key)) - set(data.features))
+            if strangers:
+                out.append((f"drift.{key}", f"names columns that are not features: {strangers}"))
+    if data is not None and gate is not None:
+        for i, sl in enumerate(gate.slices):
+            if sl.column not in data.categorical:
+                out.append((
+                    f"gate.slices[{i}].column",
+                    f"{sl.column!r} is not a column in data.categorical "
+                    f"({', '.join(data.categorical) or 'none'})",
+                ))  # fmt: skip
+    if metric is not None:
+        floors = [
+            ("gate.first_champion_floor", gate.first_champion_floor if gate else None),
+            ("triggers.performance.floor", triggers.performance.floor if triggers else None),
+        ]
+        out += [p for key, f in floors if (p := _floor_problem(key, metric, f)) is not None]
+    return out
+
+
+def _problems_of(exc: ValidationError) -> list[Problem]:
+    out: list[Problem] = []
     for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        carried = _carried(cause)
+        if carried is not None:
+            out += carried
+            continue
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see challenger.yaml for the keys)"
-        parts.append(f"{loc}: {msg}")
-    return f"invalid configuration in {source}: " + "; ".join(parts)
+        elif isinstance(err.get("input"), str | int | float) and err["type"] != "missing":
+            msg = f"{msg} (got {err['input']!r})"
+        out.append((loc, msg))
+    return out
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    return _format_problems(_problems_of(exc), source)
+
+
+def _format_problems(problems: list[Problem], source: str) -> str:
+    if len(problems) == 1:
+        key, msg = problems[0]
+        return f"invalid configuration in {source}: {key}: {msg}"
+    lines = "".join(f"\n  - {key}: {msg}" for key, msg in problems)
+    return f"invalid configuration in {source}, {len(problems)} problems:{lines}"
+
+
+def _merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in patch.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _section_problems(raw: dict[str, Any]) -> list[Problem]:
+    """The cross-checks over the sections that validate on their own (env overrides merged)."""
+    from pydantic_settings import EnvSettingsSource
+
+    merged = _merged(raw, EnvSettingsSource(Settings)())
+    merged = _fill_floor(merged)
+    sections: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        kind = field.annotation
+        if name == "root" or not (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            continue
+        section = merged.get(name) or {}
+        for _ in range(5):  # drop the keys already reported, so the rest is still checked
+            try:
+                sections[name] = kind.model_validate(section)
+                break
+            except ValidationError as exc:
+                if not isinstance(section, dict):
+                    break
+                section = _without(section, [e["loc"] for e in exc.errors()])
+    return cross_check(sections)
+
+
+def _child(node: Any, part: int | str) -> Any:
+    """``node[part]`` of a parsed YAML tree; None where there is no such key or item."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
+
+
+def _without(section: dict[str, Any], locs: list[tuple[int | str, ...]]) -> dict[str, Any]:
+    """A copy of ``section`` without the keys at ``locs`` (their defaults apply instead)."""
+    out: Any = copy.deepcopy(section)
+    for loc in locs:
+        node: Any = out
+        for part in loc[:-1]:
+            node = _child(node, part)
+        if isinstance(node, dict) and loc and loc[-1] in node:
+            del node[loc[-1]]
+    return dict(out)
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key given twice in one mapping is refused.
+
+    PyYAML keeps the last of two equal keys, so a second ``gate:`` section silently replaced
+    the first; here it is a :class:`~challenger.errors.ConfigError` naming the key's path and
+    both lines.
+    """
+
+    def compose_document(self) -> yaml.Node | None:
+        node: yaml.Node | None = super().compose_document()
+        self._paths: dict[int, str] = {}
+        if node is not None:
+            self._index(node, "")
+        return node
+
+    def _index(self, node: yaml.Node, path: str) -> None:
+        self._paths[id(node)] = path
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                label = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                self._index(value, f"{path}.{label}" if path else str(label))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._index(item, f"{path}[{i}]")
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` overrides on purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                path = self._paths.get(id(node), "")
+                where = f"{path}.{key}" if path else str(key)
+                raise ConfigError(
+                    f"{where} is given twice (lines {seen[key]} and {line}); keep one"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file with :class:`UniqueKeyLoader`.
+
+    Raises:
+        ConfigError: The file cannot be read, is not YAML, or gives a key twice.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc}") from exc
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"configuration file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
 
 
 def find_config(path: Path | None) -> Path | None:
@@ -916,14 +1162,10 @@ def load_config(path: Path | str | None = None) -> Settings:
     if cfg_path is not None:
         if not cfg_path.is_file():
             raise ConfigError(
-                f"configuration file {cfg_path} does not exist; pass --config PATH to an existing challenger.yaml"
+                f"configuration file {cfg_path} does not exist; pass --config PATH to an existing "
+                "challenger.yaml (or write one from your data: challenger init DATA --target COLUMN)"
             )
-        try:
-            loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"configuration file {cfg_path} is not valid YAML: {exc}") from exc
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {cfg_path}: {exc}") from exc
+        loaded = read_yaml(cfg_path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -941,6 +1183,10 @@ def load_config(path: Path | str | None = None) -> Settings:
     try:
         return Settings(**raw, root=root)
     except ValidationError as exc:
-        raise ConfigError(
-            _format_validation_error(exc, str(cfg_path or "the built-in defaults/environment"))
-        ) from exc
+        problems = _problems_of(exc)
+        if not any(_carried((e.get("ctx") or {}).get("error")) for e in exc.errors()):
+            # Field errors stop pydantic before the cross-checks: run them on the sections
+            # that are valid, so that one pass reports every problem.
+            problems += [p for p in _section_problems(raw) if p not in problems]
+        source = str(cfg_path or "the built-in defaults/environment")
+        raise ConfigError(_format_problems(problems, source)) from exc

@@ -185,6 +185,28 @@ CATALOGUE: Final[dict[str, Metric]] = {
 }  # fmt: skip
 
 
+_RANGES: Final[dict[str, tuple[float, float]]] = {
+    **dict.fromkeys(
+        ("roc_auc", "pr_auc", "accuracy", "balanced_accuracy", "precision", "recall", "f1",
+         "f1_macro", "f1_weighted", "hit_rate", "mrr", "ndcg", "map", "jaccard"),
+        (0.0, 1.0),
+    ),
+    "brier": (0.0, 2.0),  # summed over classes: up to 2 for multiclass
+    "r2": (-math.inf, 1.0),
+    "cosine": (-1.0, 1.0),
+}  # fmt: skip
+
+
+def value_range(name: str) -> tuple[float, float]:
+    """The values a metric can take, ``(lowest, highest)``: losses and distances are >= 0.
+
+    Thresholds on a metric (a first-champion floor, a performance floor) must lie inside it.
+    """
+    return _RANGES.get(
+        name, (0.0, math.inf) if not info(name).higher_is_better else (-math.inf, math.inf)
+    )
+
+
 def info(name: str) -> Metric:
     """The catalogue entry of a metric.
 

@@ -17,12 +17,14 @@ thing everywhere. Which metrics each task can be judged on is the metric catalog
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import numpy as np
-import pandas as pd
 
 from challenger.errors import DataError
+
+if TYPE_CHECKING:  # imported where used: the metric catalogue (and config checks) stay light
+    import pandas as pd
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS: Final[tuple[str, ...]] = get_args(Task)
@@ -35,6 +37,8 @@ def is_classification(task: str) -> bool:
 
 def class_labels(values: pd.Series | np.ndarray | Sequence[Any]) -> tuple[Any, ...]:
     """The distinct labels, sorted (the column order of every probability matrix)."""
+    import pandas as pd
+
     uniq = pd.unique(pd.Series(values).dropna())
     return tuple(sorted((_plain(v) for v in uniq), key=_key))
 
@@ -54,6 +58,8 @@ def regression_target(values: pd.Series, target: str) -> np.ndarray:
     Raises:
         DataError: The target holds text (names the column and shows a value).
     """
+    import pandas as pd
+
     numeric = pd.to_numeric(values, errors="coerce")
     text = numeric.isna() & values.notna()
     if text.any():

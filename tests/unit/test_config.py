@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from challenger.config import Settings, load_config
+from challenger.config import Settings, load_config, read_yaml
 from challenger.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,11 +79,74 @@ def test_cross_checks(tmp_path: Path) -> None:
 def test_gate_policy_errors_name_the_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("gate:\n  slices:\n    - {column: favourite_colour}\n")
-    with pytest.raises(ConfigError, match=r"gate\.slices\[0\]\.column 'favourite_colour'"):
+    with pytest.raises(ConfigError, match=r"gate\.slices\[0\]\.column: 'favourite_colour'"):
         load_config(cfg)
     cfg.write_text("training:\n  primary_metric: f2_score\n")
     with pytest.raises(ConfigError, match=r"training\.primary_metric"):
         load_config(cfg)
     cfg.write_text("gate:\n  resample: groups\n")
     with pytest.raises(ConfigError, match="group_column"):
+        load_config(cfg)
+
+
+def test_duplicate_keys_are_refused_with_both_lines(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "gate:\n  confidence: 0.9\ntraining:\n  holdout_fraction: 0.2\ngate:\n  margin: 0\n"
+    )
+    with pytest.raises(ConfigError, match=r"gate is given twice \(lines 1 and 5\)"):
+        load_config(cfg)
+    cfg.write_text("gate:\n  confidence: 0.9\n  confidence: 0.8\n")
+    with pytest.raises(ConfigError, match=r"gate\.confidence is given twice \(lines 2 and 3\)"):
+        load_config(cfg)
+
+
+def test_yaml_merge_keys_still_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "base: &base {confidence: 0.9, margin: 0.02}\ngate:\n  <<: *base\n  confidence: 0.8\n"
+    )
+    # An anchor merged into a mapping and overridden there is not a duplicate key.
+    assert read_yaml(cfg)["gate"] == {"confidence": 0.8, "margin": 0.02}
+
+
+def test_every_problem_is_reported_in_one_pass(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "gate:\n  confidnce: 0.9\n  slices:\n    - {column: favourite_colour}\n"
+        "training:\n  cv:\n    n_splits: 1\n"
+        "validation:\n  ranges:\n    nowhere: [0, 1]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(cfg)
+    text = str(caught.value)
+    assert "4 problems" in text
+    for key in ("gate.confidnce", "training.cv.n_splits", "gate.slices[0].column",
+                "validation.ranges"):  # fmt: skip
+        assert f"- {key}:" in text
+
+
+def test_first_champion_floor_follows_the_metric(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  task: regression\ntraining:\n  primary_metric: rmse\n")
+    assert load_config(cfg).gate.first_champion_floor is None  # not 0.6 as an RMSE ceiling
+    assert load_config(None).gate.first_champion_floor == 0.6  # the default metric: roc_auc
+    cfg.write_text(
+        "data:\n  task: regression\ntraining:\n  primary_metric: rmse\n"
+        "gate:\n  first_champion_floor: 12.5\n"
+    )
+    assert load_config(cfg).gate.first_champion_floor == 12.5  # a ceiling in the target's units
+    cfg.write_text("gate:\n  first_champion_floor: 1.5\n")
+    with pytest.raises(
+        ConfigError, match=r"gate\.first_champion_floor: 1\.5 is not a floor roc_auc"
+    ):
+        load_config(cfg)
+    cfg.write_text(
+        "data:\n  task: regression\ntraining:\n  primary_metric: rmse\n"
+        "gate:\n  first_champion_floor: -1\n"
+    )
+    with pytest.raises(ConfigError, match=r"is not a ceiling rmse can meet"):
         load_config(cfg)
