@@ -252,6 +252,48 @@ def monitor(
 
 
 @app.command()
+def init(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the target and features.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="The file to write.")] = Path(
+        "challenger.yaml"
+    ),
+    task: Annotated[
+        str | None,
+        typer.Option(help="binary, multiclass or regression (default: inferred from the target)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a commented, checked challenger.yaml for DATA and print the command to run next."""
+
+    def work() -> dict[str, Any]:
+        from challenger.errors import ConfigError
+        from challenger.onboard.init import initialise
+        from challenger.problem import TASKS
+
+        if task is not None and task not in TASKS:
+            raise ConfigError(f"--task {task!r} is not a task; use one of {', '.join(TASKS)}")
+        result = initialise(data, target, config, task=task, force=force)  # type: ignore[arg-type]
+        if not as_json:
+            out = Console()
+            doc = result.to_dict()
+            out.print(
+                f"wrote [bold]{escape(str(result.config))}[/]: {doc['task']} model of "
+                f"{escape(doc['target'])} ({escape(doc['task_reason'])}), {doc['rows']} rows, "
+                f"metric {doc['primary_metric']}, candidates {', '.join(doc['candidates'])}"
+            )
+            for ignored in doc["ignored"]:
+                out.print(f"  left out {escape(ignored['column'])}: {escape(ignored['reason'])}")
+            for warning in doc["warnings"]:
+                out.print(f"[yellow]warning:[/] {escape(warning)}")
+            out.print(f"next: [bold]{escape(result.next_command)}[/]")
+        return result.to_dict()
+
+    _emit(_run(as_json, work), as_json)
+
+
+@app.command()
 def retrain(
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
