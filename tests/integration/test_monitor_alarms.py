@@ -31,8 +31,8 @@ from challenger.errors import BatchQuarantined
 from challenger.store.batches import write_table
 
 pytestmark = pytest.mark.integration
-STREAM = Stream("threshold", change_at=6, seed=17)  # 3 of its 5 quiet batches retrained before
-QUIET = range(1, 6)
+STREAM = Stream("threshold", change_at=4, seed=17)  # its 3 quiet batches all retrained before
+QUIET = range(1, STREAM.change_at)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -121,10 +121,10 @@ def test_a_moved_threshold_fires_when_its_labels_arrive(
     quiet: list[dict[str, Any]], project: Path
 ) -> None:
     batch, labels = split_labels(STREAM.batch(STREAM.change_at), TARGET, ID)
-    unlabelled = monitor(project, batch, "b006.csv")
+    unlabelled = monitor(project, batch, "b004.csv")
     assert unlabelled["trigger"]["retrain"] is False  # the inputs did not move
 
-    labelled = monitor(project, labels, "labels-006.csv")
+    labelled = monitor(project, labels, "labels-004.csv")
 
     trigger = labelled["trigger"]
     assert trigger["retrain"] is True, trigger["reasons"]
