@@ -150,3 +150,35 @@ def test_label_files_feed_only_rows_labelled_for_the_first_time(tmp_path: Path) 
     assert name == "b001" and len(rows) == 30
     assert set(rows[ID]) == set(batch[ID].iloc[20:])
     assert set(NUMERIC) <= set(rows.columns) and rows[TARGET].notna().all()
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_other_tasks_feed_bounded_errors(tmp_path: Path, task: str) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    from challenger.demo.simulator import simulate_batch
+
+    metric = "rmse" if task == "regression" else "roc_auc"
+    settings = Settings(
+        data={"task": task}, training={"primary_metric": metric}, gate={"first_champion_floor": None},
+        validation={"ranges": {}}, root=tmp_path,
+    )  # fmt: skip
+    d = settings.data
+    train, rows = simulate_batch(0, 600, 7, task=task), simulate_batch(1, 400, 7, task=task)
+    estimator = (
+        HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+    )
+    candidate = CandidateConfig(name="m", estimator=f"sklearn.ensemble.{estimator.__name__}")
+    fitted = build_pipeline(candidate, d.numeric, d.categorical, 0, task=task)
+    fitted.fit(train[list(d.features)], train[d.target])
+
+    result = watch_concept(settings, champion(), fitted, [("day-1", rows)], train, source="day-1")
+
+    assert result is not None and result.rows_fed == 400
+    assert result.mean_error is not None and 0.0 <= result.mean_error <= 1.0
+    if task == "regression":  # rows beyond the champion's 90th percentile of training errors
+        assert result.error.startswith("rows with an absolute error above")
+        saved = json.loads(Path(result.state_file).read_text())
+        assert saved["large_error_cut"] > 0 and result.mean_error > 0.05
+    else:
+        assert result.error == "per-row Brier score"
