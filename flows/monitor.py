@@ -26,9 +26,16 @@ from prefect.events import emit_event
 from challenger.config import Settings, load_config
 from challenger.errors import BatchQuarantined, ConfigError
 from challenger.monitor import assess, report
+from challenger.monitor.concept import ConceptResult, watch_concept
 from challenger.monitor.drift import DriftResult
 from challenger.monitor.intake import new_batches
-from challenger.monitor.labels import apply_labels, archive_label_file, check_labels, is_label_file
+from challenger.monitor.labels import (
+    apply_labels,
+    archive_label_file,
+    check_labels,
+    is_label_file,
+    newly_labelled,
+)
 from challenger.monitor.quarantine import quarantine
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.triggers import TriggerDecision
@@ -36,25 +43,28 @@ from challenger.monitor.validation import ValidationResult, validate_batch
 from challenger.ops.service import mlflow_ui_base
 from challenger.results import FileCheck, MonitorResult, RetrainRequest, RetrainResult, ScanResult
 from challenger.store.batches import accept_batch, read_table
+from challenger.train.window import labelled_rows
 from flows.common import stores
 from flows.retrain import retrain_flow
 
 EVENTS = {
     "data_change": "challenger.drift.detected",
     "performance": "challenger.performance.degraded",
+    "concept": "challenger.performance.degraded",  # the champion's errors rose
 }
 REQUESTED_EVENT = "challenger.retrain.requested"
 
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(
-    frame: pd.DataFrame, settings: Settings, reference: pd.DataFrame | None
+    frame: pd.DataFrame, settings: Settings, reference: pd.DataFrame | None, name: str
 ) -> ValidationResult:
     """Validate a batch against the configured suite, completed from the champion's data."""
-    return validate_batch(frame, batch_schema(settings, reference))
+    return validate_batch(frame, batch_schema(settings, reference, incoming=name))
 
 
 drift_task = task(name="measure-drift", cache_policy=NO_CACHE)(assess.batch_drift)
+concept_task = task(name="watch-concept", cache_policy=NO_CACHE)(watch_concept)
 
 
 @flow(name="monitor", log_prints=False)
@@ -124,7 +134,7 @@ def _check_file(path: Path, settings: Settings, reason: str) -> FileCheck:
     if is_label_file(frame, settings):
         return _check_labels(path, frame, settings, reason)
     reference = tracking.load_reference(champion.run_id) if champion else None
-    validation = validate_task(frame, settings, reference)
+    validation = validate_task(frame, settings, reference, path.stem)
     if not validation.success:
         _quarantine(path, validation, settings, kind="batch")
     batch_id = path.stem
@@ -148,9 +158,13 @@ def _check_file(path: Path, settings: Settings, reason: str) -> FileCheck:
     cur = assess.with_prediction(frame, model, d.features, d.task)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
     drift: DriftResult | None = drift_task(ref, cur, settings, html)
+    labelled = [(batch_id, labelled_rows(frame, d.target))]
+    concept: ConceptResult | None = concept_task(
+        settings, champion, model, labelled, reference, source=batch_id, once=True
+    )
     newest = max((v.created_ms for v in registry.versions()), default=0)
     decision = assess.trigger_decision(
-        settings, champion, model, newest, reason, drift, reference, frame
+        settings, champion, model, newest, reason, drift, reference, frame, concept
     )
     checked = FileCheck(
         batch_id, "batch", "accepted", validation.n_rows, champion.version, decision, drift
@@ -183,12 +197,13 @@ def _check_file(path: Path, settings: Settings, reason: str) -> FileCheck:
 
 def _check_labels(path: Path, frame: pd.DataFrame, settings: Settings, reason: str) -> FileCheck:
     """Join a label file to the accepted rows it labels, then re-check performance."""
-    registry, _ = stores(settings)
+    registry, tracking = stores(settings)
     champion = registry.champion()
     accepted_dir = settings.path(settings.data.accepted_dir)
     validation, per_batch = check_labels(frame, settings, accepted_dir)
     if not validation.success:
         _quarantine(path, validation, settings, kind="labels")
+    fresh = newly_labelled(per_batch, settings)
     written = apply_labels(per_batch, settings)
     kept = archive_label_file(path, accepted_dir)
     get_run_logger().info(
@@ -202,9 +217,11 @@ def _check_labels(path: Path, frame: pd.DataFrame, settings: Settings, reason: s
         decision = assess.first_model_decision(settings, reason)
     else:
         model = registry.load_model(champion.version)
+        reference = tracking.load_reference(champion.run_id)
+        concept = concept_task(settings, champion, model, fresh, reference, source=path.name)
         newest = max((v.created_ms for v in registry.versions()), default=0)
         decision = assess.trigger_decision(
-            settings, champion, model, newest, reason, None, None, None
+            settings, champion, model, newest, reason, None, None, None, concept
         )
     labelled = tuple(sorted(p.stem for p in per_batch))
     checked = FileCheck(

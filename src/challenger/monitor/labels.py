@@ -96,6 +96,34 @@ def check_labels(
     )
 
 
+def newly_labelled(
+    per_batch: dict[Path, pd.DataFrame], settings: Settings
+) -> list[tuple[str, pd.DataFrame]]:
+    """The accepted rows these labels label for the first time, with their features.
+
+    Call it before :func:`apply_labels`: a row that already had its label is left out, so
+    a label file delivered twice feeds the champion's change detector once.
+
+    Returns:
+        ``(batch, rows)`` per accepted batch, rows in the batch's order with the new label.
+    """
+    data = settings.data
+    id_column = data.id_column or ""
+    out: list[tuple[str, pd.DataFrame]] = []
+    for path, labels in per_batch.items():
+        batch = read_table(path)
+        unlabelled = (
+            batch[data.target].isna()
+            if data.target in batch.columns
+            else pd.Series(True, index=batch.index)
+        )
+        rows = batch[unlabelled].drop(columns=[data.target], errors="ignore")
+        rows = rows.merge(labels, on=id_column, how="inner", validate="one_to_one")
+        if not rows.empty:
+            out.append((path.stem, rows))
+    return out
+
+
 def apply_labels(per_batch: dict[Path, pd.DataFrame], settings: Settings) -> int:
     """Write joined labels into their accepted batches (atomically); returns rows labelled."""
     data = settings.data

@@ -381,7 +381,9 @@ def release_quarantined(
                 frame, settings, settings.path(settings.data.accepted_dir)
             )
         else:
-            revalidation = validate_batch(frame, batch_schema(settings, reference()))
+            revalidation = validate_batch(
+                frame, batch_schema(settings, reference(), incoming=checked.stem)
+            )
     released = release(entry, destination, revalidation=revalidation, replacement=replacement)
     return {
         "name": entry.name,

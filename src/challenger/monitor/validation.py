@@ -6,6 +6,10 @@ context and parses GX's result into a :class:`ValidationResult`; nothing outside
 module reads GX objects or GX JSON. A failed batch goes to quarantine
 (``challenger.monitor.quarantine``).
 
+Beside GX's expectations, one check is ours: rows that repeat rows seen before (the
+champion's training data, recent batches) beyond what chance explains, which no GX
+expectation compares across frames (:class:`DuplicateRule`).
+
 Great Expectations is imported lazily, on the first validation, and its context is built
 once per process: importing GX takes seconds and must not slow down unrelated commands.
 """
@@ -26,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.errors import DataError
+from challenger.monitor.kinds import category_strings, row_hashes
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -75,6 +80,7 @@ _TIMESTAMP_TYPE_NAMES: tuple[str, ...] = (
 _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "empty"})
 _BINARY_VALUES: tuple[int, ...] = (0, 1)
 _TABLE = "the batch"
+_COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 _EXAMPLES = 3
 
 # GX's pandas execution engine keeps the active batch on the shared data source, so two
@@ -95,6 +101,8 @@ class ColumnSpec:
             means "not configured" (see :func:`schema_from_reference`).
         max_null_fraction: Largest share of null values tolerated, between 0 and 1.
         required: Whether a batch without this column fails validation.
+        learned: Whether ``min``/``max`` were learned from reference data rather than
+            configured (messages say so).
     """
 
     name: str
@@ -104,6 +112,7 @@ class ColumnSpec:
     categories: tuple[str, ...] | None = None
     max_null_fraction: float = 0.0
     required: bool = True
+    learned: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("numeric", "categorical", "timestamp", "binary", "id"):
@@ -135,6 +144,58 @@ class ColumnSpec:
             object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
 
 
+DUPLICATES_SEEN = "expect_rows_to_be_new"
+"""Our own check: rows repeating rows seen before (GX has no cross-frame expectation)."""
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    """How often a batch's rows may repeat each other or rows seen before.
+
+    Rows are compared on ``columns`` (every feature: a copied batch keeps its features even
+    when ids and timestamps are new). Chance repetitions are bounded from the reference's
+    *collision probability* ``c``, the chance that two of its rows coincide: a row of an
+    ``n``-row batch repeats another with probability at most ``(n - 1)·c`` and one of ``m``
+    rows seen before with probability at most ``m·c`` (union bound). ``tolerance`` is added
+    to both; a configured ``max_share`` replaces both.
+
+    Attributes:
+        numeric: The numeric columns that make a row (compared as numbers).
+        categorical: The categorical ones (compared as category text).
+        collision: ``c``, estimated on the reference (0 for continuous data).
+        tolerance: Share added to the chance bounds.
+        max_share: A configured limit for both shares, or None to use the bounds.
+        seen: Row hashes (:func:`~challenger.monitor.kinds.row_hashes`) of the rows seen
+            before; empty for no comparison with earlier rows.
+        seen_from: What ``seen`` holds, for messages (e.g. "the champion's training data").
+    """
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+    collision: float = 0.0
+    tolerance: float = 0.05
+    max_share: float | None = None
+    seen: frozenset[int] = frozenset()
+    seen_from: str = "earlier data"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column that makes a row."""
+        return self.numeric + self.categorical
+
+    def within_limit(self, n_rows: int) -> float:
+        """Largest tolerated share of a batch's rows that repeat another row of it."""
+        if self.max_share is not None:
+            return self.max_share
+        return min(1.0, max(0, n_rows - 1) * self.collision + self.tolerance)
+
+    def seen_limit(self) -> float:
+        """Largest tolerated share of a batch's rows that repeat a row seen before."""
+        if self.max_share is not None:
+            return self.max_share
+        return min(1.0, len(self.seen) * self.collision + self.tolerance)
+
+
 @dataclass(frozen=True)
 class BatchSchema:
     """What a whole batch must look like.
@@ -145,12 +206,14 @@ class BatchSchema:
         unique_columns: Columns whose values must not repeat (e.g. an id column); each
             must also be described in ``columns``.
         allow_extra_columns: Whether columns not described in ``columns`` are tolerated.
+        duplicates: How much the batch's rows may repeat; None for no check.
     """
 
     columns: tuple[ColumnSpec, ...]
     min_rows: int = 1
     unique_columns: tuple[str, ...] = ()
     allow_extra_columns: bool = True
+    duplicates: DuplicateRule | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -271,7 +334,7 @@ def schema_from_reference(reference: pd.DataFrame, base: BatchSchema) -> BatchSc
             )
             columns.append(spec)
             continue
-        observed = _as_category_strings(reference[spec.name]).dropna().unique()
+        observed = category_strings(reference[spec.name]).dropna().unique()
         if len(observed) == 0:
             logger.warning(
                 "Reference column %r is entirely null; its categories stay unconfigured.",
@@ -319,14 +382,46 @@ def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
         # BASIC has the counts and a few example values; SUMMARY costs ~40% more here.
         gx_result = batch.validate(suite, result_format="BASIC")
     report: dict[str, Any] = gx_result.to_json_dict()  # type: ignore[no-untyped-call]
-    failures = _parse_failures(report, prepared, skipped_ranges)
+    learned = frozenset(c.name for c in schema.columns if c.learned)
+    failures = _parse_failures(report, prepared, skipped_ranges, learned)
     statistics = report.get("statistics", {})
+    n_expectations = int(statistics.get("evaluated_expectations", len(expectations)))
+    seen = _seen_before(df, schema.duplicates)
+    if seen is not None:
+        n_expectations += 1
+        failures += (seen,) if seen.unexpected_count else ()
     return ValidationResult(
-        success=bool(report["success"]),
+        success=bool(report["success"]) and not (seen is not None and seen.unexpected_count),
         n_rows=len(df),
-        n_expectations=int(statistics.get("evaluated_expectations", len(expectations))),
+        n_expectations=n_expectations,
         failures=failures,
         report=report,
+    )
+
+
+def _seen_before(df: pd.DataFrame, rule: DuplicateRule | None) -> CheckFailure | None:
+    """Our check of rows repeating rows seen before (None when it does not apply).
+
+    Returns a failure with a zero count when the batch passes, so the caller counts the check.
+    """
+    if rule is None or not rule.seen or df.empty or not set(rule.columns) <= set(df.columns):
+        return None
+    hashes = row_hashes(df, rule.numeric, rule.categorical)
+    repeated = int(np.isin(hashes, np.fromiter(rule.seen, np.uint64, len(rule.seen))).sum())
+    limit = rule.seen_limit()
+    if repeated <= limit * len(df):
+        return CheckFailure(None, DUPLICATES_SEEN, 0, "")
+    return CheckFailure(
+        column=None,
+        expectation=DUPLICATES_SEEN,
+        unexpected_count=repeated,
+        message=(
+            f"The batch failed {DUPLICATES_SEEN} on {repeated} of {len(df)} rows: they repeat "
+            f"rows of {rule.seen_from} on every feature ({repeated / len(df):.0%}, where chance "
+            f"explains at most {limit:.0%}); a batch delivered twice or replayed training data "
+            "would be counted twice. Send only new rows, or set validation.max_duplicate_share "
+            "if the repetition is genuine."
+        ),
     )
 
 
@@ -368,7 +463,7 @@ def _prepare_frame(df: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
             continue
         series = df[spec.name]
         if spec.kind == "categorical" and spec.categories is not None:
-            converted = _as_category_strings(series)
+            converted = category_strings(series)
             if converted is not series:
                 replacements[spec.name] = converted
         elif spec.kind == "timestamp":
@@ -400,28 +495,6 @@ def _parse_timestamps(series: pd.Series) -> pd.Series:
     ok = parsed.notna()
     mixed[ok] = parsed[ok].astype(object)
     return mixed
-
-
-def _as_category_strings(series: pd.Series) -> pd.Series:
-    """Return ``series`` with each non-null value as a string and nulls as None.
-
-    Whole-number floats become integer strings, so a code column read as ``int`` in one
-    file and as ``float`` in the next (pandas' fate for integers with nulls) compares equal.
-    """
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
-        "string",
-        "empty",
-    ):
-        return series
-    values = series
-    if pd.api.types.is_float_dtype(series.dtype):
-        finite = series.dropna()
-        if len(finite) and bool(np.all(np.isfinite(finite))) and bool((finite % 1 == 0).all()):
-            values = series.astype("Int64")
-    mask = values.isna().to_numpy()
-    strings = values.astype(str).to_numpy(dtype=object)
-    strings[mask] = None
-    return pd.Series(strings, index=series.index, name=series.name, dtype=object)
 
 
 def _holds_numbers(series: pd.Series) -> bool:
@@ -457,6 +530,9 @@ def _build_expectations(
     )
     from great_expectations.expectations.core.expect_column_values_to_not_be_null import (
         ExpectColumnValuesToNotBeNull,
+    )
+    from great_expectations.expectations.core.expect_compound_columns_to_be_unique import (
+        ExpectCompoundColumnsToBeUnique,
     )
     from great_expectations.expectations.core.expect_table_columns_to_match_set import (
         ExpectTableColumnsToMatchSet,
@@ -518,6 +594,13 @@ def _build_expectations(
         )
         if column in schema.unique_columns:
             expectations.append(ExpectColumnValuesToBeUnique(column=column))
+    rule = schema.duplicates
+    if rule is not None and len(df) > 1 and set(rule.columns) <= present:
+        limit = rule.within_limit(len(df))
+        if limit < 1.0:
+            expectations.append(
+                ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), mostly=1.0 - limit)
+            )
     return expectations, frozenset(skipped_ranges)
 
 
@@ -525,7 +608,10 @@ def _build_expectations(
 
 
 def _parse_failures(
-    report: Mapping[str, Any], df: pd.DataFrame, skipped_ranges: frozenset[str]
+    report: Mapping[str, Any],
+    df: pd.DataFrame,
+    skipped_ranges: frozenset[str],
+    learned: frozenset[str] = frozenset(),
 ) -> tuple[CheckFailure, ...]:
     """Turn the failed entries of GX's JSON result into :class:`CheckFailure` objects."""
     failures: list[CheckFailure] = []
@@ -552,7 +638,7 @@ def _parse_failures(
                 )
             )
             continue
-        failures.append(_describe(kind, column, kwargs, result, df, skipped_ranges))
+        failures.append(_describe(kind, column, kwargs, result, df, skipped_ranges, learned))
     return tuple(failures)
 
 
@@ -582,6 +668,7 @@ def _describe(
     result: Mapping[str, Any],
     df: pd.DataFrame,
     skipped_ranges: frozenset[str],
+    learned: frozenset[str] = frozenset(),
 ) -> CheckFailure:
     """Build one failure with a sentence naming the column, the expectation and the count."""
     subject = _subject(column)
@@ -626,13 +713,20 @@ def _describe(
         count = 0
     examples = _examples(result)
     detail = _detail(kind, kwargs, result, df, column)
+    if column in learned and kind == "expect_column_values_to_be_between":
+        detail += ", learned from the champion's training data (validation.range_tolerance)"
     sentence = f"{subject} failed {kind} on {count} of {element_count} rows"
     if detail:
         sentence += f" ({detail})"
-    if examples and kind != "expect_column_values_to_not_be_null":
+    if examples and kind not in ("expect_column_values_to_not_be_null", _COMPOUND_UNIQUE):
         sentence += f"; e.g. {examples}"
     if column in skipped_ranges:
         sentence += "; its range check was skipped"
+    if kind == _COMPOUND_UNIQUE:
+        sentence += (
+            "; a batch with its rows twice is counted twice downstream. Send each row once, or "
+            "set validation.max_duplicate_share if the repetition is genuine"
+        )
     return CheckFailure(column, kind, count, sentence + ".")
 
 
@@ -661,6 +755,13 @@ def _detail(
         return f"null values; at most {share:.1%} may be null"
     if kind == "expect_column_values_to_be_unique":
         return "duplicated values"
+    if kind == _COMPOUND_UNIQUE:
+        mostly = kwargs.get("mostly")
+        share = 1.0 - float(mostly) if mostly is not None else 0.0
+        return (
+            f"rows repeating another row of the batch on every feature; chance explains at "
+            f"most {share:.0%}"
+        )
     if kind == "expect_column_values_to_be_in_type_list":
         wanted = "timestamps" if "Timestamp" in (kwargs.get("type_list") or []) else "numbers"
         dtype = str(df[column].dtype) if column in df.columns else "unknown"
