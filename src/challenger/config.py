@@ -48,11 +48,22 @@ class ProjectConfig(_Section):
     seed: int = Field(7, ge=0)
 
 
+EMBEDDED_STORE = Path("mlflow/mlflow.db")
+"""The project's embedded MLflow store, relative to the project root."""
+
+
 class MlflowConfig(_Section):
-    """Where the MLflow tracking store and registry live."""
+    """Where the MLflow tracking store and registry live.
+
+    The embedded default (``<root>/mlflow/mlflow.db``) is created on first use; a store named
+    here or by ``MLFLOW_TRACKING_URI`` must already exist, so a mistyped path is an error
+    rather than a new, empty registry.
+    """
 
     tracking_uri: str | None = Field(
-        None, description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins."
+        None,
+        description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins. "
+        "A store named here must exist.",
     )
     artifact_root: str | None = Field(None, description="Defaults to <root>/mlflow/artifacts.")
 
@@ -819,7 +830,12 @@ class Settings(BaseSettings):
             return env
         if self.mlflow.tracking_uri:
             return self.mlflow.tracking_uri
-        return f"sqlite:///{self.path(Path('mlflow/mlflow.db'))}"
+        return self.embedded_tracking_uri
+
+    @property
+    def embedded_tracking_uri(self) -> str:
+        """The project's embedded default store, the only one created on first use."""
+        return f"sqlite:///{self.path(EMBEDDED_STORE)}"
 
     @property
     def artifact_root(self) -> str:
