@@ -451,16 +451,37 @@ class TrainingConfig(_Section):
     cv: CVConfig = CVConfig()
     executor: ExecutorConfig = ExecutorConfig()
     leakage: LeakageConfig = LeakageConfig()
+    allowed_modules: tuple[str, ...] = Field(
+        (),
+        description="Module prefixes, besides sklearn, whose estimators candidates may name "
+        "(e.g. [xgboost, lightgbm, mypkg.models]); a path outside them is refused unimported.",
+    )
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _prefixes_are_module_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from challenger.train.estimators import MODULE_PREFIX
+
+        bad = [m for m in v if not MODULE_PREFIX.fullmatch(m)]
+        if bad:
+            raise ValueError(f"allowed_modules must be module names like 'xgboost'; got {bad}")
+        return v
 
     @model_validator(mode="after")
     def _candidates_are_usable(self) -> TrainingConfig:
+        from challenger.train.estimators import path_problem
+
         names = [c.name for c in self.candidates]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"candidate names must be unique; repeated: {dupes}")
         if not any(c.enabled for c in self.candidates):
             raise ValueError("training.candidates has no enabled candidate")
+        for c in self.candidates:  # before anything is imported or trained
+            problem = path_problem(c.estimator, self.allowed_modules)
+            if problem:
+                raise ValueError(f"training.candidates[{c.name}].estimator {problem}")
         return self
 
 
