@@ -229,8 +229,9 @@ def monitor(
 ) -> None:
     """Validate one batch, measure drift against the champion, retrain if a trigger fires.
 
-    A batch that fails validation is moved to the quarantine folder with its report and the
-    command exits with code 2; the champion is not touched.
+    A batch that fails validation is copied to the quarantine folder with its report (the
+    file itself stays where it is) and the command exits with code 2; the champion is not
+    touched.
     """
 
     def work() -> dict[str, Any]:
@@ -548,7 +549,11 @@ def release(
     ] = None,
     to: Annotated[
         Path | None,
-        typer.Option("--to", help="Folder to release into (default: where it came from)."),
+        typer.Option(
+            "--to",
+            help="Folder to release into, inside the incoming or accepted folder "
+            "(default: the incoming folder).",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Release without validating it again.")
@@ -557,7 +562,8 @@ def release(
     """Release a fixed batch or label file from quarantine.
 
     The file is validated again (a batch against the monitor's suite, a label file for
-    joining accepted rows); if it passes it goes back to the folder it came from and its
+    joining accepted rows); if it passes it goes back to the incoming folder it came from
+    (or --to a folder inside the incoming or accepted folder; nowhere else) and its
     quarantine record moves to quarantine/released/. If it still fails, it stays where it
     is and the command exits with code 2.
     """
