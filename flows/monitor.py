@@ -44,7 +44,7 @@ from challenger.monitor.validation import ValidationResult
 from challenger.ops.service import mlflow_ui_base
 from challenger.results import FileCheck, MonitorResult, RetrainRequest, RetrainResult, ScanResult
 from challenger.store.batches import Conformed, accept_batch
-from flows.common import stores
+from flows.common import claim_flow_run, crash_dead_flow_runs, stores
 from flows.retrain import retrain_flow
 
 EVENTS = {
@@ -92,6 +92,10 @@ def monitor_flow(
     settings = load_config(config)
     if retrain_via not in ("subflow", "event"):
         raise ConfigError(f"retrain_via is {retrain_via!r}; use subflow or event")
+    claim_flow_run()
+    crashed = crash_dead_flow_runs()
+    if crashed:
+        get_run_logger().warning("Closed runs of killed processes: %s", "; ".join(crashed))
     if batch is not None:
         checked = _check_file(Path(batch), settings, reason, owned=False)
         if not retrain:
