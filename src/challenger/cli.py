@@ -512,9 +512,10 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """
 
     def work() -> list[dict[str, Any]]:
-        from flows.online import run_online_demo
+        from flows.online import online_flow
 
         from challenger.config import load_config
+        from challenger.demo.online import run_online_demo
 
         settings = load_config(config)
         out = err if as_json else Console()
@@ -531,7 +532,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")
 
-        return run_online_demo(settings, _config_arg(config), on_step=show)
+        return run_online_demo(settings, _config_arg(config), online_flow, on_step=show)
 
     _emit(_run(as_json, work), as_json)
 

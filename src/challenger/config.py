@@ -7,6 +7,10 @@ variables override the file: ``CHALLENGER_<SECTION>__<KEY>``, e.g.
 
 Relative paths are resolved against the folder that holds the configuration file (the
 *project root*); without a file, against the current directory.
+
+The whole tree is one module on purpose (longer than the ~600 lines a module should have):
+it mirrors ``challenger.yaml`` section by section, so every key, its default, its check and
+its description are found in one place, in the file's order.
 """
 
 from __future__ import annotations
@@ -593,7 +597,13 @@ class ShadowConfig(_Section):
         "and rolled back if it does worse.",
     )
     queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
-    decision_threshold: float = Field(0.5, gt=0, lt=1, description="Score threshold for agreement.")
+    decision_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Score threshold of class 1: the class /predict answers (every strategy) "
+        "and the decisions the shadow agreement rate compares.",
+    )
     min_requests: int = Field(500, ge=10, description="Paired requests before any decision.")
     max_error_rate: float = Field(0.01, ge=0, le=1)
     max_added_latency_ms: float = Field(
@@ -739,6 +749,7 @@ class ServingConfig(_Section):
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_PREFECT_DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 
 class ServiceConfig(_Section):
@@ -751,6 +762,33 @@ class ServiceConfig(_Section):
         Path(".challenger"), description="Pid files, logs and the Prefect database."
     )
     startup_timeout: float = Field(120, gt=0, description="Seconds to wait for each server.")
+    prefect_database_url: SecretStr | None = Field(
+        None,
+        description=(
+            "The Prefect server's database: postgresql+asyncpg://user:password@host:5432/prefect "
+            "(set CHALLENGER_SERVICE__PREFECT_DATABASE_URL to keep the password out of the file); "
+            "default: prefect.db in state_dir. PREFECT_API_DATABASE_CONNECTION_URL wins."
+        ),
+    )
+
+    @field_validator("prefect_database_url")
+    @classmethod
+    def _prefect_database_driver(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        # The value may hold a password: messages name only its scheme.
+        scheme, sep, _ = v.get_secret_value().partition("://")
+        if not sep:
+            raise ValueError(
+                "is not a URL; write it as postgresql+asyncpg://user:password@host:5432/prefect"
+            )
+        if scheme not in _PREFECT_DATABASE_SCHEMES:
+            raise ValueError(
+                f"has the scheme {scheme!r}, but the Prefect server needs an async driver; "
+                "write it as postgresql+asyncpg://user:password@host:5432/prefect "
+                "(or sqlite+aiosqlite:///path/prefect.db)"
+            )
+        return v
 
     @field_validator("host")
     @classmethod

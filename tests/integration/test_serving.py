@@ -28,7 +28,8 @@ import yaml
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.demo.simulator import Period, simulate_batch
 from challenger.online.log import LogStore
-from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.app import create_app
+from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
 from challenger.store.connection import create_store
 from challenger.store.registry import Registry
@@ -613,8 +614,7 @@ def _ab_traffic(client: httpx.Client, s: Settings, day: int, prefix: str) -> Non
 def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_champion_moved(
     ab_world: dict[str, Any], models: dict[str, Any]
 ) -> None:
-    from flows.common import PROMOTION_LIMIT, ensure_promotion_limit
-    from prefect.concurrency.sync import concurrency
+    from challenger.store.lock import promotion_lock
 
     w = ab_world
     s, client, reg, (v1, v2) = w["s"], w["client"], w["reg"], w["v"]
@@ -636,10 +636,11 @@ def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_cham
         )
         return len(runs)
 
-    ensure_promotion_limit()
+    held = promotion_lock(s.tracking_uri, s.project.model_name)
+    assert held is not None
     # Another promotion holds the lock: the online flow reviews (the evidence says promote
     # v2 over v1), then waits for the lock, and the other promotion moves the champion.
-    with concurrency(PROMOTION_LIMIT, occupy=1, strict=True):
+    with held:
         flow = threading.Thread(target=contextvars.copy_context().run, args=(run,))
         flow.start()
         _wait(lambda: online_runs() == 1 or not flow.is_alive(), 120, "the online flow to act")

@@ -6,7 +6,10 @@ API), the MLflow UI on the configured store, and one Prefect worker per work poo
 ``online`` queues (one run at a time each), deploys ``prefect.yaml`` with
 ``prefect deploy --all``, and returns the two URLs. Pid files and logs live under
 ``service.state_dir`` (``.challenger/`` by default), as does the Prefect database unless
-``PREFECT_API_DATABASE_CONNECTION_URL`` points elsewhere. ``down`` stops what ``up``
+``service.prefect_database_url`` (or ``PREFECT_API_DATABASE_CONNECTION_URL``, which wins)
+points elsewhere, e.g. at PostgreSQL; the MLflow UI serves ``mlflow.tracking_uri``. Both
+URLs reach the servers through their environment, never their command line, and every
+message shows them with the password replaced by ``***``. ``down`` stops what ``up``
 started, by the recorded process ids only: workers first, so no run is picked up by a
 half-stopped system, then the servers.
 
@@ -19,6 +22,7 @@ separate processes, driven through their command line and HTTP API.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -27,11 +31,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import yaml
@@ -46,7 +51,9 @@ __all__ = [
     "down",
     "mlflow_ui_base",
     "prefect_api_url",
+    "prefect_database_url",
     "prefect_url",
+    "redact",
     "rrule_every",
     "running",
     "up",
@@ -66,6 +73,18 @@ _OFF_RRULE = "FREQ=WEEKLY;INTERVAL=1"  # a valid rule for a schedule that is swi
 _TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 _STOP_ORDER = ("worker", "mlflow", "prefect-server")
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+#: Where Prefect reads its server's database URL; either one set in the environment wins.
+PREFECT_DATABASE_ENV = (
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+    "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+)
+#: The Python driver each database URL scheme needs (installed by the ``scale`` extra).
+_DRIVERS: Mapping[str, str] = {
+    "postgresql": "psycopg",  # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3
+    "postgresql+psycopg": "psycopg",
+    "postgresql+psycopg2": "psycopg2",
+    "postgresql+asyncpg": "asyncpg",
+}
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,62 @@ def mlflow_ui_base(settings: Settings) -> str:
     if uri.startswith(("http://", "https://")):
         return uri.rstrip("/")
     return f"http://{_host(settings)}:{settings.service.mlflow_port}"
+
+
+def prefect_database_url(settings: Settings) -> str:
+    """The database of the Prefect server ``up`` starts (it may hold a password).
+
+    ``PREFECT_API_DATABASE_CONNECTION_URL`` (or ``PREFECT_SERVER_DATABASE_CONNECTION_URL``)
+    from the environment, else ``service.prefect_database_url``, else ``prefect.db`` in the
+    state folder (where Prefect puts it by default under that ``PREFECT_HOME``).
+    """
+    for name in PREFECT_DATABASE_ENV:
+        if os.environ.get(name):
+            return os.environ[name]
+    configured = settings.service.prefect_database_url
+    if configured is not None:
+        return configured.get_secret_value()
+    db = settings.path(settings.service.state_dir) / "prefect" / "prefect.db"
+    return f"sqlite+aiosqlite:///{db}"
+
+
+def redact(url: str) -> str:
+    """``url`` with the password of its user part replaced by ``***`` (for messages)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostport}{slash}{path}"
+
+
+def _passwords(*urls: str) -> tuple[str, ...]:
+    """The passwords in ``urls``, to scrub from anything ``up`` shows."""
+    found = []
+    for url in urls:
+        netloc = url.partition("://")[2].partition("/")[0]
+        userinfo, at, _ = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            found += [password, unquote(password)]
+    return tuple(p for p in found if p)
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _check_driver(url: str, key: str) -> None:
+    """Fail before starting a server whose database driver is missing."""
+    module = _DRIVERS.get(url.partition("://")[0])
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"{key} is a PostgreSQL URL ({redact(url)}) but its driver {module!r} is not "
+            "installed; install challenger with the scale extra (pip install -c "
+            "constraints.txt -e '.[scale]')"
+        )
 
 
 def _host(settings: Settings) -> str:
@@ -226,10 +301,12 @@ def up(
         say: Where progress messages go.
 
     Returns:
-        ``prefect_url``, ``prefect_api_url``, ``mlflow_url``, ``model_url``, the deployments,
-        the process ids and the state folder.
+        ``prefect_url``, ``prefect_api_url``, ``mlflow_url``, ``model_url``, the two
+        databases with their passwords redacted (``prefect_database``, ``mlflow_store``),
+        the deployments, the process ids and the state folder.
 
     Raises:
+        ConfigError: A PostgreSQL URL is configured but its driver is not installed.
         ServiceError: A port is taken by another program, or a server did not come up
             within ``service.startup_timeout`` seconds (the message names its log).
     """
@@ -263,28 +340,36 @@ def _up(
     timeout = settings.service.startup_timeout
     host = settings.service.host
     mlflow_url = mlflow_ui_base(settings)
+    database = prefect_database_url(settings)
+    store = settings.tracking_uri
+    serves_store = not store.startswith(("http://", "https://"))
+    hide = _passwords(database, store)
+    _check_driver(database, "service.prefect_database_url")
+    if serves_store:
+        _check_driver(store, "mlflow.tracking_uri")
     # Both servers start at once: each takes seconds (the MLflow UI migrates a new store).
     server = _running(state, "prefect-server")
     if server is None:
         _port_is_free(host, settings.service.prefect_port, "prefect_port")
-        say(f"starting the Prefect server on {prefect_url(settings)}")
+        say(f"starting the Prefect server on {prefect_url(settings)} (database {redact(database)})")
         server = _spawn(
             state,
             "prefect-server",
             _prefect_argv(
                 "server", "start", "--host", host, "--port", str(settings.service.prefect_port)
             ),
-            env,
+            # Only the server reads its database; the URL stays off every command line.
+            {**env, PREFECT_DATABASE_ENV[0]: database},
             token="prefect",
         )
         started["prefect-server"] = server
     ui: _Proc | None = None
-    if not settings.tracking_uri.startswith(("http://", "https://")):
+    if serves_store:
         ui = _running(state, "mlflow")
         if ui is None:
             _port_is_free(host, settings.service.mlflow_port, "mlflow_port")
             _prepare_store(settings)
-            say(f"starting the MLflow UI on {mlflow_url}")
+            say(f"starting the MLflow UI on {mlflow_url} (store {redact(store)})")
             ui = _spawn(
                 state,
                 "mlflow",
@@ -293,8 +378,6 @@ def _up(
                     "-m",
                     "mlflow",
                     "server",
-                    "--backend-store-uri",
-                    settings.tracking_uri,
                     "--default-artifact-root",
                     settings.artifact_root,
                     "--host",
@@ -304,11 +387,11 @@ def _up(
                     "--workers",
                     "1",
                 ],
-                env,
+                {**env, "MLFLOW_BACKEND_STORE_URI": store},  # read by `mlflow server`
                 token="mlflow",
             )
             started["mlflow"] = ui
-    _wait_http(f"{prefect_api_url(settings)}/health", server, timeout)
+    _wait_http(f"{prefect_api_url(settings)}/health", server, timeout, hide)
 
     workers: dict[str, _Proc] = {}
     for pool, queues in pools.items():
@@ -336,9 +419,9 @@ def _up(
         what=f"deploying {prefect_file}",
     )
     for pool, worker in workers.items():
-        _wait_pool_ready(settings, pool, worker, timeout)
+        _wait_pool_ready(settings, pool, worker, timeout, hide)
     if ui is not None:
-        _wait_http(f"{mlflow_url}/health", ui, timeout)
+        _wait_http(f"{mlflow_url}/health", ui, timeout, hide)
 
     deployments = _deployments(settings)
     info = {
@@ -346,6 +429,8 @@ def _up(
         "prefect_api_url": prefect_api_url(settings),
         "mlflow_url": mlflow_url,
         "model_url": f"{mlflow_url}/#/models/{settings.project.model_name}",
+        "prefect_database": redact(database),
+        "mlflow_store": redact(store),
         "deployments": deployments,
         "started": {name: proc.pid for name, proc in started.items()},
         "processes": {p.name: p.pid for p in running(settings)},
@@ -357,7 +442,7 @@ def _up(
 
 
 def _environment(settings: Settings, config_path: Path | None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k not in PREFECT_DATABASE_ENV}
     env.update(_TELEMETRY_OFF)
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
     env["PREFECT_HOME"] = str(settings.path(settings.service.state_dir) / "prefect")
@@ -417,13 +502,13 @@ def _spawn(state: Path, name: str, argv: list[str], env: dict[str, str], *, toke
     return _Proc(name, proc.pid, token, log, proc)
 
 
-def _wait_http(url: str, proc: _Proc, timeout: float) -> None:
+def _wait_http(url: str, proc: _Proc, timeout: float, hide: Sequence[str] = ()) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(proc):
             raise ServiceError(
                 f"{proc.name} (pid {proc.pid}) exited while starting; see {proc.log}:\n"
-                + _tail(proc.log)
+                + _scrub(_tail(proc.log), hide)
             )
         try:
             if httpx.get(url, timeout=2).status_code == 200:
@@ -513,13 +598,15 @@ def _ensure_pool(
             )
 
 
-def _wait_pool_ready(settings: Settings, pool: str, worker: _Proc, timeout: float) -> None:
+def _wait_pool_ready(
+    settings: Settings, pool: str, worker: _Proc, timeout: float, hide: Sequence[str] = ()
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(worker):
             raise ServiceError(
                 f"the worker for {pool!r} (pid {worker.pid}) exited; see {worker.log}:\n"
-                + _tail(worker.log)
+                + _scrub(_tail(worker.log), hide)
             )
         response = _api(settings, "GET", f"/work_pools/{pool}")
         if response.status_code == 200 and response.json().get("status") == "READY":

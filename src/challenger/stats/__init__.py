@@ -1,4 +1,4 @@
-"""Paired statistics for comparing a champion and a challenger on the same holdout.
+"""Statistics comparing champion and challenger: paired on a holdout, sequential on live traffic.
 
 The gate decides on Δ = metric(challenger) − metric(champion), oriented so that a positive
 Δ always means "the challenger is better" (losses are negated), and on a one-sided
@@ -8,7 +8,8 @@ numpy arrays: no I/O, no logging, no global random state.
 Modules: ``bootstrap`` (the paired bootstrap), ``sums`` and ``auc`` (the metrics under
 resampling), ``resample`` (count batches, BCa), ``inputs`` (validation, against the metric
 catalogue :mod:`challenger.metrics`), ``crosschecks`` (McNemar, DeLong, corrected t-test),
-``power`` (rows needed), ``calibration`` (ECE).
+``power`` (rows needed), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
+always-valid mSPRT) and ``distribution`` (PSI) for the online judges.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
 resample is handed to a metric function one at a time:
@@ -52,8 +53,10 @@ from challenger.stats.crosschecks import (
     delong_test,
     mcnemar_midp,
 )
+from challenger.stats.distribution import psi
 from challenger.stats.inputs import metric_task_support
 from challenger.stats.power import rows_needed
+from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 from challenger.stats.sums import metric_value
 
 __all__ = [
@@ -61,6 +64,8 @@ __all__ = [
     "DeLongResult",
     "McNemarResult",
     "PairedBootstrap",
+    "SRMResult",
+    "SequentialResult",
     "StatisticsInputError",
     "corrected_resampled_ttest",
     "delong_test",
@@ -68,6 +73,9 @@ __all__ = [
     "mcnemar_midp",
     "metric_task_support",
     "metric_value",
+    "msprt",
     "paired_bootstrap",
+    "psi",
     "rows_needed",
+    "srm_test",
 ]

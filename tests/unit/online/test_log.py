@@ -1,26 +1,31 @@
-"""The prediction log: batched writes that drain on close, labels, state compare-and-set."""
+"""The prediction log (``online.log``) and its writer (``online.log_writer``): batched writes
+that drain on close, labels, state compare-and-set, one row per record."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from challenger.config import EffectConfig
 from challenger.online.log import (
     FeedbackRow,
     LogStore,
-    LogWriter,
     PredictionRow,
     ShadowRow,
     fingerprint_record,
 )
+from challenger.online.log_writer import LogWriter
 
 
 def _row(i: int, request: str | None = None) -> PredictionRow:
-    return PredictionRow(
+    (row,) = PredictionRow.for_records(
+        [{"age": 30 + i, "region": "north"}],
+        [0.25],
         request_id=request or f"r{i}",
-        idx=0,
         ts=time.time(),
         user_id=f"u{i}",
         strategy="shadow",
@@ -30,13 +35,50 @@ def _row(i: int, request: str | None = None) -> PredictionRow:
         model_version=1,
         challenger_version=2,
         stage=None,
-        record={"age": 30 + i, "region": "north"},
-        score=0.25,
         model_ms=1.0,
         latency_ms=2.0,
         status="ok",
         error=None,
+        attributes={},
     )
+    return row
+
+
+def test_one_row_per_record_shares_the_request_fields() -> None:
+    rows = PredictionRow.for_records(
+        [{"a": 1}, {"a": 2}, {"a": 3}],
+        np.array([0.1, 0.5, 0.9]),
+        request_id="r",
+        ts=1.0,
+        user_id=None,
+        strategy="canary",
+        experiment="exp",
+        arm="challenger",
+        variant="champion",
+        model_version=1,
+        challenger_version=2,
+        stage=1,
+        model_ms=0.5,
+        latency_ms=2.0,
+        status="fallback",
+        error="v2 failed",
+        attributes={"country": "DE"},
+    )
+    assert [(r.idx, r.score, r.record["a"]) for r in rows] == [
+        (0, 0.1, 1),
+        (1, 0.5, 2),
+        (2, 0.9, 3),
+    ]
+    assert {(r.request_id, r.arm, r.variant, r.stage, r.status) for r in rows} == {
+        ("r", "challenger", "champion", 1, "fallback")
+    }
+    failed = PredictionRow.for_records([{"a": 1}], None, **{**_shared(rows[0]), "status": "error"})
+    assert failed[0].score is None and failed[0].status == "error"
+
+
+def _shared(row: PredictionRow) -> dict[str, Any]:
+    keep = set(PredictionRow.__dataclass_fields__) - {"idx", "record", "score"}
+    return {k: getattr(row, k) for k in keep}
 
 
 def test_close_drains_every_queued_row(tmp_path: Path) -> None:

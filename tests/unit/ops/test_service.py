@@ -77,6 +77,74 @@ def test_urls_follow_the_service_section_and_an_mlflow_server(
     assert service.mlflow_ui_base(settings) == "http://mlflow.internal:5000"
 
 
+def test_the_prefect_database_comes_from_the_environment_the_file_or_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in service.PREFECT_DATABASE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    default = Settings(root=tmp_path)
+    state = tmp_path / ".challenger"
+    assert (
+        service.prefect_database_url(default) == f"sqlite+aiosqlite:///{state}/prefect/prefect.db"
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("service: {prefect_database_url: 'postgresql+asyncpg://u:s3cret@db:5432/p'}\n")
+    configured = load_config(cfg)
+    assert service.prefect_database_url(configured) == "postgresql+asyncpg://u:s3cret@db:5432/p"
+    assert "s3cret" not in repr(configured.service)
+    monkeypatch.setenv("CHALLENGER_SERVICE__PREFECT_DATABASE_URL", "postgresql+asyncpg://v:y@h/r")
+    assert service.prefect_database_url(Settings(root=tmp_path)) == "postgresql+asyncpg://v:y@h/r"
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://e:x@h/q")
+    assert service.prefect_database_url(configured) == "postgresql+asyncpg://e:x@h/q"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://me:p%40ss@db:5432/mlflow", "postgresql://me:***@db:5432/mlflow"),
+        ("postgresql+asyncpg://me:a@b@db/prefect", "postgresql+asyncpg://me:***@db/prefect"),
+        ("postgresql://me@db/mlflow", "postgresql://me@db/mlflow"),
+        ("sqlite:////tmp/a:b@c/mlflow.db", "sqlite:////tmp/a:b@c/mlflow.db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ],
+)
+def test_redact_hides_only_the_password(url: str, shown: str) -> None:
+    assert service.redact(url) == shown
+
+
+def test_passwords_are_scrubbed_raw_and_percent_decoded() -> None:
+    hide = service._passwords("postgresql://me:p%40ss@db/m", "sqlite:///x.db")
+    assert service._scrub("auth failed for p%40ss (p@ss)", hide) == "auth failed for *** (***)"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u:pw@db/prefect", "has the scheme 'postgresql'"),
+        ("u:pw@db/prefect", "is not a URL"),
+    ],
+)
+def test_a_prefect_database_without_an_async_driver_is_refused_without_its_password(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"service: {{prefect_database_url: '{url}'}}\n")
+    with pytest.raises(ConfigError, match=message) as exc:
+        load_config(cfg)
+    assert "postgresql+asyncpg://user:password@host" in str(exc.value)
+    assert "pw" not in str(exc.value).replace("password", "")
+
+
+def test_a_missing_database_driver_is_named_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(service._DRIVERS, "postgresql", "no_such_driver_module")
+    with pytest.raises(ConfigError, match=r"'no_such_driver_module' is not installed") as exc:
+        service._check_driver("postgresql://me:hunter2@db/mlflow", "mlflow.tracking_uri")
+    assert "hunter2" not in str(exc.value) and "scale" in str(exc.value)
+    service._check_driver("sqlite:///x.db", "mlflow.tracking_uri")  # no driver to check
+
+
 def test_servers_listen_on_loopback_only(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("service: {host: 0.0.0.0}\n")

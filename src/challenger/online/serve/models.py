@@ -4,7 +4,8 @@ Requests never name a model: the app loads ``champion`` and, when the strategy n
 ``challenger`` from the configured registered model. ``ModelHub.refresh`` re-reads the
 aliases and loads any version that changed *before* the swap; the swap is one reference
 assignment, so a request in flight finishes on the models it started with and none is
-dropped.
+dropped. Scores are what ``challenger.problem.model_scores`` says for the binary task: the
+probability of class 1.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.errors import ChallengerError, ConfigError, InputError
+from challenger.problem import model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
 
 log = logging.getLogger(__name__)
@@ -240,20 +242,19 @@ def _refusal(what: str, problem: str) -> str:
     )
 
 
-def positive_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class per row, checked to be finite and in [0, 1].
+def served_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """P(class 1) per row, through the one scoring path (``challenger.problem.model_scores``).
 
-    Only for binary classifiers (``require_binary`` checks models when they are loaded).
+    Only for binary classifiers (``require_binary`` checks models when they are loaded);
+    what the model returned is checked to be one finite probability per row.
 
     Raises:
         ValueError: The model returned something other than one probability per row.
     """
-    proba = np.asarray(model.predict_proba(frame), dtype=float)
-    scores = proba[:, 1] if proba.ndim == 2 else proba
-    if scores.shape != (len(frame),):
-        raise ValueError(f"model returned {scores.shape} scores for {len(frame)} rows")
-    if not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
-        raise ValueError("model returned scores that are not probabilities in [0, 1]")
+    scores = model_scores(model, frame, "binary")
+    problem = valid_scores(scores, len(frame), "binary")
+    if problem is not None:
+        raise ValueError(f"model returned unusable scores for {len(frame)} rows: {problem}")
     return scores
 
 
@@ -281,6 +282,11 @@ class ModelSet:
     def schema(self) -> InputSchema:
         """Requests are validated against the champion's schema."""
         return self.champion.schema
+
+    @property
+    def challenger_version(self) -> int | None:
+        """The version of the served challenger, None when none is served."""
+        return self.challenger.version if self.challenger else None
 
 
 def resolve(registry: Registry, ref: str) -> int | None:
@@ -395,8 +401,7 @@ class ModelHub:
             self.last_error = None
             changed = (
                 new.champion.version != old.champion.version
-                or (new.challenger.version if new.challenger else None)
-                != (old.challenger.version if old.challenger else None)
+                or new.challenger_version != old.challenger_version
                 or dict(new.shadows) != dict(old.shadows)
                 or new.challenger_note != old.challenger_note
             )

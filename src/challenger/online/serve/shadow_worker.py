@@ -31,12 +31,13 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from challenger.config import EffectConfig
+from challenger.online.log import ShadowRow
 from challenger.online.serve.models import Columns, InputSchema
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ MAX_BATCH = 64
 LINGER_SECONDS = 0.25
 #: Niceness of the shadow worker where ``SCHED_IDLE`` is not available.
 SHADOW_NICENESS = 19
+#: Seconds between two reports of the worker's stats to the app.
+REPORT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,120 @@ class ShadowStats:
     handled: int = 0
 
 
+# ------------------------------------------------------------- the worker's pure parts
+
+#: What ``collect_batch`` returns when no message ended the batch.
+NOTHING: Final = ("nothing",)
+
+
+def collect_batch(
+    first: tuple[Any, ...],
+    inbox: Any,
+    *,
+    linger: float = LINGER_SECONDS,
+    max_batch: int = MAX_BATCH,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[tuple[Any, ...]], Any]:
+    """Collect the mirrored requests that arrive within ``linger`` seconds of ``first``.
+
+    A pipeline costs about as much for a few rows as for one, so the worker predicts them
+    together (micro-batch) and needs a fraction of the CPU (and of the caches) the answering
+    path shares with it.
+
+    Args:
+        first: The ``("predict", request_id, columns, rows, ts)`` message that opens the batch.
+        inbox: The queue the messages come from (``get(timeout=...)``, ``get_nowait()``).
+        linger: How long to wait for more after the first.
+        max_batch: Most requests in one batch.
+        clock: Monotonic seconds.
+
+    Returns:
+        The batch (``first`` and the predict messages after it), and the message that ended
+        it (anything but a predict message, e.g. the stop ``None``: to handle next), or
+        ``NOTHING`` when time or size ended it.
+    """
+    batch = [first]
+    deadline = clock() + linger
+    while len(batch) < max_batch:
+        left = deadline - clock()
+        try:
+            nxt = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is None or nxt[0] != "predict":
+            return batch, nxt
+        batch.append(nxt)
+    return batch, NOTHING
+
+
+def merge_columns(batch: Sequence[tuple[Any, ...]], names: Sequence[str]) -> Columns:
+    """The validated columns of every request in a batch, concatenated in batch order."""
+    return {name: [v for m in batch for v in m[2][name]] for name in names}
+
+
+def shadow_rows(
+    batch: Sequence[tuple[Any, ...]],
+    model: str,
+    version: int,
+    scores: Sequence[float] | None,
+    first_ms: float | None,
+    error: str | None,
+) -> list[ShadowRow]:
+    """One shadow model's log rows for a batch: one per record, in batch order.
+
+    Args:
+        batch: The predict messages (``collect_batch``).
+        model: The shadow's configured name.
+        version: Its registered version.
+        scores: Its scores for the batch's records in order (None when it failed).
+        first_ms: CPU milliseconds of the first request predicted alone (None: not timed);
+            only the first request's rows carry it.
+        error: Why the prediction failed, if it did.
+    """
+    rows: list[ShadowRow] = []
+    for j, (_, request_id, _, n, ts) in enumerate(batch):
+        for i in range(n):
+            score = None if scores is None else float(scores[len(rows)])
+            ms = first_ms if j == 0 else None
+            rows.append(ShadowRow(request_id, i, model, ts, version, score, ms, error))
+    return rows
+
+
+class StatsTally:
+    """What the worker did since its last report, and when the next report is due.
+
+    Args:
+        every: Seconds between two reports (while requests are handled).
+        now: Monotonic seconds at the start.
+    """
+
+    def __init__(self, every: float = REPORT_SECONDS, now: float = 0.0) -> None:
+        self.every = every
+        self.handled = 0
+        self._reported = 0
+        self._last = now
+        self._timed: dict[str, list[float]] = {}
+        self._errors: dict[str, int] = {}
+
+    def timed(self, model: str, seconds: float) -> None:
+        """A warm prediction of one request on its own took ``seconds`` of CPU."""
+        self._timed.setdefault(model, []).append(seconds)
+
+    def failed(self, model: str, n: int) -> None:
+        """``n`` mirrored requests failed on ``model``."""
+        self._errors[model] = self._errors.get(model, 0) + n
+
+    def take(self, now: float, *, force: bool = False) -> ShadowStats | None:
+        """The stats since the last report, when requests were handled since and a report
+        is due (``every`` seconds passed, or ``force``); None otherwise."""
+        if self.handled <= self._reported or not (force or now - self._last > self.every):
+            return None
+        stats = ShadowStats(self._timed, self._errors, self.handled - self._reported)
+        self._timed, self._errors, self._reported = {}, {}, self.handled
+        self._last = now
+        return stats
+
+
 def idle_priority() -> str:
     """Lower the calling thread's CPU priority as far as the OS allows; returns the policy.
 
@@ -101,8 +218,9 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from challenger.online.log import LogStore, LogWriter, ShadowRow
-    from challenger.online.serve.models import binary_problem, positive_scores
+    from challenger.online.log import LogStore
+    from challenger.online.log_writer import LogWriter
+    from challenger.online.serve.models import binary_problem, served_scores
     from challenger.store.registry import Registry
 
     try:
@@ -149,26 +267,22 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     for problem in problems:
         outbox.put(("error", problem))
     schema: InputSchema | None = None
-    timed: dict[str, list[float]] = {}
-    errors: dict[str, int] = {}
-    handled = reported = 0
-    last_report = time.monotonic()
+    tally = StatsTally(now=time.monotonic())
     warm: set[int] = set()
-    nothing = ("nothing",)
-    pending: Any = nothing  # a message read while batching, handled next (may be the stop None)
+    pending: Any = NOTHING  # a message read while batching, handled next (may be the stop None)
 
     def predict(model: Any, frame: pd.DataFrame) -> tuple[Any, str | None, float]:
         # CPU time of the prediction: what the model would cost on the answering path,
         # whatever else the (deprioritised) worker waited for meanwhile.
         t0 = time.thread_time()
         try:
-            return positive_scores(model, frame), None, time.thread_time() - t0
+            return served_scores(model, frame), None, time.thread_time() - t0
         except Exception as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500], time.thread_time() - t0
 
     while True:
-        if pending is not nothing:
-            msg, pending = pending, nothing
+        if pending is not NOTHING:
+            msg, pending = pending, NOTHING
         else:
             try:
                 msg = inbox.get(timeout=0.5)
@@ -188,29 +302,14 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
             except Exception as exc:
                 outbox.put(("error", f"loading shadow models failed: {exc}"))
         elif kind == "predict" and schema is not None:
-            # Predict what arrives within LINGER_SECONDS in one call per model (micro-batch):
-            # a pipeline costs about as much for a few rows as for one, so the worker needs
-            # a fraction of the CPU (and of the caches) the answering path shares with it.
-            batch = [msg]
-            deadline = time.monotonic() + LINGER_SECONDS
-            while len(batch) < MAX_BATCH:
-                left = deadline - time.monotonic()
-                try:
-                    nxt = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None or nxt[0] != "predict":
-                    pending = nxt
-                    break
-                batch.append(nxt)
-            handled += len(batch)
-            columns = {name: [v for m in batch for v in m[2][name]] for name in schema.names}
-            frame = schema.build(columns)
+            batch, pending = collect_batch(msg, inbox)
+            tally.handled += len(batch)
+            frame = schema.build(merge_columns(batch, schema.names))
             alone = frame if len(batch) == 1 else schema.build(batch[0][2])
             for name, version in targets.items():
                 scores, error, seconds = predict(loaded[version], frame)
                 if error is not None:
-                    errors[name] = errors.get(name, 0) + len(batch)
+                    tally.failed(name, len(batch))
                 # The first request on its own, once the version is warm (its first call is
                 # not): the CPU time one request costs, the latency a shadow would add.
                 ms = None
@@ -220,33 +319,18 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
                         _, error_alone, seconds = predict(loaded[version], alone)
                     if error_alone is None:
                         ms = seconds * 1000.0
-                        timed.setdefault(name, []).append(seconds)
+                        tally.timed(name, seconds)
                 warm.add(version)
-                row = 0
-                for j, (_, request_id, _, n, ts) in enumerate(batch):
-                    for i in range(n):
-                        writer.put(
-                            ShadowRow(
-                                request_id,
-                                i,
-                                name,
-                                ts,
-                                version,
-                                None if scores is None else float(scores[row]),
-                                ms if j == 0 else None,
-                                error,
-                            )
-                        )
-                        row += 1
-            outbox.put(("progress", handled))  # what the app's ``pending`` counts down
-        if handled > reported and time.monotonic() - last_report > 0.5:
-            outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
-            timed, errors, reported = {}, {}, handled
-            last_report = time.monotonic()
+                writer.put_many(shadow_rows(batch, name, version, scores, ms, error))
+            outbox.put(("progress", tally.handled))  # what the app's ``pending`` counts down
+        stats = tally.take(time.monotonic())
+        if stats is not None:
+            outbox.put(("stats", stats))
     writer.close()
-    if handled > reported:
-        outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
-    outbox.put(("stopped", handled))
+    stats = tally.take(time.monotonic(), force=True)
+    if stats is not None:
+        outbox.put(("stats", stats))
+    outbox.put(("stopped", tally.handled))
 
 
 class ShadowRunner:

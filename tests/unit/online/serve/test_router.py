@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from challenger.config import ABConfig, CanaryConfig, CohortConfig, RolloutConfig
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import Flags
 from challenger.online.serve.router import (
     Assigner,
     RequestContext,
-    RolloutState,
     bucket,
     in_cohort,
     route,
