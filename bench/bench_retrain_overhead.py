@@ -41,6 +41,7 @@ import yaml
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
 from challenger.store.batches import write_table
+from challenger.store.connection import create_store
 from challenger.train.window import time_split
 
 EXTRA = [f"noise_{i}" for i in range(1, 6)] + ["log_income", "loan_to_income", "credit_x_dti"]
@@ -165,6 +166,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+        create_store(os.environ["MLFLOW_TRACKING_URI"])  # named explicitly: created when asked
         cfg = bench_config(folder)
         champion_data = write_table(
             make_data(args.champion_rows, 0, 7), folder / "champion.parquet"

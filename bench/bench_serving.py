@@ -97,6 +97,7 @@ def build_store(root: Path, n_rows: int) -> dict[str, Any]:
     """Register a champion and a challenger; returns the shared MLflow settings."""
     from challenger.config import CandidateConfig, load_config
     from challenger.demo.simulator import Period, simulate_batch
+    from challenger.store.connection import create_store
     from challenger.store.registry import Registry
     from challenger.store.tracking import Tracking
     from challenger.train.pipeline import build_pipeline
@@ -108,6 +109,7 @@ def build_store(root: Path, n_rows: int) -> dict[str, Any]:
     (root / "base.yaml").write_text(yaml.safe_dump({"mlflow": mlflow_cfg}))
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     s = load_config(root / "base.yaml")
+    create_store(s.tracking_uri)  # a store named explicitly is created only when asked
     reg = Registry.from_settings(s)
     tracking = Tracking.from_settings(s)
     feats = list(s.data.features)

@@ -52,11 +52,22 @@ class ProjectConfig(_Section):
     seed: int = Field(7, ge=0)
 
 
+EMBEDDED_STORE = Path("mlflow/mlflow.db")
+"""The project's embedded MLflow store, relative to the project root."""
+
+
 class MlflowConfig(_Section):
-    """Where the MLflow tracking store and registry live."""
+    """Where the MLflow tracking store and registry live.
+
+    The embedded default (``<root>/mlflow/mlflow.db``) is created on first use; a store named
+    here or by ``MLFLOW_TRACKING_URI`` must already exist, so a mistyped path is an error
+    rather than a new, empty registry.
+    """
 
     tracking_uri: str | None = Field(
-        None, description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins."
+        None,
+        description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins. "
+        "A store named here must exist.",
     )
     artifact_root: str | None = Field(None, description="Defaults to <root>/mlflow/artifacts.")
 
@@ -539,16 +550,37 @@ class TrainingConfig(_Section):
     cv: CVConfig = CVConfig()
     executor: ExecutorConfig = ExecutorConfig()
     leakage: LeakageConfig = LeakageConfig()
+    allowed_modules: tuple[str, ...] = Field(
+        (),
+        description="Module prefixes, besides sklearn, whose estimators candidates may name "
+        "(e.g. [xgboost, lightgbm, mypkg.models]); a path outside them is refused unimported.",
+    )
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _prefixes_are_module_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from challenger.train.estimators import MODULE_PREFIX
+
+        bad = [m for m in v if not MODULE_PREFIX.fullmatch(m)]
+        if bad:
+            raise ValueError(f"allowed_modules must be module names like 'xgboost'; got {bad}")
+        return v
 
     @model_validator(mode="after")
     def _candidates_are_usable(self) -> TrainingConfig:
+        from challenger.train.estimators import path_problem
+
         names = [c.name for c in self.candidates]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"candidate names must be unique; repeated: {dupes}")
         if not any(c.enabled for c in self.candidates):
             raise ValueError("training.candidates has no enabled candidate")
+        for c in self.candidates:  # before anything is imported or trained
+            problem = path_problem(c.estimator, self.allowed_modules)
+            if problem:
+                raise ValueError(f"training.candidates[{c.name}].estimator {problem}")
         return self
 
 
@@ -958,7 +990,12 @@ class Settings(BaseSettings):
             return env
         if self.mlflow.tracking_uri:
             return self.mlflow.tracking_uri
-        return f"sqlite:///{self.path(Path('mlflow/mlflow.db'))}"
+        return self.embedded_tracking_uri
+
+    @property
+    def embedded_tracking_uri(self) -> str:
+        """The project's embedded default store, the only one created on first use."""
+        return f"sqlite:///{self.path(EMBEDDED_STORE)}"
 
     @property
     def artifact_root(self) -> str:

@@ -31,6 +31,7 @@ from challenger.online.log import LogStore
 from challenger.online.serve.app import create_app
 from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
+from challenger.store.connection import create_store
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
 from challenger.train.pipeline import build_pipeline
@@ -82,7 +83,10 @@ def _project(
     path = folder / "challenger.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     _own_store()
-    return load_config(path)
+    settings = load_config(path)
+    create_store(settings.tracking_uri)  # a store named explicitly is created only when asked
+    _own_store()
+    return settings
 
 
 def _register(reg: Registry, logged: tuple[str, str]) -> int:

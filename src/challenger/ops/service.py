@@ -368,7 +368,7 @@ def _up(
         ui = _running(state, "mlflow")
         if ui is None:
             _port_is_free(host, settings.service.mlflow_port, "mlflow_port")
-            _prepare_store(store)
+            _prepare_store(settings)
             say(f"starting the MLflow UI on {mlflow_url} (store {redact(store)})")
             ui = _spawn(
                 state,
@@ -471,9 +471,15 @@ def _port_is_free(host: str, port: int, key: str) -> None:
             )
 
 
-def _prepare_store(tracking_uri: str) -> None:
-    if tracking_uri.startswith("sqlite:///"):
-        Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+def _prepare_store(settings: Settings) -> None:
+    """The MLflow UI's store must open read-write; only the embedded default may be new."""
+    from challenger.store.connection import check_store, may_create, sqlite_file
+
+    create = may_create(settings)
+    check_store(settings.tracking_uri, create=create)
+    path = sqlite_file(settings.tracking_uri)
+    if path is not None and create:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _spawn(state: Path, name: str, argv: list[str], env: dict[str, str], *, token: str) -> _Proc:
