@@ -39,6 +39,17 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ),
         True,
     ),
+    "bench_decisions_streams.py": (
+        (),
+        (
+            "streams x 1 seed(s)",
+            "false alarms /100 (today)",
+            "synthetic/concept",
+            "breast_cancer/none",
+            "targets met:",
+        ),
+        False,
+    ),
     "bench_drift.py": (
         ("--report",),
         (
