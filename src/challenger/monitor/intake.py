@@ -13,9 +13,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from challenger.config import Settings
+from challenger.monitor.gx_failures import CheckFailure
 from challenger.monitor.validation import (
     BatchSchema,
-    CheckFailure,
     ValidationResult,
     validate_batch,
 )

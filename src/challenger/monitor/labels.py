@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from challenger.config import Settings
+from challenger.monitor.gx_failures import CheckFailure
 from challenger.monitor.intake import check_batch
 from challenger.monitor.validation import (
     BatchSchema,
-    CheckFailure,
     ColumnSpec,
     ValidationResult,
 )

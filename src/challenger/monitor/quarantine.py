@@ -22,10 +22,11 @@ import pandas as pd
 
 from challenger.config import Settings
 from challenger.errors import DataError
+from challenger.monitor.gx_failures import CheckFailure
 from challenger.monitor.intake import check_batch, read_incoming
 from challenger.monitor.labels import check_labels
 from challenger.monitor.schema import batch_schema
-from challenger.monitor.validation import CheckFailure, ValidationResult
+from challenger.monitor.validation import ValidationResult
 from challenger.store.batches import file_sha256
 
 logger = logging.getLogger(__name__)

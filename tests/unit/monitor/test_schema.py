@@ -10,11 +10,11 @@ import pandas as pd
 from challenger.config import Settings
 from challenger.demo.simulator import simulate_batch
 from challenger.demo.streams import Stream
+from challenger.monitor.gx_failures import CheckFailure
 from challenger.monitor.schema import batch_schema, learned_range, schema_changes
 from challenger.monitor.validation import (
     DUPLICATES_SEEN,
     BatchSchema,
-    CheckFailure,
     validate_batch,
 )
 from challenger.store.batches import accept_batch
