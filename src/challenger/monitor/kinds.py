@@ -2,7 +2,8 @@
 
 Validation and drift must agree on when two values are the same category: a code read as
 ``3`` from a CSV file, ``3.0`` from a column with a gap, and ``"3"`` from a file written as
-text all mean category ``"3"``. :func:`category_strings` is that rule; :func:`value_kind`
+text all mean category ``"3"``. :func:`challenger.store.batches.as_text` is that rule (the batch store reads every
+categorical column with it); :func:`value_kind`
 names what a column holds, so a comparison of two frames can say when their columns do not
 hold the same kind of values.
 """
@@ -14,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from challenger.store.batches import as_text
 
 ValueKind = Literal[
     "integer codes", "numbers", "strings", "booleans", "timestamps", "mixed", "empty"
@@ -52,29 +55,6 @@ def value_kind(series: pd.Series) -> ValueKind:
     }.get(inferred, "mixed")  # type: ignore[return-value]
 
 
-def category_strings(series: pd.Series) -> pd.Series:
-    """Return ``series`` with each non-null value as a string and nulls as None.
-
-    Whole-number floats become integer strings, so a code column read as ``int`` in one
-    file and as ``float`` in the next (pandas' fate for integers with nulls) compares equal.
-    A column that already holds only strings is returned as it is.
-    """
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
-        "string",
-        "empty",
-    ):
-        return series
-    values = series
-    if pd.api.types.is_float_dtype(series.dtype):
-        finite = series.dropna()
-        if len(finite) and bool(np.all(np.isfinite(finite))) and bool((finite % 1 == 0).all()):
-            values = series.astype("Int64")
-    mask = values.isna().to_numpy()
-    strings = values.astype(str).to_numpy(dtype=object)
-    strings[mask] = None
-    return pd.Series(strings, index=series.index, name=series.name, dtype=object)
-
-
 def row_hashes(
     frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str]
 ) -> np.ndarray:
@@ -85,7 +65,7 @@ def row_hashes(
     depend on how a file happened to store a column.
     """
     normal = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in numeric}
-    normal |= {c: category_strings(frame[c]) for c in categorical}
+    normal |= {c: as_text(frame[c]) for c in categorical}
     return np.asarray(
         pd.util.hash_pandas_object(pd.DataFrame(normal, index=frame.index), index=False),
         dtype=np.uint64,

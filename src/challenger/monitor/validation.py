@@ -30,7 +30,8 @@ import pandas as pd
 
 from challenger.errors import DataError
 from challenger.monitor.gx_failures import CheckFailure, parse_failures
-from challenger.monitor.kinds import category_strings, row_hashes
+from challenger.monitor.kinds import row_hashes
+from challenger.store.batches import as_text
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -310,7 +311,7 @@ def schema_from_reference(reference: pd.DataFrame, base: BatchSchema) -> BatchSc
             )
             columns.append(spec)
             continue
-        observed = category_strings(reference[spec.name]).dropna().unique()
+        observed = as_text(reference[spec.name]).dropna().unique()
         if len(observed) == 0:
             logger.warning(
                 "Reference column %r is entirely null; its categories stay unconfigured.",
@@ -439,7 +440,7 @@ def _prepare_frame(df: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
             continue
         series = df[spec.name]
         if spec.kind == "categorical" and spec.categories is not None:
-            converted = category_strings(series)
+            converted = as_text(series)
             if converted is not series:
                 replacements[spec.name] = converted
         elif spec.kind == "timestamp":

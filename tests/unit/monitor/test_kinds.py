@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from challenger.monitor.kinds import (
-    category_strings,
     collision_probability,
     row_hashes,
     value_kind,
 )
+from challenger.store.batches import as_text
 
 
 @pytest.mark.parametrize(
@@ -32,11 +32,11 @@ def test_value_kind(values: pd.Series, kind: str) -> None:
 
 
 def test_codes_are_one_category_whatever_their_storage() -> None:
-    as_int = category_strings(pd.Series([3, 4]))
-    as_float = category_strings(pd.Series([3.0, np.nan, 4.0]))
-    as_text = pd.Series(["3", "4"], dtype=object)
+    as_int = as_text(pd.Series([3, 4]))
+    as_float = as_text(pd.Series([3.0, np.nan, 4.0]))
+    text = pd.Series(["3", "4"], dtype=object)
     assert list(as_int) == ["3", "4"] and list(as_float) == ["3", None, "4"]
-    assert category_strings(as_text) is as_text
+    assert as_text(text) is text
 
 
 def test_row_hashes_ignore_how_a_file_stored_a_column() -> None:

@@ -59,7 +59,8 @@ from challenger.monitor.drift.inputs import (
 )
 from challenger.monitor.drift.methods import METHODS, check_method
 from challenger.monitor.drift.result import ColumnDrift, DriftKind, DriftResult
-from challenger.monitor.kinds import category_strings, value_kind
+from challenger.monitor.kinds import value_kind
+from challenger.store.batches import as_text
 
 if TYPE_CHECKING:
     pass
@@ -332,8 +333,8 @@ def _same_kinds(
         before, after = value_kind(reference[name]), value_kind(current[name])
         if before == after or "empty" in (before, after):
             continue
-        ref_fix[name] = category_strings(reference[name])
-        cur_fix[name] = category_strings(current[name])
+        ref_fix[name] = as_text(reference[name])
+        cur_fix[name] = as_text(current[name])
         shared = set(ref_fix[name].dropna()) & set(cur_fix[name].dropna())
         notes.append(
             f"Column {name!r} holds {before} in the reference and {after} in the current "
