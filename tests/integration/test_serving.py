@@ -31,6 +31,7 @@ from challenger.online.log import LogStore
 from challenger.online.serve.app import create_app
 from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
+from challenger.store.connection import create_store
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
 from challenger.train.pipeline import build_pipeline
@@ -82,7 +83,10 @@ def _project(
     path = folder / "challenger.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     _own_store()
-    return load_config(path)
+    settings = load_config(path)
+    create_store(settings.tracking_uri)  # a store named explicitly is created only when asked
+    _own_store()
+    return settings
 
 
 def _register(reg: Registry, logged: tuple[str, str]) -> int:
@@ -679,7 +683,11 @@ def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict
     assert result["done"] == f"champion moved from v{v1} to v{v2}"
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE"
     _wait(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")
-    assert client.get("/health").json()["rollout"]["status"] == "promoted"
+    _wait(
+        lambda: client.get("/health").json()["rollout"]["status"] == "promoted",
+        10,
+        "the app to read the promoted rollout",
+    )
     r = client.post("/admin/rollback", json={"reason": "too late"})
     assert r.status_code == 409 and "promoted" in r.json()["detail"]
 
