@@ -56,6 +56,71 @@ JsonOpt = Annotated[
 ]
 
 
+_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+"""Prefect's run loggers: they log every exception a flow or task raises, with its traceback."""
+
+
+class _ExpectedOutcomes(logging.Filter):
+    """Drops Prefect's report of an expected outcome (a ``ChallengerError``: a quarantined
+    batch, a refused input), whose one sentence the CLI prints itself; ``--verbose`` keeps it.
+
+    The record carrying the exception and the ``Finished in state Failed`` lines that follow
+    it are dropped; any other exception keeps its traceback.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("challenger.expected")
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _VERBOSE:
+            return True
+        if record.exc_info and isinstance(record.exc_info[1], ChallengerError):
+            self.seen = True
+            return False
+        text = record.getMessage()
+        if "Encountered exception during execution" in text and _names_expected_error(text):
+            self.seen = True
+            return False
+        return not (self.seen and text.startswith("Finished in state Failed"))
+
+
+def _names_expected_error(text: str) -> bool:
+    import challenger.errors as errors
+
+    return any(
+        f"{name}(" in text or f"{name}:" in text
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, ChallengerError)
+    )
+
+
+_VERBOSE = False
+_FILTER = _ExpectedOutcomes()
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show Prefect's full report (tracebacks) of expected outcomes."
+        ),
+    ] = False,
+) -> None:
+    """Prove that a new model beats the one in production before it ships."""
+    global _VERBOSE
+    _VERBOSE = verbose
+
+
+def _quiet_expected_outcomes() -> None:
+    _FILTER.seen = False
+    for name in _RUN_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
 def _prepare_environment() -> None:
     # Offline machines: telemetry of Prefect and Evidently hangs or complains.
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -65,6 +130,7 @@ def _prepare_environment() -> None:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    _quiet_expected_outcomes()
 
 
 @contextlib.contextmanager
@@ -105,16 +171,21 @@ def _config_arg(config: Path | None) -> str | None:
     return str(config.resolve()) if config is not None else None
 
 
-def _preflight(config: Path | None) -> None:
-    """Check the configuration and the store before a flow starts Prefect's server.
+def _preflight(config: Path | None, training_data: Path | None = None) -> None:
+    """Check the configuration, the store and a training file before a flow starts Prefect.
 
     The flow checks them again; this only saves the seconds of starting a server for a
-    command that cannot work (a read-only, corrupt or mistyped store).
+    command that cannot work (a read-only, corrupt or mistyped store, a training file that
+    lacks a column the configuration declares).
     """
     from challenger.config import load_config
     from challenger.store.connection import check_store, may_create
 
     settings = load_config(config)
+    if training_data is not None:
+        from challenger.onboard.columns import check_file_columns
+
+        check_file_columns(settings, training_data, "training")
     check_store(settings.tracking_uri, create=may_create(settings))
 
 
@@ -327,7 +398,7 @@ def retrain(
     """Train candidates, register the best as `challenger` and run the promotion gate."""
 
     def work() -> dict[str, Any]:
-        _preflight(config)
+        _preflight(config, data)
         from flows.retrain import retrain_flow
 
         result = retrain_flow(
