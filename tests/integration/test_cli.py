@@ -82,7 +82,7 @@ def test_status_human_output(trained: Path) -> None:
             lambda d: write_table(
                 simulate_batch(0, 300, seed=1).drop(columns=["default"]), d / "nolabel.csv"
             ),
-            "no target column",
+            "data.target 'default'",
         ),
         (
             lambda d: write_table(simulate_batch(0, 300, seed=1).iloc[0:0], d / "empty.parquet"),
