@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 # Real engines on this machine: a PostgreSQL server (Debian's postgresql package) under
 # MLflow and Prefect, and a Dask scheduler with two worker processes (tests/scale).

@@ -54,7 +54,7 @@ print("moved" if done.moved else decision)
 
 def _store(folder: Path, versions: int) -> tuple[str, Registry]:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    registry = Registry(uri, MODEL)
+    registry = Registry(uri, MODEL, create=True)
     for _ in range(versions):
         registry.register("file:///nonexistent/model", None, {}, "race")  # type: ignore[arg-type]
     return uri, registry

@@ -619,7 +619,11 @@ def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict
     assert result["done"] == f"champion moved from v{v1} to v{v2}"
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE"
     wait_until(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")
-    assert client.get("/health").json()["rollout"]["status"] == "promoted"
+    wait_until(
+        lambda: client.get("/health").json()["rollout"]["status"] == "promoted",
+        10,
+        "the app to read the promoted rollout",
+    )
     r = client.post("/admin/rollback", json={"reason": "too late"})
     assert r.status_code == 409 and "promoted" in r.json()["detail"]
 

@@ -12,7 +12,7 @@ import pytest
 
 from challenger.config import Settings, load_config
 from challenger.errors import ConfigError
-from challenger.ops import service
+from challenger.ops import deploy, processes, service
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[3]
     ],
 )
 def test_intervals_become_rrules_in_the_largest_whole_unit(seconds: int, rule: str) -> None:
-    assert service.rrule_every(seconds) == f"DTSTART:20260101T000000\nRRULE:{rule}"
+    assert deploy.rrule_every(seconds) == f"DTSTART:20260101T000000\nRRULE:{rule}"
 
 
 def test_deployment_values_come_from_the_configuration(
@@ -39,9 +39,9 @@ def test_deployment_values_come_from_the_configuration(
         "project: {model_name: m}\ntriggers: {interval: {monitor_minutes: 30, retrain_hours: null}}\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(service.CONFIG_ENV, raising=False)
+    monkeypatch.delenv(deploy.CONFIG_ENV, raising=False)
 
-    values = service.deployment_values()
+    values = deploy.deployment_values()
 
     assert values["config"] == str(cfg.resolve()) and values["code_dir"] == str(tmp_path.resolve())
     assert values["monitor_rrule"].endswith("FREQ=MINUTELY;INTERVAL=30")
@@ -49,19 +49,19 @@ def test_deployment_values_come_from_the_configuration(
     assert values["online_rrule"].endswith("FREQ=MINUTELY;INTERVAL=15") and values["online_active"]
     assert values["model_name"] == "m"
     cfg.write_text("data: {task: regression}\ntraining: {primary_metric: rmse}\n")
-    assert service.deployment_values()["online_active"] is False  # online: binary tasks only
-    monkeypatch.setenv(service.CONFIG_ENV, str(REPO / "challenger.yaml"))
-    assert service.deployment_values()["config"] == str(REPO / "challenger.yaml")
+    assert deploy.deployment_values()["online_active"] is False  # online: binary tasks only
+    monkeypatch.setenv(deploy.CONFIG_ENV, str(REPO / "challenger.yaml"))
+    assert deploy.deployment_values()["config"] == str(REPO / "challenger.yaml")
     cfg.write_text("triggers: {interval: {monitor_minutes: -1}}\n")
     with pytest.raises(ConfigError, match="monitor_minutes"):
-        service.deployment_values(str(cfg))
+        deploy.deployment_values(str(cfg))
 
 
 def test_the_shipped_prefect_yaml_runs_everything_on_one_process_pool() -> None:
-    pools = service.pools_and_queues(REPO / "prefect.yaml")
+    pools = deploy.pools_and_queues(REPO / "prefect.yaml")
     assert pools == {"challenger": {"monitor", "retrain", "online"}}
     assert service.QUEUE_LIMITS["retrain"] == 1 and service.QUEUE_LIMITS["online"] == 1
-    assert service.find_prefect_file(Settings(root=REPO)) == REPO / "prefect.yaml"
+    assert deploy.find_prefect_file(Settings(root=REPO)) == REPO / "prefect.yaml"
 
 
 def test_urls_follow_the_service_section_and_an_mlflow_server(
@@ -157,7 +157,7 @@ def test_down_stops_recorded_processes_and_skips_stale_or_reused_pids(tmp_path: 
     state = settings.path(settings.service.state_dir)
     (state / "run").mkdir(parents=True)
     (state / "logs").mkdir()
-    sleeper = service._spawn(
+    sleeper = processes.spawn(
         state,
         "worker-test",
         [sys.executable, "-c", "import time; time.sleep(60)"],

@@ -233,8 +233,11 @@ class ServingRuntime:
                     self._start_shadow(dict(after.shadows))
                 elif self.shadow is not None:
                     self.shadow.set_targets(dict(after.shadows))
-            self.sync_state()
             freeze_heap()
+        # Every refresh re-reads the rollout state, not only on a swap: the online analysis
+        # writes "promoted" just after it moves the alias, and a refresh in between would
+        # otherwise keep serving (and reporting) the stale "running" state.
+        self.sync_state()
         self.update_gauges()
         return changed
 
