@@ -859,7 +859,7 @@ class ServingConfig(_Section):
         1.0,
         ge=0,
         description="How far past the training data's range a number may go, as a share of "
-        "that range on each side (within validation.ranges).",
+        "that range on each side (within what validation allows).",
     )
     reload_seconds: float = Field(5.0, gt=0, description="How often aliases are re-read.")
     flags_seconds: float = Field(1.0, gt=0, description="How often the flags file is re-read.")

@@ -6,8 +6,9 @@ same sources the monitor's validation uses (``challenger.monitor.schema.batch_sc
 the configured ``validation.ranges`` and the categories of the champion's training data
 (the drift reference logged with its run). It adds what a served record needs on top: the
 range of each number in that training data, widened by ``serving.profile_tolerance`` of
-its span on each side and kept within the configured range. Without a reference (a model
-registered by hand), the configured ranges are the profile.
+its span on each side and kept within the range validation allows (``validation.ranges``,
+or the monitor's own learned range, ``validation.range_tolerance`` spans wide). Without a
+reference (a model registered by hand), the configured ranges are the profile.
 
 ``InputProfile.check`` lists the records outside it; ``serving.out_of_profile`` decides
 whether they are refused (422, naming each field) or answered with the fields flagged.
@@ -160,7 +161,7 @@ def build_profile(
     else:
         note = (
             f"v{version}'s training data ({len(reference)} rows) ± {tolerance:g} × each range, "
-            f"within validation.ranges; {learned} numeric and {len(categories)} categorical "
+            f"within what validation allows; {learned} numeric and {len(categories)} categorical "
             "columns"
         )
     return InputProfile(ranges, categories, note)
