@@ -193,11 +193,11 @@ def main() -> None:
             seq_s.append(bare_sklearn(frame, cfg, None))
             print(f"bare scikit-learn, folds in sequence: {seq_s[-1]:.1f} s", flush=True)
         n_features = len(load_config(cfg).data.features)
-    decision = result["decision"]
+    decision = result.to_dict()["decision"]
     print(
         f"retrain flow on {args.rows:,} rows x {n_features} features: best of {args.repeats} "
         f"{min(flow_s):.1f} s wall "
-        f"(best {result['candidate']}, CV {result['cv_strategy']}, gate {decision['outcome']}: "
+        f"(best {result.candidate}, CV {result.cv_strategy}, gate {decision['outcome']}: "
         f"{decision['reason'][:160]})"
     )
     print(

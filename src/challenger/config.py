@@ -821,6 +821,11 @@ class EffectConfig(_Section):
     once_only: bool = Field(True, description="Never repeated by shadow models.")
 
 
+#: Fewest characters of an admin token: a shorter one is guessable (and an empty one, compared
+#: with an empty ``Authorization: Bearer`` header, would open the admin endpoints).
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
 class ServingConfig(_Section):
     """The serving app: where it listens, its limits, the prediction log and the flags file."""
 
@@ -828,13 +833,37 @@ class ServingConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     admin_token: SecretStr | None = Field(
         None,
-        description="Bearer token of the admin endpoints; set CHALLENGER_SERVING__ADMIN_TOKEN.",
+        description="Bearer token of the admin endpoints (at least 16 characters); set "
+        "CHALLENGER_SERVING__ADMIN_TOKEN. Unset: the admin endpoints are off.",
     )
     flags_file: Path = Path("flags.yaml")
     prediction_log: Path = Path("data/predictions.db")
     log_enabled: bool = True
+    log_wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How long an answer waits for the commit of its log rows; an answer "
+        "sent without it says logged: false.",
+    )
+    log_synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite synchronous setting of the log (WAL): normal keeps every committed "
+        "row through a crash of the process, full also through a power cut (slower).",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_records: int = Field(1000, ge=1)
+    out_of_profile: Literal["refuse", "flag"] = Field(
+        "refuse",
+        description="A record outside the champion's training profile: refuse it (422) or "
+        "answer it with the fields flagged.",
+    )
+    profile_tolerance: float = Field(
+        1.0,
+        ge=0,
+        description="How far past the training data's range a number may go, as a share of "
+        "that range on each side (within what validation allows).",
+    )
     reload_seconds: float = Field(5.0, gt=0, description="How often aliases are re-read.")
     flags_seconds: float = Field(1.0, gt=0, description="How often the flags file is re-read.")
     model_threads: int = Field(
@@ -844,6 +873,22 @@ class ServingConfig(_Section):
         "more only helps large batches, and idle spinning threads steal CPU from requests.",
     )
     effects: tuple[EffectConfig, ...] = ()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        # The message never shows the token, only its length.
+        n = len(v.get_secret_value().strip())
+        if n < MIN_ADMIN_TOKEN_LENGTH:
+            what = "is empty" if n == 0 else f"has only {n} characters"
+            raise ValueError(
+                f"{what}; set it to at least {MIN_ADMIN_TOKEN_LENGTH} random characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(24))') or unset it "
+                "to keep the admin endpoints off"
+            )
+        return v
 
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -9,6 +9,7 @@ online-analysis flow as ``analyse``; nothing here imports Prefect.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,7 +37,9 @@ from challenger.train.pipeline import build_pipeline
 Analyse = Callable[..., dict[str, Any]]
 
 
-DEMO_TOKEN = "online-demo"  # the demo's own app, on loopback, for its own admin calls
+#: The demo's own app, on loopback, for its own admin calls (fresh per process: admin tokens
+#: must be at least 16 characters, and nobody else needs to know this one).
+DEMO_TOKEN = secrets.token_urlsafe(24)
 _LR = CandidateConfig(
     name="logistic_regression",
     estimator="sklearn.linear_model.LogisticRegression",

@@ -89,9 +89,13 @@ def batch_schema(
 def learned_range(values: pd.Series, tolerance: float) -> tuple[float, float] | None:
     """The observed range of a numeric column widened by ``tolerance`` spans on each side.
 
-    A column that never went below 0 (or above 0) keeps that bound. A constant column is
-    widened by its own size (at least 1) instead of its zero span. None when the column
-    holds no finite number.
+    A column that never went below 0 (or above 0) keeps that bound — a ``-999`` sentinel in
+    a score or an amount fails — but only when its own tail stays clear of zero: when the
+    distance from its extreme to 0 is at least the distance from that extreme to the
+    column's 1 % quantile (its tail's reach). A column that merely happened to stay
+    positive, e.g. a normal feature whose lowest value is 0.2 with most rows near 10, may
+    go a little below 0 without failing. A constant column is widened by its own size (at
+    least 1) instead of its zero span. None when the column holds no finite number.
     """
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
     numbers = numbers[np.isfinite(numbers)]
@@ -100,9 +104,12 @@ def learned_range(values: pd.Series, tolerance: float) -> tuple[float, float] | 
     lo, hi = float(numbers.min()), float(numbers.max())
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
     low, high = lo - tolerance * span, hi + tolerance * span
-    if lo >= 0:
+    k = max(2, math.ceil(0.01 * numbers.size))  # the 1 % tail, at least the second value
+    ordered = np.partition(numbers, (min(k, numbers.size) - 1, max(numbers.size - k, 0)))
+    near_lo, near_hi = float(ordered[min(k, numbers.size) - 1]), float(ordered[-k])
+    if lo >= 0 and lo >= near_lo - lo:
         low = max(low, 0.0)
-    if hi <= 0:
+    if hi <= 0 and -hi >= hi - near_hi:
         high = min(high, 0.0)
     return low, high
 

@@ -6,13 +6,23 @@ tables, the rows the request path hands over, and ``LogStore`` (schema, reads, t
 compare-and-set state). The request path never touches the disk: it queues rows for the
 writer thread of ``challenger.online.log_writer``.
 
+Durability: the database is in WAL mode with ``synchronous=NORMAL`` by default: a committed
+transaction is in the WAL file (written before COMMIT returns) and survives a crash or a
+kill -9 of any process; only a power cut or an OS crash can lose the last transactions
+(``serving.log_synchronous: full`` syncs the WAL on every commit and survives those too).
+The serving app answers a request only after its rows are committed (group commit, see
+``challenger.online.log_writer``).
+
 Tables:
     predictions  one row per answered record: id, time, variant, version, fingerprint, score,
                  latency (wall time of the request), model_ms (CPU time of the prediction),
-                 status (ok / fallback / error)
+                 status (ok / fallback / error), flagged (fields outside the champion's
+                 training profile, when ``serving.out_of_profile`` is flag)
     shadows      one row per record and shadow model: score, model_ms (CPU time of a request
                  predicted alone; NULL when micro-batched or cold), error
-    feedback     labels (and an optional business value) by request id and record index
+    feedback     labels (and an optional business value) by request id and record index;
+                 the first label of a record wins, a different one is refused unless the
+                 sender asks to overwrite it
     assignments  sticky A/B assignments of a balanced experiment
     state        small JSON documents with a revision for compare-and-set (the rollout state)
     events       what the app did on its own: model swaps, rollbacks, flag errors
@@ -57,6 +67,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     status TEXT NOT NULL,
     error TEXT,
     attributes TEXT,
+    flagged TEXT,
     PRIMARY KEY (request_id, idx)
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
@@ -103,6 +114,12 @@ CREATE TABLE IF NOT EXISTS events (
 
 INSERT_EVENT: Final = "INSERT INTO events (ts, kind, detail) VALUES (?,?,?)"
 
+#: Columns added after the first release: (table, column, type), added to older databases.
+_ADDED_COLUMNS: Final = (("predictions", "flagged", "TEXT"),)
+
+#: ``serving.log_synchronous`` → SQLite's ``PRAGMA synchronous`` value.
+SYNCHRONOUS: Final = {"normal": "NORMAL", "full": "FULL"}
+
 
 def fingerprint_record(record: Mapping[str, Any]) -> str:
     """A short, key-order-independent hash of one input record."""
@@ -132,6 +149,7 @@ class PredictionRow:
     status: str
     error: str | None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    flagged: str | None = None
 
     @classmethod
     def for_records(
@@ -154,6 +172,7 @@ class PredictionRow:
         status: str,
         error: str | None,
         attributes: Mapping[str, str],
+        flagged: Mapping[int, str] | None = None,
     ) -> list[PredictionRow]:
         """One row per record of an answered request (``idx`` is the record's position).
 
@@ -162,7 +181,9 @@ class PredictionRow:
             scores: The score of each record, or None when the model failed.
             request_id: The request every row belongs to; the other keywords are the
                 fields of the same name, shared by every record of the request.
+            flagged: Record index → its fields outside the training profile (comma-separated).
         """
+        flags = flagged or {}
         return [
             cls(
                 request_id=request_id,
@@ -183,6 +204,7 @@ class PredictionRow:
                 status=status,
                 error=error,
                 attributes=attributes,
+                flagged=flags.get(i),
             )
             for i, record in enumerate(records)
         ]
@@ -204,13 +226,19 @@ class ShadowRow:
 
 @dataclass(frozen=True)
 class FeedbackRow:
-    """A ground-truth label (and optional business value) for one answered record."""
+    """A ground-truth label (and optional business value) for one answered record.
+
+    The first label of a record wins: a row that contradicts the recorded one is refused
+    (reported to the sender as a conflict) unless ``overwrite`` is set; one that only adds
+    what is missing (a business value after the label) completes it.
+    """
 
     request_id: str
     idx: int
     label: float | None
     value: float | None
     ts: float
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,22 +265,43 @@ Row = PredictionRow | ShadowRow | FeedbackRow | AssignmentRow | EventRow
 
 
 class LogStore:
-    """Schema, reads and the compare-and-set state of one prediction-log database."""
+    """Schema, reads and the compare-and-set state of one prediction-log database.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The SQLite file (created with its folder when missing).
+        synchronous: ``serving.log_synchronous`` (normal or full, see the module docstring).
+    """
+
+    def __init__(self, path: Path, synchronous: str = "normal") -> None:
         self.path = Path(path)
+        self.synchronous = SYNCHRONOUS[synchronous]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def open_connection(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode (transactions are explicit), the caller's to close."""
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection (autocommit off; committed on success)."""
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        """A short-lived connection (autocommit; transactions are explicit)."""
+        conn = self.open_connection()
         try:
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
             yield conn
         finally:
             conn.close()

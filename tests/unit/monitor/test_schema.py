@@ -73,6 +73,16 @@ def test_learned_range_widens_the_observed_range_and_keeps_the_sign() -> None:
     assert learned_range(pd.Series([np.nan]), 1.0) is None
 
 
+def test_the_zero_bound_holds_only_where_the_tail_stays_clear_of_zero() -> None:
+    rng = np.random.default_rng(3)
+    scores = pd.Series(rng.uniform(300, 850, 3000))  # a credit score: -999 must fail
+    assert learned_range(scores, 10.0)[0] == 0.0
+    noise = pd.Series(np.abs(rng.normal(10.0, 3.0, 3000)) + 0.05)  # happened to stay positive
+    lo, _ = learned_range(noise, 10.0)
+    assert lo < -100 and noise.min() < 1.0
+    assert learned_range(-scores, 10.0)[1] == 0.0  # the same rule for a never-positive column
+
+
 def test_unconfigured_ranges_come_from_the_reference(tmp_path: Path) -> None:
     stream = Stream(seed=1)
     reference = stream.batch(0).iloc[:700]

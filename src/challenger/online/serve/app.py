@@ -11,8 +11,13 @@ Endpoints:
     POST /admin/rollback   (token) stop the challenger's traffic now, with a reason
     POST /admin/reload     (token) re-read the aliases now
 
-Admin endpoints need ``Authorization: Bearer <serving.admin_token>``; without a configured
-token they are disabled (403). Request bodies above ``serving.max_body_bytes`` get 413.
+Admin endpoints need ``Authorization: Bearer <serving.admin_token>`` (compared in constant
+time; the configuration refuses a token shorter than 16 characters, so an empty
+``Bearer`` never matches); without a configured token they are disabled (403). Request
+bodies above ``serving.max_body_bytes`` get 413, bodies that are not JSON 415, and JSON
+the app cannot carry (NaN, integers beyond 64 bits, bad UTF-8, deep nesting) 422
+(``challenger.online.serve.body``). The OpenAPI document is served at ``/openapi.json``;
+there is no ``/docs`` page, whose assets would come from a CDN.
 
 While it serves, background steps re-read the aliases (``serving.reload_seconds``), the flags
 file (``serving.flags_seconds``) and, for A/B and canary, run the canary guard
@@ -28,15 +33,14 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import orjson
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from challenger.config import Settings
 from challenger.online.serve import routes
+from challenger.online.serve.body import BodyLimit, StrictJSONRoute
 from challenger.online.serve.guard import run_guard
 from challenger.online.serve.routes import (
     FeedbackBatch,
@@ -47,64 +51,6 @@ from challenger.online.serve.routes import (
 from challenger.online.serve.runtime import ServingRuntime
 
 log = logging.getLogger(__name__)
-
-
-class BodyLimit:
-    """Refuse request bodies larger than ``max_bytes`` with 413, before anything parses them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._too_large(send)
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Send) -> None:
-        body = orjson.dumps(
-            {"detail": f"request body is larger than {self.max_bytes} bytes; send smaller batches"}
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 async def _every(seconds: float, step: Callable[[], Awaitable[None]]) -> None:
@@ -119,16 +65,21 @@ async def _every(seconds: float, step: Callable[[], Awaitable[None]]) -> None:
 def _admin_check(token: SecretStr | None) -> Callable[[Request], None]:
     """The dependency of the admin endpoints: a bearer token, compared in constant time."""
 
+    expected = None if token is None else token.get_secret_value().encode()
+
     def require_admin(request: Request) -> None:
-        if token is None:
+        if not expected:  # no token (or, defensively, an empty one): admin is off
             raise HTTPException(
                 403,
                 "admin endpoints are disabled: set CHALLENGER_SERVING__ADMIN_TOKEN "
                 "(or serving.admin_token) and restart the app",
             )
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.encode(), token.get_secret_value().encode()
+        presented = given.strip().encode("utf-8", "replace")
+        if (
+            scheme.lower() != "bearer"
+            or not presented
+            or not hmac.compare_digest(presented, expected)
         ):
             raise HTTPException(
                 401,
@@ -191,7 +142,10 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
         description="Champion/challenger serving with shadow, A/B, canary and feature flags.",
         version="1",
         lifespan=_lifespan(rt, settings),
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN: no network here
+        redoc_url=None,
     )
+    app.router.route_class = StrictJSONRoute
     app.state.runtime = rt
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_body_bytes)
     admin = [Depends(_admin_check(settings.serving.admin_token))]

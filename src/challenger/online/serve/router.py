@@ -138,6 +138,7 @@ def route(
     state: RolloutState | None,
     has_shadows: bool,
     assigner: Assigner | None = None,
+    log_healthy: bool = True,
 ) -> tuple[Route, str | None]:
     """Decide which model answers a request.
 
@@ -149,6 +150,8 @@ def route(
         state: The A/B or canary state (None: no rollout running).
         has_shadows: Whether any shadow model is loaded.
         assigner: The A/B assigner (required for the ``ab`` strategy).
+        log_healthy: Whether the prediction log writes; an A/B test or a canary is judged
+            from it, so while it does not, everyone gets the champion.
 
     Returns:
         The route, and the stratum of a new balanced A/B assignment to remember (else None).
@@ -163,6 +166,8 @@ def route(
         return Route(CHAMPION, "shadow" if mirror else "shadow off", shadow=mirror), None
 
     experiment = rollout.ab.experiment if strategy == "ab" else rollout.canary.experiment
+    if not log_healthy:
+        return Route(CHAMPION, "prediction log unhealthy: the challenger would go unobserved"), None
     if challenger_version is None:
         return Route(CHAMPION, "no challenger loaded"), None
     if state is None or not state.running or state.challenger_version != challenger_version:

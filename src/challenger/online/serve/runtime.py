@@ -1,8 +1,11 @@
 """What the serving app holds while it runs: models, flags, rollout state, log, shadow worker.
 
 ``ServingRuntime`` loads the models when it is built (so a missing champion or a model that
-cannot be served fails before the server listens), ``start`` starts the prediction-log writer
-and, in shadow mode, the shadow worker process; ``stop`` drains both. Its background steps
+cannot be served fails before the server listens), with the training profile of each
+(``challenger.online.serve.profile``, from the reference logged with its run); ``start``
+starts the prediction-log writer and, in shadow mode, the shadow worker process; ``stop``
+drains both. ``health`` says ``degraded`` with the reason while the log fails (and for
+``LOG_ALERT_SECONDS`` after it last failed), so a failing log is never silent. Its background steps
 (``refresh_models``, ``refresh_flags``, ``sync_state``) run in threads the app schedules; the
 rollout state's transitions are ``challenger.online.rollout``'s, the canary guard is
 ``challenger.online.serve.guard``'s.
@@ -19,22 +22,26 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from challenger.config import Settings
-from challenger.errors import ChallengerError
+from challenger.errors import ChallengerError, ConfigError
 from challenger.online import rollout
 from challenger.online.log import EventRow, LogStore
 from challenger.online.log_writer import LogWriter
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import FlagsFile
-from challenger.online.serve.models import ModelHub, require_binary_task
+from challenger.online.serve.models import InputSchema, ModelHub, require_binary_task
+from challenger.online.serve.profile import InputProfile, build_profile
 from challenger.online.serve.prometheus import ServingMetrics
 from challenger.online.serve.router import Assigner
 from challenger.online.serve.shadow_worker import ShadowRunner, ShadowSpec, ShadowStats
 from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
 
 log = logging.getLogger(__name__)
 
 #: Request ids kept in memory so feedback is checked without a query.
 RECENT_IDS = 500_000
+#: How long /health stays degraded after prediction-log rows last failed.
+LOG_ALERT_SECONDS = 300.0
 
 
 class ServingRuntime:
@@ -55,6 +62,12 @@ class ServingRuntime:
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         require_binary_task(settings.data.task)  # before anything loads: a clear refusal
+        if settings.rollout.strategy in ("ab", "canary") and not settings.serving.log_enabled:
+            raise ConfigError(
+                f"rollout.strategy is {settings.rollout.strategy} but serving.log_enabled is "
+                "false: an A/B test or a canary is judged (and rolled back) from the prediction "
+                "log, so the challenger would be served unobserved; turn the log on"
+            )
         self.settings = settings
         self.rollout = settings.rollout
         self.strategy = settings.rollout.strategy
@@ -63,13 +76,17 @@ class ServingRuntime:
         self.registry = registry or Registry.from_settings(settings)
         self.metrics = ServingMetrics()
         shadow_refs = self.rollout.shadow.models if self.strategy == "shadow" else ()
+        self._tracking: Tracking | None = None
         self.hub = ModelHub(
             self.registry,
             need_challenger=self.strategy in ("ab", "canary"),
             shadow_refs=shadow_refs,
+            profiler=self._profile,
         )
         self.flags = FlagsFile(settings.path(settings.serving.flags_file))
-        self.store = LogStore(settings.path(settings.serving.prediction_log))
+        self.store = LogStore(
+            settings.path(settings.serving.prediction_log), settings.serving.log_synchronous
+        )
         self.assigner: Assigner | None = None
         if self.strategy == "ab":
             self.assigner = Assigner(
@@ -80,8 +97,21 @@ class ServingRuntime:
         self.shadow: ShadowRunner | None = None
         self.recent: OrderedDict[str, int] = OrderedDict()
         self.started_at = time.time()
+        #: Rows the shadow worker's own log writer could not write, and its last error.
+        self.shadow_log: tuple[int, str | None] = (0, None)
         self._last_flags_error: str | None = None
         self._limits: threadpool_limits | None = None
+
+    def _profile(self, version: int, schema: InputSchema) -> InputProfile:
+        """The training profile of a version being loaded (from its run's drift reference)."""
+        reference = None
+        try:
+            if self._tracking is None:
+                self._tracking = Tracking.from_settings(self.settings)
+            reference = self._tracking.load_reference(self.registry.version(version).run_id)
+        except Exception as exc:  # the profile falls back to validation.ranges, said in /health
+            log.warning("v%d: its training reference could not be read: %s", version, exc)
+        return build_profile(self.settings, reference, version, schema.numeric)
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,6 +138,7 @@ class ServingRuntime:
             experiment=s.project.experiment,
             artifact_root=s.artifact_root,
             log_path=s.path(s.serving.prediction_log),
+            log_synchronous=s.serving.log_synchronous,
             log_enabled=s.serving.log_enabled,
             effects=s.serving.effects,
             root=s.root,
@@ -123,6 +154,7 @@ class ServingRuntime:
                 histogram.observe(s)
         for model, n in stats.errors.items():
             self.metrics.shadow_errors.labels(model).inc(n)
+        self.shadow_log = (stats.log_failed, stats.log_error)
 
     def stop(self) -> None:
         """Drain the shadow worker and the log (nothing queued is lost)."""
@@ -139,6 +171,39 @@ class ServingRuntime:
         log.info("%s: %s", kind, detail)
         if self.writer is not None:
             self.writer.put(EventRow(kind, detail, time.time()))
+
+    def update_log_gauges(self) -> None:
+        """The prediction log's gauges, read now."""
+        writer, m = self.writer, self.metrics
+        if writer is not None:
+            m.log_pending.set(writer.pending)
+            m.log_written.set(writer.written)
+            m.log_failed.set(writer.failed)
+            m.log_healthy.set(1 if writer.healthy else 0)
+
+    def log_problems(self) -> list[str]:
+        """What /health says about the prediction log (nothing while it writes)."""
+        writer = self.writer
+        if writer is None or not writer.enabled:
+            return []
+        problems = []
+        problem = writer.problem
+        if problem is not None:
+            problems.append(
+                f"prediction log unhealthy: {problem}; answers say logged: false and A/B and "
+                "canary traffic goes to the champion until it writes again"
+            )
+        last = writer.last_failure
+        if last is not None and time.time() - last < LOG_ALERT_SECONDS:
+            problems.append(
+                f"prediction log: {writer.failed} row(s) not written since start, the last "
+                f"{time.time() - last:.0f} s ago ({writer.last_error}); they are kept in "
+                f"{writer.rejected_path}"
+            )
+        failed, error = self.shadow_log
+        if failed:
+            problems.append(f"shadow worker's log: {failed} row(s) not written ({error})")
+        return problems
 
     def update_gauges(self) -> None:
         m, cur = self.metrics, self.hub.current
@@ -266,11 +331,11 @@ class ServingRuntime:
             for p in (
                 self.flags.error,
                 self.hub.last_error,
-                writer.last_error if writer else None,
                 shadow["error"] if shadow else None,
             )
             if p
         ]
+        problems += self.log_problems()
         return {
             "status": "degraded" if problems else "ok",
             "problems": problems,
@@ -280,13 +345,21 @@ class ServingRuntime:
             "challenger": cur.challenger_version,
             "challenger_note": cur.challenger_note,
             "input_schema": cur.schema.describe(),
+            "input_profile": None if cur.profile is None else cur.profile.describe(),
+            "out_of_profile": self.settings.serving.out_of_profile,
             "shadow": shadow,
             "rollout": None if self.state is None else self.state.to_dict(),
             "flags": self.flags.current.model_dump(mode="json"),
             "log": {
                 "enabled": self.settings.serving.log_enabled,
+                "healthy": writer.healthy if writer else False,
+                "synchronous": self.settings.serving.log_synchronous,
                 "pending": writer.pending if writer else 0,
                 "written": writer.written if writer else 0,
+                "failed": writer.failed if writer else 0,
+                "last_error": writer.last_error if writer else None,
+                "rejected": str(writer.rejected_path) if writer else None,
+                "shadow_failed": self.shadow_log[0],
             },
             "swaps": self.hub.swaps,
             "uptime_seconds": round(time.time() - self.started_at, 1),

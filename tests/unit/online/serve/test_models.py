@@ -99,3 +99,28 @@ def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None
     model.coef_[:] = np.nan  # a diverged training run: predict_proba returns NaN
     with pytest.raises(ValueError, match="unusable scores for 40 rows: non-finite"):
         served_scores(model, X)
+
+
+@pytest.mark.parametrize(
+    ("record", "column", "msg"),
+    [
+        ({"age": 2**70, "open_accounts": 1, "region": "n"}, "age", "beyond 64 bits"),
+        ({"age": 1.0, "open_accounts": 2**63, "region": "n"}, "open_accounts", "beyond 64 bits"),
+        ({"age": 1.0, "open_accounts": 2.0**64, "region": "n"}, "open_accounts", "within 64 bits"),
+        ({"age": 1.0, "open_accounts": 1, "region": "\ud800"}, "region", "valid Unicode"),
+    ],
+)
+def test_values_the_log_could_not_carry_are_refused(
+    record: dict[str, object], column: str, msg: str
+) -> None:
+    with pytest.raises(InputError) as exc:
+        SCHEMA.validate([record], "record")
+    assert exc.value.errors[0]["loc"] == ["record", column]
+    assert msg in exc.value.errors[0]["msg"]
+
+
+def test_the_widest_64_bit_integers_are_served() -> None:
+    columns = SCHEMA.validate(
+        [{"age": 2**63 - 1, "open_accounts": -(2**63), "region": "nörth"}], "record"
+    )
+    assert columns["open_accounts"] == [-(2**63)] and columns["age"] == [float(2**63 - 1)]
