@@ -8,6 +8,7 @@ data) that later monitor runs compare batches with.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -186,9 +187,19 @@ class Tracking:
             self._mlflow.log_artifact(str(path), "reference")
 
     def log_model(self, model: Any, input_example: pd.DataFrame) -> str:
-        """Log a fitted scikit-learn model with its signature; returns its model URI."""
+        """Log a fitted scikit-learn model with its signature; returns its model URI.
+
+        The model is saved with cloudpickle, the format MLflow loads back without a list of
+        trusted types: skops, MLflow's safe format, refuses at load time every class it was
+        not told to trust (each candidate's estimator, every transformer of the pipeline), so
+        a user's own estimator would register and then fail to load. Pickles written and read
+        by this registry are as trustworthy as the store itself; MLflow's warning that says
+        so at every registration is therefore dropped (the README explains the choice once).
+        """
         import mlflow.sklearn
         from mlflow.models import infer_signature
+
+        _quiet_pickle_warning()
 
         # Integer columns become doubles in the signature: a later batch with a missing value
         # (read as float) must not break schema enforcement at serving time.
@@ -222,3 +233,17 @@ class Tracking:
         except (MlflowException, OSError):
             return None
         return pd.read_parquet(local)
+
+
+class _PickleWarning(logging.Filter):
+    """Drops MLflow's per-model warning about the pickle format (see ``Tracking.log_model``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Saving scikit-learn models in the pickle")
+
+
+def _quiet_pickle_warning() -> None:
+    """Install :class:`_PickleWarning` on MLflow's sklearn logger, once per process."""
+    log = logging.getLogger("mlflow.sklearn")
+    if not any(isinstance(f, _PickleWarning) for f in log.filters):
+        log.addFilter(_PickleWarning())
