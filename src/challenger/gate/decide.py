@@ -178,6 +178,27 @@ def _inconclusive_rows(bs: PairedBootstrap, limit: float, power: float) -> tuple
     )
 
 
+def _routes_rows(
+    routes: list[_Route], primary: PairedBootstrap, policy: GateConfig
+) -> tuple[int | None, str]:
+    """The fewest rows with which a route would promote, each at Holm's first-step level α/k."""
+    alpha = (1.0 - policy.confidence) / len(routes)
+    options = []
+    for r in routes:
+        possible = r.result is primary or primary.delta > -policy.margin
+        if possible and r.result.delta > r.limit:
+            rows = rows_needed(r.result, r.limit, power=policy.power, alpha=alpha)
+            if rows is not None:
+                options.append((rows, r.metric))
+    if not options:
+        return _inconclusive_rows(primary, threshold(policy), policy.power)
+    rows, by = min(options)
+    return rows, (
+        f"; a power calculation ({policy.power:.0%} power, one-sided {alpha:.1%} test) says about "
+        f"{rows:,} holdout rows would promote it on {by} if the observed difference holds"
+    )
+
+
 def statistical_check(
     evidence: Evidence, policy: GateConfig
 ) -> tuple[Outcome, list[Check], int | None]:
@@ -288,7 +309,7 @@ def statistical_check(
         )
         checks[0] = replace(checks[0], reason=reason)
         return Outcome.REJECT, checks, None
-    needed, more = _inconclusive_rows(bs, limit, policy.power)
+    needed, more = _routes_rows(judged, bs, policy)
     reason = f"{shown}: neither the primary metric nor a decision metric decides ({holm})" + more
     checks[0] = replace(checks[0], reason=reason)
     return Outcome.INCONCLUSIVE, checks, needed
@@ -393,11 +414,18 @@ def slice_checks(evidence: Evidence) -> list[Check]:
 
 
 def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
-    """The challenger's calibration may not be worse than the champion's beyond a margin."""
+    """The challenger's calibration may not be confidently worse than the champion's beyond a margin.
+
+    ``calibration.metric: brier`` — and ECE on a holdout of fewer than ``calibration.min_rows``
+    rows, where binned ECE measures its own noise more than calibration — is judged on the
+    paired bounds of the Brier score: it fails only if even the most favourable bound of the
+    increase exceeds ``max_increase``.
+    """
     cfg = policy.calibration
     if cfg.max_increase is None or evidence.champion_version is None:
         return []
-    if cfg.metric == "brier":
+    small = cfg.metric == "ece" and evidence.n_rows < cfg.min_rows
+    if cfg.metric == "brier" or small:
         row = evidence.secondary.get("brier", {})
         lower = row.get("lower")  # oriented: positive = challenger better (lower loss)
         if lower is None:
@@ -408,6 +436,12 @@ def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
         assert upper is not None
         ok = upper >= -cfg.max_increase
         increase = natural("brier", upper)  # challenger − champion: the smallest plausible increase
+        instead = (
+            f" (ECE needs calibration.min_rows {cfg.min_rows} holdout rows, this one has "
+            f"{evidence.n_rows}: judged on the Brier score's bounds instead)"
+            if small
+            else ""
+        )
         return [
             Check(
                 "calibration_brier",
@@ -416,7 +450,8 @@ def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
                 f"<= +{cfg.max_increase:g}",
                 "Brier score (challenger − champion) "
                 + ("not confidently worse" if ok else "confidently worse")
-                + f" than the champion's beyond {cfg.max_increase:g}",
+                + f" than the champion's beyond {cfg.max_increase:g}"
+                + instead,
             )
         ]
     chal = evidence.calibration.get("ece_challenger")

@@ -53,6 +53,7 @@ def rows_needed(
     *,
     bound: Literal["lower", "upper"] = "lower",
     power: float = DEFAULT_POWER,
+    alpha: float | None = None,
 ) -> int | None:
     """Holdout rows with which a one-sided test would decide, with ``power``, if Δ holds.
 
@@ -67,6 +68,9 @@ def rows_needed(
     bounds straddle the threshold although a symmetric test would not), it is the holdout
     plus one row.
 
+    ``alpha`` is the one-sided level of the test (default 1 − ``result.confidence``); a test
+    that is one of a Holm family of k may ask for α/k, the level of Holm's first step.
+
     Returns:
         Rows needed (more than ``result.n_rows``), or None when the observed Δ is on the
         wrong side of the threshold or on it, or there is no spread: then no amount of
@@ -78,6 +82,7 @@ def rows_needed(
         return None
     units = result.n_units
     effect = gap / (se * math.sqrt(units))
-    needed_units = units_for_power(effect, 1.0 - result.confidence, power)
+    level = 1.0 - result.confidence if alpha is None else alpha
+    needed_units = units_for_power(effect, level, power)
     rows = math.ceil(needed_units * result.n_rows / units)
     return max(rows, result.n_rows + 1)

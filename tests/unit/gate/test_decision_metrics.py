@@ -95,8 +95,17 @@ def test_a_decision_metric_cannot_carry_a_challenger_that_is_worse_on_the_primar
 
 
 def test_neither_route_deciding_is_inconclusive_with_a_power_calculation() -> None:
+    from challenger.stats import rows_needed
+
     d = decide(_evidence(_t("roc_auc", 0.01, 0.01), _t("brier", 0.0, 0.01)), OK, PLAIN)
     assert d.outcome is Outcome.INCONCLUSIVE and d.rows_needed is not None and d.rows_needed > N
+    assert "on roc_auc" in d.reason
+    # Only the decision metric's route is promising: its rows, at Holm's first step α/2.
+    brier = _t("brier", 0.004, 0.002)
+    d = decide(_evidence(_t("roc_auc", 0.0, 0.001), brier), OK, PLAIN)
+    assert d.outcome is Outcome.INCONCLUSIVE and "on brier" in d.reason
+    assert d.rows_needed == rows_needed(brier, 0.001, power=0.8, alpha=0.025)
+    assert d.rows_needed is not None and d.rows_needed > N
 
 
 def test_the_family_wise_error_of_the_two_routes_stays_at_alpha(
