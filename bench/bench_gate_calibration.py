@@ -2,7 +2,8 @@
 
 Over many seeds (at least 40), three scenarios, each judged by the gate with the default
 policy of ``challenger.yaml`` (superiority, one-sided 95 %, BCa, 2,000 resamples, slices,
-calibration guard) at several ``min_improvement`` values:
+calibration guard, the decision-level metric Brier as a second way to win, Holm-adjusted)
+at several ``min_improvement`` values:
 
 * **exact null** — two score vectors of identical population quality (Δ = 0 by symmetry):
   the rate of the bootstrap test itself, which should be the nominal 5 %.
@@ -32,7 +33,8 @@ from statsmodels.stats.proportion import proportion_confint
 from challenger.config import CandidateConfig, Settings
 from challenger.demo.simulator import simulate_batch
 from challenger.gate.decide import Outcome, decide
-from challenger.gate.evidence import Check, Evidence, gather_evidence, positive_scores
+from challenger.gate.evidence import Check, Evidence, gather_evidence
+from challenger.problem import model_scores
 from challenger.train.pipeline import build_pipeline
 
 CANDIDATE = CandidateConfig(
@@ -58,8 +60,8 @@ def _evidence(
     gate = settings.gate
     return gather_evidence(
         y,
-        positive_scores(challenger, X),
-        positive_scores(champion, X),
+        model_scores(challenger, X, "binary"),
+        model_scores(champion, X, "binary"),
         primary_metric="roc_auc",
         champion_version=1,
         challenger_version=2,
@@ -68,7 +70,13 @@ def _evidence(
         seed=seed,
         slice_values={s.column: holdout[s.column].astype(str).to_numpy() for s in gate.slices},
         slices=gate.slices,
+        decision_metrics=_decision_metrics(settings),
+        small_sample_units=gate.small_sample_rows,
     )
+
+
+def _decision_metrics(settings: Settings) -> tuple[str, ...]:
+    return tuple(settings.gate.decision_metrics_for("binary", "roc_auc"))
 
 
 def _exact_null(n_rows: int, seed: int, settings: Settings) -> Evidence:
@@ -88,6 +96,8 @@ def _exact_null(n_rows: int, seed: int, settings: Settings) -> Evidence:
         confidence=settings.gate.confidence,
         n_resamples=settings.gate.n_resamples,
         seed=seed,
+        decision_metrics=_decision_metrics(settings),
+        small_sample_units=settings.gate.small_sample_rows,
     )
 
 
@@ -124,7 +134,8 @@ def main() -> None:
         full, weak = _fit(settings, train, numeric), _fit(settings, train, weak_numeric)
         X, y = big[list(settings.data.features)], big[settings.data.target]
         margins.append(
-            roc_auc_score(y, positive_scores(full, X)) - roc_auc_score(y, positive_scores(weak, X))
+            roc_auc_score(y, model_scores(full, X, "binary"))
+            - roc_auc_score(y, model_scores(weak, X, "binary"))
         )
     margin = float(np.mean(margins))
 
