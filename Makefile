@@ -4,16 +4,22 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SCALE_STAMP := $(VENV)/.installed-scale
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint unit bench clean
+.PHONY: install demo test test-scale lint unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# The `scale` extra: PostgreSQL drivers for MLflow (psycopg) and the Prefect server (asyncpg).
+$(SCALE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,scale]'
+	touch $(SCALE_STAMP)
 
 install: $(STAMP)
 
@@ -25,7 +31,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
+
+# Real engines on this machine: a PostgreSQL server (Debian's postgresql package) under
+# MLflow and Prefect, and a Dask scheduler with two worker processes (tests/scale).
+test-scale: $(SCALE_STAMP)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  echo "make test-scale needs the PostgreSQL server: apt-get install -y postgresql"; exit 2; }
+	$(BIN)/python -m pytest tests/scale -m scale
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q

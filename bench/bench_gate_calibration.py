@@ -17,6 +17,10 @@ at several ``min_improvement`` values:
 
 Beside them, the point-estimate rule "challenger AUC > champion AUC" that single-number
 gates use. Run: ``python bench/bench_gate_calibration.py [--seeds 200]``.
+
+``--quick`` runs the same code on a few seeds, small batches and 200 resamples, in seconds
+(the test suite runs it so that a moved module cannot break the benchmark unnoticed); its
+rates are printed, not meant to be read.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ CANDIDATE = CandidateConfig(
 )
 OK = (Check("smoke_test", True, "rows", "predicts", "benchmark models are fitted in-process"),)
 WEAK_DROP = ("late_payments_12m",)
+QUICK = {"seeds": 3, "train_rows": 1000, "holdout_rows": 600, "margin_rows": 10_000}
+MIN_SEEDS = 40
 
 
 def _fit(settings: Settings, frame: pd.DataFrame, numeric: tuple[str, ...]) -> object:
@@ -118,16 +124,26 @@ def main() -> None:
         default=[0.0, 0.002, 0.005],
         help="comma-separated gate.min_improvement values to judge the same runs with",
     )
+    parser.add_argument("--margin-rows", type=int, default=200_000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a size that runs in seconds ({QUICK}, 200 resamples); not a calibration",
+    )
     args = parser.parse_args()
-    if args.seeds < 40:
-        parser.error("--seeds must be at least 40")
-    settings = Settings()
+    if args.quick:  # explicit options still win over the quick size
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args()
+    elif args.seeds < MIN_SEEDS:
+        parser.error(f"--seeds must be at least {MIN_SEEDS}")
+    # The default policy of challenger.yaml; --quick only resamples less.
+    settings = Settings(gate={"n_resamples": 200}) if args.quick else Settings()  # type: ignore[arg-type]
     numeric = settings.data.numeric
     weak_numeric = tuple(c for c in numeric if c not in WEAK_DROP)
     t0 = time.perf_counter()
 
     # The stated margin: the weak and full models' AUC on 200,000 fresh rows, on a few seeds.
-    big = simulate_batch(9_999, 200_000, seed=1)
+    big = simulate_batch(9_999, args.margin_rows, seed=1)
     margins = []
     for s in range(3):
         train = simulate_batch(5_000 + s, args.train_rows, seed=1)
@@ -162,7 +178,9 @@ def main() -> None:
         f"gate calibration on the simulator: {args.seeds} seeds, train {args.train_rows} rows per model, "
         f"holdout {args.holdout_rows} rows, {settings.gate.n_resamples} BCa resamples ({elapsed:.0f} s)"
     )
-    print(f"power scenario: true ΔAUC = {margin:+.4f} (200,000 fresh rows, mean of 3 fits)")
+    print(
+        f"power scenario: true ΔAUC = {margin:+.4f} ({args.margin_rows:,} fresh rows, mean of 3 fits)"
+    )
     print()
     # Monte-Carlo honesty: with a finite number of runs the observed rate scatters around the
     # true one, so the verdicts are binomial tests, not comparisons of a raw proportion.

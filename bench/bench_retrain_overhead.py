@@ -11,7 +11,11 @@ training rows, twice: with scikit-learn's default (folds in sequence) and with t
 parallel as the flow's executor (``n_jobs`` = its workers). The second is the fair one: the
 flow's parallel folds are then not counted as an orchestration gain. Both are timed in this run; the ratio is printed. Target: at most 1.3x.
 
-    python bench/bench_retrain_overhead.py [--rows 200000]
+    python bench/bench_retrain_overhead.py [--rows 200000] [--quick]
+
+``--quick`` runs the same code at a size that takes seconds (the test suite runs it); its
+ratios are printed, not judged. The flows use ``PREFECT_API_URL`` when it is set, else a
+temporary Prefect server.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ import yaml
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
 from challenger.store.batches import write_table
+from challenger.store.connection import create_store
 from challenger.train.window import time_split
 
 EXTRA = [f"noise_{i}" for i in range(1, 6)] + ["log_income", "loan_to_income", "credit_x_dti"]
+QUICK = {"rows": 3_000, "repeats": 1, "champion_rows": 2_000}
 
 
 def make_data(rows: int, day: int, seed: int) -> pd.DataFrame:
@@ -149,12 +155,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--champion-rows", type=int, default=20_000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help=f"a size that runs in seconds ({QUICK}); not judged"
+    )
     args = parser.parse_args()
+    if args.quick:  # explicit options still win over the quick size
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder / 'mlflow.db'}"
+        create_store(os.environ["MLFLOW_TRACKING_URI"])  # named explicitly: created when asked
         cfg = bench_config(folder)
-        champion_data = write_table(make_data(20_000, 0, 7), folder / "champion.parquet")
+        champion_data = write_table(
+            make_data(args.champion_rows, 0, 7), folder / "champion.parquet"
+        )
         frame = make_data(args.rows, 1, 7)
         data = write_table(frame, folder / "big.parquet")
 
@@ -177,11 +193,11 @@ def main() -> None:
             seq_s.append(bare_sklearn(frame, cfg, None))
             print(f"bare scikit-learn, folds in sequence: {seq_s[-1]:.1f} s", flush=True)
         n_features = len(load_config(cfg).data.features)
-    decision = result["decision"]
+    decision = result.to_dict()["decision"]
     print(
         f"retrain flow on {args.rows:,} rows x {n_features} features: best of {args.repeats} "
         f"{min(flow_s):.1f} s wall "
-        f"(best {result['candidate']}, CV {result['cv_strategy']}, gate {decision['outcome']}: "
+        f"(best {result.candidate}, CV {result.cv_strategy}, gate {decision['outcome']}: "
         f"{decision['reason'][:160]})"
     )
     print(
@@ -195,6 +211,7 @@ def main() -> None:
     print(
         f"orchestration overhead (flow / bare with {workers} parallel folds, wall clock): "
         f"{min(flow_s) / min(bare_s):.2f}x (target <= 1.3x)"
+        + (" (--quick size: judged at full size only)" if args.quick else "")
     )
 
 

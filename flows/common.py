@@ -1,8 +1,11 @@
-"""The Prefect pieces the flows share: the promotion lock, the judgement as a task, the artifacts.
+"""The Prefect pieces the flows share: the promotion lock, the judgement as a task, the artifacts,
+and the repair of what killed runs left behind.
 
 No business logic: the judgement is ``challenger.gate.judge``, the move of ``champion`` is
 ``challenger.gate.promotion``; this module only gives them Prefect's lock and a task run
-in the UI.
+in the UI. Each flow run is tagged with the process that runs it (:func:`claim_flow_run`),
+so that a later run can tell a run in progress from one whose process was killed, which
+Prefect would otherwise show RUNNING forever (:func:`crash_dead_flow_runs`).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from prefect.concurrency.sync import concurrency
 from challenger.config import Settings
 from challenger.gate import report
 from challenger.gate.judge import judge
-from challenger.gate.promotion import Lock
+from challenger.gate.promotion import Lock, recover
 from challenger.store.lock import promotion_lock as store_lock
 from challenger.store.registry import Registry
-from challenger.store.tracking import Tracking
+from challenger.store.tracking import Tracking, process_alive, this_process
 
 PROMOTION_LIMIT = "challenger-promotion"
 LOCK_TIMEOUT_SECONDS = 600
+RUN_TAG = "challenger"  # every flow run of challenger's flows (a filter for the repair)
+PROCESS_TAG = "challenger.process:"  # + host:pid:start time of the process running it
 
 judge_task = task(name="evaluate", cache_policy=NO_CACHE)(judge)
 """The judgement as a Prefect task (one task run per judgement in the UI)."""
@@ -82,3 +87,88 @@ def gate_artifacts(
         description=f"{model_name} v{version}: {outcome}",
     )
     create_markdown_artifact(text, key="gate-report", description=f"Gate report of v{version}")
+
+
+def claim_flow_run() -> None:
+    """Tag the running flow run with this process (``challenger.process:host:pid:start``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None:
+        return
+    mine = {RUN_TAG, PROCESS_TAG + this_process()}
+    if mine <= set(run.tags):
+        return
+    tags = [t for t in run.tags if not t.startswith(PROCESS_TAG)] + sorted(mine - {*run.tags})
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run.id, tags=tags)
+
+
+def crash_dead_flow_runs() -> list[str]:
+    """Mark CRASHED every RUNNING flow run (and its running task runs) whose process is dead.
+
+    Only runs tagged by :func:`claim_flow_run` are judged, and only processes of this host
+    can be checked (``challenger.store.tracking.process_alive``); returns what changed.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    current = context.flow_run.id if context is not None and context.flow_run else None
+    running = [StateType.RUNNING, StateType.PENDING]
+    closed: list[str] = []
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[RUN_TAG]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=running)),
+            ),
+            limit=200,
+        )
+        for run in runs:
+            process = next(
+                (t.removeprefix(PROCESS_TAG) for t in run.tags if t.startswith(PROCESS_TAG)), None
+            )
+            if run.id == current or process is None or process_alive(process):
+                continue
+            message = f"its process ({process}) is gone: killed or crashed"
+            tasks = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                task_run_filter=TaskRunFilter(
+                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=running))
+                ),
+            )
+            for task_run in tasks:
+                client.set_task_run_state(task_run.id, _crashed(message), force=True)
+            client.set_flow_run_state(run.id, _crashed(message), force=True)
+            closed.append(f"flow run {run.name} ({run.id}): RUNNING -> CRASHED, {message}")
+    return closed
+
+
+def _crashed(message: str) -> Any:
+    from prefect.states import Crashed
+
+    return Crashed(message=message)
+
+
+def repair_at_start(settings: Settings, registry: Registry, tracking: Tracking) -> list[str]:
+    """What a flow that may move ``champion`` does first; returns what it repaired.
+
+    It claims its flow run, marks CRASHED the flow runs of killed processes, and puts right
+    what an interrupted run left in the registry (``challenger.gate.promotion.recover``).
+    """
+    claim_flow_run()
+    return crash_dead_flow_runs() + recover(registry, tracking, promotion_lock(settings))

@@ -14,13 +14,20 @@ from challenger.config import load_config
 from challenger.errors import ChallengerError
 from challenger.gate import report
 from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
-from challenger.gate.promotion import promote_if_better, recover, rollback
+from challenger.gate.promotion import promote_if_better, rollback
 from challenger.gate.publish import publish
 from challenger.results import PromotionResult, RollbackResult
 from challenger.store.record import TAG, VersionRecord
 from challenger.store.registry import VersionInfo
 from challenger.train.window import holdout_of
-from flows.common import gate_artifacts, judge_task, promotion_lock, stores
+from flows.common import (
+    claim_flow_run,
+    gate_artifacts,
+    judge_task,
+    promotion_lock,
+    repair_at_start,
+    stores,
+)
 
 
 @flow(name="promote", log_prints=False)
@@ -48,7 +55,7 @@ def promote_flow(
     settings = load_config(config)
     name = settings.project.model_name
     registry, tracking = stores(settings)
-    repaired = recover(registry, tracking, promotion_lock(settings))
+    repaired = repair_at_start(settings, registry, tracking)
     if repaired:
         log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
     try:
@@ -116,6 +123,7 @@ def rollback_flow(
     settings = load_config(config)
     name = settings.project.model_name
     registry, tracking = stores(settings)
+    claim_flow_run()
     with tracking.start_run("rollback", tags={f"{TAG}kind": "rollback"}) as run_id:
         was, now = rollback(registry, promotion_lock(settings), to, reason, run_id=run_id)
         result = RollbackResult(name, was, now, reason, run_id, tuple(registry.history()))

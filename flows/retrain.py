@@ -18,7 +18,7 @@ from challenger.config import CandidateConfig, Settings, load_config
 from challenger.gate import report
 from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
-from challenger.gate.promotion import promote_if_better, recover
+from challenger.gate.promotion import promote_if_better
 from challenger.gate.publish import publish
 from challenger.results import RetrainResult
 from challenger.store.record import TAG
@@ -38,7 +38,7 @@ from challenger.train.selection import (
     summarize,
 )
 from challenger.train.window import training_window
-from flows.common import gate_artifacts, judge_task, promotion_lock, stores
+from flows.common import gate_artifacts, judge_task, promotion_lock, repair_at_start, stores
 from flows.executor import run_fold_jobs, task_runner
 
 
@@ -88,7 +88,7 @@ def retrain_flow(
     settings = load_config(config)
     name, metric = settings.project.model_name, settings.training.primary_metric
     registry, tracking = stores(settings)
-    repaired = recover(registry, tracking, promotion_lock(settings))
+    repaired = repair_at_start(settings, registry, tracking)
     if repaired:
         log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
     champion = registry.champion()

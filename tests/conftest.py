@@ -1,10 +1,69 @@
-"""Shared fixtures. Offline telemetry is switched off before Prefect or Evidently load."""
+"""Shared fixtures, and how the suite is spread over pytest-xdist workers.
+
+Offline telemetry is switched off, and numerical libraries run one thread each, before
+Prefect, Evidently or numpy load.
+
+``make test`` runs the suite on two xdist workers (``-n 2``). Each test module is one unit of
+work, so a module's fixtures (a trained store, a running app, `challenger up`) are built
+once, on one worker, and its tests run there in file order; the modules of ``SPLIT_BY_PARAM``
+are split into one unit per parameter (their parametrized worlds share nothing). Units go out
+in collection order, heavy integration modules first, and the many small unit-test modules
+fill in at the end. Without ``-n`` nothing of this applies.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# One OpenMP/BLAS thread per process (the servers and subprocesses tests start inherit it):
+# two workers already fill the two cores, and on small data spinning OpenMP threads of
+# HistGradientBoosting and OpenBLAS cost several times the work itself (measured: a quick
+# benchmark's scikit-learn CV took 44 s with the default threads, 3.6 s with one, at load 9).
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
+# Modules whose tests of one parameter (e.g. test_x[regression]) form a unit of their own.
+SPLIT_BY_PARAM = ("tests/integration/test_task_flows.py", "tests/bench/test_benchmarks.py")
+
+
+def unit_of_work(nodeid: str) -> str:
+    """The xdist unit a test belongs to: its module, or its module and parameter."""
+    module = nodeid.split("::", 1)[0]
+    if module in SPLIT_BY_PARAM and nodeid.endswith("]") and "[" in nodeid:
+        return f"{module}[{nodeid[nodeid.index('[') + 1 : -1]}]"
+    return module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Schedule whole units (see the module docstring), in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    config.option.loadscopereorder = False  # collection order: the heavy modules come first
+    return UnitScheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[str]:
+    """One temporary Prefect server and database for the session (per xdist worker); its API URL.
+
+    Integration tests use it automatically (tests/integration/conftest.py); a subprocess
+    joins it through ``PREFECT_API_URL``.
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield str(PREFECT_API_URL.value())

@@ -96,14 +96,26 @@ def rollback(
 
 
 def status(config: str | Path | None = None) -> dict[str, Any]:
-    """The champion, every version with its aliases, stage and tags, the history, the batches."""
+    """The champion, every version with its aliases, stage and tags, the history, the batches.
+
+    Read-only: it creates no store. Raises ``RegistryUnavailable`` when there is none yet.
+    """
     from challenger.config import load_config
+    from challenger.errors import RegistryUnavailable
     from challenger.monitor.quarantine import quarantined
     from challenger.store.batches import accepted_batches
+    from challenger.store.connection import may_create, store_exists
     from challenger.store.registry import Registry
 
     settings = load_config(config)
-    snapshot = Registry.from_settings(settings).snapshot()
+    uri = settings.tracking_uri
+    if may_create(settings) and not store_exists(uri):
+        raise RegistryUnavailable(
+            f"there is no MLflow store at {uri} yet: nothing has been trained here; "
+            "`challenger demo`, `challenger monitor --batch PATH` or `challenger retrain "
+            "--data PATH` creates it"
+        )
+    snapshot = Registry(uri, settings.project.model_name).snapshot()  # never creates a store
     snapshot["accepted_batches"] = [
         p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
     ]

@@ -105,6 +105,19 @@ def _config_arg(config: Path | None) -> str | None:
     return str(config.resolve()) if config is not None else None
 
 
+def _preflight(config: Path | None) -> None:
+    """Check the configuration and the store before a flow starts Prefect's server.
+
+    The flow checks them again; this only saves the seconds of starting a server for a
+    command that cannot work (a read-only, corrupt or mistyped store).
+    """
+    from challenger.config import load_config
+    from challenger.store.connection import check_store, may_create
+
+    settings = load_config(config)
+    check_store(settings.tracking_uri, create=may_create(settings))
+
+
 def _decision_panel(result: Judged, console: Console) -> None:
     dec = result.decision
     outcome = dec.outcome.value
@@ -216,11 +229,13 @@ def monitor(
 ) -> None:
     """Validate one batch, measure drift against the champion, retrain if a trigger fires.
 
-    A batch that fails validation is moved to the quarantine folder with its report and the
-    command exits with code 2; the champion is not touched.
+    A batch that fails validation is copied to the quarantine folder with its report (the
+    file itself stays where it is) and the command exits with code 2; the champion is not
+    touched.
     """
 
     def work() -> dict[str, Any]:
+        _preflight(config)
         from flows.monitor import monitor_flow
 
         from challenger.results import MonitorResult
@@ -270,6 +285,7 @@ def retrain(
     """Train candidates, register the best as `challenger` and run the promotion gate."""
 
     def work() -> dict[str, Any]:
+        _preflight(config)
         from flows.retrain import retrain_flow
 
         result = retrain_flow(
@@ -360,6 +376,7 @@ def promote(
     """
 
     def work() -> dict[str, Any]:
+        _preflight(config)
         from flows.promote import promote_flow
 
         result = promote_flow(
@@ -390,6 +407,7 @@ def rollback(
     """Move `champion` back to the previous champion (or --to VERSION), mirror stages, record why."""
 
     def work() -> dict[str, Any]:
+        _preflight(config)
         from flows.promote import rollback_flow
 
         result = rollback_flow(to=to, reason=reason, config=_config_arg(config))
@@ -494,9 +512,10 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """
 
     def work() -> list[dict[str, Any]]:
-        from flows.online import run_online_demo
+        from flows.online import online_flow
 
         from challenger.config import load_config
+        from challenger.demo.online import run_online_demo
 
         settings = load_config(config)
         out = err if as_json else Console()
@@ -513,7 +532,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")
 
-        return run_online_demo(settings, _config_arg(config), on_step=show)
+        return run_online_demo(settings, _config_arg(config), online_flow, on_step=show)
 
     _emit(_run(as_json, work), as_json)
 
@@ -531,7 +550,11 @@ def release(
     ] = None,
     to: Annotated[
         Path | None,
-        typer.Option("--to", help="Folder to release into (default: where it came from)."),
+        typer.Option(
+            "--to",
+            help="Folder to release into, inside the incoming or accepted folder "
+            "(default: the incoming folder).",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Release without validating it again.")
@@ -540,7 +563,8 @@ def release(
     """Release a fixed batch or label file from quarantine.
 
     The file is validated again (a batch against the monitor's suite, a label file for
-    joining accepted rows); if it passes it goes back to the folder it came from and its
+    joining accepted rows); if it passes it goes back to the incoming folder it came from
+    (or --to a folder inside the incoming or accepted folder; nowhere else) and its
     quarantine record moves to quarantine/released/. If it still fails, it stays where it
     is and the command exits with code 2.
     """
@@ -548,14 +572,18 @@ def release(
     def work() -> dict[str, Any]:
         from challenger.config import load_config
         from challenger.monitor.quarantine import release_quarantined
+        from challenger.store.connection import may_create, store_exists
         from challenger.store.registry import Registry
         from challenger.store.tracking import Tracking
 
         settings = load_config(config)
 
         def reference() -> Any:
-            champion = Registry.from_settings(settings).champion()
-            tracking = Tracking.from_settings(settings)
+            uri = settings.tracking_uri
+            if may_create(settings) and not store_exists(uri):
+                return None  # no store yet, so no champion; a release creates none
+            champion = Registry(uri, settings.project.model_name).champion()
+            tracking = Tracking(uri, settings.project.experiment, settings.artifact_root)
             return tracking.load_reference(champion.run_id) if champion else None
 
         out = release_quarantined(

@@ -7,6 +7,10 @@ variables override the file: ``CHALLENGER_<SECTION>__<KEY>``, e.g.
 
 Relative paths are resolved against the folder that holds the configuration file (the
 *project root*); without a file, against the current directory.
+
+The whole tree is one module on purpose (longer than the ~600 lines a module should have):
+it mirrors ``challenger.yaml`` section by section, so every key, its default, its check and
+its description are found in one place, in the file's order.
 """
 
 from __future__ import annotations
@@ -48,11 +52,22 @@ class ProjectConfig(_Section):
     seed: int = Field(7, ge=0)
 
 
+EMBEDDED_STORE = Path("mlflow/mlflow.db")
+"""The project's embedded MLflow store, relative to the project root."""
+
+
 class MlflowConfig(_Section):
-    """Where the MLflow tracking store and registry live."""
+    """Where the MLflow tracking store and registry live.
+
+    The embedded default (``<root>/mlflow/mlflow.db``) is created on first use; a store named
+    here or by ``MLFLOW_TRACKING_URI`` must already exist, so a mistyped path is an error
+    rather than a new, empty registry.
+    """
 
     tracking_uri: str | None = Field(
-        None, description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins."
+        None,
+        description="Defaults to sqlite:///<root>/mlflow/mlflow.db; MLFLOW_TRACKING_URI wins. "
+        "A store named here must exist.",
     )
     artifact_root: str | None = Field(None, description="Defaults to <root>/mlflow/artifacts.")
 
@@ -129,6 +144,22 @@ class ValidationConfig(_Section):
     allow_extra_columns: bool = Field(
         False, description="Accept batches with columns the configuration does not name."
     )
+    range_tolerance: float | None = Field(
+        10.0,
+        ge=0,
+        description="A numeric column without a configured range gets the champion's observed "
+        "range widened by this many spans on each side (never below 0 for a column that never "
+        "was): values off by a factor of a hundred or more fail, heavy tails pass. None: only "
+        "configured ranges.",
+    )
+    max_duplicate_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Largest share of a batch's rows that may repeat another row of the batch or "
+        "a row of the champion's training data (on every feature). None: learned from the "
+        "champion's data (how often its rows coincide by chance) plus 0.05; 1: never checked.",
+    )
 
 
 class DriftConfig(_Section):
@@ -149,6 +180,26 @@ class DriftConfig(_Section):
     )
     max_rows: int = Field(
         50_000, ge=100, description="Rows sampled per side for the Evidently report."
+    )
+    control: Literal["holm", "bh", "none"] = Field(
+        "holm",
+        description="How column alarms are decided across columns: holm (family-wise error), "
+        "bh (Benjamini-Hochberg false discovery rate) or none (each test at its own threshold).",
+    )
+    alarm_rate: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="The family-wise error (holm) or false discovery rate (bh) across the "
+        "feature columns: an unchanged batch alarms at most this often (holm).",
+    )
+    min_effect: float | None = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="A p-value test alarms only when the K-S statistic or the total variation "
+        "distance is at least this (large batches make tiny differences significant); "
+        "distance tests use their own threshold. None: no minimum.",
     )
 
     @field_validator("per_column_threshold")
@@ -189,12 +240,67 @@ class PerformanceTriggerConfig(_Section):
     window_rows: int = Field(500, ge=20, description="Labelled rows per window, newest last.")
     windows: int = Field(3, ge=1, le=100, description="n: the last n complete windows count.")
     breaches: int = Field(2, ge=1, description="k: retrain when k of the last n windows breach.")
+    also_watch: dict[str, float] | None = Field(
+        None,
+        description="Metrics watched besides the primary one, each with its margin in its own "
+        "units (a window breaches when it is worse than the champion's holdout value by more). "
+        "None: brier with margin 0.02 for classification (a proper scoring rule sees a moved "
+        "decision threshold that ROC AUC cannot), nothing for regression; {} watches none.",
+    )
 
     @model_validator(mode="after")
     def _k_of_n(self) -> PerformanceTriggerConfig:
         if self.breaches > self.windows:
             raise ValueError(
                 f"breaches (k={self.breaches}) cannot exceed windows (n={self.windows})"
+            )
+        bad = sorted(m for m, margin in (self.also_watch or {}).items() if not margin >= 0)
+        if bad:
+            raise ValueError(f"also_watch margins must be 0 or more; check {bad}")
+        return self
+
+    def watched(self, task: str) -> dict[str, float]:
+        """The metrics watched besides the primary one, with their margins, for ``task``."""
+        if self.also_watch is not None:
+            return dict(self.also_watch)
+        return {} if task == "regression" else {"brier": 0.02}
+
+
+# Keyword arguments of each river detector that triggers.concept.params may set.
+_DETECTOR_PARAMS: dict[str, frozenset[str]] = {
+    "adwin": frozenset({"delta", "clock", "max_buckets", "min_window_length", "grace_period"}),
+    "page_hinkley": frozenset({"min_instances", "delta", "threshold", "alpha"}),
+    "ddm": frozenset({"warm_start", "warning_threshold", "drift_threshold"}),
+}
+
+
+class ConceptTriggerConfig(_Section):
+    """The concept trigger: a sequential change detector on the champion's per-row errors.
+
+    It needs labels and no input drift: when the labelling rule moves under unchanged inputs,
+    the champion's errors rise, and the detector (river) says so within a bounded delay.
+    """
+
+    enabled: bool = Field(True, description="Watch the champion's errors as labels arrive.")
+    detector: Literal["adwin", "page_hinkley", "ddm"] = Field(
+        "adwin",
+        description="adwin (adaptive window on the per-row Brier score), page_hinkley (cumulative "
+        "test on the same) or ddm (drift detection method on per-row mistakes).",
+    )
+    params: dict[str, float] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the river detector, e.g. {delta: 0.002} for ADWIN "
+        "(smaller: fewer false alarms, later alarms); empty: river's defaults.",
+    )
+
+    @model_validator(mode="after")
+    def _params_fit_the_detector(self) -> ConceptTriggerConfig:
+        allowed = _DETECTOR_PARAMS[self.detector]
+        unknown = sorted(set(self.params) - allowed)
+        if unknown:
+            raise ValueError(
+                f"params {unknown} are not parameters of the {self.detector} detector; "
+                f"use {', '.join(sorted(allowed))}"
             )
         return self
 
@@ -203,7 +309,10 @@ class DataChangeTriggerConfig(_Section):
     """The data-change trigger: drift, a schema change or enough new labelled rows."""
 
     drift_share: float = Field(
-        0.3, gt=0, le=1, description="Retrain when at least this share of features drifted."
+        0.3,
+        gt=0,
+        le=1,
+        description="Retrain when at least this share of features alarm (see drift.control).",
     )
     schema_change: bool = Field(
         True, description="Retrain when an accepted batch's columns, types or categories changed."
@@ -221,11 +330,12 @@ class CooldownConfig(_Section):
 
 
 class TriggersConfig(_Section):
-    """When to retrain: interval, performance, data change; manual runs always retrain."""
+    """When to retrain: interval, performance, data change, concept; manual runs always do."""
 
     interval: IntervalTriggerConfig = IntervalTriggerConfig()
     performance: PerformanceTriggerConfig = PerformanceTriggerConfig()
     data_change: DataChangeTriggerConfig = DataChangeTriggerConfig()
+    concept: ConceptTriggerConfig = ConceptTriggerConfig()
     cooldown: CooldownConfig = CooldownConfig()
 
 
@@ -440,16 +550,37 @@ class TrainingConfig(_Section):
     cv: CVConfig = CVConfig()
     executor: ExecutorConfig = ExecutorConfig()
     leakage: LeakageConfig = LeakageConfig()
+    allowed_modules: tuple[str, ...] = Field(
+        (),
+        description="Module prefixes, besides sklearn, whose estimators candidates may name "
+        "(e.g. [xgboost, lightgbm, mypkg.models]); a path outside them is refused unimported.",
+    )
     candidates: tuple[CandidateConfig, ...] = Field(default_factory=_default_candidates)
+
+    @field_validator("allowed_modules")
+    @classmethod
+    def _prefixes_are_module_names(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from challenger.train.estimators import MODULE_PREFIX
+
+        bad = [m for m in v if not MODULE_PREFIX.fullmatch(m)]
+        if bad:
+            raise ValueError(f"allowed_modules must be module names like 'xgboost'; got {bad}")
+        return v
 
     @model_validator(mode="after")
     def _candidates_are_usable(self) -> TrainingConfig:
+        from challenger.train.estimators import path_problem
+
         names = [c.name for c in self.candidates]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"candidate names must be unique; repeated: {dupes}")
         if not any(c.enabled for c in self.candidates):
             raise ValueError("training.candidates has no enabled candidate")
+        for c in self.candidates:  # before anything is imported or trained
+            problem = path_problem(c.estimator, self.allowed_modules)
+            if problem:
+                raise ValueError(f"training.candidates[{c.name}].estimator {problem}")
         return self
 
 
@@ -631,7 +762,13 @@ class ShadowConfig(_Section):
         "and rolled back if it does worse.",
     )
     queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
-    decision_threshold: float = Field(0.5, gt=0, lt=1, description="Score threshold for agreement.")
+    decision_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Score threshold of class 1: the class /predict answers (every strategy) "
+        "and the decisions the shadow agreement rate compares.",
+    )
     min_requests: int = Field(500, ge=10, description="Paired requests before any decision.")
     max_error_rate: float = Field(0.01, ge=0, le=1)
     max_added_latency_ms: float = Field(
@@ -751,6 +888,11 @@ class EffectConfig(_Section):
     once_only: bool = Field(True, description="Never repeated by shadow models.")
 
 
+#: Fewest characters of an admin token: a shorter one is guessable (and an empty one, compared
+#: with an empty ``Authorization: Bearer`` header, would open the admin endpoints).
+MIN_ADMIN_TOKEN_LENGTH = 16
+
+
 class ServingConfig(_Section):
     """The serving app: where it listens, its limits, the prediction log and the flags file."""
 
@@ -758,13 +900,37 @@ class ServingConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     admin_token: SecretStr | None = Field(
         None,
-        description="Bearer token of the admin endpoints; set CHALLENGER_SERVING__ADMIN_TOKEN.",
+        description="Bearer token of the admin endpoints (at least 16 characters); set "
+        "CHALLENGER_SERVING__ADMIN_TOKEN. Unset: the admin endpoints are off.",
     )
     flags_file: Path = Path("flags.yaml")
     prediction_log: Path = Path("data/predictions.db")
     log_enabled: bool = True
+    log_wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="How long an answer waits for the commit of its log rows; an answer "
+        "sent without it says logged: false.",
+    )
+    log_synchronous: Literal["normal", "full"] = Field(
+        "normal",
+        description="SQLite synchronous setting of the log (WAL): normal keeps every committed "
+        "row through a crash of the process, full also through a power cut (slower).",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_records: int = Field(1000, ge=1)
+    out_of_profile: Literal["refuse", "flag"] = Field(
+        "refuse",
+        description="A record outside the champion's training profile: refuse it (422) or "
+        "answer it with the fields flagged.",
+    )
+    profile_tolerance: float = Field(
+        1.0,
+        ge=0,
+        description="How far past the training data's range a number may go, as a share of "
+        "that range on each side (within what validation allows).",
+    )
     reload_seconds: float = Field(5.0, gt=0, description="How often aliases are re-read.")
     flags_seconds: float = Field(1.0, gt=0, description="How often the flags file is re-read.")
     model_threads: int = Field(
@@ -775,8 +941,25 @@ class ServingConfig(_Section):
     )
     effects: tuple[EffectConfig, ...] = ()
 
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        # The message never shows the token, only its length.
+        n = len(v.get_secret_value().strip())
+        if n < MIN_ADMIN_TOKEN_LENGTH:
+            what = "is empty" if n == 0 else f"has only {n} characters"
+            raise ValueError(
+                f"{what}; set it to at least {MIN_ADMIN_TOKEN_LENGTH} random characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(24))') or unset it "
+                "to keep the admin endpoints off"
+            )
+        return v
+
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_PREFECT_DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
 
 
 class ServiceConfig(_Section):
@@ -789,6 +972,33 @@ class ServiceConfig(_Section):
         Path(".challenger"), description="Pid files, logs and the Prefect database."
     )
     startup_timeout: float = Field(120, gt=0, description="Seconds to wait for each server.")
+    prefect_database_url: SecretStr | None = Field(
+        None,
+        description=(
+            "The Prefect server's database: postgresql+asyncpg://user:password@host:5432/prefect "
+            "(set CHALLENGER_SERVICE__PREFECT_DATABASE_URL to keep the password out of the file); "
+            "default: prefect.db in state_dir. PREFECT_API_DATABASE_CONNECTION_URL wins."
+        ),
+    )
+
+    @field_validator("prefect_database_url")
+    @classmethod
+    def _prefect_database_driver(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        # The value may hold a password: messages name only its scheme.
+        scheme, sep, _ = v.get_secret_value().partition("://")
+        if not sep:
+            raise ValueError(
+                "is not a URL; write it as postgresql+asyncpg://user:password@host:5432/prefect"
+            )
+        if scheme not in _PREFECT_DATABASE_SCHEMES:
+            raise ValueError(
+                f"has the scheme {scheme!r}, but the Prefect server needs an async driver; "
+                "write it as postgresql+asyncpg://user:password@host:5432/prefect "
+                "(or sqlite+aiosqlite:///path/prefect.db)"
+            )
+        return v
 
     @field_validator("host")
     @classmethod
@@ -853,6 +1063,12 @@ class Settings(BaseSettings):
                 f"training.primary_metric {self.training.primary_metric!r} does not fit "
                 f"data.task {self.data.task!r}; use one of {', '.join(fits)}"
             )
+        for name in self.triggers.performance.also_watch or {}:
+            if name not in fits:
+                raise ValueError(
+                    f"triggers.performance.also_watch names {name!r}, which does not fit "
+                    f"data.task {self.data.task!r}; use one of {', '.join(fits)}"
+                )
         known = set(self.data.numeric)
         unknown = sorted(set(self.validation.ranges) - known)
         if unknown:
@@ -896,7 +1112,12 @@ class Settings(BaseSettings):
             return env
         if self.mlflow.tracking_uri:
             return self.mlflow.tracking_uri
-        return f"sqlite:///{self.path(Path('mlflow/mlflow.db'))}"
+        return self.embedded_tracking_uri
+
+    @property
+    def embedded_tracking_uri(self) -> str:
+        """The project's embedded default store, the only one created on first use."""
+        return f"sqlite:///{self.path(EMBEDDED_STORE)}"
 
     @property
     def artifact_root(self) -> str:

@@ -310,6 +310,35 @@ def classification(
 # ---- regression ------------------------------------------------------------------------------
 
 
+PER_ROW: Final = ("accuracy", "brier", "log_loss")
+"""Binary metrics that are a mean of per-row values (what online judges compare per request)."""
+
+
+def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
+    """Each row's value of a binary per-row metric (:data:`PER_ROW`), in the metric's own
+    direction: 1/0 correctness for accuracy, the squared error for Brier, the log loss.
+
+    Rows without a label or a score give NaN.
+
+    Raises:
+        MetricError: The metric is not a mean of per-row values.
+    """
+    if name not in PER_ROW:
+        raise MetricError(f"metric {name!r} has no per-row form; use one of {', '.join(PER_ROW)}")
+    y = np.asarray(y_true, dtype=float)
+    s = np.asarray(score, dtype=float)
+    missing = np.isnan(y) | np.isnan(s)
+    with np.errstate(invalid="ignore"):
+        if name == "accuracy":
+            out = ((s >= threshold).astype(float) == y).astype(float)
+        elif name == "brier":
+            out = (s - y) ** 2
+        else:
+            p = np.clip(s, 1e-15, 1 - 1e-15)
+            out = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return np.where(missing, np.nan, out)
+
+
 def regression(name: str, y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """A regression metric.
 

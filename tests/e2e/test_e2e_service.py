@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.helpers import GATE_TIMING
 
 from challenger.demo.simulator import Period, simulate_batch
 from challenger.store.batches import write_table
@@ -116,7 +117,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                         }
                     ],
                 },
-                "gate": {"n_resamples": 1000},
+                "gate": {"n_resamples": 1000, **GATE_TIMING},
                 # Active schedules that cannot come due during the test (once a year).
                 "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
                 "rollout": {"review_minutes": 525_600},

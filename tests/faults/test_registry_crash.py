@@ -48,7 +48,7 @@ with promotion_lock(uri, "crashy", timeout=5):
 
 def _store(folder: Path) -> tuple[str, Registry, Tracking]:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    registry = Registry(uri, MODEL)
+    registry = Registry(uri, MODEL, create=True)
     tracking = Tracking(uri, "crash-tests", (folder / "artifacts").as_uri())
     for _ in range(2):
         registry.register("file:///nonexistent/model", None, {}, "crash test")  # type: ignore[arg-type]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.helpers import GATE_TIMING
 
 # A small but real configuration: fewer rows, folds and resamples keep the suite fast.
 SMALL = {
@@ -27,17 +28,14 @@ SMALL = {
             },
         ],
     },
-    "gate": {"n_resamples": 1000},
+    "gate": {"n_resamples": 1000, **GATE_TIMING},
 }
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server and database for the whole session."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def _integration_harness(prefect_harness: str) -> str:
+    """Every integration test runs against the session's Prefect test harness."""
+    return prefect_harness
 
 
 def write_config(folder: Path, overrides: dict | None = None) -> Path:

@@ -118,7 +118,7 @@ def test_monitor_quarantines_a_batch_with_an_unknown_column(trained: Path) -> No
     code, out, _err = _invoke("monitor", "--config", str(trained), "--batch", str(path), "--json")
     assert code == 2
     assert "favourite_colour" in json.loads(out)["error"]
-    assert not path.exists()
+    assert path.exists()  # a file the user named stays where it is; a copy is in quarantine
     code, out, _ = _invoke("status", "--config", str(trained), "--json")
     assert any(q["batch"] == "day-unknown.parquet" for q in json.loads(out)["quarantined"])
 

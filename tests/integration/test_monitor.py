@@ -123,7 +123,8 @@ def test_bad_batches_are_quarantined_with_column_expectation_and_count(
     if column is not None:
         assert f"'{column}'" in message
     folder = Path(caught.value.quarantine_path)
-    assert not path.exists() and (folder / path.name).read_bytes() == original  # nothing lost
+    assert (folder / path.name).read_bytes() == original  # nothing lost: a copy in quarantine
+    assert path.read_bytes() == original  # and the file the user named stays where it was
     record = json.loads((folder / "validation.json").read_text())
     assert record["source"] == str(path.resolve()) and record["kind"] == "batch"
     assert any(
@@ -216,8 +217,8 @@ def test_late_labels_are_joined_and_drift_requests_a_retrain_by_event(champion: 
 
     assert joined["kind"] == "labels" and joined["rows"] == 2000
     assert joined["labelled_batches"] == ["day-011"]
-    assert not label_file.exists()
-    assert (settings.path(settings.data.accepted_dir) / "labels" / "labels-011.csv").is_file()
+    kept = settings.path(settings.data.accepted_dir) / "labels" / "labels-011.csv"
+    assert label_file.is_file() and kept.read_bytes() == label_file.read_bytes()  # a copy
     performance = joined["trigger"]["evidence"]["performance"]
     assert len(performance["windows"]) == settings.triggers.performance.windows
     assert joined["trigger"]["evidence"]["new_labelled_rows"] >= 2000

@@ -23,12 +23,22 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from tests.helpers import (
+    SERVING_LR,
+    log_served_model,
+    metric_value,
+    own_store,
+    register_logged,
+    serving_client,
+    serving_project,
+    wait_until,
+)
 
-from challenger.config import CandidateConfig, Settings, load_config
+from challenger.config import CandidateConfig, Settings
 from challenger.demo.simulator import Period, simulate_batch
 from challenger.online.log import LogStore
-from challenger.online.serve.app import ServingRuntime, create_app
+from challenger.online.serve.app import create_app
+from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
@@ -36,58 +46,12 @@ from challenger.train.pipeline import build_pipeline
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "test-admin-token"
-LR = CandidateConfig(
-    name="lr", estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
-)
-
-
-def _own_store() -> None:
-    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI and Settings.tracking_uri prefers the
-    # environment: without this, a configuration loaded after another module's Registry would
-    # point at that module's store.
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-
 
 def _flow(s: Settings) -> dict[str, Any]:
     from flows.online import online_flow
 
-    _own_store()
+    own_store()
     return online_flow(config=str(s.root / "challenger.yaml"))
-
-
-def _project(
-    folder: Path,
-    store: Path,
-    name: str,
-    rollout: dict[str, Any],
-    serving: dict[str, Any] | None = None,
-) -> Settings:
-    cfg = {
-        "project": {"model_name": name},
-        "mlflow": {
-            "tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
-            "artifact_root": (store / "artifacts").as_uri(),
-        },
-        "rollout": rollout,
-        "serving": {
-            "admin_token": TOKEN,
-            "reload_seconds": 0.3,
-            "flags_seconds": 0.2,
-            **(serving or {}),
-        },
-        "gate": {"n_resamples": 500},
-    }
-    path = folder / "challenger.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    _own_store()
-    return load_config(path)
-
-
-def _register(reg: Registry, logged: tuple[str, str]) -> int:
-    """Register a model logged once (by the ``models`` fixture) under this world's name."""
-    uri, run_id = logged
-    return reg.register(uri, run_id, {"challenger.gate_decision": "PENDING"}, "test").version
 
 
 NEW_REGIME = Period(1.0, 1.0)
@@ -101,37 +65,16 @@ def _features(s: Settings, frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame[list(s.data.features)].to_dict("records")
 
 
-def _wait(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def _wait_shadowed(runtime: ServingRuntime, ids: list[str]) -> None:
     """Until every shadow model's output for these requests is in the log."""
     per_request = len(runtime.hub.current.shadows)
     marks = ",".join("?" * len(ids))
     sql = f"SELECT COUNT(*) AS n FROM shadows WHERE request_id IN ({marks})"
-    _wait(
+    wait_until(
         lambda: runtime.store.frame(sql, ids)["n"].iloc[0] == per_request * len(ids),
         60,
         "the shadow outputs in the log",
     )
-
-
-def _client(url: str, token: str | None = TOKEN) -> httpx.Client:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=url, timeout=30.0, headers=headers)
-
-
-def _metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{want}}}" if labels else f"{name} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 @pytest.fixture(scope="module")
@@ -142,22 +85,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     share logged models under their own registered-model names.
     """
     store = tmp_path_factory.mktemp("store")
-    s = _project(tmp_path_factory.mktemp("logging"), store, "logging", {"strategy": "champion"})
-    tracking = Tracking.from_settings(s)
-    feats = list(s.data.features)
+    s = serving_project(
+        tmp_path_factory.mktemp("logging"), store, "logging", {"strategy": "champion"}
+    )
     old, new = _records(s, 0, 3000, Period()), _records(s, 1, 3000)
-    plan = {
-        "old": (old, old["default"].to_numpy(), False),
-        "new": (new, new["default"].to_numpy(), False),
-        "broken": (new, new["default"].to_numpy(), True),
-    }
     logged: dict[str, Any] = {"store": store}
-    for key, (frame, y, broken) in plan.items():
-        model = build_pipeline(LR, s.data.numeric, s.data.categorical, 7).fit(frame[feats], y)
-        if broken:  # a training run that diverged: NaN weights, so predict_proba returns NaN
-            model.named_steps["model"].coef_[:] = np.nan
-        with tracking.start_run(f"log-{key}") as run_id:
-            logged[key] = (tracking.log_model(model, frame[feats].head(50)), run_id)
+    logged["old"] = log_served_model(s, old)
+    logged["new"] = log_served_model(s, new)
+    logged["broken"] = log_served_model(s, new, broken=True)  # NaN weights: predicts NaN
     return logged
 
 
@@ -169,7 +104,7 @@ def shadow_world(
     tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("shadow")
-    s = _project(
+    s = serving_project(
         folder,
         models["store"],
         "shadow-model",
@@ -186,14 +121,16 @@ def shadow_world(
         },
     )
     reg = Registry.from_settings(s)
-    v1 = _register(reg, models["old"])
+    v1 = register_logged(reg, models["old"])
     reg.promote(v1, None)
-    v2 = _register(reg, models["new"])
+    v2 = register_logged(reg, models["new"])
     reg.mark_challenger(v2)
-    v3 = _register(reg, models["old"])  # the same model again: a second shadow to run
+    v3 = register_logged(reg, models["old"])  # the same model again: a second shadow to run
     runtime = ServingRuntime(s)
-    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
-        _wait(lambda: client.get("/health").json()["shadow"]["ready"], 120, "the shadow worker")
+    with BackgroundServer(create_app(s, runtime)) as server, serving_client(server.url) as client:
+        wait_until(
+            lambda: client.get("/health").json()["shadow"]["ready"], 120, "the shadow worker"
+        )
         yield {
             "s": s,
             "reg": reg,
@@ -212,7 +149,7 @@ def test_shadow_answers_come_from_the_champion_and_shadows_are_logged(
     s, client, (v1, v2, v3) = w["s"], w["client"], w["v"]
     frame = _records(s, 5, 300)
     records = _features(s, frame)
-    before = _metric(client.get("/metrics").text, "challenger_inputs_prepared_total")
+    before = metric_value(client.get("/metrics").text, "challenger_inputs_prepared_total")
     answers = []
     for i, rec in enumerate(records):
         r = client.post("/predict", json={"user_id": f"u{i}", "record": rec})
@@ -237,7 +174,7 @@ def test_shadow_answers_come_from_the_champion_and_shadows_are_logged(
         sql = f"SELECT COUNT(*) AS n FROM shadows WHERE request_id IN ({marks})"
         return bool(store.frame(sql, ids)["n"].iloc[0] == 2 * len(ids))
 
-    _wait(shadows_logged, 60, "both shadow models' outputs in the log")
+    wait_until(shadows_logged, 60, "both shadow models' outputs in the log")
     logged = store.frame(
         f"SELECT request_id, model, model_version, score FROM shadows WHERE request_id IN ({marks})",
         ids,
@@ -248,7 +185,7 @@ def test_shadow_answers_come_from_the_champion_and_shadows_are_logged(
         part = part.sort_values("pos")
         assert set(part["model_version"]) == {version}
         np.testing.assert_allclose(part["score"].to_numpy(), expected[version], rtol=1e-9)
-    after = _metric(client.get("/metrics").text, "challenger_inputs_prepared_total")
+    after = metric_value(client.get("/metrics").text, "challenger_inputs_prepared_total")
     assert after - before == len(records), "each request's input must be prepared exactly once"
 
 
@@ -257,7 +194,7 @@ def test_once_only_side_effects_are_not_repeated_by_shadows(shadow_world: dict[s
     client, runtime = w["client"], w["runtime"]
     rec = _features(w["s"], _records(w["s"], 6, 1))[0]
     rid = client.post("/predict", json={"record": rec}).json()["request_id"]
-    _wait(
+    wait_until(
         lambda: (
             runtime.store.frame("SELECT COUNT(*) AS n FROM shadows WHERE request_id=?", [rid])[
                 "n"
@@ -275,7 +212,7 @@ def test_once_only_side_effects_are_not_repeated_by_shadows(shadow_world: dict[s
             json.loads(line) for line in (folder / name).read_text().splitlines() if rid in line
         ]
 
-    _wait(lambda: len(lines("audit.jsonl")) == 3, 30, "the audit effect of both shadows")
+    wait_until(lambda: len(lines("audit.jsonl")) == 3, 30, "the audit effect of both shadows")
     feed = lines("feed.jsonl")
     assert [(e["role"], e["model"]) for e in feed] == [("served", "champion")]
     roles = sorted((e["role"], e["model"]) for e in lines("audit.jsonl"))
@@ -337,9 +274,9 @@ def test_health_and_prometheus_metrics(shadow_world: dict[str, Any]) -> None:
     assert health["status"] == "ok", health["problems"]
     assert health["strategy"] == "shadow" and health["champion"] == shadow_world["v"][0]
     text = client.get("/metrics").text
-    assert _metric(text, "challenger_requests_total", variant="champion") > 0
+    assert metric_value(text, "challenger_requests_total", variant="champion") > 0
     assert 'challenger_request_latency_seconds_bucket{le="0.008",variant="champion"}' in text
-    assert _metric(text, "challenger_errors_total", kind="invalid_input", variant="none") > 0
+    assert metric_value(text, "challenger_errors_total", kind="invalid_input", variant="none") > 0
 
 
 def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
@@ -363,7 +300,7 @@ def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
     stream = _features(s, _records(s, 10, 200))
 
     def traffic() -> None:
-        with _client(client.base_url.__str__()) as c:
+        with serving_client(client.base_url.__str__()) as c:
             i = 0
             while not stop.is_set():
                 r = c.post("/predict", json={"record": stream[i % len(stream)]})
@@ -375,8 +312,8 @@ def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
     try:
         result = _flow(s)
         assert result["decision"]["action"] == "promote", result["decision"]["reason"]
-        _wait(lambda: client.get("/health").json()["champion"] == v2, 30, "the swap to v2")
-        _wait(lambda: len(seen) > 0 and seen[-1][1] == v2, 30, "answers from v2")
+        wait_until(lambda: client.get("/health").json()["champion"] == v2, 30, "the swap to v2")
+        wait_until(lambda: len(seen) > 0 and seen[-1][1] == v2, 30, "answers from v2")
     finally:
         stop.set()
         t.join()
@@ -411,7 +348,9 @@ def test_an_online_promotion_that_does_worse_than_the_champion_it_replaced_is_ro
     s, client, reg, (v1, v2, _) = w["s"], w["client"], w["reg"], w["v"]
     runtime: ServingRuntime = w["runtime"]
     assert reg.champion().version == v2, "runs after the online promotion of v2"
-    _wait(lambda: client.get("/health").json()["shadow"]["models"].get("previous-champion") == v1)
+    wait_until(
+        lambda: client.get("/health").json()["shadow"]["models"].get("previous-champion") == v1
+    )
     # The applicants look like last year's again: v1, now shadowed as previous-champion, is
     # the better model on the live, labelled traffic.
     frame = _records(s, 40, 400, Period())
@@ -443,7 +382,7 @@ def test_an_online_promotion_that_does_worse_than_the_champion_it_replaced_is_ro
     assert "challenger.rolled_back" in reg.version(v2).tags
     assert "challenger.restored_by_rollback" in reg.version(v1).tags
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE", "its gate verdict stays"
-    _wait(lambda: client.get("/health").json()["champion"] == v1, 30, "the swap back to v1")
+    wait_until(lambda: client.get("/health").json()["champion"] == v1, 30, "the swap back to v1")
     # A rollback is never followed by another one: nothing to watch until a new promotion.
     again = _flow(s)
     assert again["decision"]["action"] == "keep_watching", again["decision"]["reason"]
@@ -460,7 +399,7 @@ def test_clean_shutdown_loses_no_log_row(tmp_path: Path, shadow_world: dict[str,
     records = _features(s, _records(s, 12, 150))
     runtime = ServingRuntime(local)
     started = time.monotonic()
-    with BackgroundServer(create_app(local, runtime)) as server, _client(server.url) as c:
+    with BackgroundServer(create_app(local, runtime)) as server, serving_client(server.url) as c:
         for rec in records:
             assert c.post("/predict", json={"record": rec}).status_code == 200
     assert runtime.shadow is not None
@@ -480,19 +419,19 @@ def ab_world(
     tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("ab")
-    s = _project(
+    s = serving_project(
         folder,
         models["store"],
         "ab-model",
         {"strategy": "ab", "ab": {"split": 0.3, "balance_by": ["country"], "min_users": 50}},
     )
     reg = Registry.from_settings(s)
-    v1 = _register(reg, models["old"])
+    v1 = register_logged(reg, models["old"])
     reg.promote(v1, None)
-    v2 = _register(reg, models["new"])
+    v2 = register_logged(reg, models["new"])
     reg.mark_challenger(v2)
     runtime = ServingRuntime(s)
-    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
+    with BackgroundServer(create_app(s, runtime)) as server, serving_client(server.url) as client:
         yield {
             "s": s,
             "reg": reg,
@@ -549,20 +488,22 @@ def test_kill_switch_sends_everyone_to_the_champion_without_restart(
     assert "challenger" in before
     flags = s.path(s.serving.flags_file)
     flags.write_text("operational:\n  kill_switch: true\n")
-    _wait(
+    wait_until(
         lambda: client.get("/health").json()["flags"]["operational"]["kill_switch"],
         10,
         "the kill switch",
     )
     assert set(_arms(client, users, countries, rec)) == {"champion"}
-    assert _metric(client.get("/metrics").text, "challenger_kill_switch") == 1.0
+    assert metric_value(client.get("/metrics").text, "challenger_kill_switch") == 1.0
     flags.write_text("operational: {kill_switch: [not, a, bool]}\n")
-    _wait(lambda: client.get("/health").json()["status"] == "degraded", 10, "the bad flags report")
+    wait_until(
+        lambda: client.get("/health").json()["status"] == "degraded", 10, "the bad flags report"
+    )
     assert set(_arms(client, users[:20], countries[:20], rec)) == {"champion"}, (
         "last good flags stay"
     )
     flags.write_text("operational:\n  kill_switch: false\n")
-    _wait(
+    wait_until(
         lambda: not client.get("/health").json()["flags"]["operational"]["kill_switch"],
         10,
         "release",
@@ -572,7 +513,7 @@ def test_kill_switch_sends_everyone_to_the_champion_without_restart(
 
 def test_admin_endpoints_refuse_without_the_token(ab_world: dict[str, Any]) -> None:
     url = ab_world["url"]
-    with _client(url, token=None) as anon, _client(url, token="wrong") as wrong:
+    with serving_client(url, token=None) as anon, serving_client(url, token="wrong") as wrong:
         for c in (anon, wrong):
             assert c.get("/admin/state").status_code == 401
             assert (
@@ -609,8 +550,7 @@ def _ab_traffic(client: httpx.Client, s: Settings, day: int, prefix: str) -> Non
 def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_champion_moved(
     ab_world: dict[str, Any], models: dict[str, Any]
 ) -> None:
-    from flows.common import PROMOTION_LIMIT, ensure_promotion_limit
-    from prefect.concurrency.sync import concurrency
+    from challenger.store.lock import promotion_lock
 
     w = ab_world
     s, client, reg, (v1, v2) = w["s"], w["client"], w["reg"], w["v"]
@@ -632,17 +572,18 @@ def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_cham
         )
         return len(runs)
 
-    ensure_promotion_limit()
+    held = promotion_lock(s.tracking_uri, s.project.model_name)
+    assert held is not None
     # Another promotion holds the lock: the online flow reviews (the evidence says promote
     # v2 over v1), then waits for the lock, and the other promotion moves the champion.
-    with concurrency(PROMOTION_LIMIT, occupy=1, strict=True):
+    with held:
         flow = threading.Thread(target=contextvars.copy_context().run, args=(run,))
         flow.start()
-        _wait(lambda: online_runs() == 1 or not flow.is_alive(), 120, "the online flow to act")
+        wait_until(lambda: online_runs() == 1 or not flow.is_alive(), 120, "the online flow to act")
         time.sleep(2.0)  # it would promote now if it did not wait for the lock
         assert flow.is_alive() and "error" not in outcome, outcome
         assert reg.champion().version == v1, "promoted without the promotion lock"
-        v3 = _register(reg, models["old"])
+        v3 = register_logged(reg, models["old"])
         reg.promote(v3, v1, reason="another promotion", kind="promote")
     flow.join(120)
     assert "error" not in outcome, outcome.get("error")
@@ -651,7 +592,7 @@ def test_online_promotion_takes_the_promotion_lock_and_reviews_again_if_the_cham
     assert dec["reason"].startswith(f"reviewed again after the champion moved from v{v1} to v{v3}")
     assert dec["action"] == "keep_watching" and reg.champion().version == v3
     assert result["done"] == f"the ab of v{v2} starts again at stage 0 against v{v3}"
-    _wait(
+    wait_until(
         lambda: client.get("/health").json()["rollout"]["champion_version"] == v3,
         30,
         "the app to follow the restarted A/B test",
@@ -664,7 +605,7 @@ def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict
     w = ab_world
     s, client, reg, (_, v2) = w["s"], w["client"], w["reg"], w["v"]
     v1 = reg.champion().version  # the champion the A/B test compares with now
-    _wait(lambda: client.get("/health").json()["rollout"]["champion_version"] == v1, 10)
+    wait_until(lambda: client.get("/health").json()["rollout"]["champion_version"] == v1, 10)
     _ab_traffic(client, s, 5, "buyer")
     w["runtime"].writer.flush()
     result = _flow(s)
@@ -677,8 +618,12 @@ def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict
     assert dec["details"]["ab"]["sequential"]["p_value"] < s.rollout.ab.alpha
     assert result["done"] == f"champion moved from v{v1} to v{v2}"
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE"
-    _wait(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")
-    assert client.get("/health").json()["rollout"]["status"] == "promoted"
+    wait_until(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")
+    wait_until(
+        lambda: client.get("/health").json()["rollout"]["status"] == "promoted",
+        10,
+        "the app to read the promoted rollout",
+    )
     r = client.post("/admin/rollback", json={"reason": "too late"})
     assert r.status_code == 409 and "promoted" in r.json()["detail"]
 
@@ -691,7 +636,7 @@ def canary_world(
     tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
 ) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("canary")
-    s = _project(
+    s = serving_project(
         folder,
         models["store"],
         "canary-model",
@@ -701,12 +646,12 @@ def canary_world(
         },
     )
     reg = Registry.from_settings(s)
-    v1 = _register(reg, models["old"])
+    v1 = register_logged(reg, models["old"])
     reg.promote(v1, None)
-    v2 = _register(reg, models["new"])
+    v2 = register_logged(reg, models["new"])
     reg.mark_challenger(v2)
     runtime = ServingRuntime(s)
-    with BackgroundServer(create_app(s, runtime)) as server, _client(server.url) as client:
+    with BackgroundServer(create_app(s, runtime)) as server, serving_client(server.url) as client:
         yield {
             "s": s,
             "reg": reg,
@@ -741,7 +686,9 @@ def test_canary_advances_when_its_stage_passes(canary_world: dict[str, Any]) -> 
     result = _flow(s)
     assert result["decision"]["action"] == "advance", result["decision"]["reason"]
     assert result["decision"]["next_stage"] == 1
-    _wait(lambda: client.get("/health").json()["rollout"]["stage"] == 1, 10, "stage 1 in the app")
+    wait_until(
+        lambda: client.get("/health").json()["rollout"]["stage"] == 1, 10, "stage 1 in the app"
+    )
     answers = _canary_traffic(client, s, 21, 600, "b")
     share = sum(a["arm"] == "challenger" for a in answers) / len(answers)
     assert 0.19 < share < 0.31, share
@@ -751,9 +698,9 @@ def test_canary_advances_when_its_stage_passes(canary_world: dict[str, Any]) -> 
 def test_broken_canary_is_rolled_back_automatically(canary_world: dict[str, Any]) -> None:
     w = canary_world
     s, client, reg, (v1, _) = w["s"], w["client"], w["reg"], w["v"]
-    broken = _register(reg, w["models"]["broken"])
+    broken = register_logged(reg, w["models"]["broken"])
     reg.mark_challenger(broken)
-    _wait(
+    wait_until(
         lambda: (client.get("/health").json()["rollout"] or {}).get("challenger_version") == broken,
         10,
         "the new canary",
@@ -770,7 +717,9 @@ def test_broken_canary_is_rolled_back_automatically(canary_world: dict[str, Any]
     assert all(a["model_version"] == v1 for a in canaried), "users got the champion's answer"
     after = _canary_traffic(client, s, 99, 300, "d")
     assert {a["arm"] for a in after} == {"champion"}
-    assert _metric(client.get("/metrics").text, "challenger_rollbacks_total", by="guard") == 1.0
+    assert (
+        metric_value(client.get("/metrics").text, "challenger_rollbacks_total", by="guard") == 1.0
+    )
     history = reg.history()
     result = _flow(s)
     assert result["decision"]["action"] == "rollback"
@@ -786,13 +735,13 @@ def test_an_operator_can_force_a_rollback(canary_world: dict[str, Any]) -> None:
     w = canary_world
     s, client, reg, (_, v2) = w["s"], w["client"], w["reg"], w["v"]
     reg.mark_challenger(v2)
-    _wait(
+    wait_until(
         lambda: (client.get("/health").json()["rollout"] or {}).get("challenger_version") == v2,
         10,
         "a new canary of v2",
     )
     assert client.get("/health").json()["rollout"]["status"] == "running"
-    with _client(str(client.base_url), token=None) as anon:
+    with serving_client(str(client.base_url), token=None) as anon:
         assert anon.post("/admin/rollback", json={"reason": "x"}).status_code == 401
     r = client.post("/admin/rollback", json={"reason": "customer complaints"})
     assert r.status_code == 200, r.text
@@ -815,14 +764,14 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     from challenger.online.review import review, store_for, with_overrides
 
     folder = tmp_path_factory.mktemp("refusal")
-    s = _project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
+    s = serving_project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
     reg = Registry.from_settings(s)
     tracking = Tracking.from_settings(s)
     feats, num, cat = list(s.data.features), s.data.numeric, s.data.categorical
     frame = _records(s, 0, 600)
     ridge = CandidateConfig(name="ridge", estimator="sklearn.linear_model.Ridge", params={})
     fitted = {
-        "multiclass": build_pipeline(LR, num, cat, 7, task="multiclass").fit(
+        "multiclass": build_pipeline(SERVING_LR, num, cat, 7, task="multiclass").fit(
             frame[feats], pd.qcut(frame["income"], 3, labels=False)
         ),
         "regression": build_pipeline(ridge, num, cat, 7, task="regression").fit(
@@ -833,7 +782,7 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     for key, model in fitted.items():
         with tracking.start_run(f"log-{key}") as run_id:
             logged[key] = (tracking.log_model(model, frame[feats].head(50)), run_id)
-    v1 = _register(reg, logged["multiclass"])
+    v1 = register_logged(reg, logged["multiclass"])
     reg.promote(v1, None)
     with pytest.raises(ChallengerError, match=r"v1 \(champion\) is a classifier with 3 classes"):
         ServingRuntime(s)
@@ -859,9 +808,9 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     assert served.returncode == 2, served.stderr
     assert "binary classifiers only" in served.stderr and "Traceback" not in served.stderr
 
-    v2 = _register(reg, models["new"])
+    v2 = register_logged(reg, models["new"])
     reg.promote(v2, v1)
-    v3 = _register(reg, logged["regression"])
+    v3 = register_logged(reg, logged["regression"])
     reg.mark_challenger(v3)
     with pytest.raises(
         ChallengerError, match=r"shadow 'challenger' \(refusal-model v3\) is a regressor"

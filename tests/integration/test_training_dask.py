@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.helpers import GATE_TIMING
 
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
@@ -55,7 +56,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     folder = tmp_path_factory.mktemp("dask")
     cfg = folder / "challenger.yaml"
-    cfg.write_text(yaml.safe_dump({"training": TRAINING, "gate": {"n_resamples": 500}}))
+    cfg.write_text(
+        yaml.safe_dump({"training": TRAINING, "gate": {"n_resamples": 500, **GATE_TIMING}})
+    )
     data = write_table(simulate_batch(0, 1500, seed=7), folder / "day0.parquet")
     result = retrain_flow(reason="manual", data=str(data), config=str(cfg)).to_dict()
     return {"cfg": cfg, "data": data, "result": result, "folder": folder}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,4 +87,56 @@ def test_gate_policy_errors_name_the_key(tmp_path: Path) -> None:
         load_config(cfg)
     cfg.write_text("gate:\n  resample: groups\n")
     with pytest.raises(ConfigError, match="group_column"):
+        load_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "allowed", "message"),
+    [
+        ("sklearn.linear_model.LogisticRegresion", [], "has no class 'LogisticRegresion'"),
+        ("sklearn.linar_model.LogisticRegression", [], "no module 'sklearn.linar_model'"),
+        ("os.path.Model", [], r"outside the allowed estimator modules \(sklearn\)"),
+        ("sklearnish.Model", [], "outside the allowed"),  # a prefix is a whole module name
+        ("mypkg_absent.models.Model", ["mypkg_absent"], "no module 'mypkg_absent.models'"),
+    ],
+)
+def test_estimator_paths_are_checked_when_the_configuration_loads(
+    tmp_path: Path, estimator: str, allowed: list[str], message: str
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"training:\n  allowed_modules: {allowed}\n  candidates:\n"
+        f"    - {{name: mine, estimator: {estimator}}}\n"
+    )
+    with pytest.raises(ConfigError, match=r"training\.candidates\[mine\]\.estimator") as err:
+        load_config(cfg)
+    assert re.search(message, str(err.value))
+
+
+def test_allowed_modules_are_module_names(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("training:\n  allowed_modules: ['xgboost', '../evil']\n")
+    with pytest.raises(ConfigError, match=r"allowed_modules must be module names"):
+        load_config(cfg)
+
+
+def test_a_declared_module_is_checked_from_its_source_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "acme_models"
+    pkg.mkdir()
+    ran = tmp_path / "ran"
+    (pkg / "__init__.py").write_text(f"open({str(ran)!r}, 'w').close()\n")
+    (pkg / "trees.py").write_text(f"open({str(ran)!r}, 'w').close()\nclass Forest: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "training:\n  allowed_modules: [acme_models]\n  candidates:\n"
+        "    - {name: f, estimator: acme_models.trees.Forest}\n"
+        "    - {name: lr, estimator: sklearn.linear_model.LogisticRegression}\n"
+    )
+    assert load_config(cfg).training.allowed_modules == ("acme_models",)
+    assert not ran.exists()  # neither the package nor the module ran at load
+    cfg.write_text(cfg.read_text().replace("trees.Forest", "trees.Forrest"))
+    with pytest.raises(ConfigError, match="has no class 'Forrest'"):
         load_config(cfg)

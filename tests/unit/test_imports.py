@@ -36,6 +36,7 @@ def test_module_imports(module: str) -> None:
         ("great-expectations", "1."),
         ("scikit-learn", "1."),
         ("pandas", "2."),  # evidently 0.7 breaks on pandas 3 (ARCHITECTURE traps)
+        ("river", "0.26."),  # the concept trigger pickles its detectors between runs
     ],
 )
 def test_stack_versions(distribution: str, major: str) -> None:
@@ -54,6 +55,7 @@ def test_stack_versions(distribution: str, major: str) -> None:
         "orjson",
         "psutil",
         "threadpoolctl",
+        "river.drift",
     ],
 )
 def test_runtime_dependencies_import(module: str) -> None:

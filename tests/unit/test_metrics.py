@@ -253,3 +253,17 @@ def test_metric_errors_are_user_errors_and_value_errors() -> None:
     with pytest.raises(MetricError) as caught:
         M.info("auc")
     assert isinstance(caught.value, ChallengerError) and isinstance(caught.value, ValueError)
+
+
+def test_per_row_values_average_to_the_catalogue_metric() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200).astype(float)
+    p = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
+    for name in M.PER_ROW:
+        rows = M.per_row(name, y, p)
+        assert rows.shape == (200,)
+        assert np.mean(rows) == pytest.approx(M.classification(name, y, p, (0, 1)))
+    y[0] = np.nan
+    assert np.isnan(M.per_row("brier", y, p)[0])
+    with pytest.raises(M.MetricError, match="no per-row form"):
+        M.per_row("roc_auc", y, p)

@@ -277,8 +277,11 @@ def holdout_newer_check(train_max_ts: str | None, holdout: pd.DataFrame, ts: str
             "newest rows held out",
             "no timestamp to compare: the holdout is a seeded random split",
         )
-    h_min = pd.to_datetime(holdout[ts]).min()
+    # In UTC on both sides: a version recorded before intake kept one time zone policy may
+    # carry a time without an offset (taken as UTC, like intake takes such values).
+    h_min = pd.to_datetime(holdout[ts], utc=True).min()
     t_max = pd.Timestamp(train_max_ts)
+    t_max = t_max.tz_localize("UTC") if t_max.tzinfo is None else t_max.tz_convert("UTC")
     ok = bool(h_min >= t_max)
     return Check(
         "holdout_newer_than_training",

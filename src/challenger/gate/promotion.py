@@ -92,7 +92,8 @@ def settle(
         expected: The champion the decision saw (None: there was none).
         move_of: The move a decision asks for (None: nothing moves).
         rejudge: Takes the decision again against the champion now in place; None when
-            the decision does not depend on which version is champion.
+            the decision does not depend on which version is champion (the move's
+            compare-and-set then expects the champion in place inside the lock).
 
     Returns:
         The decision carried out (the new one if it was taken again) and what happened.
@@ -101,7 +102,9 @@ def settle(
         current = registry.champion()
         now = _version(current)
         again = False
-        if now != expected and rejudge is not None:
+        if rejudge is None:
+            expected = now
+        elif now != expected:
             decision, expected, again = rejudge(current), now, True
         move = move_of(decision)
         if move is None:
@@ -137,21 +140,37 @@ def rollback(
 ) -> tuple[int, int]:
     """Move ``champion`` back to ``previous-champion`` (or to ``to``) under the lock.
 
+    A rollback rolls back the champion that was in place when it was asked for: if another
+    move came first (two rollbacks at once), it refuses instead of undoing that move. The
+    target is resolved again inside the lock.
+
     Returns:
         (the version that was champion, the version that is champion now).
 
     Raises:
         ChallengerError: Nothing to roll back to, or the champion moved meanwhile.
     """
-    current, target = registry.rollback_target(to)
-    move = Move("rollback", target, reason, run_id)
-    _, done = settle(registry, lock, move, current.version, move_of=lambda m: m)
-    if not done.moved:
+    seen, _ = registry.rollback_target(to)  # a clear error before waiting for the lock
+
+    def move_of(intent: str | None) -> Move | None:
+        if intent is None:  # the champion moved since the rollback was asked for
+            return None
+        _, target = registry.rollback_target(to)  # where the aliases point now
+        return Move("rollback", target, reason, run_id)
+
+    def moved_meanwhile(current: VersionInfo | None) -> str | None:
+        return None
+
+    intent: str | None = "rollback"
+    _, done = settle(registry, lock, intent, seen.version, move_of=move_of, rejudge=moved_meanwhile)
+    if not done.moved or done.to is None or done.before is None:
+        now = f"v{done.before}" if done.before is not None else "none"
         raise ChallengerError(
-            f"the rollback of {registry.model_name!r} to v{target} did not happen: "
-            f"{done.refused or 'the champion changed'}; run challenger status and try again"
+            f"the rollback of {registry.model_name!r} from v{seen.version} did not happen: "
+            f"{done.refused or f'the champion is {now} now (another move came first)'}; "
+            "run challenger status and try again"
         )
-    return current.version, target
+    return done.before, done.to
 
 
 Judge = Callable[..., Verdict]

@@ -42,7 +42,13 @@ def decision_record(decision: GateDecision, evidence: Evidence) -> VersionRecord
         gate_action=decision.action,
         gate_reason=decision.reason,
         gate_mode=decision.mode,
-        holdout={evidence.primary_metric: evidence.challenger_value},
+        # the secondary metrics too: the monitor watches some of them (triggers.performance)
+        holdout={evidence.primary_metric: evidence.challenger_value}
+        | {
+            m: float(c)
+            for m, v in evidence.secondary.items()
+            if (c := v.get("challenger")) is not None
+        },
         compared_with="none"
         if evidence.champion_version is None
         else f"v{evidence.champion_version}",

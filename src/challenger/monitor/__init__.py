@@ -1,1 +1,2 @@
-"""What happens to a batch: validation (GX), quarantine, labels, drift, performance windows, triggers."""
+"""What happens to a batch: validation (GX), quarantine, labels, drift and its alarms,
+performance windows, the change detector on the champion's errors, triggers."""

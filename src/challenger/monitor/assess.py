@@ -1,10 +1,11 @@
 """What the monitor concludes about a batch: drift against the champion's data, and the trigger.
 
 The monitor flow validates a file, then asks this module: :func:`batch_drift` measures
-feature, prediction and target drift on the columns both sides can compare;
-:func:`trigger_decision` gathers every trigger's evidence (the champion's performance
-windows, schema changes, new labels, the cooldown) and applies the policy;
-:func:`merge_decisions` turns a scan in which several files fired into one retrain.
+feature, prediction and target drift on the columns both sides can compare, with column
+alarms at a stated error rate (``drift.control``); :func:`trigger_decision` gathers every
+trigger's evidence (the champion's performance windows, the change detector on its errors,
+schema changes, new labels, the cooldown) and applies the policy; :func:`merge_decisions`
+turns a scan in which several files fired into one retrain.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from challenger.config import Settings
+from challenger.monitor.concept import ConceptResult
 from challenger.monitor.drift import DriftResult, measure_drift
 from challenger.monitor.performance import (
     batches_since,
@@ -42,11 +44,18 @@ def with_prediction(
 
 
 def batch_drift(
-    reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, html: Path
+    reference: pd.DataFrame, current: pd.DataFrame, settings: Settings, html: Path | None
 ) -> DriftResult | None:
     """Feature, prediction and target drift; the HTML report is drawn on a bounded sample.
 
-    Returns None when no feature has values on both sides (nothing to compare).
+    Args:
+        reference: The champion's training data, with its output in :data:`PREDICTION`.
+        current: The batch, likewise.
+        settings: The configuration (``drift``, the data's columns).
+        html: Where Evidently's HTML report goes; None draws none.
+
+    Returns:
+        The drift, or None when no feature has values on both sides (nothing to compare).
     """
     d, cfg = settings.data, settings.drift
 
@@ -77,6 +86,9 @@ def batch_drift(
         max_rows=cfg.max_rows,
         seed=settings.project.seed,
         html_path=html,
+        control=cfg.control,
+        alarm_rate=cfg.alarm_rate,
+        min_effect=cfg.min_effect,
     )
 
 
@@ -96,6 +108,7 @@ def trigger_decision(
     drift: DriftResult | None,
     reference: pd.DataFrame | None,
     frame: pd.DataFrame | None,
+    concept: ConceptResult | None = None,
 ) -> TriggerDecision:
     """Gather the evidence every trigger needs and apply the policy.
 
@@ -108,6 +121,7 @@ def trigger_decision(
         drift: The batch's drift, when measured.
         reference: The champion's training data (schema changes), for a batch.
         frame: The batch (schema changes); None for a label file.
+        concept: What the change detector on the champion's errors saw in this file.
     """
     d, policy = settings.data, settings.triggers
     accepted_dir = settings.path(d.accepted_dir)
@@ -121,12 +135,18 @@ def trigger_decision(
         max_rows=policy.performance.window_rows * policy.performance.windows,
     )
     holdout = record.holdout_value(settings.training.primary_metric)
-    windows = performance_windows(model, labelled, settings, holdout) if not labelled.empty else []
+    windows = (
+        performance_windows(model, labelled, settings, holdout, record.holdout)
+        if not labelled.empty
+        else []
+    )
     return decide_retrain(
         policy=policy,
         has_champion=True,
         drift_share=drift.drift_share if drift else None,
         drifted_columns=drift.drifted_columns() if drift else (),
+        drift_control=drift.control.to_dict() if drift and drift.control else None,
+        drift_notes=drift.notes if drift else (),
         performance_windows=windows,
         schema_changes=schema_changes(reference, frame, settings)
         if reference is not None and frame is not None
@@ -137,6 +157,7 @@ def trigger_decision(
         minutes_since_retrain=(time.time() * 1000 - newest_version_ms) / 60_000
         if newest_version_ms
         else None,
+        concept=concept,
     )
 
 

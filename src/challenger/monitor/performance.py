@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +19,33 @@ from challenger.train.window import labelled_rows
 
 
 def performance_windows(
-    model: Any, labelled: pd.DataFrame, settings: Settings, reference_value: float | None
+    model: Any,
+    labelled: pd.DataFrame,
+    settings: Settings,
+    reference_value: float | None,
+    references: Mapping[str, float] | None = None,
 ) -> list[PerformanceObservation]:
-    """The champion's primary metric on the newest complete windows of labelled rows.
+    """The champion's primary and watched metrics on the newest complete labelled windows.
 
     ``labelled`` is split, oldest first, into consecutive windows of
     ``triggers.performance.window_rows`` rows; the newest ``triggers.performance.windows``
-    complete ones are scored. A window the metric is undefined on (one class only for a
-    ranking metric, a constant regression target) is left out.
+    complete ones are scored on the primary metric and on every metric watched besides it
+    (``triggers.performance.also_watch``: by default the Brier score for classification,
+    which a moved decision threshold raises although the ranking, and ROC AUC, stay put). A
+    window a metric is undefined on (one class only for a ranking metric, a constant
+    regression target) is left out for that metric.
 
     Args:
         model: The champion.
         labelled: Labelled rows, oldest first (see :func:`recent_labelled`).
         settings: The configuration.
         reference_value: The champion's holdout value of the primary metric.
+        references: The champion's holdout values of other metrics (its record's
+            ``holdout``); a watched metric without one is scored but cannot breach.
 
     Returns:
-        One observation per scored window, oldest first.
+        One observation per scored window and metric: the primary metric's windows first,
+        oldest first, then each watched metric's.
     """
     policy = settings.triggers.performance
     target, ts = settings.data.target, settings.data.timestamp
@@ -43,34 +54,39 @@ def performance_windows(
     if n_windows == 0:
         return []
     newest = labelled.iloc[len(labelled) - n_windows * size :]
-    metric, task = settings.training.primary_metric, settings.data.task
+    primary, task = settings.training.primary_metric, settings.data.task
     y_all, scores = truth_and_scores(
         model, newest[list(settings.data.features)], newest[target], task, target
     )
+    watched: dict[str, float | None] = {primary: None}
+    watched |= {m: margin for m, margin in policy.watched(task).items() if m not in watched}
     out: list[PerformanceObservation] = []
-    for i in range(n_windows):
-        part = slice(i * size, (i + 1) * size)
-        y = y_all[part]
-        if not scoreable(y, task):
-            continue
-        try:
-            value = metric_value(metric, y, scores[part])
-        except StatisticsInputError:
-            continue
-        rows = newest.iloc[part]
-        label = f"rows {len(labelled) - (n_windows - i) * size + 1}-{len(labelled) - (n_windows - i - 1) * size}"
-        if ts and ts in rows.columns:
-            label += f" ({rows[ts].iloc[0]} to {rows[ts].iloc[-1]})"
-        out.append(
-            PerformanceObservation(
-                metric,
-                value,
-                reference_value,
-                size,
-                metrics.info(metric).higher_is_better,
-                window=label,
+    for metric, margin in watched.items():
+        reference = reference_value if margin is None else (references or {}).get(metric)
+        for i in range(n_windows):
+            part = slice(i * size, (i + 1) * size)
+            y = y_all[part]
+            if not scoreable(y, task):
+                continue
+            try:
+                value = metric_value(metric, y, scores[part])
+            except StatisticsInputError:
+                continue
+            rows = newest.iloc[part]
+            label = f"rows {len(labelled) - (n_windows - i) * size + 1}-{len(labelled) - (n_windows - i - 1) * size}"
+            if ts and ts in rows.columns:
+                label += f" ({rows[ts].iloc[0]} to {rows[ts].iloc[-1]})"
+            out.append(
+                PerformanceObservation(
+                    metric,
+                    value,
+                    reference,
+                    size,
+                    metrics.info(metric).higher_is_better,
+                    window=label,
+                    margin=margin,
+                )
             )
-        )
     return out
 
 

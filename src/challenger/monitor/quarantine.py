@@ -1,9 +1,10 @@
 """Quarantine: a failed batch or label file set aside with the evidence of why, and its release.
 
-:func:`quarantine` puts a failed file aside together with the evidence (``validation.json``
-and a GX data docs page); :func:`quarantined` lists what waits there and :func:`release`
-puts a fixed file back where it came from, keeping the record of what happened under
-``released/``.
+:func:`quarantine` puts a copy of a failed file aside together with the evidence
+(``validation.json`` and a GX data docs page), leaving a file the user named where it is;
+:func:`quarantined` lists what waits there and :func:`release` puts a fixed file back into
+the configured data folders (incoming or accepted, nowhere else), keeping the record of what
+happened under ``released/``.
 """
 
 from __future__ import annotations
@@ -11,24 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
 
-from challenger.errors import DataError
-
-if TYPE_CHECKING:
-    pass
-
 from challenger.config import Settings
+from challenger.errors import DataError
+from challenger.monitor.gx_failures import CheckFailure
+from challenger.monitor.intake import check_batch, read_incoming
 from challenger.monitor.labels import check_labels
 from challenger.monitor.schema import batch_schema
-from challenger.monitor.validation import CheckFailure, ValidationResult, validate_batch
-from challenger.store.batches import read_table
+from challenger.monitor.validation import ValidationResult
+from challenger.store.batches import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +46,25 @@ def quarantine(
     quarantine_dir: Path,
     *,
     kind: QuarantineKind = "batch",
+    move: bool = False,
 ) -> Path:
-    """Move a batch file into quarantine together with its validation evidence.
+    """Copy a batch file into quarantine together with its validation evidence.
 
-    The file lands in ``quarantine_dir/<batch stem>-<UTC timestamp>/`` next to
+    The copy lands in ``quarantine_dir/<batch stem>-<UTC timestamp>/`` next to
     ``validation.json`` (``result.to_dict()``, including GX's report, plus where the file
-    came from and what it is) and ``data_docs.html`` (GX's data docs page of the
-    validation, when GX's report can be rendered). The file is copied, the copy is
-    checked, and only then is the original deleted. An existing quarantine folder is never
-    reused: a numeric suffix is added instead.
+    came from, its SHA-256, whether the original was kept and what it is) and
+    ``data_docs.html`` (GX's data docs page of the validation, when GX's report can be
+    rendered). The copy is checked; the original is left where it is, unless ``move``
+    (the monitor's own incoming folder), when it is deleted after the check. An existing
+    quarantine folder is never reused: a numeric suffix is added instead.
 
     Args:
-        batch_path: The batch file to move.
+        batch_path: The failed file.
         result: The validation result that sent it to quarantine.
         quarantine_dir: Root of the quarantine area; created if missing.
         kind: ``batch`` (features) or ``labels`` (a label file); :func:`release` re-checks
             it as the same kind.
+        move: Take the file out of its folder (never for a file the user named).
 
     Returns:
         The new quarantine folder.
@@ -94,6 +96,8 @@ def quarantine(
         )
     record = result.to_dict() | {
         "source": str(batch_path.resolve()),
+        "sha256": file_sha256(target),
+        "original_kept": not move,
         "kind": kind,
         "quarantined_at": now.isoformat(),
     }
@@ -101,8 +105,9 @@ def quarantine(
     with (folder / _EVIDENCE).open("x", encoding="utf-8") as out:
         out.write(evidence + "\n")
     _write_data_docs(result.report, folder / _DATA_DOCS)
-    batch_path.unlink()
-    logger.info("Quarantined %s in %s", batch_path, folder)
+    if move:
+        batch_path.unlink()
+    logger.info("Quarantined %s in %s%s", batch_path, folder, "" if move else " (a copy)")
     return folder
 
 
@@ -119,6 +124,8 @@ class Quarantined:
         quarantined_at: When, as an ISO timestamp ("" when unknown).
         failures: The failed checks, as recorded.
         data_docs: GX's data docs page, when one was written.
+        original_kept: Whether the original was left at ``source`` (a copy was quarantined).
+        sha256: The quarantined file's SHA-256 as it arrived (None for older records).
     """
 
     name: str
@@ -129,6 +136,8 @@ class Quarantined:
     quarantined_at: str
     failures: tuple[CheckFailure, ...]
     data_docs: Path | None
+    original_kept: bool = False
+    sha256: str | None = None
 
     def summary(self, limit: int = 3) -> str:
         """The first failures, one sentence each."""
@@ -144,6 +153,7 @@ class Quarantined:
             "path": str(self.folder),
             "file": None if self.file is None else str(self.file),
             "source": None if self.source is None else str(self.source),
+            "original_kept": self.original_kept,
             "kind": self.kind,
             "quarantined_at": self.quarantined_at,
             "failed_checks": len(self.failures),
@@ -164,6 +174,24 @@ def quarantined(quarantine_dir: Path) -> list[Quarantined]:
         if folder.is_dir() and folder.name != RELEASED and not folder.name.startswith(".")
     ]
     return sorted(found, key=lambda q: (q.quarantined_at, q.name))
+
+
+def unchanged_originals(quarantine_dir: Path, folder: Path) -> list[Path]:
+    """Originals in ``folder`` whose copy waits in quarantine and that have not changed since.
+
+    The scheduled monitor skips them: they were looked at once already (a user named one
+    with ``--batch``); a fixed original has another hash and is looked at again.
+    """
+    root = folder.resolve()
+    unchanged = []
+    for entry in quarantined(quarantine_dir):
+        source = entry.source
+        if not (entry.original_kept and entry.sha256 and source is not None):
+            continue
+        here = source.parent.resolve() == root and source.is_file()
+        if here and file_sha256(source) == entry.sha256:
+            unchanged.append(source)
+    return unchanged
 
 
 def find_quarantined(quarantine_dir: Path, name: str) -> Quarantined:
@@ -195,27 +223,36 @@ def release(
     destination: Path | None = None,
     *,
     revalidation: ValidationResult | None,
+    allowed: Sequence[Path],
     replacement: Path | None = None,
 ) -> Path:
-    """Put a fixed file back where it came from, and archive its quarantine record.
+    """Put a fixed file back into a data folder, and archive its quarantine record.
 
     The file (``replacement`` if given, else the quarantined file, fixed in place) is copied
-    to ``destination`` (default: the folder it came from), the copy is checked, and the
-    quarantine folder moves to ``<quarantine>/released/`` with a ``release.json`` saying
-    when, where to and on what evidence: nothing is lost.
+    to ``destination``, the copy is checked, and the quarantine folder moves to
+    ``<quarantine>/released/`` with a ``release.json`` saying when, where to and on what
+    evidence: nothing is lost. Only the ``allowed`` folders (the configured incoming and
+    accepted folders) and their sub-folders are written to, whatever the record says.
+
+    By default the file goes back to the folder it came from when that is an allowed one;
+    a copy of a file the user named elsewhere (its original was kept) goes into the first
+    allowed folder (incoming). An unchanged original at the destination (the very file the
+    copy was taken from) is replaced by the fixed file; any other file there is kept.
 
     Args:
         entry: The quarantined entry (see :func:`find_quarantined`).
-        destination: Folder to release into; default the file's original folder.
+        destination: Folder to release into; default as above.
         revalidation: The file validated again after the fix; None releases without
             checking (``--force``), which the record says.
+        allowed: The folders a release may write into; the first is the default.
         replacement: A fixed copy to release instead of the quarantined file.
 
     Returns:
         The released file's new path.
 
     Raises:
-        DataError: The file still fails validation, is missing, or its destination exists.
+        DataError: The file still fails validation or is missing, the destination is
+            outside the allowed folders, or another file of that name exists there.
     """
     source = Path(replacement) if replacement is not None else entry.file
     if source is None or not source.is_file():
@@ -229,16 +266,10 @@ def release(
             f"({entry.folder}): {revalidation.summary()} Fix it and release again, or "
             "release it with --force."
         )
-    if destination is None:
-        if entry.source is None:
-            raise DataError(
-                f"The quarantine record in {entry.folder} does not say where the file came "
-                "from; pass --to FOLDER."
-            )
-        destination = entry.source.parent
+    folder = _destination(entry, destination, allowed)
     name = entry.file.name if entry.file is not None else source.name
-    target = Path(destination) / name
-    if target.exists():
+    target = folder / name
+    if target.exists() and not _is_unchanged_original(entry, target):
         raise DataError(
             f"Cannot release {name} to {target}: a file of that name exists there; move it "
             "or pass --to FOLDER."
@@ -267,6 +298,43 @@ def release(
     return target
 
 
+def _inside(folder: Path, roots: Sequence[Path]) -> bool:
+    resolved = folder.resolve()
+    return any(resolved.is_relative_to(root.resolve()) for root in roots)
+
+
+def _destination(entry: Quarantined, requested: Path | None, allowed: Sequence[Path]) -> Path:
+    """The folder a release writes into: inside the allowed folders, or refused."""
+    names = " or ".join(str(a) for a in allowed)
+    if requested is not None:
+        if not _inside(Path(requested), allowed):
+            raise DataError(
+                f"Cannot release {entry.name} to {requested}: releases go only into the "
+                f"configured data folders ({names}); pass --to one of them."
+            )
+        return Path(requested)
+    if entry.source is not None and _inside(entry.source.parent, allowed):
+        return entry.source.parent
+    if entry.source is None or entry.original_kept:
+        return allowed[0]  # the original stays with the user; the fixed copy is new data
+    raise DataError(
+        f"The quarantine record in {entry.folder} says the file came from {entry.source}, "
+        f"outside the configured data folders ({names}); pass --to one of them."
+    )
+
+
+def _is_unchanged_original(entry: Quarantined, target: Path) -> bool:
+    """Whether ``target`` is the very file the quarantined copy was taken from, unchanged."""
+    return (
+        entry.original_kept
+        and entry.sha256 is not None
+        and entry.source is not None
+        and not target.is_symlink()
+        and target.resolve() == entry.source.resolve()
+        and file_sha256(target) == entry.sha256
+    )
+
+
 def _read_quarantined(folder: Path) -> Quarantined:
     try:
         record = json.loads((folder / _EVIDENCE).read_text(encoding="utf-8"))
@@ -287,6 +355,7 @@ def _read_quarantined(folder: Path) -> Quarantined:
     )
     kind = record.get("kind", "batch")
     docs = folder / _DATA_DOCS
+    sha = record.get("sha256")
     return Quarantined(
         name=folder.name,
         folder=folder,
@@ -296,6 +365,8 @@ def _read_quarantined(folder: Path) -> Quarantined:
         quarantined_at=str(record.get("quarantined_at", "")),
         failures=failures,
         data_docs=docs if docs.is_file() else None,
+        original_kept=record.get("original_kept") is True,
+        sha256=sha if isinstance(sha, str) else None,
     )
 
 
@@ -345,29 +416,32 @@ def release_quarantined(
 ) -> dict[str, Any]:
     """Validate a fixed quarantined file again and, if it passes, release it.
 
-    A batch is checked against the same suite as the monitor's (categories from the current
-    champion's training data); a label file must again join accepted rows. The file goes
-    back to the folder it came from (or ``destination``); the record moves to
-    ``<quarantine>/released/``.
+    A batch is read in the schema's dtypes and checked against the same suite as the
+    monitor's (categories from the current champion's training data); a label file must
+    again join accepted rows. The file goes back to the incoming folder it came from (or
+    ``destination``, which must be the incoming or the accepted folder, or inside one); the
+    record moves to ``<quarantine>/released/``.
 
     Args:
         settings: The configuration.
         name: The quarantine folder's name, or the quarantined file's name.
         reference: Gives the champion's training data (read only when a batch is checked).
         replacement: A fixed copy to release instead of the quarantined file.
-        destination: Folder to release into (default: where the file came from, else the
-            incoming folder).
+        destination: Folder to release into (default: where it came from when that is a
+            data folder, else the incoming folder).
         force: Release without validating again.
 
     Returns:
         What was released, where to, and on what evidence.
 
     Raises:
-        DataError: Nothing matches ``name``, or the file still fails validation.
+        DataError: Nothing matches ``name``, the file still fails validation, or the
+            destination is outside the data folders.
     """
     entry = find_quarantined(settings.path(settings.data.quarantine_dir), name)
-    if destination is None and entry.source is None:
-        destination = settings.path(settings.data.incoming_dir)
+    d = settings.data
+    allowed = (settings.path(d.incoming_dir), settings.path(d.accepted_dir))
+    _destination(entry, destination, allowed)  # refuse before any reading or validation
     checked = Path(replacement) if replacement is not None else entry.file
     revalidation: ValidationResult | None = None
     if not force:
@@ -375,14 +449,16 @@ def release_quarantined(
             raise DataError(
                 f"Quarantine folder {entry.folder} holds no file; pass the fixed one with --file."
             )
-        frame = read_table(checked)
+        batch = read_incoming(checked, settings)
         if entry.kind == "labels":
-            revalidation, _ = check_labels(
-                frame, settings, settings.path(settings.data.accepted_dir)
-            )
+            revalidation, _ = check_labels(batch, settings, settings.path(d.accepted_dir))
         else:
-            revalidation = validate_batch(frame, batch_schema(settings, reference()))
-    released = release(entry, destination, revalidation=revalidation, replacement=replacement)
+            revalidation = check_batch(
+                batch, batch_schema(settings, reference(), incoming=checked.stem)
+            )
+    released = release(
+        entry, destination, revalidation=revalidation, allowed=allowed, replacement=replacement
+    )
     return {
         "name": entry.name,
         "kind": entry.kind,

@@ -32,13 +32,29 @@ def log_monitor_run(
         f"{TAG}champion_version": str(champion_version),
     }
     with tracking.start_run(f"monitor-{batch_id}", tags=tags) as run_id:
-        metrics = {"drift_share": drift.drift_share, "rows": len(frame)}
+        metrics = {
+            "drift_share": drift.drift_share,
+            "drift_unadjusted_share": len(drift.unadjusted_columns()) / max(1, len(drift.columns)),
+            "rows": len(frame),
+        }
+        if drift.control is not None:
+            metrics["drift_alarm_rate"] = drift.control.rate
         if drift.prediction is not None:
             metrics["prediction_drift_score"] = drift.prediction.score
         if drift.target is not None:
             metrics["target_drift_score"] = drift.target.score
-        for i, window in enumerate(decision.evidence.get("performance", {}).get("windows", [])):
+        evidence = decision.evidence
+        for i, window in enumerate(evidence.get("performance", {}).get("windows", [])):
             tracking.log_metrics({f"champion_{primary_metric}": window["value"]}, step=i)
+        for metric, watched in evidence.get("performance_watched", {}).items():
+            for i, window in enumerate(watched.get("windows", [])):
+                tracking.log_metrics({f"champion_{metric}": window["value"]}, step=i)
+        concept = evidence.get("concept")
+        if concept is not None:
+            metrics["concept_rows_seen"] = concept["rows_seen"]
+            metrics["concept_alarm"] = float(concept["alarm"])
+            if concept["mean_error"] is not None:
+                metrics["concept_mean_error"] = concept["mean_error"]
         tracking.log_metrics(metrics)
         tracking.log_dict(drift.to_dict(), "drift/drift.json")
         tracking.log_dict(decision.to_dict(), "trigger.json")
@@ -55,12 +71,31 @@ def decision_rows(
     decision: TriggerDecision,
 ) -> list[dict[str, Any]]:
     """Rows of the ``monitor-decision`` table."""
+    concept = decision.evidence.get("concept")
     return [
         {"item": "file", "value": batch},
         {"item": "kind", "value": kind},
         {"item": "rows", "value": rows},
         {"item": "validation", "value": f"passed {validation.n_expectations} expectations"},
         {"item": "drift share", "value": "n/a" if drift is None else f"{drift.drift_share:.0%}"},
+        *(
+            [{"item": "drift alarms", "value": drift.control.statement()}]
+            if drift is not None and drift.control is not None
+            else []
+        ),
+        *[{"item": "drift note", "value": n} for n in (drift.notes if drift else ())],
+        *(
+            [
+                {
+                    "item": "change detector",
+                    "value": f"{concept['detector']}: {'ALARM' if concept['alarm'] else 'quiet'}, "
+                    f"{concept['rows_fed']} new rows, {concept['rows_seen']} since "
+                    f"v{concept['champion_version']}",
+                }
+            ]
+            if concept is not None
+            else []
+        ),
         {"item": "retrain", "value": f"{decision.retrain} ({decision.trigger})"},
         *[{"item": "reason", "value": r} for r in decision.reasons],
     ]
@@ -76,13 +111,25 @@ def quarantine_markdown(name: str, validation: ValidationResult, where: Path) ->
 
 
 def drift_markdown(batch_id: str, drift: DriftResult, link: str) -> str:
-    """The ``drift-summary``: every column's test, score, threshold and verdict."""
+    """The ``drift-summary``: every column's test, score, threshold, evidence and alarm."""
+
+    def num(value: float | None, spec: str) -> str:
+        return "—" if value is None else format(value, spec)
+
+    def verdict(drifted: bool, alarm: bool | None) -> str:
+        if alarm is None:  # the prediction and the target are reported, never counted
+            return "drift (not counted)" if drifted else "ok"
+        return "**alarm**" if alarm else ("ok (own test fired)" if drifted else "ok")
+
     rows = [
         f"| {c.column} | {c.kind} | {c.method} | {c.score:.4g} | {c.threshold:.4g} | "
-        f"{'**drift**' if c.drifted else 'ok'} |"
+        f"{'yes' if c.drifted else 'no'} | {num(c.effect, '.3f')} | {num(c.p_value, '.3g')} | "
+        f"{num(c.adjusted_p, '.3g')} | {verdict(c.drifted, c.alarm)} |"
         for c in (*drift.columns, drift.prediction, drift.target)
         if c is not None
     ]
+    control = "" if drift.control is None else f"{drift.control.statement()}\n\n"
+    notes = "".join(f"- {n}\n" for n in drift.notes)
     sample = (
         f" The HTML report shows Evidently on a seeded sample of {drift.report_rows:,} rows per side."
         if drift.report_rows and drift.report_rows < max(drift.n_reference, drift.n_current)
@@ -91,14 +138,16 @@ def drift_markdown(batch_id: str, drift: DriftResult, link: str) -> str:
     return "\n".join(
         [
             f"## Drift of `{batch_id}`: {drift.n_drifted} of {len(drift.columns)} features "
-            f"({drift.drift_share:.0%}, threshold {drift.share_threshold:.0%})",
+            f"alarm ({drift.drift_share:.0%}, threshold {drift.share_threshold:.0%})",
             "",
             f"Verdicts by the {drift.engine} engine on {drift.n_current:,} current vs "
             f"{drift.n_reference:,} reference rows.{sample} "
             f"[Evidently report in MLflow]({link})",
             "",
-            "| column | kind | method | score | threshold | verdict |",
-            "|---|---|---|---|---|---|",
+            f"{control}{notes}",
+            "| column | kind | method | score | threshold | own test | effect | p (two-sample) "
+            "| adjusted p | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ]
     )

@@ -1,31 +1,69 @@
 """The schema a batch must have, and how a batch's schema differs from the champion's data.
 
-The validation suite's schema comes from the configuration, completed from the champion's
-training data (its categories); :func:`schema_changes` names each difference for the
-data-change trigger."""
+The validation suite comes from the configuration, completed from the champion's training
+data, its *profile*: the categories it holds, the range of each numeric column the
+configuration leaves open (widened by ``validation.range_tolerance`` spans), and how often
+its rows coincide by chance, which bounds how many repeated rows a new batch may hold.
+:func:`schema_changes` names each schema difference for the data-change trigger."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from challenger.config import Settings
-from challenger.monitor.validation import BatchSchema, ColumnSpec, schema_from_reference
+from challenger.monitor.kinds import collision_probability, row_hashes
+from challenger.monitor.validation import (
+    BatchSchema,
+    ColumnSpec,
+    DuplicateRule,
+    schema_from_reference,
+)
 from challenger.problem import target_kind
+from challenger.store.batches import accepted_batches, read_table
+
+RECENT_BATCHES = 5
+"""Accepted batches an incoming batch's rows are compared with, besides the reference."""
+DUPLICATE_TOLERANCE = 0.05
+"""Share of repeated rows tolerated beyond what chance explains (learned rule)."""
 
 
-def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSchema:
+def batch_schema(
+    settings: Settings, reference: pd.DataFrame | None, *, incoming: str | None = None
+) -> BatchSchema:
     """The validation suite's schema: configuration first, completed from the reference.
 
     Features are required; the target is optional (labels may arrive later) but must fit
-    ``data.task`` when present (0/1, known classes, or numbers). Allowed categories come from the champion's training data, unless
-    ``validation.allow_new_categories`` is set.
+    ``data.task`` when present (0/1, known classes, or numbers). From the champion's
+    training data come the allowed categories (unless ``validation.allow_new_categories``),
+    the ranges of numeric columns ``validation.ranges`` does not name (unless
+    ``validation.range_tolerance`` is None), and, for an incoming batch, how many of its
+    rows may repeat each other or rows seen before.
+
+    Args:
+        settings: The configuration.
+        reference: The champion's training data, or None before the first champion.
+        incoming: The name of a new batch (monitor, release): its rows are also checked
+            for repeats of the reference and of the newest accepted batches other than
+            itself. None for data that may legitimately overlap what came before (a
+            retrain's window).
     """
     data, val = settings.data, settings.validation
+    learned = _learned_ranges(reference, settings)
     cols: list[ColumnSpec] = []
     for c in data.numeric:
-        lo, hi = val.ranges.get(c, (None, None))
+        lo, hi = val.ranges.get(c, learned.get(c, (None, None)))
         cols.append(
-            ColumnSpec(c, "numeric", min=lo, max=hi, max_null_fraction=val.max_null_fraction)
+            ColumnSpec(
+                c,
+                "numeric",
+                min=lo,
+                max=hi,
+                max_null_fraction=val.max_null_fraction,
+                learned=c not in val.ranges and c in learned,
+            )
         )
     for c in data.categorical:
         cols.append(ColumnSpec(c, "categorical", max_null_fraction=val.max_null_fraction))
@@ -41,10 +79,96 @@ def batch_schema(settings: Settings, reference: pd.DataFrame | None) -> BatchSch
         min_rows=val.min_rows,
         unique_columns=(data.id_column,) if data.id_column else (),
         allow_extra_columns=val.allow_extra_columns,
+        duplicates=None if incoming is None else duplicate_rule(settings, reference, incoming),
     )
     if reference is not None and not val.allow_new_categories:
         schema = schema_from_reference(reference, schema)
     return schema
+
+
+def learned_range(values: pd.Series, tolerance: float) -> tuple[float, float] | None:
+    """The observed range of a numeric column widened by ``tolerance`` spans on each side.
+
+    A column that never went below 0 (or above 0) keeps that bound — a ``-999`` sentinel in
+    a score or an amount fails — but only when its own tail stays clear of zero: when the
+    distance from its extreme to 0 is at least the distance from that extreme to the
+    column's 1 % quantile (its tail's reach). A column that merely happened to stay
+    positive, e.g. a normal feature whose lowest value is 0.2 with most rows near 10, may
+    go a little below 0 without failing. A constant column is widened by its own size (at
+    least 1) instead of its zero span. None when the column holds no finite number.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    numbers = numbers[np.isfinite(numbers)]
+    if numbers.size == 0:
+        return None
+    lo, hi = float(numbers.min()), float(numbers.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    low, high = lo - tolerance * span, hi + tolerance * span
+    k = max(2, math.ceil(0.01 * numbers.size))  # the 1 % tail, at least the second value
+    ordered = np.partition(numbers, (min(k, numbers.size) - 1, max(numbers.size - k, 0)))
+    near_lo, near_hi = float(ordered[min(k, numbers.size) - 1]), float(ordered[-k])
+    if lo >= 0 and lo >= near_lo - lo:
+        low = max(low, 0.0)
+    if hi <= 0 and -hi >= hi - near_hi:
+        high = min(high, 0.0)
+    return low, high
+
+
+def _learned_ranges(
+    reference: pd.DataFrame | None, settings: Settings
+) -> dict[str, tuple[float, float]]:
+    tolerance = settings.validation.range_tolerance
+    if reference is None or tolerance is None:
+        return {}
+    out: dict[str, tuple[float, float]] = {}
+    for c in settings.data.numeric:
+        if c in settings.validation.ranges or c not in reference.columns:
+            continue
+        bounds = learned_range(reference[c], tolerance)
+        if bounds is not None:
+            out[c] = bounds
+    return out
+
+
+def duplicate_rule(
+    settings: Settings, reference: pd.DataFrame | None, incoming: str
+) -> DuplicateRule | None:
+    """How many repeated rows an incoming batch may hold (see :class:`DuplicateRule`).
+
+    The rows seen before are the reference's and those of the newest
+    :data:`RECENT_BATCHES` accepted batches other than ``incoming``. Without a reference
+    only a configured ``validation.max_duplicate_share`` applies, within the batch.
+    """
+    data, limit = settings.data, settings.validation.max_duplicate_share
+    if limit is not None and limit >= 1.0:
+        return None  # switched off
+    numeric, categorical = tuple(data.numeric), tuple(data.categorical)
+    if reference is None or not set(data.features) <= set(reference.columns):
+        if limit is None:
+            return None
+        return DuplicateRule(numeric, categorical, max_share=limit)
+    reference_hashes = row_hashes(reference, numeric, categorical)
+    seen = set(reference_hashes.tolist())
+    recent = [p for p in accepted_batches(settings.path(data.accepted_dir)) if p.stem != incoming][
+        -RECENT_BATCHES:
+    ]
+    frames = [read_table(p) for p in recent]
+    frames = [f for f in frames if set(data.features) <= set(f.columns)]
+    for frame in frames:
+        seen.update(row_hashes(frame, numeric, categorical).tolist())
+    source = "the champion's training data" + (
+        f" or the {len(frames)} newest accepted batch(es)" if frames else ""
+    )
+    collision = collision_probability(reference_hashes)
+    return DuplicateRule(
+        numeric,
+        categorical,
+        collision=collision if math.isfinite(collision) else 0.0,
+        tolerance=DUPLICATE_TOLERANCE,
+        max_share=limit,
+        seen=frozenset(seen),
+        seen_from=source,
+    )
 
 
 def schema_changes(

@@ -1,33 +1,43 @@
 """The retraining trigger: a pure policy from what the monitor saw to a decision with reasons.
 
-Four triggers start a retrain, all configured under ``triggers`` in ``challenger.yaml``:
+Five triggers start a retrain, all configured under ``triggers`` in ``challenger.yaml``:
 
 * *interval*: the schedule itself (the ``retrain/scheduled`` deployment runs with
   ``reason=interval``); the policy only records it.
 * *manual*: a person pressed "Run" (``retrain/manual`` or ``challenger retrain``); always
   retrains.
-* *data change*: the share of drifted features reached ``data_change.drift_share``, the
-  batch's schema changed (``data_change.schema_change``), or at least
-  ``data_change.new_labelled_rows`` labelled rows arrived since the champion was trained.
+* *data change*: the share of features whose drift *alarms* reached
+  ``data_change.drift_share`` (alarms carry a stated error rate across columns, see
+  ``challenger.monitor.drift.control``), the batch's schema changed
+  (``data_change.schema_change``), or at least ``data_change.new_labelled_rows`` labelled
+  rows arrived since the champion was trained.
 * *performance*: the champion's primary metric on recent labelled windows of
   ``performance.window_rows`` rows fell below ``performance.floor`` or below its own
   holdout value by more than ``performance.margin`` in at least ``breaches`` (k) of the last
-  ``windows`` (n) windows. One noisy window does not retrain; a sustained drop does.
+  ``windows`` (n) windows; or a metric watched besides it (``performance.also_watch``, by
+  default the Brier score for classification) rose above its holdout value by more than its
+  own margin in k of n windows. One noisy window does not retrain; a sustained drop does.
+* *concept*: a sequential change detector on the champion's per-row errors
+  (``concept``, river's ADWIN by default) saw the errors rise as labels arrived: the
+  labelling rule moved although the inputs may not have.
 
 A cooldown (``cooldown.batches`` accepted batches, ``cooldown.minutes`` minutes after the
-newest version) ignores the data-change and performance triggers, so a drifted stream does
-not start a retrain storm; manual and interval retrains are never held back. The decision
-carries every reason and its evidence: the monitor sends both with the retrain request, and
-the retrain records them with the new version.
+newest version) ignores the data-change, performance and concept triggers, so a drifted
+stream does not start a retrain storm; manual and interval retrains are never held back.
+The decision carries every reason and its evidence: the monitor sends both with the retrain
+request, and the retrain records them with the new version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from challenger.config import PerformanceTriggerConfig, TriggersConfig
+
+if TYPE_CHECKING:
+    from challenger.monitor.concept import ConceptResult
 
 __all__ = [
     "FORCED",
@@ -38,14 +48,16 @@ __all__ = [
     "window_breach",
 ]
 
-TriggerName = Literal["bootstrap", "manual", "interval", "data_change", "performance", "none"]
+TriggerName = Literal[
+    "bootstrap", "manual", "interval", "data_change", "performance", "concept", "none"
+]
 FORCED = ("manual", "interval")
 _SHOWN_COLUMNS = 6
 
 
 @dataclass(frozen=True)
 class PerformanceObservation:
-    """The champion's primary metric on one window of labelled rows.
+    """The champion's metric on one window of labelled rows.
 
     Attributes:
         metric: Metric name, e.g. ``roc_auc``.
@@ -54,6 +66,8 @@ class PerformanceObservation:
         n_rows: Labelled rows in the window.
         higher_is_better: Whether larger values of the metric are better.
         window: A label for people, e.g. the batches or times the window spans.
+        margin: For a metric watched besides the primary one: its own margin (and no
+            floor). None for the primary metric (the policy's margin and floor apply).
     """
 
     metric: str
@@ -62,6 +76,7 @@ class PerformanceObservation:
     n_rows: int
     higher_is_better: bool = True
     window: str = ""
+    margin: float | None = None
 
 
 @dataclass(frozen=True)
@@ -88,14 +103,21 @@ def window_breach(window: PerformanceObservation, policy: PerformanceTriggerConf
 
     A window breaches when the champion's metric is worse than ``policy.floor`` or worse
     than its holdout value by more than ``policy.margin`` ("worse" respects the metric's
-    direction: a higher log loss is worse).
+    direction: a higher log loss is worse). A watched metric uses its own margin and no
+    floor.
     """
     sign = 1.0 if window.higher_is_better else -1.0
-    if policy.floor is not None and sign * (window.value - policy.floor) < 0:
+    margin = policy.margin if window.margin is None else window.margin
+    if (
+        window.margin is None
+        and policy.floor is not None
+        and sign * (window.value - policy.floor) < 0
+    ):
         return f"{window.value:.4f} is below the floor {policy.floor:g}"
-    if window.reference is not None and sign * (window.reference - window.value) > policy.margin:
+    if window.reference is not None and sign * (window.reference - window.value) > margin:
+        worse = "below" if window.higher_is_better else "above"
         return (
-            f"{window.value:.4f} is more than {policy.margin:g} below the holdout value "
+            f"{window.value:.4f} is more than {margin:g} {worse} the holdout value "
             f"{window.reference:.4f}"
         )
     return None
@@ -107,6 +129,8 @@ def decide_retrain(
     has_champion: bool,
     drift_share: float | None,
     drifted_columns: tuple[str, ...] = (),
+    drift_control: Mapping[str, Any] | None = None,
+    drift_notes: Sequence[str] = (),
     performance: PerformanceObservation | None = None,
     performance_windows: Sequence[PerformanceObservation] = (),
     schema_changes: Sequence[str] = (),
@@ -114,18 +138,24 @@ def decide_retrain(
     requested: str | None = None,
     batches_since_retrain: int | None = None,
     minutes_since_retrain: float | None = None,
+    concept: ConceptResult | None = None,
 ) -> TriggerDecision:
     """Decide whether a monitored batch starts a retrain.
 
     Args:
         policy: The ``triggers`` section of the configuration.
         has_champion: False before the first model exists (then any valid batch trains one).
-        drift_share: Share of drifted feature columns (None when drift was not measured).
+        drift_share: Share of feature columns whose drift alarms (None when drift was not
+            measured).
         drifted_columns: Their names, for the record.
+        drift_control: How the alarms were decided and the error rate they carry
+            (``AlarmControl.to_dict()``), for the record.
+        drift_notes: Columns compared after a change of value kind, one sentence each.
         performance: The champion on the batch's own labels: one window, used when
             ``performance_windows`` is empty.
-        performance_windows: The champion on recent labelled windows, oldest first; the
-            last ``policy.performance.windows`` of them count.
+        performance_windows: The champion on recent labelled windows, oldest first, per
+            metric (the primary metric first, then the watched ones); the last
+            ``policy.performance.windows`` of each metric count.
         schema_changes: How the batch's schema differs from the champion's training data,
             one sentence each.
         new_labelled_rows: Labelled rows that arrived since the champion's training window.
@@ -134,6 +164,7 @@ def decide_retrain(
             (None: unknown, no batch cooldown).
         minutes_since_retrain: Minutes since the newest model version was registered
             (None: unknown, no time cooldown).
+        concept: The change detector on the champion's errors, when labels arrived.
 
     Returns:
         The decision: the first trigger that fired, every reason and the evidence.
@@ -155,6 +186,10 @@ def decide_retrain(
         evidence["drift_share"] = round(drift_share, 4)
         evidence["drift_share_threshold"] = data.drift_share
         evidence["drifted_columns"] = list(drifted_columns)
+        if drift_control is not None:
+            evidence["drift_control"] = dict(drift_control)
+        if drift_notes:
+            evidence["drift_notes"] = list(drift_notes)
         if drift_share >= data.drift_share:
             shown = ", ".join(drifted_columns[:_SHOWN_COLUMNS])
             shown += " …" if len(drifted_columns) > _SHOWN_COLUMNS else ""
@@ -162,7 +197,12 @@ def decide_retrain(
                 (
                     "data_change",
                     f"{drift_share:.0%} of features drifted "
-                    f"(threshold {data.drift_share:.0%}): {shown}",
+                    f"(threshold {data.drift_share:.0%}): {shown}"
+                    + (
+                        f" ({drift_control['error']} {drift_control['rate']:.0%})"
+                        if drift_control and drift_control.get("method") != "none"
+                        else ""
+                    ),
                 )
             )
         else:
@@ -190,12 +230,27 @@ def decide_retrain(
                 quiet.append(f"{new_labelled_rows} new labelled rows < {limit}")
 
     windows = list(performance_windows) or ([performance] if performance is not None else [])
-    if windows:
-        fired_perf, note = _performance(windows, policy.performance, evidence)
+    by_metric: dict[str, list[PerformanceObservation]] = {}
+    for w in windows:
+        by_metric.setdefault(w.metric, []).append(w)
+    for i, (metric, group) in enumerate(by_metric.items()):
+        found: dict[str, Any] = {}
+        fired_perf, note = _performance(group, policy.performance, found)
+        if i == 0:
+            evidence.update(found)
+        else:
+            evidence.setdefault("performance_watched", {})[metric] = found["performance"]
         if fired_perf is not None:
             watched.append(("performance", fired_perf))
         else:
             quiet.append(note)
+
+    if concept is not None:
+        evidence["concept"] = concept.to_dict()
+        if concept.alarm:
+            watched.append(("concept", concept.reason()))
+        else:
+            quiet.append(concept.reason())
 
     cooling = _cooldown(policy, batches_since_retrain, minutes_since_retrain)
     if watched and cooling:
@@ -223,11 +278,13 @@ def _performance(
     breaches = [window_breach(w, policy) for w in recent]
     n_breached = sum(b is not None for b in breaches)
     first = recent[0]
+    margin = policy.margin if first.margin is None else first.margin
+    floor = policy.floor if first.margin is None else None
     evidence["performance"] = {
         "metric": first.metric,
         "reference": None if first.reference is None else round(first.reference, 4),
-        "floor": policy.floor,
-        "margin": policy.margin,
+        "floor": floor,
+        "margin": margin,
         "k": policy.breaches,
         "n": policy.windows,
         "breached": n_breached,
@@ -246,18 +303,23 @@ def _performance(
     values = ", ".join(f"{w.value:.4f}" for w in recent)
     if n_breached >= policy.breaches:
         against = [] if first.reference is None else [f"holdout {first.reference:.4f}"]
-        if policy.floor is not None:
-            against.append(f"floor {policy.floor:g}")
+        if floor is not None:
+            against.append(f"floor {floor:g}")
         return (
             f"champion {first.metric} breached in {n_breached} of the last {len(recent)} "
             f"windows of labelled rows (k={policy.breaches} of n={policy.windows}): "
             f"{values} against {', '.join(against) or 'no reference'} "
-            f"with margin {policy.margin:g}",
+            f"with margin {margin:g}",
             "",
         )
+    unknown = (
+        "; the champion has no holdout value to compare with"
+        if first.reference is None and floor is None
+        else ""
+    )
     return None, (
         f"champion {first.metric} breached in {n_breached} of {len(recent)} window(s) "
-        f"({values}); {policy.breaches} of {policy.windows} needed"
+        f"({values}); {policy.breaches} of {policy.windows} needed{unknown}"
     )
 
 

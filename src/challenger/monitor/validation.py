@@ -3,8 +3,13 @@
 A :class:`BatchSchema` describes what a batch must look like. :func:`validate_batch` turns
 it into a Great Expectations suite, runs it against the data frame in an ephemeral GX
 context and parses GX's result into a :class:`ValidationResult`; nothing outside this
-module reads GX objects or GX JSON. A failed batch goes to quarantine
+module and ``challenger.monitor.gx_failures`` (which turns GX's JSON result into sentences)
+reads GX objects or GX JSON. A failed batch goes to quarantine
 (``challenger.monitor.quarantine``).
+
+Beside GX's expectations, one check is ours: rows that repeat rows seen before (the
+champion's training data, recent batches) beyond what chance explains, which no GX
+expectation compares across frames (:class:`DuplicateRule`).
 
 Great Expectations is imported lazily, on the first validation, and its context is built
 once per process: importing GX takes seconds and must not slow down unrelated commands.
@@ -15,10 +20,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 import threading
 import warnings
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +29,9 @@ import numpy as np
 import pandas as pd
 
 from challenger.errors import DataError
+from challenger.monitor.gx_failures import CheckFailure, parse_failures
+from challenger.monitor.kinds import row_hashes
+from challenger.store.batches import as_text
 
 if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
@@ -74,8 +80,6 @@ _TIMESTAMP_TYPE_NAMES: tuple[str, ...] = (
 )
 _NUMERIC_INFERRED = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "empty"})
 _BINARY_VALUES: tuple[int, ...] = (0, 1)
-_TABLE = "the batch"
-_EXAMPLES = 3
 
 # GX's pandas execution engine keeps the active batch on the shared data source, so two
 # validations must not interleave (Prefect's default task runner uses threads).
@@ -95,6 +99,8 @@ class ColumnSpec:
             means "not configured" (see :func:`schema_from_reference`).
         max_null_fraction: Largest share of null values tolerated, between 0 and 1.
         required: Whether a batch without this column fails validation.
+        learned: Whether ``min``/``max`` were learned from reference data rather than
+            configured (messages say so).
     """
 
     name: str
@@ -104,6 +110,7 @@ class ColumnSpec:
     categories: tuple[str, ...] | None = None
     max_null_fraction: float = 0.0
     required: bool = True
+    learned: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("numeric", "categorical", "timestamp", "binary", "id"):
@@ -135,6 +142,58 @@ class ColumnSpec:
             object.__setattr__(self, "categories", tuple(str(c) for c in self.categories))
 
 
+DUPLICATES_SEEN = "expect_rows_to_be_new"
+"""Our own check: rows repeating rows seen before (GX has no cross-frame expectation)."""
+
+
+@dataclass(frozen=True)
+class DuplicateRule:
+    """How often a batch's rows may repeat each other or rows seen before.
+
+    Rows are compared on ``columns`` (every feature: a copied batch keeps its features even
+    when ids and timestamps are new). Chance repetitions are bounded from the reference's
+    *collision probability* ``c``, the chance that two of its rows coincide: a row of an
+    ``n``-row batch repeats another with probability at most ``(n - 1)·c`` and one of ``m``
+    rows seen before with probability at most ``m·c`` (union bound). ``tolerance`` is added
+    to both; a configured ``max_share`` replaces both.
+
+    Attributes:
+        numeric: The numeric columns that make a row (compared as numbers).
+        categorical: The categorical ones (compared as category text).
+        collision: ``c``, estimated on the reference (0 for continuous data).
+        tolerance: Share added to the chance bounds.
+        max_share: A configured limit for both shares, or None to use the bounds.
+        seen: Row hashes (:func:`~challenger.monitor.kinds.row_hashes`) of the rows seen
+            before; empty for no comparison with earlier rows.
+        seen_from: What ``seen`` holds, for messages (e.g. "the champion's training data").
+    """
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+    collision: float = 0.0
+    tolerance: float = 0.05
+    max_share: float | None = None
+    seen: frozenset[int] = frozenset()
+    seen_from: str = "earlier data"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column that makes a row."""
+        return self.numeric + self.categorical
+
+    def within_limit(self, n_rows: int) -> float:
+        """Largest tolerated share of a batch's rows that repeat another row of it."""
+        if self.max_share is not None:
+            return self.max_share
+        return min(1.0, max(0, n_rows - 1) * self.collision + self.tolerance)
+
+    def seen_limit(self) -> float:
+        """Largest tolerated share of a batch's rows that repeat a row seen before."""
+        if self.max_share is not None:
+            return self.max_share
+        return min(1.0, len(self.seen) * self.collision + self.tolerance)
+
+
 @dataclass(frozen=True)
 class BatchSchema:
     """What a whole batch must look like.
@@ -145,12 +204,14 @@ class BatchSchema:
         unique_columns: Columns whose values must not repeat (e.g. an id column); each
             must also be described in ``columns``.
         allow_extra_columns: Whether columns not described in ``columns`` are tolerated.
+        duplicates: How much the batch's rows may repeat; None for no check.
     """
 
     columns: tuple[ColumnSpec, ...]
     min_rows: int = 1
     unique_columns: tuple[str, ...] = ()
     allow_extra_columns: bool = True
+    duplicates: DuplicateRule | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -177,27 +238,6 @@ class BatchSchema:
             if spec.name == name:
                 return spec
         raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    """One failed expectation.
-
-    Attributes:
-        column: The column checked, or None for a table-level check.
-        expectation: The GX expectation type, e.g. ``expect_column_values_to_be_between``.
-        unexpected_count: Rows that broke it; 0 when the check is not row-based.
-        message: One sentence naming the column, the expectation and the count.
-    """
-
-    column: str | None
-    expectation: str
-    unexpected_count: int
-    message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict."""
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -271,7 +311,7 @@ def schema_from_reference(reference: pd.DataFrame, base: BatchSchema) -> BatchSc
             )
             columns.append(spec)
             continue
-        observed = _as_category_strings(reference[spec.name]).dropna().unique()
+        observed = as_text(reference[spec.name]).dropna().unique()
         if len(observed) == 0:
             logger.warning(
                 "Reference column %r is entirely null; its categories stay unconfigured.",
@@ -319,14 +359,46 @@ def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
         # BASIC has the counts and a few example values; SUMMARY costs ~40% more here.
         gx_result = batch.validate(suite, result_format="BASIC")
     report: dict[str, Any] = gx_result.to_json_dict()  # type: ignore[no-untyped-call]
-    failures = _parse_failures(report, prepared, skipped_ranges)
+    learned = frozenset(c.name for c in schema.columns if c.learned)
+    failures = parse_failures(report, prepared, skipped_ranges, learned)
     statistics = report.get("statistics", {})
+    n_expectations = int(statistics.get("evaluated_expectations", len(expectations)))
+    seen = _seen_before(df, schema.duplicates)
+    if seen is not None:
+        n_expectations += 1
+        failures += (seen,) if seen.unexpected_count else ()
     return ValidationResult(
-        success=bool(report["success"]),
+        success=bool(report["success"]) and not (seen is not None and seen.unexpected_count),
         n_rows=len(df),
-        n_expectations=int(statistics.get("evaluated_expectations", len(expectations))),
+        n_expectations=n_expectations,
         failures=failures,
         report=report,
+    )
+
+
+def _seen_before(df: pd.DataFrame, rule: DuplicateRule | None) -> CheckFailure | None:
+    """Our check of rows repeating rows seen before (None when it does not apply).
+
+    Returns a failure with a zero count when the batch passes, so the caller counts the check.
+    """
+    if rule is None or not rule.seen or df.empty or not set(rule.columns) <= set(df.columns):
+        return None
+    hashes = row_hashes(df, rule.numeric, rule.categorical)
+    repeated = int(np.isin(hashes, np.fromiter(rule.seen, np.uint64, len(rule.seen))).sum())
+    limit = rule.seen_limit()
+    if repeated <= limit * len(df):
+        return CheckFailure(None, DUPLICATES_SEEN, 0, "")
+    return CheckFailure(
+        column=None,
+        expectation=DUPLICATES_SEEN,
+        unexpected_count=repeated,
+        message=(
+            f"The batch failed {DUPLICATES_SEEN} on {repeated} of {len(df)} rows: they repeat "
+            f"rows of {rule.seen_from} on every feature ({repeated / len(df):.0%}, where chance "
+            f"explains at most {limit:.0%}); a batch delivered twice or replayed training data "
+            "would be counted twice. Send only new rows, or set validation.max_duplicate_share "
+            "if the repetition is genuine."
+        ),
     )
 
 
@@ -368,7 +440,7 @@ def _prepare_frame(df: pd.DataFrame, schema: BatchSchema) -> pd.DataFrame:
             continue
         series = df[spec.name]
         if spec.kind == "categorical" and spec.categories is not None:
-            converted = _as_category_strings(series)
+            converted = as_text(series)
             if converted is not series:
                 replacements[spec.name] = converted
         elif spec.kind == "timestamp":
@@ -400,28 +472,6 @@ def _parse_timestamps(series: pd.Series) -> pd.Series:
     ok = parsed.notna()
     mixed[ok] = parsed[ok].astype(object)
     return mixed
-
-
-def _as_category_strings(series: pd.Series) -> pd.Series:
-    """Return ``series`` with each non-null value as a string and nulls as None.
-
-    Whole-number floats become integer strings, so a code column read as ``int`` in one
-    file and as ``float`` in the next (pandas' fate for integers with nulls) compares equal.
-    """
-    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) in (
-        "string",
-        "empty",
-    ):
-        return series
-    values = series
-    if pd.api.types.is_float_dtype(series.dtype):
-        finite = series.dropna()
-        if len(finite) and bool(np.all(np.isfinite(finite))) and bool((finite % 1 == 0).all()):
-            values = series.astype("Int64")
-    mask = values.isna().to_numpy()
-    strings = values.astype(str).to_numpy(dtype=object)
-    strings[mask] = None
-    return pd.Series(strings, index=series.index, name=series.name, dtype=object)
 
 
 def _holds_numbers(series: pd.Series) -> bool:
@@ -457,6 +507,9 @@ def _build_expectations(
     )
     from great_expectations.expectations.core.expect_column_values_to_not_be_null import (
         ExpectColumnValuesToNotBeNull,
+    )
+    from great_expectations.expectations.core.expect_compound_columns_to_be_unique import (
+        ExpectCompoundColumnsToBeUnique,
     )
     from great_expectations.expectations.core.expect_table_columns_to_match_set import (
         ExpectTableColumnsToMatchSet,
@@ -518,192 +571,11 @@ def _build_expectations(
         )
         if column in schema.unique_columns:
             expectations.append(ExpectColumnValuesToBeUnique(column=column))
-    return expectations, frozenset(skipped_ranges)
-
-
-# --- parsing GX's JSON (the only place that reads it) -----------------------------------
-
-
-def _parse_failures(
-    report: Mapping[str, Any], df: pd.DataFrame, skipped_ranges: frozenset[str]
-) -> tuple[CheckFailure, ...]:
-    """Turn the failed entries of GX's JSON result into :class:`CheckFailure` objects."""
-    failures: list[CheckFailure] = []
-    for entry in report.get("results", []):
-        if entry.get("success"):
-            continue
-        config = entry.get("expectation_config") or {}
-        kind = str(config.get("type", "unknown_expectation"))
-        kwargs: Mapping[str, Any] = config.get("kwargs") or {}
-        result: Mapping[str, Any] = entry.get("result") or {}
-        column = kwargs.get("column")
-        column = None if column is None else str(column)
-        error = _exception_message(entry.get("exception_info"))
-        if error is not None:
-            failures.append(
-                CheckFailure(
-                    column=column,
-                    expectation=kind,
-                    unexpected_count=0,
-                    message=(
-                        f"{_subject(column)} could not be checked by {kind} (0 rows counted): "
-                        f"{error}"
-                    ),
-                )
+    rule = schema.duplicates
+    if rule is not None and len(df) > 1 and set(rule.columns) <= present:
+        limit = rule.within_limit(len(df))
+        if limit < 1.0:
+            expectations.append(
+                ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), mostly=1.0 - limit)
             )
-            continue
-        failures.append(_describe(kind, column, kwargs, result, df, skipped_ranges))
-    return tuple(failures)
-
-
-def _exception_message(info: Any) -> str | None:
-    """Return the message of an exception GX caught, if any.
-
-    GX reports either one flat ``{"raised_exception": ...}`` dict or, when a metric failed,
-    one such dict per metric id.
-    """
-    if not isinstance(info, Mapping):
-        return None
-    if "raised_exception" in info:
-        if info.get("raised_exception"):
-            return str(info.get("exception_message") or "unknown error")
-        return None
-    for value in info.values():
-        message = _exception_message(value)
-        if message is not None:
-            return message
-    return None
-
-
-def _describe(
-    kind: str,
-    column: str | None,
-    kwargs: Mapping[str, Any],
-    result: Mapping[str, Any],
-    df: pd.DataFrame,
-    skipped_ranges: frozenset[str],
-) -> CheckFailure:
-    """Build one failure with a sentence naming the column, the expectation and the count."""
-    subject = _subject(column)
-    if kind == "expect_column_to_exist":
-        return CheckFailure(
-            column,
-            kind,
-            0,
-            f"{subject} is missing from the batch, so {kind} failed (0 rows counted) "
-            "and its other checks were skipped.",
-        )
-    if kind == "expect_table_row_count_to_be_between":
-        observed = _as_int(result.get("observed_value"), default=len(df))
-        return CheckFailure(
-            None,
-            kind,
-            0,
-            f"The batch has {observed} rows but {kind} requires at least "
-            f"{kwargs.get('min_value')} (0 rows counted).",
-        )
-    if kind == "expect_table_columns_to_match_set":
-        details = result.get("details") or {}
-        mismatched = details.get("mismatched") or {}
-        extra = mismatched.get("unexpected") or sorted(
-            set(map(str, df.columns)) - set(kwargs.get("column_set") or [])
-        )
-        return CheckFailure(
-            None,
-            kind,
-            0,
-            f"The batch has columns the schema does not describe ({_quote_all(extra)}), "
-            f"so {kind} failed (0 rows counted).",
-        )
-
-    element_count = _as_int(result.get("element_count"), default=len(df))
-    if "unexpected_count" in result:
-        count = _as_int(result.get("unexpected_count"), default=0)
-    elif kind == "expect_column_values_to_be_in_type_list" and column in df.columns:
-        # GX checks non-object columns by dtype only; then every non-null value is wrong.
-        count = int(df[column].notna().sum())
-    else:
-        count = 0
-    examples = _examples(result)
-    detail = _detail(kind, kwargs, result, df, column)
-    sentence = f"{subject} failed {kind} on {count} of {element_count} rows"
-    if detail:
-        sentence += f" ({detail})"
-    if examples and kind != "expect_column_values_to_not_be_null":
-        sentence += f"; e.g. {examples}"
-    if column in skipped_ranges:
-        sentence += "; its range check was skipped"
-    return CheckFailure(column, kind, count, sentence + ".")
-
-
-def _detail(
-    kind: str,
-    kwargs: Mapping[str, Any],
-    result: Mapping[str, Any],
-    df: pd.DataFrame,
-    column: str | None,
-) -> str:
-    """Explain what the expectation required, in a few words."""
-    if kind == "expect_column_values_to_be_between":
-        low, high = kwargs.get("min_value"), kwargs.get("max_value")
-        if low is not None and high is not None:
-            return f"allowed range {_num(low)} to {_num(high)}"
-        if low is not None:
-            return f"allowed minimum {_num(low)}"
-        return f"allowed maximum {_num(high)}"
-    if kind == "expect_column_values_to_be_in_set":
-        allowed = list(kwargs.get("value_set") or [])
-        shown = _quote_all(allowed[:10]) + (", ..." if len(allowed) > 10 else "")
-        return f"allowed values {shown}"
-    if kind == "expect_column_values_to_not_be_null":
-        mostly = kwargs.get("mostly")
-        share = 1.0 - float(mostly) if mostly is not None else 0.0
-        return f"null values; at most {share:.1%} may be null"
-    if kind == "expect_column_values_to_be_unique":
-        return "duplicated values"
-    if kind == "expect_column_values_to_be_in_type_list":
-        wanted = "timestamps" if "Timestamp" in (kwargs.get("type_list") or []) else "numbers"
-        dtype = str(df[column].dtype) if column in df.columns else "unknown"
-        detail = f"expected {wanted}, column dtype is {dtype}"
-        if wanted == "numbers" and column in df.columns and df[column].dtype == object:
-            values = df[column].dropna()
-            text = values[pd.to_numeric(values, errors="coerce").isna()]
-            if len(text):  # name the values that are not numbers, not the first rows
-                shown = _quote_all(list(dict.fromkeys(text.astype(str)))[:_EXAMPLES])
-                detail += f"; {len(text)} values are not numbers: {shown}"
-        return detail
-    return ""
-
-
-def _examples(result: Mapping[str, Any]) -> str:
-    """Render a few distinct unexpected values from GX's BASIC output.
-
-    GX lists only the first 20 unexpected values, so they are examples, not counts.
-    """
-    values = result.get("partial_unexpected_list") or []
-    return ", ".join(list(dict.fromkeys(map(_quote, values)))[:_EXAMPLES])
-
-
-def _subject(column: str | None) -> str:
-    return _TABLE.capitalize() if column is None else f"Column {column!r}"
-
-
-def _quote(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else _num(value)
-
-
-def _quote_all(values: Sequence[Any]) -> str:
-    return ", ".join(_quote(v) for v in values)
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _as_int(value: Any, *, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+    return expectations, frozenset(skipped_ranges)

@@ -1,1 +1,8 @@
-"""Online comparison: the serving app, the prediction log, rollout state, the judges and the review."""
+"""Online comparison: the champion and a challenger on live traffic.
+
+``serve/`` (the request path: the FastAPI app, routing, models, flags, the shadow worker),
+``log`` and ``log_writer`` (the SQLite prediction log and its background writer),
+``rollout`` (the A/B or canary state and its transitions), ``decision`` (what a judge
+decides), ``judges/`` (shadow, A/B, canary) and ``review`` (from the log to a decision
+carried out and recorded; the online-analysis flow sequences it).
+"""

@@ -1,18 +1,28 @@
 """The prediction log: every answered record, every shadow output, labels and rollout state.
 
 One SQLite database in WAL mode, so the serving app, the shadow worker and the online
-analysis can read and write it at the same time. The request path never touches the disk:
-it puts a tuple on a queue, and a writer thread inserts in batches (one transaction per
-batch) and runs the configured side effects. ``LogWriter.close`` drains the queue before it
-returns, so nothing is lost on a clean shutdown.
+analysis can read and write it at the same time. This module holds what the log is: its
+tables, the rows the request path hands over, and ``LogStore`` (schema, reads, the
+compare-and-set state). The request path never touches the disk: it queues rows for the
+writer thread of ``challenger.online.log_writer``.
+
+Durability: the database is in WAL mode with ``synchronous=NORMAL`` by default: a committed
+transaction is in the WAL file (written before COMMIT returns) and survives a crash or a
+kill -9 of any process; only a power cut or an OS crash can lose the last transactions
+(``serving.log_synchronous: full`` syncs the WAL on every commit and survives those too).
+The serving app answers a request only after its rows are committed (group commit, see
+``challenger.online.log_writer``).
 
 Tables:
     predictions  one row per answered record: id, time, variant, version, fingerprint, score,
                  latency (wall time of the request), model_ms (CPU time of the prediction),
-                 status (ok / fallback / error)
+                 status (ok / fallback / error), flagged (fields outside the champion's
+                 training profile, when ``serving.out_of_profile`` is flag)
     shadows      one row per record and shadow model: score, model_ms (CPU time of a request
                  predicted alone; NULL when micro-batched or cold), error
-    feedback     labels (and an optional business value) by request id and record index
+    feedback     labels (and an optional business value) by request id and record index;
+                 the first label of a record wins, a different one is refused unless the
+                 sender asks to overwrite it
     assignments  sticky A/B assignments of a balanced experiment
     state        small JSON documents with a revision for compare-and-set (the rollout state)
     events       what the app did on its own: model swaps, rollbacks, flag errors
@@ -23,20 +33,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Any, Final
 
+import numpy as np
 import orjson
 import pandas as pd
-
-from challenger.config import EffectConfig
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     status TEXT NOT NULL,
     error TEXT,
     attributes TEXT,
+    flagged TEXT,
     PRIMARY KEY (request_id, idx)
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
@@ -104,13 +112,13 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-_INSERT_PREDICTION: Final = (
-    "INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_INSERT_SHADOW: Final = "INSERT OR REPLACE INTO shadows VALUES (?,?,?,?,?,?,?,?)"
-_INSERT_FEEDBACK: Final = "INSERT OR REPLACE INTO feedback VALUES (?,?,?,?,?)"
-_INSERT_ASSIGNMENT: Final = "INSERT OR IGNORE INTO assignments VALUES (?,?,?,?,?)"
-_INSERT_EVENT: Final = "INSERT INTO events (ts, kind, detail) VALUES (?,?,?)"
+INSERT_EVENT: Final = "INSERT INTO events (ts, kind, detail) VALUES (?,?,?)"
+
+#: Columns added after the first release: (table, column, type), added to older databases.
+_ADDED_COLUMNS: Final = (("predictions", "flagged", "TEXT"),)
+
+#: ``serving.log_synchronous`` → SQLite's ``PRAGMA synchronous`` value.
+SYNCHRONOUS: Final = {"normal": "NORMAL", "full": "FULL"}
 
 
 def fingerprint_record(record: Mapping[str, Any]) -> str:
@@ -141,6 +149,65 @@ class PredictionRow:
     status: str
     error: str | None
     attributes: Mapping[str, str] = field(default_factory=dict)
+    flagged: str | None = None
+
+    @classmethod
+    def for_records(
+        cls,
+        records: Sequence[Mapping[str, Any]],
+        scores: Sequence[float] | np.ndarray | None,
+        *,
+        request_id: str,
+        ts: float,
+        user_id: str | None,
+        strategy: str,
+        experiment: str | None,
+        arm: str,
+        variant: str,
+        model_version: int | None,
+        challenger_version: int | None,
+        stage: int | None,
+        model_ms: float | None,
+        latency_ms: float,
+        status: str,
+        error: str | None,
+        attributes: Mapping[str, str],
+        flagged: Mapping[int, str] | None = None,
+    ) -> list[PredictionRow]:
+        """One row per record of an answered request (``idx`` is the record's position).
+
+        Args:
+            records: The request's records, in order.
+            scores: The score of each record, or None when the model failed.
+            request_id: The request every row belongs to; the other keywords are the
+                fields of the same name, shared by every record of the request.
+            flagged: Record index → its fields outside the training profile (comma-separated).
+        """
+        flags = flagged or {}
+        return [
+            cls(
+                request_id=request_id,
+                idx=i,
+                ts=ts,
+                user_id=user_id,
+                strategy=strategy,
+                experiment=experiment,
+                arm=arm,
+                variant=variant,
+                model_version=model_version,
+                challenger_version=challenger_version,
+                stage=stage,
+                record=record,
+                score=None if scores is None else float(scores[i]),
+                model_ms=model_ms,
+                latency_ms=latency_ms,
+                status=status,
+                error=error,
+                attributes=attributes,
+                flagged=flags.get(i),
+            )
+            for i, record in enumerate(records)
+        ]
 
 
 @dataclass(frozen=True)
@@ -159,13 +226,19 @@ class ShadowRow:
 
 @dataclass(frozen=True)
 class FeedbackRow:
-    """A ground-truth label (and optional business value) for one answered record."""
+    """A ground-truth label (and optional business value) for one answered record.
+
+    The first label of a record wins: a row that contradicts the recorded one is refused
+    (reported to the sender as a conflict) unless ``overwrite`` is set; one that only adds
+    what is missing (a business value after the label) completes it.
+    """
 
     request_id: str
     idx: int
     label: float | None
     value: float | None
     ts: float
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,22 +265,43 @@ Row = PredictionRow | ShadowRow | FeedbackRow | AssignmentRow | EventRow
 
 
 class LogStore:
-    """Schema, reads and the compare-and-set state of one prediction-log database."""
+    """Schema, reads and the compare-and-set state of one prediction-log database.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The SQLite file (created with its folder when missing).
+        synchronous: ``serving.log_synchronous`` (normal or full, see the module docstring).
+    """
+
+    def __init__(self, path: Path, synchronous: str = "normal") -> None:
         self.path = Path(path)
+        self.synchronous = SYNCHRONOUS[synchronous]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+    def open_connection(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode (transactions are explicit), the caller's to close."""
+        conn = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A short-lived connection (autocommit off; committed on success)."""
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        """A short-lived connection (autocommit; transactions are explicit)."""
+        conn = self.open_connection()
         try:
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=NORMAL")
             yield conn
         finally:
             conn.close()
@@ -324,252 +418,4 @@ class LogStore:
     def add_event(self, kind: str, detail: Mapping[str, Any]) -> None:
         """Record an event synchronously (for callers outside the request path)."""
         with self.connect() as conn:
-            conn.execute(_INSERT_EVENT, (time.time(), kind, json.dumps(dict(detail), default=str)))
-
-
-class _Effects:
-    """The configured side effects; once-only effects never run for shadow outputs."""
-
-    def __init__(self, effects: Sequence[EffectConfig], root: Path) -> None:
-        self._files: list[tuple[EffectConfig, TextIO]] = []
-        for effect in effects:
-            path = effect.path if effect.path.is_absolute() else root / effect.path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._files.append((effect, path.open("a", encoding="utf-8")))
-
-    def __bool__(self) -> bool:
-        return bool(self._files)
-
-    def run(self, rows: Sequence[PredictionRow | ShadowRow]) -> None:
-        for effect, handle in self._files:
-            lines = []
-            for row in rows:
-                if isinstance(row, ShadowRow):
-                    if effect.once_only:
-                        continue
-                    doc = {
-                        "request_id": row.request_id,
-                        "index": row.idx,
-                        "role": "shadow",
-                        "model": row.model,
-                        "version": row.model_version,
-                        "score": row.score,
-                    }
-                else:
-                    doc = {
-                        "request_id": row.request_id,
-                        "index": row.idx,
-                        "role": "served",
-                        "model": row.variant,
-                        "version": row.model_version,
-                        "score": row.score,
-                    }
-                lines.append(json.dumps(doc) + "\n")
-            if lines:
-                handle.write("".join(lines))
-                handle.flush()
-
-    def close(self) -> None:
-        for _, handle in self._files:
-            handle.close()
-
-
-class LogWriter:
-    """A background thread that writes queued rows in batches; ``put`` never blocks.
-
-    Args:
-        store: The database.
-        enabled: False turns the log off (rows are dropped, effects still run).
-        effects: Side effects to run for each written prediction (and shadow output).
-        root: Folder that relative effect paths resolve against.
-        max_batch: Most rows per transaction.
-    """
-
-    _STOP: Final = object()
-
-    def __init__(
-        self,
-        store: LogStore,
-        *,
-        enabled: bool = True,
-        effects: Sequence[EffectConfig] = (),
-        root: Path = Path("."),
-        max_batch: int = 5000,
-    ) -> None:
-        self.store = store
-        self.enabled = enabled
-        self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._effects = _Effects(effects, root)
-        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-        self._written = 0
-        self._failed = 0
-        self._last_error: str | None = None
-        self._closed = False
-        self._thread.start()
-
-    # ---- producer side (the request path) ------------------------------------------------
-    def put(self, row: Row) -> None:
-        """Queue one row (microseconds; the writer thread does the I/O)."""
-        self._queue.put(row)
-
-    def put_many(self, rows: Sequence[Row]) -> None:
-        """Queue several rows."""
-        for row in rows:
-            self._queue.put(row)
-
-    @property
-    def pending(self) -> int:
-        """Rows queued and not yet written."""
-        return self._queue.qsize()
-
-    @property
-    def written(self) -> int:
-        """Rows written so far."""
-        return self._written
-
-    @property
-    def failed(self) -> int:
-        """Rows that could not be written (see ``last_error``)."""
-        return self._failed
-
-    @property
-    def last_error(self) -> str | None:
-        """The last write error, if any."""
-        return self._last_error
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every row queued before this call is written; False on timeout."""
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Write everything still queued, then stop the thread (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(self._STOP)
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.error("the prediction log did not drain within %.0f s", timeout)
-        self._effects.close()
-
-    # ---- the writer thread ----------------------------------------------------------------
-    def _run(self) -> None:
-        conn = sqlite3.connect(self.store.path, timeout=30.0, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        try:
-            while True:
-                first = self._queue.get()
-                batch = [first]
-                while len(batch) < self.max_batch:
-                    try:
-                        batch.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = any(item is self._STOP for item in batch)
-                rows = [item for item in batch if isinstance(item, Row)]
-                if rows:
-                    self._write(conn, rows)
-                for item in batch:
-                    if isinstance(item, threading.Event):
-                        item.set()
-                if stop:
-                    # Rows queued after the stop marker (late producers) still get written.
-                    rest = []
-                    while True:
-                        try:
-                            item = self._queue.get_nowait()
-                        except queue.Empty:
-                            break
-                        if isinstance(item, threading.Event):
-                            item.set()
-                        elif isinstance(item, Row):
-                            rest.append(item)
-                    if rest:
-                        self._write(conn, rest)
-                    return
-        finally:
-            conn.close()
-
-    def _write(self, conn: sqlite3.Connection, rows: list[Row]) -> None:
-        served = [r for r in rows if isinstance(r, PredictionRow | ShadowRow)]
-        if self.enabled:
-            try:
-                self._insert(conn, rows)
-                self._written += len(rows)
-            except sqlite3.Error as exc:
-                self._failed += len(rows)
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                log.error("prediction log: %d rows not written: %s", len(rows), exc)
-        if self._effects and served:
-            try:
-                self._effects.run(served)
-            except OSError as exc:
-                self._last_error = f"side effect failed: {exc}"
-                log.error("prediction log: side effect failed: %s", exc)
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, rows: list[Row]) -> None:
-        predictions, shadows, feedback, assignments, events = [], [], [], [], []
-        for r in rows:
-            if isinstance(r, PredictionRow):
-                predictions.append(
-                    (
-                        r.request_id,
-                        r.idx,
-                        r.ts,
-                        r.user_id,
-                        r.strategy,
-                        r.experiment,
-                        r.arm,
-                        r.variant,
-                        r.model_version,
-                        r.challenger_version,
-                        r.stage,
-                        fingerprint_record(r.record),
-                        r.score,
-                        r.model_ms,
-                        r.latency_ms,
-                        r.status,
-                        r.error,
-                        orjson.dumps(r.attributes).decode() if r.attributes else None,
-                    )
-                )
-            elif isinstance(r, ShadowRow):
-                shadows.append(
-                    (
-                        r.request_id,
-                        r.idx,
-                        r.model,
-                        r.ts,
-                        r.model_version,
-                        r.score,
-                        r.model_ms,
-                        r.error,
-                    )
-                )
-            elif isinstance(r, FeedbackRow):
-                feedback.append((r.request_id, r.idx, r.label, r.value, r.ts))
-            elif isinstance(r, AssignmentRow):
-                assignments.append((r.experiment, r.user_id, r.arm, r.stratum, r.ts))
-            else:
-                events.append((r.ts, r.kind, json.dumps(dict(r.detail), default=str)))
-        conn.execute("BEGIN")
-        try:
-            if predictions:
-                conn.executemany(_INSERT_PREDICTION, predictions)
-            if shadows:
-                conn.executemany(_INSERT_SHADOW, shadows)
-            if feedback:
-                conn.executemany(_INSERT_FEEDBACK, feedback)
-            if assignments:
-                conn.executemany(_INSERT_ASSIGNMENT, assignments)
-            if events:
-                conn.executemany(_INSERT_EVENT, events)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.execute(INSERT_EVENT, (time.time(), kind, json.dumps(dict(detail), default=str)))

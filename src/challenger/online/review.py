@@ -1,55 +1,30 @@
-"""From the prediction log to a recorded online decision (used by the online flow).
+"""Reading the prediction log and deciding: the online review (used by the online flow).
 
-``review`` reads what the serving app logged and asks ``challenger.online`` for a decision;
-``act`` carries it out with the registry's own operations and ``record`` writes it beside the
-offline evidence: the version's tags (``challenger.online_*`` and, once final,
-``challenger.gate_decision``), an "Online comparison" section in its model card, an MLflow
-run with ``online/decision.json`` and ``online/report.md``, and the rollout state the serving
-app follows.
-
-What a decision does to the registry:
-
-* promote: ``Registry.promote``, the compare-and-set the offline gate uses (``champion``
-  moves only if it still points at the champion the evidence was gathered against); the
-  online flow holds the promotion lock around it, like the offline path.
-* rollback of a challenger that never became champion (a canary or A/B arm, a shadow):
-  its traffic stops and it is retired (``Registry.retire_challenger``); the champion never
-  moved, so there is nothing to restore.
-* rollback of the champion: a version the online analysis promoted, watched afterwards
-  against the champion it replaced (shadowed as ``previous-champion``), does worse on live
-  traffic; ``Registry.rollback`` restores ``previous-champion``, recorded in the champion
-  history like a manual rollback (see ``plan_rollback``).
-
-Nothing here imports Prefect: taking the lock is the flow's job.
+``review`` reads what the serving app logged and asks the judges (``challenger.online.judges``)
+for a decision (``review_rollout`` for a running A/B test or canary, ``_watch_promoted`` for a
+champion the online analysis promoted and still watches against the one it replaced).
+Carrying the decision out and recording it is ``challenger.online.act``. Nothing here
+imports Prefect or moves an alias.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from challenger.config import Settings
-from challenger.errors import ChampionMoved
 from challenger.gate.evidence import Check
-from challenger.online.analysis import (
-    OnlineDecision,
-    analyse_ab,
-    analyse_shadow,
-    decide_ab,
-    decide_shadow,
-    judge_canary,
-)
+from challenger.online import rollout
+from challenger.online.decision import OnlineDecision
+from challenger.online.judges.ab import analyse_ab, decide_ab
+from challenger.online.judges.canary import judge_canary
+from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.models import require_binary_task, resolve
-from challenger.online.serve.router import RolloutState
-from challenger.store.record import TAG
-from challenger.store.registry import CHALLENGER, PREVIOUS, Registry
-from challenger.store.tracking import Tracking
+from challenger.store.registry import CHALLENGER, Registry
 
-ROLLOUT_KEY = "rollout"
-CARD_MARKER = "\n\n## Online comparison"
 #: ``kind`` of a champion-history entry written by an online promotion.
 ONLINE_PROMOTE = "online-promote"
 
@@ -73,12 +48,6 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any] | None) -> S
 def store_for(settings: Settings) -> LogStore:
     """The prediction log named by the configuration."""
     return LogStore(settings.path(settings.serving.prediction_log))
-
-
-def read_rollout(store: LogStore) -> RolloutState | None:
-    """The rollout state the serving app follows, or None before any rollout."""
-    got = store.read_state(ROLLOUT_KEY)
-    return None if got is None else RolloutState.from_dict(got[1], got[0])
 
 
 @dataclass(frozen=True)
@@ -113,56 +82,99 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     chal_v = challenger.version if challenger else None
     if strategy == "champion":
         return _waiting(strategy, "strategy 'champion' serves only the champion", chal_v, champ_v)
-
     if strategy == "shadow":
-        cfg = settings.rollout.shadow
-        reports: list[dict[str, Any]] = []
-        chosen: OnlineDecision | None = None
-        decided: dict[int, OnlineDecision] = {}
-        for ref in cfg.models:
-            version = resolve(registry, ref)
-            if version is None or version == champ_v:
-                continue
-            pairs = store.shadow_pairs(version)
-            if champ_v is not None:
-                pairs = pairs[pairs["champion_version"] == champ_v]
-            if pairs.empty:
-                reports.append({"shadow": ref, "version": version, "pairs": 0})
-                continue
-            decision = decide_shadow(
-                analyse_shadow(pairs, cfg),
-                cfg,
-                settings.gate,
-                primary_metric=settings.training.primary_metric,
-                seed=settings.project.seed,
-            )
-            reports.append({"shadow": ref, "version": version, **decision.to_dict()})
-            decided[version] = decision
-            if version == chal_v:
-                chosen = decision
-        if chosen is None and chal_v is None and champ_v is not None:
-            watched = _watch_promoted(registry, champ_v, decided)
-            if watched is not None:
-                return Review(watched, None, reports)
-        if chosen is None:
-            why = (
-                "no challenger alias to decide on"
-                if chal_v is None
-                else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
-            )
-            waiting = _waiting(strategy, why, chal_v, champ_v)
-            return Review(waiting.decision, None, reports)
-        return Review(chosen, None, reports)
+        return _review_shadows(settings, registry, store, champ_v, chal_v)
 
-    state = read_rollout(store)
+    def rollback_recorded(version: int) -> bool:
+        return registry.version(version).record.online.get("action") == "rollback"
+
+    return review_rollout(
+        settings, store, champion=champ_v, challenger=chal_v, rollback_recorded=rollback_recorded
+    )
+
+
+def _review_shadows(
+    settings: Settings,
+    registry: Registry,
+    store: LogStore,
+    champ_v: int | None,
+    chal_v: int | None,
+) -> Review:
+    """Judge every configured shadow against the champion; decide on the challenger's."""
+    strategy = settings.rollout.strategy
+    cfg = settings.rollout.shadow
+    reports: list[dict[str, Any]] = []
+    chosen: OnlineDecision | None = None
+    decided: dict[int, OnlineDecision] = {}
+    for ref in cfg.models:
+        version = resolve(registry, ref)
+        if version is None or version == champ_v:
+            continue
+        pairs = store.shadow_pairs(version)
+        if champ_v is not None:
+            pairs = pairs[pairs["champion_version"] == champ_v]
+        if pairs.empty:
+            reports.append({"shadow": ref, "version": version, "pairs": 0})
+            continue
+        decision = decide_shadow(
+            analyse_shadow(pairs, cfg),
+            cfg,
+            settings.gate,
+            primary_metric=settings.training.primary_metric,
+            seed=settings.project.seed,
+        )
+        reports.append({"shadow": ref, "version": version, **decision.to_dict()})
+        decided[version] = decision
+        if version == chal_v:
+            chosen = decision
+    if chosen is None and chal_v is None and champ_v is not None:
+        watched = _watch_promoted(registry.history(), champ_v, decided)
+        if watched is not None:
+            return Review(watched, None, reports)
+    if chosen is None:
+        why = (
+            "no challenger alias to decide on"
+            if chal_v is None
+            else f"no shadow output of challenger v{chal_v} against champion v{champ_v} yet"
+        )
+        waiting = _waiting(strategy, why, chal_v, champ_v)
+        return Review(waiting.decision, None, reports)
+    return Review(chosen, None, reports)
+
+
+def review_rollout(
+    settings: Settings,
+    store: LogStore,
+    *,
+    champion: int | None,
+    challenger: int | None,
+    rollback_recorded: Callable[[int], bool],
+) -> Review:
+    """Judge the running A/B test or canary stage from the rollout state and the log.
+
+    Args:
+        settings: The configuration (``rollout.strategy`` is ab or canary).
+        store: The prediction log: the rollout state and the logged requests.
+        champion: The version ``champion`` points at now.
+        challenger: The version ``challenger`` points at now.
+        rollback_recorded: Whether a version's rollback was already recorded (its
+            ``online_action`` tag), asked only of a rolled-back rollout.
+
+    Returns:
+        rollback for a rollout the app stopped (until it is recorded), keep_watching while
+        nothing can be judged (no rollout, another challenger, a champion that moved: then
+        with a ``restart`` detail), otherwise the strategy's judge on the logged rows.
+    """
+    strategy = settings.rollout.strategy
+    champ_v, chal_v = champion, challenger
+    state = rollout.read(store)
     if state is None or state.strategy != strategy:
         return _waiting(
             strategy, f"no {strategy} rollout has started (is the app serving?)", chal_v, champ_v
         )
     sv = state.challenger_version
     if state.status == "rolled_back":
-        recorded = registry.version(sv).tags.get(f"{TAG}online_action") == "rollback"
-        if chal_v == sv or not recorded:
+        if chal_v == sv or not rollback_recorded(sv):
             check = Check("rollout_state", False, state.status, "running", state.reason)
             return Review(
                 OnlineDecision(
@@ -216,7 +228,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
 
 
 def _watch_promoted(
-    registry: Registry, champion: int, decided: Mapping[int, OnlineDecision]
+    history: Sequence[Mapping[str, Any]], champion: int, decided: Mapping[int, OnlineDecision]
 ) -> OnlineDecision | None:
     """After an online promotion, the champion it replaced is shadowed against it.
 
@@ -229,7 +241,6 @@ def _watch_promoted(
     Returns:
         The decision on the champion, or None when there is nothing to watch.
     """
-    history = registry.history()
     last = history[-1] if history else {}
     if last.get("kind") != ONLINE_PROMOTE or last.get("to") != champion:
         return None
@@ -259,286 +270,3 @@ def _watch_promoted(
         former,
         details,
     )
-
-
-RollbackKind = Literal["retire", "restore", "refuse"]
-
-
-@dataclass(frozen=True)
-class RollbackPlan:
-    """What a rollback decision does to the registry.
-
-    Attributes:
-        kind: retire (the version never became champion: drop its challenger alias),
-            restore (it is the champion: ``Registry.rollback`` to ``target``), refuse (it is
-            the champion but the rollback target is not what it was compared with).
-        reason: One sentence for the record.
-        target: The version ``champion`` goes back to (restore only).
-    """
-
-    kind: RollbackKind
-    reason: str
-    target: int | None = None
-
-
-def plan_rollback(
-    version: int, compared_with: int | None, champion: int | None, previous: int | None
-) -> RollbackPlan:
-    """Decide what rolling ``version`` back means, from where the aliases point now.
-
-    Args:
-        version: The version the decision rolls back.
-        compared_with: The champion its evidence was gathered against.
-        champion: The version ``champion`` points at now.
-        previous: The version ``previous-champion`` points at now.
-    """
-    if version != champion:
-        return RollbackPlan(
-            "retire",
-            f"v{version} never became the champion (v{champion} serves): its traffic stops "
-            "and it is retired",
-        )
-    if previous is not None and previous == compared_with:
-        return RollbackPlan(
-            "restore",
-            f"v{version} is the champion and does worse than v{previous}, the champion it "
-            f"replaced: champion goes back to v{previous} (previous-champion)",
-            previous,
-        )
-    return RollbackPlan(
-        "refuse",
-        f"v{version} is the champion, but previous-champion is "
-        f"{'unset' if previous is None else f'v{previous}'} and the evidence compared it with "
-        f"v{compared_with}: not rolled back automatically (challenger rollback --to VERSION)",
-    )
-
-
-def champion_expectation(decision: OnlineDecision) -> tuple[bool, int | None]:
-    """Whether the decision depends on where ``champion`` points, and where that must be.
-
-    A promotion expects the champion its evidence was gathered against, a rollback of the
-    champion expects the champion it judged; other decisions do not depend on it.
-    """
-    if decision.action == "promote":
-        return True, decision.champion_version
-    if decision.action == "rollback" and "watch" in decision.details:
-        return True, decision.challenger_version
-    return False, None
-
-
-def report_markdown(
-    decision: OnlineDecision, model_name: str, shadows: list[dict[str, Any]]
-) -> str:
-    """The decision as a short markdown report (model card section, MLflow and Prefect)."""
-    d = decision
-    lines = [
-        f"**{d.outcome.value}** ({d.action}) — {d.strategy} of {model_name} "
-        f"v{d.challenger_version} against champion v{d.champion_version}",
-        "",
-        d.reason,
-        "",
-        "| check | result | value | threshold | reason |",
-        "|---|---|---|---|---|",
-    ]
-    for c in d.checks:
-        mark = "pass" if c.passed else "fail"
-        lines.append(f"| {c.name} | {mark} | {c.value} | {c.threshold} | {c.reason} |")
-    for s in shadows:
-        if s.get("version") != d.challenger_version:
-            lines.append(
-                f"\nShadow {s['shadow']} (v{s['version']}): {s.get('action', 'no data')} — "
-                f"{s.get('reason', 'no paired requests yet')}"
-            )
-    return "\n".join(lines)
-
-
-def _tags(decision: OnlineDecision, run_id: str) -> dict[str, str]:
-    d = decision
-    tags = {
-        f"{TAG}online_strategy": d.strategy,
-        f"{TAG}online_action": d.action,
-        f"{TAG}online_outcome": d.outcome.value,
-        f"{TAG}online_reason": d.reason[:4000],
-        f"{TAG}online_run_id": run_id,
-        f"{TAG}online_checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    if d.strategy == "canary" and "stage" in d.details:
-        tags[f"{TAG}online_stage"] = str(d.details["stage"])
-    # The gate's verdict on a challenger; a champion watched after its promotion keeps the
-    # verdict that promoted it (its rollback is recorded as ``rolled_back``).
-    if d.action in ("promote", "rollback") and "watch" not in d.details:
-        tags[f"{TAG}gate_decision"] = d.outcome.value
-        tags[f"{TAG}gate_reason"] = f"online {d.strategy}: {d.reason}"[:4000]
-        tags[f"{TAG}gate_stage"] = "online"
-    return tags
-
-
-def _set_state(store: LogStore, state: RolloutState, **changes: Any) -> bool:
-    doc = state.to_dict()
-    entry = {"ts": time.time(), "from": f"{state.status}@{state.stage}", "by": "online-analysis"}
-    doc.update(changes)
-    entry["to"] = f"{doc['status']}@{doc['stage']}"
-    entry["reason"] = str(doc.get("reason", ""))
-    doc["history"] = [*doc["history"], entry]
-    return store.write_state(ROLLOUT_KEY, doc, state.revision) >= 0
-
-
-def act(
-    rev: Review, settings: Settings, registry: Registry, store: LogStore, run_id: str | None
-) -> tuple[OnlineDecision, str]:
-    """Carry out a decision with the registry's operations and the rollout state.
-
-    A promotion or a rollback of the champion must run under the promotion lock (the online
-    flow holds it; see ``champion_expectation``).
-
-    Args:
-        rev: The review to act on.
-        settings: The configuration.
-        registry: The registry.
-        store: The prediction log (rollout state).
-        run_id: The MLflow run the champion history entry points at.
-
-    Returns:
-        The decision as carried out (a refused promotion becomes keep_watching) and one
-        sentence saying what was done.
-    """
-    decision = rev.decision
-    state = rev.state
-    version = decision.challenger_version
-    why = f"online {decision.strategy}: {decision.reason}"
-    done = "nothing to do"
-    if decision.action == "promote" and version is not None:
-        try:
-            before = registry.promote(
-                version, decision.champion_version, reason=why, run_id=run_id, kind=ONLINE_PROMOTE
-            )
-            done = f"champion moved from v{before} to v{version}"
-            if state is not None:
-                _set_state(store, state, status="promoted", reason=decision.reason)
-        except ChampionMoved as exc:
-            decision = replace(
-                decision,
-                action="keep_watching",
-                reason=f"compare-and-set refused the promotion: {exc}",
-            )
-            done = "promotion refused: the champion moved"
-    elif decision.action == "rollback" and version is not None:
-        done = ""
-        if state is not None and state.running:
-            if not _set_state(store, state, status="rolled_back", reason=decision.reason):
-                done = "the rollout state changed meanwhile; "
-            else:
-                done = "traffic back to the champion; "
-        champion, previous = registry.champion(), registry.alias(PREVIOUS)
-        plan = plan_rollback(
-            version,
-            decision.champion_version,
-            champion.version if champion else None,
-            previous.version if previous else None,
-        )
-        decision = replace(decision, details={**decision.details, "rollback": plan.__dict__})
-        if plan.kind == "retire":
-            current = registry.alias(CHALLENGER)
-            if current is not None and current.version == version:
-                registry.retire_challenger(version)
-                done += f"v{version} retired (alias challenger removed)"
-            else:
-                done += f"v{version} was no longer the challenger"
-        elif plan.kind == "restore" and plan.target is not None:
-            was, now = registry.rollback(plan.target, why, run_id=run_id)
-            registry.tag_version(now, {f"{TAG}restored_by_rollback": why[:500]})
-            registry.tag_version(was, {f"{TAG}rolled_back": why[:500]})
-            done += f"champion rolled back from v{was} to v{now} (previous-champion)"
-        else:
-            done += plan.reason
-    elif decision.action == "advance" and state is not None and decision.next_stage is not None:
-        weight = settings.rollout.canary.stages[decision.next_stage]
-        if _set_state(
-            store, state, stage=decision.next_stage, since=time.time(), reason=decision.reason
-        ):
-            done = f"canary advanced to stage {decision.next_stage} ({weight:g} %)"
-        else:
-            decision = replace(
-                decision, action="keep_watching", reason="the rollout state changed meanwhile"
-            )
-            done = "not advanced: the rollout state changed meanwhile"
-    elif "restart" in decision.details and state is not None and state.running:
-        new_champion = decision.details["restart"]["champion_version"]
-        if _set_state(
-            store,
-            state,
-            champion_version=new_champion,
-            stage=0,
-            since=time.time(),
-            reason=decision.reason,
-        ):
-            done = f"the {state.strategy} of v{version} starts again at stage 0 against v{new_champion}"
-        else:
-            done = "not restarted: the rollout state changed meanwhile"
-    return decision, done
-
-
-def record(
-    rev: Review,
-    decision: OnlineDecision,
-    done: str,
-    registry: Registry,
-    tracking: Tracking,
-    run_id: str,
-) -> dict[str, Any]:
-    """Record a decision on the active MLflow run (``run_id``) and on the judged version.
-
-    Returns:
-        The record: decision, what was done, the MLflow run id and the markdown report.
-    """
-    state = rev.state
-    version = decision.challenger_version
-    report = report_markdown(decision, registry.model_name, rev.shadows)
-    result: dict[str, Any] = {
-        "model_name": registry.model_name,
-        "decision": decision.to_dict(),
-        "done": done,
-        "shadows": rev.shadows,
-        "rollout": None if state is None else state.to_dict(),
-        "run_id": run_id,
-    }
-    tracking.set_run_tags({f"{TAG}online_action": decision.action})
-    tracking.log_params(
-        {
-            "strategy": decision.strategy,
-            "challenger_version": decision.challenger_version,
-            "champion_version": decision.champion_version,
-        }
-    )
-    metrics = _numbers(decision.details)
-    if metrics:
-        tracking.log_metrics(metrics)
-    tracking.log_dict(result, "online/decision.json")
-    tracking.log_text(report, "online/report.md")
-    if version is not None:
-        try:
-            info = registry.version(version)
-        except Exception:
-            info = None
-        if info is not None:
-            card = info.description.split(CARD_MARKER)[0]
-            registry.tag_version(
-                version,
-                _tags(decision, run_id),
-                description=f"{card}{CARD_MARKER}\n\n{report}\n\n_{done}_",
-            )
-    result["report"] = report
-    return result
-
-
-def _numbers(details: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in details.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float) and value == value and abs(value) != float("inf"):
-            out[name] = float(value)
-        elif isinstance(value, Mapping) and key not in ("gate", "evidence"):
-            out.update(_numbers(value, f"{name}."))
-    return {k.replace("[", "_").replace("]", ""): v for k, v in out.items()}

@@ -1,4 +1,4 @@
-"""Paired statistics for comparing a champion and a challenger on the same holdout.
+"""Statistics comparing champion and challenger: paired on a holdout, sequential on live traffic.
 
 The gate decides on Δ = metric(challenger) − metric(champion), oriented so that a positive
 Δ always means "the challenger is better" (losses are negated), and on a one-sided
@@ -10,7 +10,8 @@ resampling), ``resample`` (count batches, BCa), ``inputs`` (validation, against 
 catalogue :mod:`challenger.metrics`), ``crosschecks`` (McNemar, DeLong, corrected t-test),
 ``power`` (rows needed: a statsmodels power calculation), ``multiple`` (Holm), ``small`` (the studentized
 jackknife bounds the gate decides on below ``gate.small_sample_rows`` units: why that
-method, in its docstring), ``calibration`` (ECE).
+method, in its docstring), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
+always-valid mSPRT) and ``distribution`` (PSI) for the online judges.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
 resample is handed to a metric function one at a time:
@@ -54,9 +55,11 @@ from challenger.stats.crosschecks import (
     delong_test,
     mcnemar_midp,
 )
+from challenger.stats.distribution import psi
 from challenger.stats.inputs import metric_task_support
 from challenger.stats.multiple import holm
 from challenger.stats.power import rows_needed, units_for_power
+from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 from challenger.stats.small import SMALL_SAMPLE_UNITS, Studentized, studentized_bounds
 from challenger.stats.sums import metric_value
 
@@ -66,6 +69,8 @@ __all__ = [
     "DeLongResult",
     "McNemarResult",
     "PairedBootstrap",
+    "SRMResult",
+    "SequentialResult",
     "StatisticsInputError",
     "Studentized",
     "corrected_resampled_ttest",
@@ -75,8 +80,11 @@ __all__ = [
     "mcnemar_midp",
     "metric_task_support",
     "metric_value",
+    "msprt",
     "paired_bootstrap",
+    "psi",
     "rows_needed",
+    "srm_test",
     "studentized_bounds",
     "units_for_power",
 ]

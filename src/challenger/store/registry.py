@@ -22,7 +22,7 @@ from typing import Any
 
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
-from challenger.store.connection import connect, unavailable
+from challenger.store.connection import connect, may_create, unavailable
 from challenger.store.record import ABANDONED, PENDING, TAG, VersionRecord
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,11 @@ def _quiet_mlflow() -> Iterator[None]:
 class Registry:
     """A connection to one MLflow store and one registered model."""
 
-    def __init__(self, tracking_uri: str, model_name: str) -> None:
+    def __init__(self, tracking_uri: str, model_name: str, *, create: bool = False) -> None:
+        """Open the store read-write (a new one only with ``create``) and the registered model."""
         self.tracking_uri = tracking_uri
         self.model_name = model_name
-        self._mlflow, self.client = connect(tracking_uri)
+        self._mlflow, self.client = connect(tracking_uri, create=create)
         try:
             self.ensure_model()
         except Exception as exc:
@@ -89,8 +90,11 @@ class Registry:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Registry:
-        """Connect to the store and model named by the configuration."""
-        return cls(settings.tracking_uri, settings.project.model_name)
+        """Connect to the store and model named by the configuration.
+
+        Only the project's embedded default store is created when missing.
+        """
+        return cls(settings.tracking_uri, settings.project.model_name, create=may_create(settings))
 
     # ---- set-up ---------------------------------------------------------------------------
     def ensure_model(self) -> None:

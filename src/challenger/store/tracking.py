@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.config import Settings
-from challenger.store.connection import connect, unavailable
+from challenger.store.connection import connect, may_create, unavailable
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 TRAINING_ROWS_ARTIFACT = "reference/training_rows.npy"
@@ -73,11 +73,14 @@ def _pip_requirements() -> list[str]:
 class Tracking:
     """A connection to one MLflow store and one experiment."""
 
-    def __init__(self, tracking_uri: str, experiment: str, artifact_root: str) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str, artifact_root: str, *, create: bool = False
+    ) -> None:
+        """Open the store read-write (a new one only with ``create``) and the experiment."""
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment
         self.artifact_root = artifact_root
-        self._mlflow, self.client = connect(tracking_uri)
+        self._mlflow, self.client = connect(tracking_uri, create=create)
         try:
             self.experiment_id = self._ensure_experiment()
         except Exception as exc:
@@ -85,8 +88,16 @@ class Tracking:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tracking:
-        """Connect to the store and experiment named by the configuration."""
-        return cls(settings.tracking_uri, settings.project.experiment, settings.artifact_root)
+        """Connect to the store and experiment named by the configuration.
+
+        Only the project's embedded default store is created when missing.
+        """
+        return cls(
+            settings.tracking_uri,
+            settings.project.experiment,
+            settings.artifact_root,
+            create=may_create(settings),
+        )
 
     def _ensure_experiment(self) -> str:
         exp = self.client.get_experiment_by_name(self.experiment_name)

@@ -41,7 +41,10 @@ def run_fold(
             job.candidate, X_tr, y_tr, settings, strategy,
             groups[tr] if groups is not None else None,
         )  # fmt: skip
-    pipe = build_pipeline(job.candidate, d.numeric, d.categorical, seed, params, task=d.task)
+    pipe = build_pipeline(
+        job.candidate, d.numeric, d.categorical, seed, params, task=d.task,
+        allowed_modules=settings.training.allowed_modules,
+    )  # fmt: skip
     pipe.fit(X_tr, y_tr)
     classes = fold_classes(y, d.task)
     proba = pipeline_scores(pipe, X.iloc[te], d.task, classes)

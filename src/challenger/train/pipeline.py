@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,17 +22,26 @@ from challenger.errors import ConfigError
 from challenger.problem import (
     is_classification,
 )
+from challenger.train import estimators
 
 
-def import_estimator(path: str) -> type[BaseEstimator]:
-    """Import an estimator class from its dotted path.
+def import_estimator(path: str, allowed_modules: Sequence[str] = ()) -> type[BaseEstimator]:
+    """Import an estimator class from its dotted path, if its module is allowed.
+
+    Args:
+        path: ``package.module.Class``.
+        allowed_modules: Module prefixes allowed besides ``sklearn``
+            (``training.allowed_modules``); any other module is refused unimported.
 
     Raises:
-        ConfigError: The module or class does not exist, or is not an estimator.
+        ConfigError: The path is not allowed, the module or class does not exist, or it is
+            not an estimator.
     """
     module_name, _, cls_name = path.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
+        module = estimators.import_module(path, allowed_modules)
+    except PermissionError as exc:
+        raise ConfigError(f"estimator {exc}") from None
     except ImportError as exc:
         raise ConfigError(
             f"estimator {path!r}: cannot import module {module_name!r} ({exc})"
@@ -86,9 +94,13 @@ def parameter_sets(candidate: CandidateConfig, seed: int) -> list[dict[str, Any]
 
 
 def _instantiate(
-    candidate: CandidateConfig, extra: dict[str, Any], seed: int, task: str
+    candidate: CandidateConfig,
+    extra: dict[str, Any],
+    seed: int,
+    task: str,
+    allowed_modules: Sequence[str],
 ) -> BaseEstimator:
-    cls = import_estimator(candidate.estimator)
+    cls = import_estimator(candidate.estimator, allowed_modules)
     accepted = set(cls().get_params())
     key = _estimator_key(candidate)
     unknown = sorted(set(candidate.params) - accepted)
@@ -132,6 +144,7 @@ def build_pipeline(
     params: dict[str, Any] | None = None,
     *,
     task: str = "binary",
+    allowed_modules: Sequence[str] = (),
 ) -> Pipeline:
     """The candidate's estimator behind its preprocessing, as one Pipeline.
 
@@ -143,11 +156,14 @@ def build_pipeline(
         params: Searched parameters added to ``candidate.params``.
         task: binary/multiclass require a classifier with ``predict_proba``, regression
             a regressor.
+        allowed_modules: Module prefixes the estimator may come from besides ``sklearn``
+            (``training.allowed_modules``).
 
     Raises:
-        ConfigError: A parameter the estimator does not take, or an invalid value.
+        ConfigError: An estimator outside the allowed modules, a parameter the estimator
+            does not take, or an invalid value.
     """
-    estimator = _instantiate(candidate, params or {}, seed, task)
+    estimator = _instantiate(candidate, params or {}, seed, task, allowed_modules)
     pre = ColumnTransformer(
         [
             (
@@ -179,7 +195,9 @@ def check_candidates(candidates: Sequence[CandidateConfig], settings: Settings) 
         ConfigError: An unknown estimator path, a parameter the estimator does not take or
             a value it refuses; the message names the candidate's key.
     """
-    d = settings.data
+    d, seed, allowed = settings.data, settings.project.seed, settings.training.allowed_modules
     for c in candidates:
-        for ps in parameter_sets(c, settings.project.seed):
-            build_pipeline(c, d.numeric, d.categorical, settings.project.seed, ps, task=d.task)
+        for ps in parameter_sets(c, seed):
+            build_pipeline(
+                c, d.numeric, d.categorical, seed, ps, task=d.task, allowed_modules=allowed
+            )

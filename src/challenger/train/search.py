@@ -70,7 +70,10 @@ def search_on(
         The chosen parameters and their mean inner CV score (natural orientation).
     """
     d, seed = settings.data, settings.project.seed
-    pipe = build_pipeline(candidate, d.numeric, d.categorical, seed, task=d.task)
+    pipe = build_pipeline(
+        candidate, d.numeric, d.categorical, seed, task=d.task,
+        allowed_modules=settings.training.allowed_modules,
+    )  # fmt: skip
     metric = settings.training.primary_metric
     scorer, sign = catalogue_scorer(metric, d.task, fold_classes(y, d.task)), metrics.sign(metric)
     inner = _inner_cv(strategy, settings, groups)

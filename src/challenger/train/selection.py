@@ -330,6 +330,7 @@ def fit_final(
             settings.project.seed,
             params,
             task=settings.data.task,
+            allowed_modules=settings.training.allowed_modules,
         )
     )
     already = tracemalloc.is_tracing()

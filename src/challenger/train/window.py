@@ -29,7 +29,7 @@ from challenger.config import DataConfig, Settings
 from challenger.errors import DataError, NoUnseenHoldout
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import ValidationResult, validate_batch
-from challenger.store.batches import assemble_window, fingerprint, read_table
+from challenger.store.batches import assemble_window, fingerprint, read_batch
 from challenger.train.plan import check_training_frame
 
 
@@ -266,13 +266,24 @@ class TrainingWindow:
 
 
 def load_window(settings: Settings, data: str | None) -> tuple[pd.DataFrame, list[str]]:
-    """The data to train and judge on: a given file, or the newest accepted batches."""
+    """The data to train and judge on, in the schema's dtypes: a given file, or the newest
+    accepted batches (by time).
+
+    Raises:
+        DataError: Nothing to train on, or values no dtype can hold (integers beyond 64 bits).
+    """
     if data:
-        return read_table(data), [Path(data).stem]
+        batch = read_batch(data, settings.data)
+        if batch.problems:
+            raise DataError(
+                f"the training data {data} failed validation, so nothing was trained: "
+                f"{batch.problems[0].message}"
+            )
+        return batch.frame, [Path(data).stem]
     return assemble_window(
         settings.path(settings.data.accepted_dir),
         settings.training.window_batches,
-        settings.data.timestamp,
+        settings.data,
     )
 
 

@@ -108,7 +108,9 @@ def test_categorical_shift_is_detected(shifted_result: DriftResult) -> None:
     region = shifted_result.column("region")
     plan = shifted_result.column("plan")
 
-    assert region == ColumnDrift(
+    assert dataclasses.replace(
+        region, p_value=None, p_test=None, effect=None, adjusted_p=None, alarm=None
+    ) == ColumnDrift(
         column="region",
         kind="categorical",
         method=JENSEN_SHANNON,
@@ -116,6 +118,8 @@ def test_categorical_shift_is_detected(shifted_result: DriftResult) -> None:
         threshold=0.1,
         drifted=True,
     )
+    assert region.alarm is True and region.p_test == "chi-square homogeneity"
+    assert region.effect is not None and region.effect > 0.3  # 0.25 -> 0.7 of the mass
     assert region.score > 0.2
     assert plan.drifted is False and plan.score < 0.1
 
@@ -230,10 +234,13 @@ def test_to_dict_and_summary(shifted_result: DriftResult) -> None:
     assert data["n_drifted"] == 3 and data["dataset_drift"] is False
     assert data["columns"][1]["column"] == "x1" and data["columns"][1]["drifted"] is True
     assert data["engine"] == "fast" and data["prediction"] is None and data["target"] is None
+    assert data["control"]["method"] == "holm" and data["control"]["n_tests"] == 7
+    assert data["unadjusted_columns"] == ["x1", "x3", "region"] and data["notes"] == []
     lines = shifted_result.summary().splitlines()
     assert lines[0].startswith("3 of 7 columns drifted (share 43%, threshold 50%): no dataset")
-    assert len(lines) == 1 + 7
-    assert lines[2].startswith("- x1 (numeric): DRIFT, Wasserstein distance (normed)")
+    assert lines[1].startswith("Holm over 7 feature columns")
+    assert len(lines) == 2 + 7
+    assert lines[3].startswith("- x1 (numeric): DRIFT, Wasserstein distance (normed)")
 
 
 def test_all_null_column_raises_a_clear_value_error(

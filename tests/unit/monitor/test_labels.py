@@ -129,5 +129,29 @@ def test_applied_label_files_are_archived_never_overwritten(tmp_path: Path) -> N
     for i in range(2):
         path = write_table(pd.DataFrame({"a": [i]}), tmp_path / "in" / "labels.csv")
         kept.append(archive_label_file(path, accepted_dir))
+        assert path.is_file()  # a file the user named stays in their folder: a copy is kept
     assert [p.name for p in kept] == ["labels.csv", "labels-1.csv"]
     assert [pd.read_csv(p)["a"].item() for p in kept] == [0, 1]
+    scanned = write_table(pd.DataFrame({"a": [2]}), tmp_path / "incoming" / "labels.csv")
+    assert archive_label_file(scanned, accepted_dir, move=True).name == "labels-2.csv"
+    assert not scanned.exists()  # the monitor's own incoming folder: taken out of it
+
+
+def test_labels_from_a_csv_join_rows_whatever_their_id_dtype(
+    tmp_path: Path, accepted: tuple[Path, pd.DataFrame]
+) -> None:
+    """Ids read as numbers from a CSV join rows stored with text ids, and the other way."""
+    folder, labels = accepted
+    day1 = folder / "day-001.parquet"
+    stored = pd.read_parquet(day1)
+    stored.assign(application_id=stored["application_id"].astype(str)).to_parquet(day1)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    from_csv = pd.read_csv(tmp_path / "labels.csv")
+
+    result, per_batch = check_labels(from_csv, SETTINGS, folder)
+
+    assert result.success, result.summary()
+    assert apply_labels(per_batch, SETTINGS) == len(labels)
+    day1_after = pd.read_parquet(day1)
+    assert day1_after["default"].notna().all()
+    assert day1_after["application_id"].map(type).eq(str).all()  # the batch keeps its dtype

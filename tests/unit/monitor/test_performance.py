@@ -52,15 +52,24 @@ def test_performance_windows_score_the_newest_complete_windows(tmp_path: Path) -
     )
 
     labelled, used = recent_labelled(accepted_dir, settings, exclude={"day-000"}, max_rows=1200)
-    windows = performance_windows(model, labelled, settings, reference_value=0.8)
+    windows = performance_windows(
+        model, labelled, settings, reference_value=0.8, references={"brier": 0.12}
+    )
 
     assert used == ["day-001", "day-002"] and len(labelled) == 1200
     assert labelled["ts"].is_monotonic_increasing
-    assert [w.n_rows for w in windows] == [400, 400, 400]
-    assert windows[0].window.startswith("rows 1-400") and windows[-1].window.startswith(
-        "rows 801-1200"
-    )
-    assert all(w.metric == "roc_auc" and w.reference == 0.8 for w in windows)
-    # the newest window is all drifted rows: the old model does worse there
-    assert windows[-1].value < windows[0].value
+    auc = [w for w in windows if w.metric == "roc_auc"]
+    brier = [w for w in windows if w.metric == "brier"]
+    assert [w.metric for w in windows] == ["roc_auc"] * 3 + ["brier"] * 3  # primary first
+    assert [w.n_rows for w in auc] == [400, 400, 400]
+    assert auc[0].window.startswith("rows 1-400") and auc[-1].window.startswith("rows 801-1200")
+    assert all(w.reference == 0.8 and w.margin is None for w in auc)
+    # brier is watched by default for classification, with its own margin and reference
+    assert all(w.reference == 0.12 and w.margin == 0.02 and not w.higher_is_better for w in brier)
+    # the newest window is all drifted rows: the old model does worse there, on both
+    assert auc[-1].value < auc[0].value and brier[-1].value > brier[0].value
     assert performance_windows(model, labelled.head(399), settings, 0.8) == []
+    only_auc = Settings.model_validate(
+        {"triggers": {"performance": {"window_rows": 400, "also_watch": {}}}}
+    )
+    assert {w.metric for w in performance_windows(model, labelled, only_auc, 0.8)} == {"roc_auc"}

@@ -98,22 +98,28 @@ def quarantined_batch(
     source = tmp_path / "incoming" / "day-009.parquet"
     source.parent.mkdir()
     frame.to_parquet(source, index=False)
-    folder = quarantine(source, result, tmp_path / "quarantine")
+    folder = quarantine(source, result, tmp_path / "quarantine", move=True)  # a scanned file
     return source, folder, frame, result
 
 
-def test_quarantine_moves_the_file_with_its_evidence(
-    tmp_path: Path, failed_result: ValidationResult
+def allowed(tmp_path: Path) -> tuple[Path, Path]:
+    """The data folders a release may write into: incoming first, then accepted."""
+    return tmp_path / "incoming", tmp_path / "accepted"
+
+
+@pytest.mark.parametrize("move", [False, True], ids=["named-file-copied", "scanned-file-moved"])
+def test_quarantine_keeps_a_copy_with_its_evidence(
+    tmp_path: Path, failed_result: ValidationResult, move: bool
 ) -> None:
     batch_path = tmp_path / "incoming" / "batch-0007.csv"
     batch_path.parent.mkdir()
     batch_path.write_text("id,age\n1,500\n", encoding="utf-8")
 
-    folder = quarantine(batch_path, failed_result, tmp_path / "quarantine")
+    folder = quarantine(batch_path, failed_result, tmp_path / "quarantine", move=move)
 
     assert folder.parent == tmp_path / "quarantine"
     assert folder.name.startswith("batch-0007-") and folder.name.endswith("Z")
-    assert not batch_path.exists()
+    assert batch_path.exists() is not move  # a file the user named never leaves their folder
     assert (folder / "batch-0007.csv").read_text(encoding="utf-8") == "id,age\n1,500\n"
     evidence = json.loads((folder / "validation.json").read_text(encoding="utf-8"))
     assert evidence["success"] is False
@@ -127,6 +133,7 @@ def test_quarantine_moves_the_file_with_its_evidence(
     ]
     assert evidence["report"]["statistics"]["unsuccessful_expectations"] == 1
     assert evidence["source"] == str(batch_path.resolve()) and evidence["kind"] == "batch"
+    assert evidence["original_kept"] is not move and len(evidence["sha256"]) == 64
     assert sorted(p.name for p in folder.iterdir()) == [
         "batch-0007.csv",
         "data_docs.html",
@@ -212,7 +219,7 @@ def test_a_batch_that_still_fails_stays_in_quarantine(
     entry = find_quarantined(folder.parent, folder.name)
 
     with pytest.raises(DataError, match=r"(?s)still fails validation.*'age'.*6 of 200"):
-        release(entry, revalidation=result)
+        release(entry, revalidation=result, allowed=allowed(source.parents[1]))
 
     assert not source.exists()
     assert (folder / source.name).is_file() and quarantined(folder.parent) == [entry]
@@ -226,7 +233,9 @@ def test_a_fixed_batch_goes_back_and_its_record_is_kept(
     fixed.to_parquet(folder / source.name, index=False)  # fixed in place
     entry = find_quarantined(folder.parent, "day-009")
 
-    released = release(entry, revalidation=validate_batch(fixed, schema))
+    released = release(
+        entry, revalidation=validate_batch(fixed, schema), allowed=allowed(source.parents[1])
+    )
 
     assert released == source and source.is_file()
     pd.testing.assert_frame_equal(pd.read_parquet(source), fixed)
@@ -247,10 +256,13 @@ def test_release_of_a_replacement_to_another_folder_and_forced_release(
     replacement = tmp_path / "fixed.parquet"
     frame.assign(age=30).to_parquet(replacement, index=False)
     entry = find_quarantined(folder.parent, folder.name)
+    inside = tmp_path / "accepted" / "fixed"
 
-    released = release(entry, tmp_path / "elsewhere", revalidation=None, replacement=replacement)
+    released = release(
+        entry, inside, revalidation=None, replacement=replacement, allowed=allowed(tmp_path)
+    )
 
-    assert released == tmp_path / "elsewhere" / source.name  # keeps the batch's name
+    assert released == inside / source.name  # keeps the batch's name
     assert (pd.read_parquet(released)["age"] == 30).all()
     record = json.loads(
         (folder.parent / "released" / folder.name / "release.json").read_text(encoding="utf-8")
@@ -266,7 +278,82 @@ def test_release_never_overwrites_a_file_at_the_destination(
     entry = find_quarantined(folder.parent, folder.name)
 
     with pytest.raises(DataError, match="a file of that name exists there"):
-        release(entry, revalidation=None)
+        release(entry, revalidation=None, allowed=allowed(source.parents[1]))
 
     assert source.read_text(encoding="utf-8") == "a newer file with the same name"
     assert quarantined(folder.parent) == [entry]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda t: t / "elsewhere",
+        lambda t: t / "incoming" / ".." / "elsewhere",  # no way out through a name
+        lambda t: t / "incoming-not-really",
+    ],
+    ids=["outside", "traversal", "prefix-only"],
+)
+def test_release_writes_only_into_the_data_folders(
+    tmp_path: Path,
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+    where: object,
+) -> None:
+    _, folder, _, _ = quarantined_batch
+    entry = find_quarantined(folder.parent, folder.name)
+    target = where(tmp_path)  # type: ignore[operator]
+
+    with pytest.raises(DataError, match="releases go only into the configured data folders"):
+        release(entry, target, revalidation=None, allowed=allowed(tmp_path))
+
+    assert not target.exists() and quarantined(folder.parent) == [entry]
+
+
+def test_an_edited_record_cannot_send_a_file_outside_the_data_folders(
+    tmp_path: Path,
+    quarantined_batch: tuple[Path, Path, pd.DataFrame, ValidationResult],
+) -> None:
+    _, folder, _, _ = quarantined_batch
+    evidence = folder / "validation.json"
+    record = json.loads(evidence.read_text(encoding="utf-8"))
+    record["source"] = str(tmp_path / "etc" / "passwd")
+    evidence.write_text(json.dumps(record), encoding="utf-8")
+    entry = find_quarantined(folder.parent, folder.name)
+
+    with pytest.raises(DataError, match=r"came from .*passwd, outside the configured data"):
+        release(entry, revalidation=None, allowed=allowed(tmp_path))
+
+    assert not (tmp_path / "etc").exists()
+
+
+def test_a_copy_of_a_named_file_is_released_into_incoming_and_the_original_is_untouched(
+    tmp_path: Path, failed_result: ValidationResult
+) -> None:
+    mine = tmp_path / "home" / "day-5.csv"
+    mine.parent.mkdir()
+    mine.write_text("id,age\n1,500\n", encoding="utf-8")
+    folder = quarantine(mine, failed_result, tmp_path / "quarantine")
+    (folder / mine.name).write_text("id,age\n1,50\n", encoding="utf-8")  # fixed there
+
+    released = release(
+        find_quarantined(folder.parent, folder.name), revalidation=None, allowed=allowed(tmp_path)
+    )
+
+    assert released == tmp_path / "incoming" / mine.name
+    assert released.read_text(encoding="utf-8") == "id,age\n1,50\n"
+    assert mine.read_text(encoding="utf-8") == "id,age\n1,500\n"  # the user's file as it was
+
+
+def test_an_unchanged_original_in_incoming_is_replaced_by_its_fixed_copy(
+    tmp_path: Path, failed_result: ValidationResult
+) -> None:
+    named = tmp_path / "incoming" / "day-6.csv"  # named with --batch, though it is in incoming
+    named.parent.mkdir()
+    named.write_text("id,age\n1,500\n", encoding="utf-8")
+    folder = quarantine(named, failed_result, tmp_path / "quarantine")
+    (folder / named.name).write_text("id,age\n1,50\n", encoding="utf-8")
+
+    released = release(
+        find_quarantined(folder.parent, folder.name), revalidation=None, allowed=allowed(tmp_path)
+    )
+
+    assert released == named and named.read_text(encoding="utf-8") == "id,age\n1,50\n"

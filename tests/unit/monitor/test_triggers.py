@@ -190,3 +190,85 @@ def test_every_reason_is_kept_and_the_first_trigger_named() -> None:
     assert d.reasons[0].endswith("c0, c1, c2, c3, c4, c5 …")
     assert d.reasons[2].startswith("champion roc_auc breached in 3 of the last 3")
     assert d.to_dict()["reasons"] == list(d.reasons)
+
+
+# --- watched metrics, the change detector, the drift control's record -----------------------
+
+
+def brier(value: float, reference: float | None = 0.10) -> PerformanceObservation:
+    return PerformanceObservation("brier", value, reference, 500, False, margin=0.02)
+
+
+def test_a_watched_metric_fires_on_its_own_margin_while_the_primary_holds() -> None:
+    """A moved threshold: ROC AUC stays, the Brier score rises."""
+    windows = [auc(0.80), auc(0.80), auc(0.80), brier(0.11), brier(0.13), brier(0.14)]
+    d = decide(performance_windows=windows)
+
+    assert d.retrain and d.trigger == "performance"
+    assert d.reasons[0].startswith("champion brier breached in 2 of the last 3 windows")
+    assert "with margin 0.02" in d.reasons[0]
+    assert d.evidence["performance"]["metric"] == "roc_auc"  # the primary keeps its shape
+    watched = d.evidence["performance_watched"]["brier"]
+    assert watched["breached"] == 2 and watched["floor"] is None and watched["margin"] == 0.02
+    assert window_breach(brier(0.125), POLICY.performance) == (
+        "0.1250 is more than 0.02 above the holdout value 0.1000"
+    )
+    # a floor is for the primary metric only; without a holdout value nothing breaches
+    floored = PerformanceTriggerConfig(floor=0.9)
+    assert window_breach(brier(0.95, reference=None), floored) is None
+    quiet = decide(performance_windows=[auc(0.8), brier(0.5, reference=None)] * 2)
+    assert not quiet.retrain
+    assert any("no holdout value to compare with" in r for r in quiet.reasons)
+
+
+def test_the_default_watch_is_brier_for_classification_only() -> None:
+    policy = PerformanceTriggerConfig()
+    assert policy.watched("binary") == {"brier": 0.02} == policy.watched("multiclass")
+    assert policy.watched("regression") == {}
+    assert PerformanceTriggerConfig(also_watch={}).watched("binary") == {}
+    with pytest.raises(ValueError, match="margins must be 0 or more"):
+        PerformanceTriggerConfig(also_watch={"brier": -1})
+
+
+def test_a_watched_metric_must_fit_the_task(tmp_path: Any) -> None:
+    from challenger.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("triggers:\n  performance:\n    also_watch: {rmse: 0.1}\n")
+    with pytest.raises(ConfigError, match="also_watch names 'rmse'"):
+        load_config(cfg)
+    cfg.write_text("triggers:\n  concept:\n    params: {threshold: 3}\n")
+    with pytest.raises(ConfigError, match="not parameters of the adwin detector"):
+        load_config(cfg)
+
+
+def concept(alarm: bool) -> Any:
+    from challenger.monitor.concept import ConceptAlarm, ConceptResult
+
+    alarms = (ConceptAlarm(8200, "b009", 0.02, 0.09),) if alarm else ()
+    return ConceptResult("adwin", "per-row Brier score", 1, 1000, 9000, 0.05, alarms)
+
+
+def test_the_change_detector_is_a_trigger_of_its_own() -> None:
+    d = decide(concept=concept(True))
+    assert d.retrain and d.trigger == "concept"
+    assert d.reasons[0].startswith("the champion's errors rose (adwin on the per-row Brier")
+    assert d.evidence["concept"]["alarm"] is True and d.evidence["concept"]["rows_seen"] == 9000
+
+    quiet = decide(concept=concept(False))
+    assert not quiet.retrain and "adwin saw no rise" in quiet.reasons[0]
+    held = decide(concept=concept(True), batches_since_retrain=0)
+    assert not held.retrain and "ignored during cooldown" in held.reasons[0]
+
+
+def test_the_drift_control_travels_with_the_evidence() -> None:
+    control = {"method": "holm", "error": "family-wise error rate", "rate": 0.05}
+    d = decide(
+        drift_share=0.4,
+        drifted_columns=("x0",),
+        drift_control=control,
+        drift_notes=("Column 'c0' holds integer codes ...",),
+    )
+    assert d.reasons[0].endswith("x0 (family-wise error rate 5%)")
+    assert d.evidence["drift_control"] == control
+    assert d.evidence["drift_notes"] == ["Column 'c0' holds integer codes ..."]

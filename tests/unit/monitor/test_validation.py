@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from challenger.errors import DataError
+from challenger.monitor.gx_failures import CheckFailure
 from challenger.monitor.validation import (
     BatchSchema,
-    CheckFailure,
     ColumnSpec,
     ValidationResult,
     schema_from_reference,

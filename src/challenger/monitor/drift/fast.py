@@ -56,6 +56,7 @@ class _Numeric:
         self.ref = np.sort(_finite(reference))
         self.cur = np.sort(_finite(current))
         self._merged: FloatArray | None = None
+        self._gaps: tuple[FloatArray, FloatArray] | None = None
 
     @property
     def merged(self) -> FloatArray:
@@ -66,10 +67,12 @@ class _Numeric:
 
     def cdf_gaps(self) -> tuple[FloatArray, FloatArray]:
         """``|F_ref - F_cur|`` at every merged value but the last, and the gaps between values."""
-        points = self.merged[:-1]
-        f_ref = self.ref.searchsorted(points, side="right") / self.ref.size
-        f_cur = self.cur.searchsorted(points, side="right") / self.cur.size
-        return np.abs(f_ref - f_cur), np.diff(self.merged)
+        if self._gaps is None:
+            points = self.merged[:-1]
+            f_ref = self.ref.searchsorted(points, side="right") / self.ref.size
+            f_cur = self.cur.searchsorted(points, side="right") / self.cur.size
+            self._gaps = (np.abs(f_ref - f_cur), np.diff(self.merged))
+        return self._gaps
 
     def n_unique_ref(self) -> int:
         return _n_unique_sorted(self.ref)
@@ -162,6 +165,7 @@ def _fast_column(
         drifted = score <= limit if spec.inclusive else score < limit
     else:
         drifted = score >= limit
+    p_value, test, effect = _two_sample(column)
     return ColumnDrift(
         column=name,
         kind=kind,
@@ -169,7 +173,54 @@ def _fast_column(
         score=float(score),
         threshold=limit,
         drifted=bool(drifted),
+        p_value=p_value,
+        p_test=test,
+        effect=effect,
     )
+
+
+# --- the two-sample evidence the alarms use (challenger.monitor.drift.control) ------------
+
+KS_TEST = "two-sample K-S"
+HOMOGENEITY_TEST = "chi-square homogeneity"
+_MIN_EXPECTED = 5.0  # categories expected this rarely on either side are pooled
+
+
+def two_sample_evidence(
+    kind: DriftKind, reference: pd.Series, current: pd.Series
+) -> tuple[float, str, float]:
+    """A valid two-sample p-value, its test's name and the effect size of one column pair.
+
+    Numeric columns with more than five values get the K-S test and statistic; categorical
+    columns (and numeric ones with few values) the chi-square test of homogeneity, rare
+    categories pooled, and the total variation distance. Unlike Evidently's chi-square,
+    which takes the reference's shares as exact, both sides' sampling error counts.
+    """
+    column = _Numeric(reference, current) if kind == "numeric" else _Categorical(reference, current)
+    return _two_sample(column)
+
+
+def _two_sample(column: _Numeric | _Categorical) -> tuple[float, str, float]:
+    if isinstance(column, _Numeric) and column.n_unique_union(limit=FEW_VALUES) > FEW_VALUES:
+        gaps, _ = column.cdf_gaps()
+        return _score_ks(column), KS_TEST, float(gaps.max()) if gaps.size else 0.0
+    ref_c, cur_c = column.counts()
+    tvd = 0.5 * float(np.abs(ref_c / ref_c.sum() - cur_c / cur_c.sum()).sum())
+    return _homogeneity(ref_c, cur_c), HOMOGENEITY_TEST, tvd
+
+
+def _homogeneity(ref_c: FloatArray, cur_c: FloatArray) -> float:
+    """p-value of the chi-square test that both samples share one distribution."""
+    n_ref, n_cur = ref_c.sum(), cur_c.sum()
+    least = (ref_c + cur_c) * min(n_ref, n_cur) / (n_ref + n_cur)
+    rare = least < _MIN_EXPECTED
+    if rare.any():
+        ref_c = np.r_[ref_c[~rare], ref_c[rare].sum()]
+        cur_c = np.r_[cur_c[~rare], cur_c[rare].sum()]
+    if ref_c.size < 2:
+        return 1.0
+    table = np.vstack([ref_c, cur_c])
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
 def _score_wasserstein(column: _Numeric | _Categorical) -> float:

@@ -15,6 +15,14 @@ Two engines reach the same verdicts:
 * ``evidently`` runs Evidently's ``ValueDrift`` metrics on a seeded sample of at most
   ``max_rows`` rows per side.
 
+Each column's own test is reported as the engines compute it (``drifted``, the same in both).
+Whether a column *alarms* — what the data-change trigger counts — is decided afterwards,
+the same way for both engines, with a stated error rate across the columns
+(``challenger.monitor.drift.control``: Holm or Benjamini-Hochberg over two-sample p-values,
+and an effect-size rule). Categorical columns whose values are not of one kind on both
+sides (integer codes in the reference, text in the batch) are compared as text, so code
+``3`` and ``"3"`` are one category, and the result says so in ``notes``.
+
 ``auto`` (the default) uses ``fast`` whenever it implements every requested method.
 The Evidently HTML report, when asked for, is always built on a seeded sample of at most
 ``max_rows`` rows per side, so it stays quick on large frames; its figures may then
@@ -29,6 +37,7 @@ only to draw the HTML report.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,8 +46,9 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from challenger.errors import DriftInputError
+from challenger.monitor.drift.control import Control, control_alarms
 from challenger.monitor.drift.evidently import evidently_drifts, save_report
-from challenger.monitor.drift.fast import fast_drifts
+from challenger.monitor.drift.fast import fast_drifts, two_sample_evidence
 from challenger.monitor.drift.inputs import (
     check_not_empty,
     check_numeric,
@@ -48,7 +58,9 @@ from challenger.monitor.drift.inputs import (
     select,
 )
 from challenger.monitor.drift.methods import METHODS, check_method
-from challenger.monitor.drift.result import DriftKind, DriftResult
+from challenger.monitor.drift.result import ColumnDrift, DriftKind, DriftResult
+from challenger.monitor.kinds import value_kind
+from challenger.store.batches import as_text
 
 if TYPE_CHECKING:
     pass
@@ -77,6 +89,9 @@ def measure_drift(
     max_rows: int = 50_000,
     seed: int = 0,
     html_path: Path | None = None,
+    control: Control = "holm",
+    alarm_rate: float = 0.05,
+    min_effect: float | None = 0.05,
 ) -> DriftResult:
     """Measure drift of ``current`` against ``reference``.
 
@@ -110,9 +125,14 @@ def measure_drift(
         seed: Seed for the sampling.
         html_path: If given, Evidently's HTML report (the data drift preset, plus the
             prediction and target) is saved there.
+        control: How column alarms are decided: ``holm`` (family-wise error),
+            ``bh`` (false discovery rate) or ``none`` (each test's own verdict).
+        alarm_rate: The family-wise error or false discovery rate across feature columns.
+        min_effect: Smallest K-S statistic or total variation distance for a p-value test
+            to alarm; None for no minimum.
 
     Returns:
-        The per-column verdicts and the dataset verdict.
+        The per-column verdicts and alarms, and the dataset verdict.
 
     Raises:
         DriftInputError: If a column is missing, entirely null, not numeric although
@@ -141,6 +161,7 @@ def measure_drift(
         check_not_empty(frame, columns, label, sampled=False)
     extras = _extras(reference, current, prediction, target, prediction_kind, target_kind)
     kinds.update(extras)
+    reference, current, notes = _same_kinds(reference, current, kinds)
 
     methods = {name: (per_column_method or {}).get(name, method) for name in columns}
     for extra in extras:
@@ -166,7 +187,10 @@ def measure_drift(
         cur = sample(select(current, list(kinds), "current"), max_rows, seed)
         for frame, original, label in ((ref, reference, "reference"), (cur, current, "current")):
             check_not_empty(frame, columns, label, sampled=len(frame) < len(original))
-        drifts = evidently_drifts(ref, cur, kinds, methods, thresholds)
+        drifts = {
+            name: _with_evidence(drift, ref[name], cur[name])
+            for name, drift in evidently_drifts(ref, cur, kinds, methods, thresholds).items()
+        }
         n_reference, n_current = len(ref), len(cur)
 
     report_rows: int | None = None
@@ -188,8 +212,13 @@ def measure_drift(
             html_path=Path(html_path),
         )
 
-    features = tuple(drifts[name] for name in columns)
-    n_drifted = sum(d.drifted for d in features)
+    try:
+        features, alarms = control_alarms(
+            [drifts[name] for name in columns], control, alarm_rate, min_effect
+        )
+    except ValueError as exc:
+        raise DriftInputError(f"{exc}.") from exc
+    n_drifted = sum(bool(d.alarm) for d in features)
     share = n_drifted / len(features)
     return DriftResult(
         columns=features,
@@ -203,6 +232,8 @@ def measure_drift(
         prediction=drifts.get(prediction) if prediction is not None else None,
         target=drifts.get(target) if target is not None else None,
         report_rows=report_rows,
+        control=alarms,
+        notes=notes,
     )
 
 
@@ -281,10 +312,46 @@ def _extras(
     return out
 
 
-# --- the fast engine --------------------------------------------------------------------------
+def _same_kinds(
+    reference: pd.DataFrame, current: pd.DataFrame, kinds: Mapping[str, DriftKind]
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+    """Compare categorical columns whose values differ in kind on the two sides as text.
+
+    A code column read as integers on one side and as text on the other would otherwise
+    share no category at all (``3`` is not ``"3"``) and drift by construction. Numeric
+    columns are already checked to hold numbers on both sides.
+
+    Returns:
+        Both frames (columns replaced only where needed) and one note per coerced column.
+    """
+    notes: list[str] = []
+    ref_fix: dict[str, pd.Series] = {}
+    cur_fix: dict[str, pd.Series] = {}
+    for name, kind in kinds.items():
+        if kind != "categorical":
+            continue
+        before, after = value_kind(reference[name]), value_kind(current[name])
+        if before == after or "empty" in (before, after):
+            continue
+        ref_fix[name] = as_text(reference[name])
+        cur_fix[name] = as_text(current[name])
+        shared = set(ref_fix[name].dropna()) & set(cur_fix[name].dropna())
+        notes.append(
+            f"Column {name!r} holds {before} in the reference and {after} in the current "
+            f"data: both compared as text (3, 3.0 and '3' are one category); "
+            + (
+                f"{len(shared)} categories in common."
+                if shared
+                else "they share no category, so every row differs: check the encoding."
+            )
+        )
+    if ref_fix:
+        reference = reference.assign(**ref_fix)
+        current = current.assign(**cur_fix)
+    return reference, current, tuple(notes)
 
 
-# --- the Evidently engine and report --------------------------------------------------------
-
-
-# --- parsing Evidently's JSON (the only place that reads it) ------------------------------
+def _with_evidence(drift: ColumnDrift, reference: pd.Series, current: pd.Series) -> ColumnDrift:
+    """A column's drift from Evidently, with the two-sample evidence the alarms use."""
+    p_value, test, effect = two_sample_evidence(drift.kind, reference, current)
+    return dataclasses.replace(drift, p_value=p_value, p_test=test, effect=effect)

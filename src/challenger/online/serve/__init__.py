@@ -1,8 +1,10 @@
-"""Serving: the routing layer between user requests and the models.
+"""Serving: the request path between user requests and the models.
 
-``challenger.serving.app`` (FastAPI app and runtime), ``router`` (shadow, A/B, canary and
-flags routing), ``flags`` (the flags file), ``models`` (loading and swapping registered
-models, input validation), ``shadow`` (the shadow worker process), ``log`` (the SQLite
-prediction log) and ``server`` (uvicorn). Kept import-light: the shadow worker process
-imports this package.
+``app`` (the FastAPI app: endpoints bound to their paths, middleware, background steps),
+``routes`` (request bodies and what each endpoint does), ``runtime`` (what the app holds:
+models, flags, rollout state, log writer, shadow worker), ``guard`` (the canary guard),
+``router`` (shadow, A/B, canary and flags routing), ``flags`` (the flags file), ``models``
+(loading and swapping registered models, input validation, scoring), ``shadow_worker`` (the
+shadow worker process), ``prometheus`` (the metrics) and ``server`` (uvicorn). Kept
+import-light: the shadow worker process imports this package.
 """

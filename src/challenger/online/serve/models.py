@@ -4,7 +4,8 @@ Requests never name a model: the app loads ``champion`` and, when the strategy n
 ``challenger`` from the configured registered model. ``ModelHub.refresh`` re-reads the
 aliases and loads any version that changed *before* the swap; the swap is one reference
 assignment, so a request in flight finishes on the models it started with and none is
-dropped.
+dropped. Scores are what ``challenger.problem.model_scores`` says for the binary task: the
+probability of class 1.
 """
 
 from __future__ import annotations
@@ -13,21 +14,26 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from challenger.errors import ChallengerError, ConfigError, InputError
+from challenger.problem import model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
+
+if TYPE_CHECKING:
+    from challenger.online.serve.profile import InputProfile
 
 log = logging.getLogger(__name__)
 
 _NUMBER_TYPES = {"double", "float"}
 _INTEGER_TYPES = {"long", "integer"}
 MAX_STRING_LENGTH = 1000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: Validated request values, column by column (what ``InputSchema.validate`` returns).
 Columns = dict[str, list[Any]]
@@ -56,6 +62,11 @@ class InputSchema:
     def describe(self) -> dict[str, str]:
         """Column → type, for error messages and /health."""
         return {c.name: c.kind for c in self.columns}
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        """The columns the model takes as numbers."""
+        return tuple(c.name for c in self.columns if c.kind in _NUMBER_TYPES | _INTEGER_TYPES)
 
     def prepare(self, records: Sequence[Mapping[str, Any]], loc: str = "records") -> pd.DataFrame:
         """Validate records against the schema and build the model's input frame.
@@ -144,36 +155,59 @@ def _expected(kind: str) -> str:
     if kind in _NUMBER_TYPES:
         return "a finite number"
     if kind in _INTEGER_TYPES:
-        return "an integer"
+        return "an integer within 64 bits"
     if kind == "boolean":
         return "true or false"
-    return f"a string of at most {MAX_STRING_LENGTH} characters"
+    return f"a string of at most {MAX_STRING_LENGTH} characters of valid Unicode"
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and not _fits_int64(value):
+        return "an integer beyond 64 bits"
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _fits_int64(value: int) -> bool:
+    return INT64_MIN <= value <= INT64_MAX
 
 
 def _coerce(value: Any, kind: str) -> tuple[bool, Any]:
+    """Whether ``value`` fits a column of ``kind``, and the value to predict on.
+
+    Numbers must be finite and integers within 64 bits, whatever the column's type: the log
+    and the shadow worker carry every value, and SQLite and orjson take nothing wider.
+    """
     if kind in _NUMBER_TYPES:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return False, None
-        number = float(value)
-        return math.isfinite(number), number
+        if isinstance(value, int):
+            return _fits_int64(value), float(value) if _fits_int64(value) else None
+        return math.isfinite(value), value
     if kind in _INTEGER_TYPES:
         if isinstance(value, bool):
             return False, None
         if isinstance(value, int):
-            return True, value
-        if isinstance(value, float) and value.is_integer():
+            return _fits_int64(value), value
+        if isinstance(value, float) and value.is_integer() and _fits_int64(int(value)):
             return True, int(value)
         return False, None
     if kind == "boolean":
         return isinstance(value, bool), value
     if kind == "string":
-        return isinstance(value, str) and len(value) <= MAX_STRING_LENGTH, value
+        return isinstance(value, str) and len(value) <= MAX_STRING_LENGTH and _unicode(value), value
     return True, value
+
+
+def _unicode(text: str) -> bool:
+    """No unpaired surrogate: the text can be written as UTF-8 (to the log, to JSON)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def schema_from_registry(registry: Registry, version: int) -> InputSchema:
@@ -240,32 +274,32 @@ def _refusal(what: str, problem: str) -> str:
     )
 
 
-def positive_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class per row, checked to be finite and in [0, 1].
+def served_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """P(class 1) per row, through the one scoring path (``challenger.problem.model_scores``).
 
-    Only for binary classifiers (``require_binary`` checks models when they are loaded).
+    Only for binary classifiers (``require_binary`` checks models when they are loaded);
+    what the model returned is checked to be one finite probability per row.
 
     Raises:
         ValueError: The model returned something other than one probability per row.
     """
-    proba = np.asarray(model.predict_proba(frame), dtype=float)
-    scores = proba[:, 1] if proba.ndim == 2 else proba
-    if scores.shape != (len(frame),):
-        raise ValueError(f"model returned {scores.shape} scores for {len(frame)} rows")
-    if not np.all(np.isfinite(scores)) or np.any((scores < 0) | (scores > 1)):
-        raise ValueError("model returned scores that are not probabilities in [0, 1]")
+    scores = model_scores(model, frame, "binary")
+    problem = valid_scores(scores, len(frame), "binary")
+    if problem is not None:
+        raise ValueError(f"model returned unusable scores for {len(frame)} rows: {problem}")
     return scores
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A registered version loaded for serving."""
+    """A registered version loaded for serving, with the profile of its training data."""
 
     role: str
     version: int
     model: Any
     schema: InputSchema
     loaded_at: float
+    profile: InputProfile | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +315,16 @@ class ModelSet:
     def schema(self) -> InputSchema:
         """Requests are validated against the champion's schema."""
         return self.champion.schema
+
+    @property
+    def profile(self) -> InputProfile | None:
+        """... and against the champion's training profile."""
+        return self.champion.profile
+
+    @property
+    def challenger_version(self) -> int | None:
+        """The version of the served challenger, None when none is served."""
+        return self.challenger.version if self.challenger else None
 
 
 def resolve(registry: Registry, ref: str) -> int | None:
@@ -301,14 +345,21 @@ class ModelHub:
         registry: The registry connection.
         need_challenger: Whether the strategy serves the challenger (A/B, canary).
         shadow_refs: Aliases or versions of the shadow models (resolved, not loaded here).
+        profiler: Computes a loaded version's training profile (once per load).
     """
 
     def __init__(
-        self, registry: Registry, *, need_challenger: bool, shadow_refs: Sequence[str] = ()
+        self,
+        registry: Registry,
+        *,
+        need_challenger: bool,
+        shadow_refs: Sequence[str] = (),
+        profiler: Callable[[int, InputSchema], InputProfile] | None = None,
     ) -> None:
         self.registry = registry
         self.need_challenger = need_challenger
         self.shadow_refs = tuple(shadow_refs)
+        self.profiler = profiler
         self._lock = threading.Lock()
         self.swaps = 0
         self.last_error: str | None = None
@@ -319,7 +370,8 @@ class ModelHub:
         model = self.registry.load_model(version)
         require_binary(model, f"{self.registry.model_name} v{version} ({role})")
         schema = schema_from_registry(self.registry, version)
-        return LoadedModel(role, version, model, schema, time.time())
+        profile = None if self.profiler is None else self.profiler(version, schema)
+        return LoadedModel(role, version, model, schema, time.time(), profile)
 
     def _build(self, old: ModelSet | None) -> ModelSet:
         champion = self.registry.alias(CHAMPION)
@@ -395,8 +447,7 @@ class ModelHub:
             self.last_error = None
             changed = (
                 new.champion.version != old.champion.version
-                or (new.challenger.version if new.challenger else None)
-                != (old.challenger.version if old.challenger else None)
+                or new.challenger_version != old.challenger_version
                 or dict(new.shadows) != dict(old.shadows)
                 or new.challenger_note != old.challenger_note
             )

@@ -41,7 +41,7 @@ class ServingMetrics:
         )
         self.errors = Counter(
             "challenger_errors",
-            "Errors by variant and kind (invalid_input, model_error, fallback, too_large).",
+            "Errors by variant and kind (invalid_input, model_error, fallback).",
             ["variant", "kind"],
             registry=r,
         )
@@ -94,6 +94,28 @@ class ServingMetrics:
         )
         self.log_written = Gauge(
             "challenger_log_written", "Prediction-log rows written by this app.", registry=r
+        )
+        self.log_failed = Gauge(
+            "challenger_log_failed",
+            "Prediction-log rows this app could not write (kept in <log>.rejected.jsonl).",
+            registry=r,
+        )
+        self.log_healthy = Gauge(
+            "challenger_log_healthy",
+            "1 while the prediction log writes; 0 while it fails (A/B and canary serve the "
+            "champion meanwhile).",
+            registry=r,
+        )
+        self.unlogged = Counter(
+            "challenger_unlogged_answers",
+            "Answers sent with logged: false (their rows were not committed in time or failed).",
+            registry=r,
+        )
+        self.out_of_profile = Counter(
+            "challenger_out_of_profile_records",
+            "Records outside the champion's training profile, by what was done (refused, flagged).",
+            ["action"],
+            registry=r,
         )
 
     def render(self) -> bytes:

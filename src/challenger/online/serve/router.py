@@ -1,8 +1,9 @@
 """The routing layer: which model answers a request, and whether the shadows see it.
 
 Everything here is a pure function of the request's context, the configuration, the flags
-and the rollout state, except ``Assigner``, which remembers the sticky assignments of a
-*balanced* A/B test (plain hash assignment needs no memory: the hash is the assignment).
+and the rollout state (``challenger.online.rollout``), except ``Assigner``, which remembers
+the sticky assignments of a *balanced* A/B test (plain hash assignment needs no memory: the
+hash is the assignment).
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from challenger.config import ABConfig, CanaryConfig, CohortConfig, RolloutConfig
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import Flags
 
 Arm = Literal["champion", "challenger"]
@@ -28,67 +30,6 @@ class RequestContext:
     user_id: str | None = None
     attributes: Mapping[str, str] = field(default_factory=dict)
     segments: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class RolloutState:
-    """The live state of an A/B test or a canary, shared by the app and the analysis flow.
-
-    Attributes:
-        strategy: The strategy the state belongs to.
-        challenger_version: The version under test; traffic goes only to this version.
-        champion_version: The champion when the rollout started (the promotion's expectation).
-        stage: Index into the canary stages (0 for A/B).
-        status: running, rolled_back, promoted or stopped.
-        since: Unix time the current stage (or test) started.
-        reason: Why the state last changed.
-        revision: Compare-and-set revision in the prediction log's state table.
-    """
-
-    strategy: str
-    challenger_version: int
-    champion_version: int | None
-    stage: int = 0
-    status: str = "running"
-    since: float = 0.0
-    reason: str = ""
-    revision: int = 0
-    history: tuple[Mapping[str, Any], ...] = ()
-
-    @property
-    def running(self) -> bool:
-        """Whether the challenger may get traffic."""
-        return self.status == "running"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (without the revision, which the store keeps)."""
-        return {
-            "strategy": self.strategy,
-            "challenger_version": self.challenger_version,
-            "champion_version": self.champion_version,
-            "stage": self.stage,
-            "status": self.status,
-            "since": self.since,
-            "reason": self.reason,
-            "history": [dict(h) for h in self.history],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], revision: int) -> RolloutState:
-        """Rebuild from the stored JSON."""
-        return cls(
-            strategy=str(data["strategy"]),
-            challenger_version=int(data["challenger_version"]),
-            champion_version=(
-                None if data.get("champion_version") is None else int(data["champion_version"])
-            ),
-            stage=int(data.get("stage", 0)),
-            status=str(data.get("status", "running")),
-            since=float(data.get("since", 0.0)),
-            reason=str(data.get("reason", "")),
-            revision=revision,
-            history=tuple(data.get("history", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -197,6 +138,7 @@ def route(
     state: RolloutState | None,
     has_shadows: bool,
     assigner: Assigner | None = None,
+    log_healthy: bool = True,
 ) -> tuple[Route, str | None]:
     """Decide which model answers a request.
 
@@ -208,6 +150,8 @@ def route(
         state: The A/B or canary state (None: no rollout running).
         has_shadows: Whether any shadow model is loaded.
         assigner: The A/B assigner (required for the ``ab`` strategy).
+        log_healthy: Whether the prediction log writes; an A/B test or a canary is judged
+            from it, so while it does not, everyone gets the champion.
 
     Returns:
         The route, and the stratum of a new balanced A/B assignment to remember (else None).
@@ -222,6 +166,8 @@ def route(
         return Route(CHAMPION, "shadow" if mirror else "shadow off", shadow=mirror), None
 
     experiment = rollout.ab.experiment if strategy == "ab" else rollout.canary.experiment
+    if not log_healthy:
+        return Route(CHAMPION, "prediction log unhealthy: the challenger would go unobserved"), None
     if challenger_version is None:
         return Route(CHAMPION, "no challenger loaded"), None
     if state is None or not state.running or state.challenger_version != challenger_version:

@@ -19,24 +19,37 @@ never delays an answer; under sustained saturation it falls behind and the queue
 decides what is dropped. Its log-writer thread keeps the normal priority, so it never holds
 the database's write lock while starved.
 
-On a clean stop the worker finishes every queued request and flushes the log first.
+One bad row never costs the others: a batch the model fails on is predicted again request
+by request, and a failing request row by row (``isolate``); each failing row is logged
+with its own error, every other row with its score.
+
+On a clean stop the worker finishes every queued request and flushes the log first. When
+the app dies without stopping it (kill -9), the worker dies with it
+(``challenger.online.serve.children``): the app starts it from a thread that lives until the
+worker has stopped, and the worker asks for a parent-death signal and watches its parent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
 import multiprocessing as mp
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
 
 from challenger.config import EffectConfig
+from challenger.online.log import ShadowRow
 from challenger.online.serve.models import Columns, InputSchema
 
 log = logging.getLogger(__name__)
@@ -47,6 +60,8 @@ MAX_BATCH = 64
 LINGER_SECONDS = 0.25
 #: Niceness of the shadow worker where ``SCHED_IDLE`` is not available.
 SHADOW_NICENESS = 19
+#: Seconds between two reports of the worker's stats to the app.
+REPORT_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +78,8 @@ class ShadowSpec:
     root: Path
     targets: Mapping[str, int]
     model_threads: int = 1
+    log_synchronous: str = "normal"
+    parent_pid: int = 0  # the app; 0: the worker's parent when it starts
 
 
 @dataclass(frozen=True)
@@ -71,13 +88,194 @@ class ShadowStats:
 
     Attributes:
         timed: CPU seconds of each warm prediction of one request on its own.
-        errors: Predictions that failed.
+        errors: Records whose prediction failed.
         handled: Mirrored requests predicted.
+        log_failed: Rows the worker's log writer could not write, since it started.
+        log_error: Its last write error.
     """
 
     timed: Mapping[str, list[float]] = field(default_factory=dict)
     errors: Mapping[str, int] = field(default_factory=dict)
     handled: int = 0
+    log_failed: int = 0
+    log_error: str | None = None
+
+
+# ------------------------------------------------------------- the worker's pure parts
+
+#: What ``collect_batch`` returns when no message ended the batch.
+NOTHING: Final = ("nothing",)
+
+
+def collect_batch(
+    first: tuple[Any, ...],
+    inbox: Any,
+    *,
+    linger: float = LINGER_SECONDS,
+    max_batch: int = MAX_BATCH,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[tuple[Any, ...]], Any]:
+    """Collect the mirrored requests that arrive within ``linger`` seconds of ``first``.
+
+    A pipeline costs about as much for a few rows as for one, so the worker predicts them
+    together (micro-batch) and needs a fraction of the CPU (and of the caches) the answering
+    path shares with it.
+
+    Args:
+        first: The ``("predict", request_id, columns, rows, ts)`` message that opens the batch.
+        inbox: The queue the messages come from (``get(timeout=...)``, ``get_nowait()``).
+        linger: How long to wait for more after the first.
+        max_batch: Most requests in one batch.
+        clock: Monotonic seconds.
+
+    Returns:
+        The batch (``first`` and the predict messages after it), and the message that ended
+        it (anything but a predict message, e.g. the stop ``None``: to handle next), or
+        ``NOTHING`` when time or size ended it.
+    """
+    batch = [first]
+    deadline = clock() + linger
+    while len(batch) < max_batch:
+        left = deadline - clock()
+        try:
+            nxt = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
+        except queue.Empty:
+            break
+        if nxt is None or nxt[0] != "predict":
+            return batch, nxt
+        batch.append(nxt)
+    return batch, NOTHING
+
+
+def merge_columns(batch: Sequence[tuple[Any, ...]], names: Sequence[str]) -> Columns:
+    """The validated columns of every request in a batch, concatenated in batch order."""
+    return {name: [v for m in batch for v in m[2][name]] for name in names}
+
+
+def shadow_rows(
+    batch: Sequence[tuple[Any, ...]],
+    model: str,
+    version: int,
+    scores: Sequence[float | None],
+    first_ms: float | None,
+    errors: Sequence[str | None],
+) -> list[ShadowRow]:
+    """One shadow model's log rows for a batch: one per record, in batch order.
+
+    Args:
+        batch: The predict messages (``collect_batch``).
+        model: The shadow's configured name.
+        version: Its registered version.
+        scores: Its score of each of the batch's records in order (None where it failed).
+        first_ms: CPU milliseconds of the first request predicted alone (None: not timed);
+            only the first request's rows carry it.
+        errors: Why the prediction of each record failed (None where it did not).
+    """
+    rows: list[ShadowRow] = []
+    for j, (_, request_id, _, n, ts) in enumerate(batch):
+        for i in range(n):
+            k = len(rows)
+            ms = first_ms if j == 0 else None
+            rows.append(ShadowRow(request_id, i, model, ts, version, scores[k], ms, errors[k]))
+    return rows
+
+
+def isolate(
+    score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, sizes: Sequence[int]
+) -> tuple[list[float | None], list[str | None]]:
+    """Score a batch so that one failing row fails only itself.
+
+    The whole frame first; if that raises, each request's rows (``sizes``, in order); and
+    the rows of a request that still fails one by one.
+
+    Args:
+        score: The model's scoring (one score per row; raises when it cannot).
+        frame: The batch's rows, request after request.
+        sizes: Rows per request.
+
+    Returns:
+        The score of each row (None where it failed) and each row's error (None where it
+        did not).
+    """
+    n = len(frame)
+    try:
+        return np.asarray(score(frame), dtype=np.float64).tolist(), [None] * n
+    except Exception:
+        pass
+    scores: list[float | None] = []
+    errors: list[str | None] = []
+
+    def attempt(part: pd.DataFrame) -> str | None:
+        try:
+            got = np.asarray(score(part), dtype=np.float64).tolist()
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+        scores.extend(got)
+        errors.extend([None] * len(got))
+        return None
+
+    start = 0
+    for size in sizes:
+        part = frame.iloc[start : start + size]
+        start += size
+        if size == 1 or attempt(part) is not None:
+            for i in range(size):
+                error = attempt(part.iloc[i : i + 1])
+                if error is not None:
+                    scores.append(None)
+                    errors.append(error)
+    return scores, errors
+
+
+class StatsTally:
+    """What the worker did since its last report, and when the next report is due.
+
+    Args:
+        every: Seconds between two reports (while requests are handled).
+        now: Monotonic seconds at the start.
+    """
+
+    def __init__(self, every: float = REPORT_SECONDS, now: float = 0.0) -> None:
+        self.every = every
+        self.handled = 0
+        self._reported = 0
+        self._last = now
+        self._timed: dict[str, list[float]] = {}
+        self._errors: dict[str, int] = {}
+
+    def timed(self, model: str, seconds: float) -> None:
+        """A warm prediction of one request on its own took ``seconds`` of CPU."""
+        self._timed.setdefault(model, []).append(seconds)
+
+    def failed(self, model: str, n: int) -> None:
+        """``n`` mirrored requests failed on ``model``."""
+        self._errors[model] = self._errors.get(model, 0) + n
+
+    def take(
+        self,
+        now: float,
+        *,
+        force: bool = False,
+        log_failed: int = 0,
+        log_error: str | None = None,
+    ) -> ShadowStats | None:
+        """The stats since the last report, when requests were handled since and a report
+        is due (``every`` seconds passed, or ``force``); None otherwise.
+
+        Args:
+            now: Monotonic seconds.
+            force: Report now if anything was handled.
+            log_failed: The worker's log writer's failed rows so far (passed through).
+            log_error: Its last error (passed through).
+        """
+        if self.handled <= self._reported or not (force or now - self._last > self.every):
+            return None
+        stats = ShadowStats(
+            self._timed, self._errors, self.handled - self._reported, log_failed, log_error
+        )
+        self._timed, self._errors, self._reported = {}, {}, self.handled
+        self._last = now
+        return stats
 
 
 def idle_priority() -> str:
@@ -96,19 +294,22 @@ def idle_priority() -> str:
 
 
 def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no cover - subprocess
+    from challenger.online.serve.children import die_with_parent
+
+    die_with_parent(spec.parent_pid or os.getppid())  # first: a kill -9 of the app ends us
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    from challenger.online.log import LogStore, LogWriter, ShadowRow
-    from challenger.online.serve.models import binary_problem, positive_scores
+    from challenger.online.log import LogStore
+    from challenger.online.log_writer import LogWriter
+    from challenger.online.serve.models import binary_problem, served_scores
     from challenger.store.registry import Registry
 
     try:
         registry = Registry(spec.tracking_uri, spec.model_name)
         writer = LogWriter(
-            LogStore(spec.log_path),
+            LogStore(spec.log_path, spec.log_synchronous),
             enabled=spec.log_enabled,
             effects=spec.effects,
             root=spec.root,
@@ -149,26 +350,23 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     for problem in problems:
         outbox.put(("error", problem))
     schema: InputSchema | None = None
-    timed: dict[str, list[float]] = {}
-    errors: dict[str, int] = {}
-    handled = reported = 0
-    last_report = time.monotonic()
+    tally = StatsTally(now=time.monotonic())
     warm: set[int] = set()
-    nothing = ("nothing",)
-    pending: Any = nothing  # a message read while batching, handled next (may be the stop None)
+    pending: Any = NOTHING  # a message read while batching, handled next (may be the stop None)
 
-    def predict(model: Any, frame: pd.DataFrame) -> tuple[Any, str | None, float]:
+    def timed(model: Any, frame: pd.DataFrame) -> float | None:
         # CPU time of the prediction: what the model would cost on the answering path,
-        # whatever else the (deprioritised) worker waited for meanwhile.
+        # whatever else the (deprioritised) worker waited for meanwhile. None: it failed.
         t0 = time.thread_time()
         try:
-            return positive_scores(model, frame), None, time.thread_time() - t0
-        except Exception as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], time.thread_time() - t0
+            served_scores(model, frame)
+        except Exception:
+            return None
+        return time.thread_time() - t0
 
     while True:
-        if pending is not nothing:
-            msg, pending = pending, nothing
+        if pending is not NOTHING:
+            msg, pending = pending, NOTHING
         else:
             try:
                 msg = inbox.get(timeout=0.5)
@@ -188,65 +386,38 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
             except Exception as exc:
                 outbox.put(("error", f"loading shadow models failed: {exc}"))
         elif kind == "predict" and schema is not None:
-            # Predict what arrives within LINGER_SECONDS in one call per model (micro-batch):
-            # a pipeline costs about as much for a few rows as for one, so the worker needs
-            # a fraction of the CPU (and of the caches) the answering path shares with it.
-            batch = [msg]
-            deadline = time.monotonic() + LINGER_SECONDS
-            while len(batch) < MAX_BATCH:
-                left = deadline - time.monotonic()
-                try:
-                    nxt = inbox.get(timeout=left) if left > 0 else inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None or nxt[0] != "predict":
-                    pending = nxt
-                    break
-                batch.append(nxt)
-            handled += len(batch)
-            columns = {name: [v for m in batch for v in m[2][name]] for name in schema.names}
-            frame = schema.build(columns)
-            alone = frame if len(batch) == 1 else schema.build(batch[0][2])
+            batch, pending = collect_batch(msg, inbox)
+            tally.handled += len(batch)
+            frame = schema.build(merge_columns(batch, schema.names))
+            alone = schema.build(batch[0][2])
+            sizes = [m[3] for m in batch]
             for name, version in targets.items():
-                scores, error, seconds = predict(loaded[version], frame)
-                if error is not None:
-                    errors[name] = errors.get(name, 0) + len(batch)
+                model = loaded[version]
+                scores, errors = isolate(functools.partial(served_scores, model), frame, sizes)
+                failed = sum(e is not None for e in errors)
+                if failed:
+                    tally.failed(name, failed)
                 # The first request on its own, once the version is warm (its first call is
                 # not): the CPU time one request costs, the latency a shadow would add.
                 ms = None
-                if version in warm and error is None:
-                    error_alone = None
-                    if alone is not frame:
-                        _, error_alone, seconds = predict(loaded[version], alone)
-                    if error_alone is None:
+                if version in warm and all(e is None for e in errors[: sizes[0]]):
+                    seconds = timed(model, alone)
+                    if seconds is not None:
                         ms = seconds * 1000.0
-                        timed.setdefault(name, []).append(seconds)
+                        tally.timed(name, seconds)
                 warm.add(version)
-                row = 0
-                for j, (_, request_id, _, n, ts) in enumerate(batch):
-                    for i in range(n):
-                        writer.put(
-                            ShadowRow(
-                                request_id,
-                                i,
-                                name,
-                                ts,
-                                version,
-                                None if scores is None else float(scores[row]),
-                                ms if j == 0 else None,
-                                error,
-                            )
-                        )
-                        row += 1
-            outbox.put(("progress", handled))  # what the app's ``pending`` counts down
-        if handled > reported and time.monotonic() - last_report > 0.5:
-            outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
-            timed, errors, reported = {}, {}, handled
-            last_report = time.monotonic()
+                writer.put_many(shadow_rows(batch, name, version, scores, ms, errors))
+            outbox.put(("progress", tally.handled))  # what the app's ``pending`` counts down
+        stats = tally.take(time.monotonic(), log_failed=writer.failed, log_error=writer.last_error)
+        if stats is not None:
+            outbox.put(("stats", stats))
     writer.close()
-    if handled > reported:
-        outbox.put(("stats", ShadowStats(timed, errors, handled - reported)))
-    outbox.put(("stopped", handled))
+    stats = tally.take(
+        time.monotonic(), force=True, log_failed=writer.failed, log_error=writer.last_error
+    )
+    if stats is not None:
+        outbox.put(("stats", stats))
+    outbox.put(("stopped", tally.handled))
 
 
 class ShadowRunner:
@@ -267,6 +438,8 @@ class ShadowRunner:
         ctx = mp.get_context("spawn")
         self._inbox: Any = ctx.Queue(maxsize=queue_size)
         self._outbox: Any = ctx.Queue()
+        if not spec.parent_pid:
+            spec = dataclasses.replace(spec, parent_pid=os.getpid())
         self._proc = ctx.Process(
             target=_worker, args=(spec, self._inbox, self._outbox), name="shadow", daemon=True
         )
@@ -284,9 +457,38 @@ class ShadowRunner:
         )
         self._schema: InputSchema | None = None  # the last schema sent to the worker
         self._closed = False
-        self._proc.start()
+        self._release = threading.Event()
+        self._start_owned()
         self._reader = threading.Thread(target=self._read, name="shadow-reader", daemon=True)
         self._reader.start()
+
+    def _start_owned(self) -> None:
+        """Start the worker from a thread that lives until the worker has stopped.
+
+        The worker's parent-death signal fires when the *thread* that started it ends; the
+        app's helper threads (``asyncio.to_thread``) come and go, so the worker gets its
+        own starter, which waits for ``close``.
+        """
+        started: queue.Queue[BaseException | None] = queue.Queue()
+
+        def own() -> None:
+            try:
+                self._proc.start()
+            except BaseException as exc:
+                started.put(exc)
+                return
+            started.put(None)
+            self._release.wait()
+
+        threading.Thread(target=own, name="shadow-owner", daemon=True).start()
+        error = started.get()
+        if error is not None:
+            raise error
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id."""
+        return self._proc.pid
 
     def _read(self) -> None:
         while True:
@@ -382,5 +584,6 @@ class ShadowRunner:
             self._proc.terminate()
             self._proc.join(timeout=5)
         self._reader.join(timeout=5)
+        self._release.set()  # the worker has stopped: its starter thread may end
         self._inbox.close()
         self._outbox.close()

@@ -1,11 +1,18 @@
-"""Input validation against a model's signature: clear, complete, typed errors."""
+"""Input validation against a model's signature (clear, complete, typed errors); only binary
+classifiers are served."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from challenger.errors import InputError
-from challenger.online.serve.models import ColumnSpec, InputSchema
+from challenger.online.serve.models import (
+    ColumnSpec,
+    InputSchema,
+    binary_problem,
+    require_binary,
+)
 
 SCHEMA = InputSchema(
     (
@@ -57,3 +64,63 @@ def test_every_error_is_listed_and_single_records_have_no_index() -> None:
         SCHEMA.prepare([{"age": "a", "open_accounts": "b"}], loc="record")
     locs = [e["loc"] for e in exc.value.errors]
     assert locs == [["record", "age"], ["record", "open_accounts"], ["record", "region"]]
+
+
+def test_only_binary_classifiers_are_served() -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from challenger.errors import ChallengerError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    binary = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
+    multi = LogisticRegression().fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
+    regressor = LinearRegression().fit(X, X[:, 0])
+    assert binary_problem(binary) is None
+    assert "3 classes" in str(binary_problem(multi))
+    assert "regressor" in str(binary_problem(regressor))
+    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*binary"):
+        require_binary(regressor, "m v7 (champion)")
+
+
+def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from challenger.online.serve.models import served_scores
+    from challenger.problem import model_scores
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(40, 2)), columns=["a", "b"])
+    model = LogisticRegression().fit(X, (X["a"] > 0).astype(int))
+    scores = served_scores(model, X)
+    assert np.array_equal(scores, model_scores(model, X, "binary"))
+    assert np.allclose(scores, model.predict_proba(X)[:, 1])
+    model.coef_[:] = np.nan  # a diverged training run: predict_proba returns NaN
+    with pytest.raises(ValueError, match="unusable scores for 40 rows: non-finite"):
+        served_scores(model, X)
+
+
+@pytest.mark.parametrize(
+    ("record", "column", "msg"),
+    [
+        ({"age": 2**70, "open_accounts": 1, "region": "n"}, "age", "beyond 64 bits"),
+        ({"age": 1.0, "open_accounts": 2**63, "region": "n"}, "open_accounts", "beyond 64 bits"),
+        ({"age": 1.0, "open_accounts": 2.0**64, "region": "n"}, "open_accounts", "within 64 bits"),
+        ({"age": 1.0, "open_accounts": 1, "region": "\ud800"}, "region", "valid Unicode"),
+    ],
+)
+def test_values_the_log_could_not_carry_are_refused(
+    record: dict[str, object], column: str, msg: str
+) -> None:
+    with pytest.raises(InputError) as exc:
+        SCHEMA.validate([record], "record")
+    assert exc.value.errors[0]["loc"] == ["record", column]
+    assert msg in exc.value.errors[0]["msg"]
+
+
+def test_the_widest_64_bit_integers_are_served() -> None:
+    columns = SCHEMA.validate(
+        [{"age": 2**63 - 1, "open_accounts": -(2**63), "region": "nörth"}], "record"
+    )
+    assert columns["open_accounts"] == [-(2**63)] and columns["age"] == [float(2**63 - 1)]

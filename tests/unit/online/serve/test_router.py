@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from challenger.config import ABConfig, CanaryConfig, CohortConfig, RolloutConfig
+from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import Flags
 from challenger.online.serve.router import (
     Assigner,
     RequestContext,
-    RolloutState,
     bucket,
     in_cohort,
     route,
@@ -157,3 +157,15 @@ def test_cohort_by_segment() -> None:
 def test_canary_stages_are_validated(stages: tuple[float, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         CanaryConfig(stages=stages)
+
+
+def test_an_unhealthy_log_sends_ab_and_canary_traffic_to_the_champion() -> None:
+    canary = _rollout("canary", canary={"stages": [100.0]})
+    ab = _rollout("ab", ab={"split": 0.9})  # u1 falls in the challenger arm
+    ctx = RequestContext("r1", user_id="u1")
+    for rollout in (canary, ab):
+        assert _route(ctx, rollout).arm == "challenger"
+        unobserved = _route(ctx, rollout, log_healthy=False)
+        assert unobserved.arm == "champion" and "log unhealthy" in unobserved.reason
+    shadow = _route(ctx, _rollout("shadow"), log_healthy=False)
+    assert shadow.arm == "champion" and shadow.shadow, "shadows still compare"

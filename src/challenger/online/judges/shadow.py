@@ -1,0 +1,282 @@
+"""The shadow judge: a shadow model against the champion on the same live requests.
+
+``analyse_shadow`` reads the paired predictions (``LogStore.shadow_pairs``): agreement rate of
+the two models' decisions, PSI of their score distributions (< 0.1 fine, 0.1–0.25 watch,
+> 0.25 alarm), the shadow's error rate and the latency it would add (CPU time of a
+prediction, shadow minus champion, so a busy machine does not inflate it). ``decide_shadow``
+applies the guardrails, then, once enough requests are labelled, the offline gate's paired
+bootstrap on those live rows decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from challenger.config import GateConfig, ShadowConfig
+from challenger.gate.decide import Outcome, decide
+from challenger.gate.evidence import Check, gather_evidence
+from challenger.online.decision import Action, OnlineDecision
+from challenger.stats import StatisticsInputError
+from challenger.stats.distribution import psi
+
+__all__ = ["MIN_TIMED", "ShadowAnalysis", "analyse_shadow", "decide_shadow"]
+
+#: Shadow predictions timed on their own needed before the added latency is judged.
+MIN_TIMED = 50
+
+
+def _quantile(x: pd.Series, q: float) -> float | None:
+    x = x.dropna()
+    return float(np.quantile(x, q)) if len(x) else None
+
+
+@dataclass(frozen=True)
+class ShadowAnalysis:
+    """One shadow model compared with the champion on the same live requests."""
+
+    shadow: str
+    shadow_version: int
+    champion_version: int | None
+    n_pairs: int
+    n_labelled: int
+    agreement: float | None
+    psi: float | None
+    shadow_error_rate: float
+    champion_ms_p50: float | None
+    champion_ms_p99: float | None
+    shadow_ms_p50: float | None
+    shadow_ms_p99: float | None
+    labelled: pd.DataFrame = field(repr=False, compare=False)
+
+    @property
+    def added_ms_p50(self) -> float | None:
+        """Median latency the shadow would add if it answered instead of the champion."""
+        if self.shadow_ms_p50 is None or self.champion_ms_p50 is None:
+            return None
+        return self.shadow_ms_p50 - self.champion_ms_p50
+
+    @property
+    def added_ms_p99(self) -> float | None:
+        """The same at the 99th percentile."""
+        if self.shadow_ms_p99 is None or self.champion_ms_p99 is None:
+            return None
+        return self.shadow_ms_p99 - self.champion_ms_p99
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "shadow": self.shadow,
+            "shadow_version": self.shadow_version,
+            "champion_version": self.champion_version,
+            "n_pairs": self.n_pairs,
+            "n_labelled": self.n_labelled,
+            "agreement": self.agreement,
+            "psi": self.psi,
+            "shadow_error_rate": self.shadow_error_rate,
+            "champion_ms_p50": self.champion_ms_p50,
+            "champion_ms_p99": self.champion_ms_p99,
+            "shadow_ms_p50": self.shadow_ms_p50,
+            "shadow_ms_p99": self.shadow_ms_p99,
+            "added_ms_p50": self.added_ms_p50,
+            "added_ms_p99": self.added_ms_p99,
+        }
+
+
+def analyse_shadow(pairs: pd.DataFrame, config: ShadowConfig) -> ShadowAnalysis:
+    """Compare a shadow with the champion on paired requests (``LogStore.shadow_pairs``).
+
+    Raises:
+        ValueError: The frame holds no pair, or pairs of several shadow versions.
+    """
+    if pairs.empty:
+        raise ValueError("no paired shadow predictions to analyse")
+    versions = pairs["shadow_version"].unique()
+    if len(versions) != 1:
+        raise ValueError(f"pairs of several shadow versions: {sorted(versions)}")
+    champions = pairs["champion_version"].dropna().unique()
+    ok = pairs[pairs["shadow_error"].isna() & pairs["champion_score"].notna()]
+    n = len(pairs)
+    agreement = psi_value = None
+    if len(ok):
+        t = config.decision_threshold
+        agreement = float(
+            ((ok["champion_score"] >= t) == (ok["shadow_score"] >= t)).to_numpy().mean()
+        )
+        psi_value = psi(
+            ok["champion_score"].to_numpy(float),
+            ok["shadow_score"].to_numpy(float),
+            config.psi_bins,
+        )
+    labelled = ok[ok["label"].notna()]
+    timed = ok["shadow_ms"].dropna()  # requests the worker predicted alone, warm
+    return ShadowAnalysis(
+        shadow=str(pairs["shadow"].iloc[0]),
+        shadow_version=int(versions[0]),
+        champion_version=int(champions[-1]) if len(champions) else None,
+        n_pairs=n,
+        n_labelled=len(labelled),
+        agreement=agreement,
+        psi=psi_value,
+        shadow_error_rate=float(pairs["shadow_error"].notna().mean()),
+        champion_ms_p50=_quantile(pairs["champion_ms"], 0.5),
+        champion_ms_p99=_quantile(pairs["champion_ms"], 0.99),
+        shadow_ms_p50=_quantile(timed, 0.5) if len(timed) >= MIN_TIMED else None,
+        shadow_ms_p99=_quantile(timed, 0.99) if len(timed) >= MIN_TIMED else None,
+        labelled=labelled,
+    )
+
+
+def decide_shadow(
+    analysis: ShadowAnalysis,
+    config: ShadowConfig,
+    gate: GateConfig,
+    *,
+    primary_metric: str,
+    seed: int,
+) -> OnlineDecision:
+    """Turn a shadow comparison into promote / keep watching / roll back.
+
+    Guardrails first (error rate, added latency: failing either rolls back; a PSI alarm
+    blocks promotion until someone looks), then the offline gate's statistics on the
+    labelled live rows: the same paired bootstrap and policy as the holdout comparison.
+    """
+    a = analysis
+    checks: list[Check] = []
+    details: dict[str, Any] = {"shadow": a.to_dict()}
+
+    def decision(action: Action, reason: str) -> OnlineDecision:
+        return OnlineDecision(
+            "shadow", action, reason, tuple(checks), a.shadow_version, a.champion_version, details
+        )
+
+    enough = a.n_pairs >= config.min_requests
+    checks.append(
+        Check(
+            "shadow_requests",
+            enough,
+            str(a.n_pairs),
+            f">= {config.min_requests}",
+            f"{a.n_pairs} requests seen by both champion and shadow v{a.shadow_version}",
+            hard=False,
+        )
+    )
+    err_ok = a.shadow_error_rate <= config.max_error_rate
+    checks.append(
+        Check(
+            "shadow_error_rate",
+            err_ok,
+            f"{a.shadow_error_rate:.2%}",
+            f"<= {config.max_error_rate:.2%}",
+            f"shadow v{a.shadow_version} failed on {a.shadow_error_rate:.2%} of requests",
+        )
+    )
+    added = a.added_ms_p99
+    lat_ok = added is None or added <= config.max_added_latency_ms
+    checks.append(
+        Check(
+            "added_latency_p99",
+            lat_ok,
+            "n/a" if added is None else f"{added:+.2f} ms",
+            f"<= {config.max_added_latency_ms:g} ms",
+            "answering with the shadow would change p99 model latency by "
+            + ("n/a" if added is None else f"{added:+.2f} ms")
+            + f" (p50 {a.added_ms_p50:+.2f} ms)"
+            if a.added_ms_p50 is not None
+            else "no successful shadow prediction to time",
+        )
+    )
+    if a.psi is None:
+        level = "n/a"
+    elif a.psi < config.psi_watch:
+        level = "fine"
+    elif a.psi <= config.psi_alarm:
+        level = "watch"
+    else:
+        level = "alarm"
+    details["psi_level"] = level
+    checks.append(
+        Check(
+            "score_psi",
+            level in ("fine", "watch"),
+            "n/a" if a.psi is None else f"{a.psi:.3f} ({level})",
+            f"<= {config.psi_alarm:g}",
+            "PSI of the shadow's scores against the champion's on the same requests: "
+            + ("n/a" if a.psi is None else f"{a.psi:.3f}, {level}"),
+            hard=False,
+        )
+    )
+    checks.append(
+        Check(
+            "agreement_rate",
+            True,
+            "n/a" if a.agreement is None else f"{a.agreement:.2%}",
+            "reported",
+            "share of requests where both models take the same decision at threshold "
+            f"{config.decision_threshold:g}: "
+            + ("n/a" if a.agreement is None else f"{a.agreement:.2%}"),
+            hard=False,
+        )
+    )
+    if enough and not err_ok:
+        return decision("rollback", checks[1].reason + f" (budget {config.max_error_rate:.2%})")
+    if enough and not lat_ok:
+        return decision(
+            "rollback", checks[2].reason + f" (budget {config.max_added_latency_ms:g} ms)"
+        )
+    if not enough:
+        return decision(
+            "keep_watching", f"only {a.n_pairs} of {config.min_requests} paired requests so far"
+        )
+    if level == "alarm":
+        return decision(
+            "keep_watching",
+            f"score distributions differ (PSI {a.psi:.3f} > {config.psi_alarm:g}); "
+            "investigate before promoting",
+        )
+    if a.n_labelled < gate.min_holdout_rows:
+        checks.append(
+            Check(
+                "live_labels",
+                False,
+                str(a.n_labelled),
+                f">= {gate.min_holdout_rows}",
+                f"{a.n_labelled} of the paired requests have labels; the gate needs "
+                f"{gate.min_holdout_rows}",
+                hard=False,
+            )
+        )
+        return decision("keep_watching", checks[-1].reason)
+    y = a.labelled["label"].to_numpy(float).astype(int)
+    try:
+        evidence = gather_evidence(
+            y,
+            a.labelled["shadow_score"].to_numpy(float),
+            a.labelled["champion_score"].to_numpy(float),
+            primary_metric=primary_metric,
+            champion_version=a.champion_version,
+            challenger_version=a.shadow_version,
+            confidence=gate.confidence,
+            n_resamples=gate.n_resamples,
+            seed=seed,
+        )
+    except StatisticsInputError as exc:
+        checks.append(Check("live_evidence", False, "n/a", "computable", str(exc), hard=False))
+        return decision("keep_watching", f"the labelled live rows cannot decide yet: {exc}")
+    if evidence.champion_version is None:  # no champion version on the rows: cannot compare
+        return decision("keep_watching", "the paired rows carry no champion version")
+    gate_decision = decide(evidence, tuple(c for c in checks if c.hard), gate)
+    checks.extend(c for c in gate_decision.checks if c not in checks)
+    details["evidence"] = evidence.to_dict()
+    details["gate"] = gate_decision.to_dict()
+    action: Action
+    if gate_decision.promotes and gate_decision.outcome is Outcome.PROMOTE:
+        action = "promote"
+    elif gate_decision.outcome is Outcome.REJECT:
+        action = "rollback"
+    else:
+        action = "keep_watching"
+    return decision(action, f"on {a.n_labelled} labelled live requests: {gate_decision.reason}")

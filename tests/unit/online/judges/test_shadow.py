@@ -1,0 +1,69 @@
+"""The shadow judge on seeded synthetic pairs: promotion on labelled live rows, guardrails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from challenger.config import GateConfig, ShadowConfig
+from challenger.online.judges.shadow import analyse_shadow, decide_shadow
+
+
+def _pairs(n: int, *, better: bool, error: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(-1.0, 1.2, n)  # true log-odds; labels drawn from them
+    label = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+    champ = 1 / (1 + np.exp(-(z + rng.normal(0, 1.0, n))))
+    chal = 1 / (1 + np.exp(-(z + rng.normal(0, 0.3 if better else 1.0, n))))
+    failed = rng.random(n) < error
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "idx": 0,
+            "shadow": "challenger",
+            "shadow_version": 2,
+            "champion_version": 1,
+            "champion_score": champ,
+            "champion_ms": rng.gamma(4.0, 0.5, n),
+            "shadow_score": np.where(failed, np.nan, chal),
+            "shadow_ms": rng.gamma(4.0, 0.5, n),
+            "shadow_error": np.where(failed, "ValueError: boom", None),
+            "label": label,
+        }
+    )
+
+
+def _shadow(pairs: pd.DataFrame, **cfg: object) -> object:
+    config = ShadowConfig(min_requests=200, **cfg)  # type: ignore[arg-type]
+    analysis = analyse_shadow(pairs, config)
+    return decide_shadow(
+        analysis, config, GateConfig(n_resamples=500), primary_metric="roc_auc", seed=1
+    )
+
+
+def test_shadow_promotes_a_better_model_on_labelled_live_rows() -> None:
+    d = _shadow(_pairs(1500, better=True))
+    assert d.action == "promote", d.reason  # type: ignore[attr-defined]
+    shadow = d.details["shadow"]  # type: ignore[attr-defined]
+    assert 0.5 < shadow["agreement"] <= 1.0 and shadow["psi"] is not None
+    assert "evidence" in d.details  # type: ignore[attr-defined]
+
+
+def test_shadow_guardrails() -> None:
+    assert _shadow(_pairs(1000, better=True, error=0.2)).action == "rollback"  # type: ignore[attr-defined]
+    slow = _pairs(1000, better=True)
+    slow["shadow_ms"] += 80.0
+    d = _shadow(slow)
+    assert d.action == "rollback" and "latency" in d.reason  # type: ignore[attr-defined]
+    few = _shadow(_pairs(100, better=True))
+    assert few.action == "keep_watching" and "100 of 200" in few.reason  # type: ignore[attr-defined]
+    unlabelled = _pairs(1000, better=True).assign(label=np.nan)
+    d = _shadow(unlabelled)
+    assert d.action == "keep_watching" and "labels" in d.reason  # type: ignore[attr-defined]
+    shifted = _pairs(1000, better=True)
+    shifted["shadow_score"] = np.clip(shifted["shadow_score"] + 0.3, 0, 1)
+    d = _shadow(shifted)
+    assert d.action == "keep_watching" and "PSI" in d.reason  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="no paired"):
+        analyse_shadow(_pairs(10, better=True).head(0), ShadowConfig())
