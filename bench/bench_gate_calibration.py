@@ -2,7 +2,8 @@
 
 Over many seeds (at least 40), three scenarios, each judged by the gate with the default
 policy of ``challenger.yaml`` (superiority, one-sided 95 %, BCa, 2,000 resamples, slices,
-calibration guard) at several ``min_improvement`` values:
+calibration guard, the decision-level metric Brier as a second way to win, Holm-adjusted)
+at several ``min_improvement`` values:
 
 * **exact null** — two score vectors of identical population quality (Δ = 0 by symmetry):
   the rate of the bootstrap test itself, which should be the nominal 5 %.
@@ -75,7 +76,13 @@ def _evidence(
         seed=seed,
         slice_values={s.column: holdout[s.column].astype(str).to_numpy() for s in gate.slices},
         slices=gate.slices,
+        decision_metrics=_decision_metrics(settings),
+        small_sample_units=gate.small_sample_rows,
     )
+
+
+def _decision_metrics(settings: Settings) -> tuple[str, ...]:
+    return tuple(settings.gate.decision_metrics_for("binary", "roc_auc"))
 
 
 def _exact_null(n_rows: int, seed: int, settings: Settings) -> Evidence:
@@ -95,6 +102,8 @@ def _exact_null(n_rows: int, seed: int, settings: Settings) -> Evidence:
         confidence=settings.gate.confidence,
         n_resamples=settings.gate.n_resamples,
         seed=seed,
+        decision_metrics=_decision_metrics(settings),
+        small_sample_units=settings.gate.small_sample_rows,
     )
 
 

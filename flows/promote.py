@@ -6,17 +6,19 @@ library calls the retrain flow makes (``challenger.gate``).
 
 from __future__ import annotations
 
+import numpy as np
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from challenger.config import load_config
 from challenger.errors import ChallengerError
 from challenger.gate import report
-from challenger.gate.judge import JudgeSettings, holdout_newer_check
+from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
 from challenger.gate.promotion import promote_if_better, rollback
 from challenger.gate.publish import publish
 from challenger.results import PromotionResult, RollbackResult
 from challenger.store.record import TAG, VersionRecord
+from challenger.store.registry import VersionInfo
 from challenger.train.window import holdout_of
 from flows.common import (
     claim_flow_run,
@@ -63,7 +65,12 @@ def promote_flow(
     champion = registry.champion()
     if champion is not None and champion.version == version:
         raise ChallengerError(f"v{version} is already the champion of {name!r}")
-    holdout, batches = holdout_of(settings, data)
+
+    def training_rows(v: VersionInfo) -> np.ndarray | None:
+        return tracking.load_training_rows(v.run_id)
+
+    seen = {v.version: training_rows(v) for v in (target, champion) if v is not None}
+    holdout, batches, draw = holdout_of(settings, data, seen)
     earlier = target.record
     checks = (holdout_newer_check(earlier.train_max_ts, holdout, settings.data.timestamp),)
     trigger = "manual_promotion" + (" (forced)" if force else "")
@@ -72,6 +79,7 @@ def promote_flow(
         verdict, promoted_from = promote_if_better(
             JudgeSettings.from_settings(settings), registry, promotion_lock(settings),
             registry.version(version), champion, holdout, checks, run_id,
+            Provenance(draw, training_rows),
             force_reason=reason if force else None, judge_with=judge_task,
         )  # fmt: skip
         decision = verdict.decision

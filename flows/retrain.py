@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.gate import report
 from challenger.gate.evidence import Check
-from challenger.gate.judge import JudgeSettings, holdout_newer_check
+from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
 from challenger.gate.promotion import promote_if_better
 from challenger.gate.publish import publish
 from challenger.results import RetrainResult
@@ -94,15 +94,17 @@ def retrain_flow(
     champion = registry.champion()
     chosen = settings.enabled_candidates(tuple(candidates or ()))
     reference = tracking.load_reference(champion.run_id) if champion else None
-    window = training_window(settings, data, reference)
+    seen = {champion.version: tracking.load_training_rows(champion.run_id)} if champion else {}
+    window = training_window(settings, data, reference, seen)
     plan = plan_training(window.train, settings, chosen)  # every check before any fit
     for w in plan.warnings:
         log.warning("Leakage guard %s (%s): %s", w.guard, w.column, w.message)
     log.info(
-        "Training %d candidate(s) on %d rows (holdout %d rows, newest) from %s; champion: %s",
+        "Training %d candidate(s) on %d rows (holdout %d rows) from %s; champion: %s",
         len(chosen), len(window.train), len(window.holdout), ", ".join(window.batches),
         f"v{champion.version}" if champion else "none",
     )  # fmt: skip
+    log.info("Holdout: %s", window.draw.how)
 
     cv_results, best, ksens = cross_validate(plan, settings)
     cv_test = compare_best_with_runner_up(
@@ -148,7 +150,9 @@ def retrain_flow(
         )
         verdict, promoted_from = promote_if_better(
             JudgeSettings.from_settings(settings), registry, promotion_lock(settings), version, champion,
-            window.holdout, checks, run_id, judge_with=judge_task,
+            window.holdout, checks, run_id,
+            Provenance(window.draw, lambda v: tracking.load_training_rows(v.run_id)),
+            judge_with=judge_task,
         )  # fmt: skip
         decision = verdict.decision
         card = report.retrain_card(

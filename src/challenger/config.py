@@ -612,6 +612,21 @@ class BudgetsConfig(_Section):
     )
 
 
+class RelativeFloorsConfig(_Section):
+    """Absolute values at or below which a relative budget does not apply.
+
+    A ratio on a negligible cost is not a cost: a 0.2 MB model is 20x a 0.01 MB one, and a
+    user ships either happily. A relative budget is checked only where the challenger's value
+    exceeds its floor (None: the relative budget applies to any value).
+    """
+
+    latency_p50_ms: float | None = Field(5.0, ge=0, description="Single-row p50 latency, ms.")
+    latency_p99_ms: float | None = Field(10.0, ge=0, description="Single-row p99 latency, ms.")
+    model_size_mb: float | None = Field(10.0, ge=0, description="Model size on disk, MB.")
+    training_seconds: float | None = Field(300.0, ge=0, description="Training time, seconds.")
+    peak_memory_mb: float | None = Field(1024.0, ge=0, description="Peak training memory, MB.")
+
+
 class RelativeBudgetsConfig(_Section):
     """Budgets as multiples of the champion's measured value (None: not enforced)."""
 
@@ -620,6 +635,7 @@ class RelativeBudgetsConfig(_Section):
     model_size: float | None = Field(None, gt=0)
     training_seconds: float | None = Field(None, gt=0)
     peak_memory: float | None = Field(None, gt=0)
+    floors: RelativeFloorsConfig = RelativeFloorsConfig()
 
 
 class CalibrationConfig(_Section):
@@ -631,6 +647,17 @@ class CalibrationConfig(_Section):
         ge=0,
         description="Largest tolerated increase over the champion; None disables the guard.",
     )
+    min_rows: int = Field(
+        1000,
+        ge=0,
+        description="ECE is judged on holdouts of at least this many rows (about 100 a bin). "
+        "Below, its binned estimate is mostly its own upward bias (about 0.15 on 45 rows, 0.07 "
+        "on 180, even for a calibrated model, against ~0 for a constant one), so the guard "
+        "judges the paired bounds of the Brier score instead.",
+    )
+
+
+_PROPER_SCORING_RULES = ("log_loss", "brier")
 
 
 class GateConfig(_Section):
@@ -658,7 +685,30 @@ class GateConfig(_Section):
     block_rows: int = Field(
         50, ge=2, description="Rows per contiguous time block with resample=blocks."
     )
-    min_holdout_rows: int = Field(200, ge=20)
+    min_holdout_rows: int = Field(
+        30,
+        ge=10,
+        description="Fewest holdout rows a PROMOTE needs; a REJECT whose upper bound is below "
+        "the threshold needs no floor (its bounds are valid at any size).",
+    )
+    small_sample_rows: int = Field(
+        500,
+        ge=0,
+        description="Below this many resampling units (rows, or groups) the gate decides on "
+        "studentized jackknife t bounds, valid on small holdouts, instead of BCa "
+        "(challenger.stats.small); 0: always BCa.",
+    )
+    power: float = Field(
+        0.8, gt=0.5, lt=1, description="Power the rows_needed estimate of INCONCLUSIVE is made for."
+    )
+    decision_metrics: Literal["auto"] | dict[str, float] = Field(
+        "auto",
+        description="Decision-level metrics, each with the smallest improvement worth shipping "
+        "in its own units: a challenger non-inferior on the primary metric (lower bound > "
+        "-margin) and superior on one of them wins too, Holm-adjusted over the tests. auto: "
+        "{brier: 0.001} for binary and multiclass unless the primary metric is already a "
+        "proper scoring rule (log_loss, brier), none for regression; {}: off.",
+    )
     first_champion_floor: float | None = Field(
         None,
         description="The first model becomes champion only if its primary metric clears this "
@@ -681,7 +731,27 @@ class GateConfig(_Section):
     def _resampling_is_complete(self) -> GateConfig:
         if self.resample == "groups" and not self.group_column:
             raise ValueError("gate.resample is 'groups' but gate.group_column is not set")
+        if isinstance(self.decision_metrics, dict):
+            negative = sorted(m for m, v in self.decision_metrics.items() if v < 0)
+            if negative:
+                raise ValueError(
+                    f"gate.decision_metrics: the smallest improvement must be >= 0; {negative} are not"
+                )
         return self
+
+    def decision_metrics_for(self, task: str, primary: str) -> dict[str, float]:
+        """The decision-level metrics judged beside ``primary``, each with its smallest improvement.
+
+        ``auto``: Brier (a proper scoring rule that sees a moved decision threshold, which a
+        ranking metric such as ROC AUC cannot) for classification, unless the primary metric
+        is itself a proper scoring rule; nothing for a regression, whose primary metric is
+        already a loss on the decision scale.
+        """
+        if self.decision_metrics != "auto":
+            return {m: v for m, v in self.decision_metrics.items() if m != primary}
+        if task == "regression" or primary in _PROPER_SCORING_RULES:
+            return {}
+        return {"brier": 0.001}
 
 
 class ShadowConfig(_Section):
@@ -1164,6 +1234,15 @@ def cross_check(sections: dict[str, Any]) -> list[Problem]:
             strangers = sorted(set(getattr(drift, key)) - set(data.features))
             if strangers:
                 out.append((f"drift.{key}", f"names columns that are not features: {strangers}"))
+    if data is not None and gate is not None and isinstance(gate.decision_metrics, dict):
+        fits = primary_metrics(data.task)
+        for name in gate.decision_metrics:
+            if name not in fits:
+                out.append((
+                    "gate.decision_metrics",
+                    f"names {name!r}, which does not fit data.task {data.task!r}; use one of "
+                    f"{', '.join(fits)}",
+                ))  # fmt: skip
     if data is not None and gate is not None:
         for i, sl in enumerate(gate.slices):
             if sl.column not in data.categorical:

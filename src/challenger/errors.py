@@ -13,6 +13,7 @@ The hierarchy (``+ ValueError``: also a ``ValueError``)::
     │   ├── ConfigError                  the configuration file or an override is invalid
     │   ├── DataError                    a data file is missing, unreadable or the wrong shape
     │   │   ├── LeakageError             a leakage guard refused the training data
+    │   │   ├── NoUnseenHoldout          no row is left that neither model trained on
     │   │   ├── StatisticsInputError     + ValueError: unusable inputs to a paired statistic
     │   │   └── DriftInputError          + ValueError: frames or options drift cannot compare
     │   ├── MetricError                  + ValueError: a metric asked for what it cannot compute
@@ -48,6 +49,10 @@ class DataError(ChallengerError):
 
 class LeakageError(DataError):
     """A leakage guard refused the training data (exit code 2)."""
+
+
+class NoUnseenHoldout(DataError):
+    """No row of the data is unseen by both models, so no holdout can judge them (exit code 2)."""
 
 
 class StatisticsInputError(DataError, ValueError):

@@ -50,6 +50,20 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ),
         False,
     ),
+    "bench_decisions_gate.py": (
+        (),
+        (
+            "gate decisions (quick run): default policy",
+            "1. exact null (identical-quality scores)",
+            "studentized (the gate)",
+            "2. A/A: the same configuration fitted twice",
+            "3. power at a stated effect",
+            "without decision metrics:",
+            "4. clear-cut small-data cases",
+            "decided correctly, all datasets",
+        ),
+        False,
+    ),
     "bench_drift.py": (
         ("--report",),
         (

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -62,17 +63,49 @@ def test_latency_budget_rejects_a_better_model(store: dict[str, Any]) -> None:
     assert store["registry"].champion().version == 1
 
 
-def test_tiny_holdout_is_inconclusive(store: dict[str, Any]) -> None:
+def test_tiny_holdout_is_inconclusive_with_a_power_calculation(store: dict[str, Any]) -> None:
     from flows.retrain import retrain_flow
 
-    tiny = write_table(
-        simulate_batch(4, 300, seed=7, period=Period(1, 1)), store["cfg"].parent / "tiny.parquet"
-    )
+    tiny = write_table(simulate_batch(4, 120, seed=7), store["cfg"].parent / "tiny.parquet")
     r = retrain_flow(reason="manual", data=str(tiny), config=str(store["cfg"])).to_dict()
-    assert r["decision"]["outcome"] == "INCONCLUSIVE"
-    assert r["decision"]["rows_needed"] == 200
-    assert "holdout has 90 rows" in r["decision"]["reason"]
+    assert r["decision"]["outcome"] == "INCONCLUSIVE", r["decision"]["reason"]
+    assert r["evidence"]["bootstrap"]["method"] == "studentized jackknife t"
+    # A power calculation, more than the 36 rows used, not the policy's floor restated.
+    assert r["decision"]["rows_needed"] > 36
+    assert "power calculation" in r["decision"]["reason"]
     assert r["promoted"] is False
+    assert store["registry"].champion().version == 1
+
+
+def test_a_retrain_on_rows_the_champion_trained_on_is_refused(store: dict[str, Any]) -> None:
+    """Issue 11 item 1: nothing to hold out that the champion did not train on: exit 2."""
+    from typer.testing import CliRunner
+
+    from challenger.cli import app
+
+    old = pd.read_parquet(store["old"]).sort_values("ts")
+    seen = write_table(old.head(1400), store["cfg"].parent / "seen.csv")  # v1's training rows
+    result = CliRunner().invoke(
+        app, ["retrain", "--config", str(store["cfg"]), "--data", str(seen), "--json"]
+    )
+    assert result.exit_code == 2, result.stdout
+    error = json.loads(result.stdout)
+    assert error["kind"] == "NoUnseenHoldout"
+    assert "none of its 1400 labelled rows is unseen by v1" in error["error"]
+    assert store["registry"].champion().version == 1
+
+
+def test_identical_models_regress_no_slice(store: dict[str, Any]) -> None:
+    """Issue 11 item 8: the same model again (zero spread) was 'regressed' on every slice."""
+    from flows.retrain import retrain_flow
+
+    r = retrain_flow(reason="manual", data=str(store["old"]), config=str(store["cfg"])).to_dict()
+    boot = r["evidence"]["bootstrap"]
+    assert boot["delta"] == 0.0 and boot["se"] == 0.0  # the same fit on the same rows
+    slices = [c for c in r["decision"]["checks"] if c["name"].startswith("slice ")]
+    assert slices and all(c["passed"] for c in slices), [c["reason"] for c in slices]
+    assert r["decision"]["outcome"] == "REJECT"
+    assert "not better by the required amount" in r["decision"]["reason"]
     assert store["registry"].champion().version == 1
 
 

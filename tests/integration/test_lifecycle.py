@@ -97,7 +97,10 @@ def test_drift_triggers_retrain_and_better_challenger_is_promoted(world: dict[st
     assert v2.tags["challenger.cv_strategy"].startswith(
         "time_series"
     )  # the default with a timestamp
-    assert "PROMOTE" in v2.description and "Paired bootstrap" in v2.description
+    assert (
+        "PROMOTE" in v2.description
+        and "Paired comparison vs champion v1 (challenger − champion)" in v2.description
+    )
 
 
 def test_corrupt_batch_is_quarantined_and_nothing_changes(world: dict[str, Any]) -> None:

@@ -2,9 +2,28 @@
 
 Three outcomes (GATE.md): PROMOTE when every hard check passed and the confidence bound
 clears the policy; REJECT when a hard check failed or the challenger is worse beyond the
-policy's threshold with confidence; INCONCLUSIVE when the data cannot tell, with a rough
-count of the holdout rows that would decide it. The champion stays unless the action is
+policy's threshold with confidence; INCONCLUSIVE when the data cannot tell, with the holdout
+rows a power calculation says would decide it. The champion stays unless the action is
 ``promote``.
+
+Two ways to win under superiority. (1) The primary metric's lower bound clears
+``min_improvement``. (2) With decision-level metrics declared (``gate.decision_metrics``, by
+default Brier for classification): the challenger is non-inferior on the primary metric
+(lower bound > −margin) and superior on a decision metric by its own smallest improvement —
+a ranking metric such as ROC AUC cannot see a moved decision threshold, a proper scoring
+rule can. The superiority tests of the routes are one family: Holm's step-down adjustment
+over their one-sided p-values keeps the chance of a false promotion by any route at most
+α = 1 − confidence. Non-inferiority on the primary is a condition of route (2) that must
+hold as well (an intersection), so it needs no adjustment.
+
+Small holdouts. The bounds come from a method valid at the holdout's size (BCa, or the
+studentized jackknife t bounds of :mod:`challenger.stats.small` below
+``gate.small_sample_rows``). ``gate.min_holdout_rows`` holds back only a PROMOTE: a
+REJECT whose upper bound is below the threshold stands on any holdout.
+
+Δ is printed as challenger − champion in the metric's units, with its direction said in
+words ("Δ rmse −23.5 (challenger better)"); internally it stays oriented (positive = the
+challenger is better), as :mod:`challenger.stats` computes it.
 """
 
 from __future__ import annotations
@@ -13,9 +32,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from challenger import metrics
 from challenger.config import GateConfig
 from challenger.gate.evidence import Check, Evidence
-from challenger.stats import rows_needed
+from challenger.stats import PairedBootstrap, holm, rows_needed
 
 
 class Outcome(StrEnum):
@@ -61,54 +81,238 @@ def _fmt(x: float) -> str:
 
 
 def threshold(policy: GateConfig) -> float:
-    """The value the lower bound of Δ must clear: ``min_improvement`` or ``-margin``."""
+    """The value the oriented lower bound of Δ must clear: ``min_improvement`` or ``-margin``."""
     return policy.min_improvement if policy.rule == "superiority" else -policy.margin
 
 
-def statistical_check(evidence: Evidence, policy: GateConfig) -> tuple[Outcome, Check, int | None]:
-    """Judge the primary metric's paired bootstrap bounds against the policy's threshold."""
+# ---- Δ as a person reads it: challenger − champion, in the metric's units ---------------------
+
+
+def natural(metric: str, oriented: float) -> float:
+    """An oriented Δ (positive = challenger better) as challenger − champion in ``metric``'s units."""
+    return metrics.sign(metric) * oriented
+
+
+def natural_bounds(metric: str, lower: float, upper: float) -> tuple[float, float]:
+    """Oriented bounds as bounds of challenger − champion (they swap for a loss)."""
+    a, b = natural(metric, lower), natural(metric, upper)
+    return (a, b) if a <= b else (b, a)
+
+
+def direction(oriented: float) -> str:
+    """The oriented Δ in words."""
+    if oriented > 0:
+        return "challenger better"
+    if oriented < 0:
+        return "challenger worse"
+    return "no difference"
+
+
+def describe_delta(metric: str, oriented: float) -> str:
+    """``Δ rmse −23.4800 (challenger better)``: challenger − champion, and what it means."""
+    return f"Δ {metric} {_fmt(natural(metric, oriented))} ({direction(oriented)})"
+
+
+def describe_bounds(bs: PairedBootstrap) -> str:
+    """The bounds of challenger − champion, their level and the method behind them."""
+    lo, hi = natural_bounds(bs.metric, bs.lower, bs.upper)
+    unit = "groups" if bs.n_groups is not None else "rows"
+    return (
+        f"challenger − champion, one-sided {bs.confidence:.0%} bounds [{_fmt(lo)}, {_fmt(hi)}] "
+        f"({bs.method}, {bs.n_units} {unit})"
+    )
+
+
+def required(metric: str, oriented_threshold: float) -> str:
+    """What a bound must clear, said as challenger − champion: ``Δ > +0.002`` or ``Δ < -0.05``."""
+    cmp = ">" if metrics.info(metric).higher_is_better else "<"
+    return f"Δ {cmp} {_fmt(natural(metric, oriented_threshold))}"
+
+
+def _shown(bs: PairedBootstrap) -> str:
+    return f"{describe_delta(bs.metric, bs.delta)}; {describe_bounds(bs)}"
+
+
+# ---- the statistics --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Route:
+    """One way to win: a metric, its bootstrap and the oriented threshold it must clear."""
+
+    metric: str
+    result: PairedBootstrap
+    limit: float
+    p_value: float = 1.0
+    p_adjusted: float = 1.0
+    rejected: bool = False
+
+
+def _holm(routes: list[_Route], alpha: float) -> list[_Route]:
+    pvals = [r.result.p_value(r.limit) for r in routes]
+    reject, adjusted = holm(pvals, alpha)
+    return [
+        replace(r, p_value=p, p_adjusted=float(a), rejected=bool(x))
+        for r, p, a, x in zip(routes, pvals, adjusted, reject, strict=True)
+    ]
+
+
+def _inconclusive_rows(bs: PairedBootstrap, limit: float, power: float) -> tuple[int | None, str]:
+    if bs.delta > limit:
+        needed = rows_needed(bs, limit, power=power)
+        if needed is None:
+            return None, ""
+        return needed, (
+            f"; a power calculation ({power:.0%} power, one-sided {1 - bs.confidence:.0%} test) "
+            f"says about {needed:,} holdout rows would promote it if the observed difference holds"
+        )
+    needed = rows_needed(bs, limit, bound="upper", power=power)
+    if needed is None:
+        return (
+            None,
+            "; the observed difference sits on the threshold, so more rows would not decide it",
+        )
+    return needed, (
+        f"; a power calculation ({power:.0%} power) says about {needed:,} holdout rows would "
+        "show it is not better if the observed difference holds"
+    )
+
+
+def _routes_rows(
+    routes: list[_Route], primary: PairedBootstrap, policy: GateConfig
+) -> tuple[int | None, str]:
+    """The fewest rows with which a route would promote, each at Holm's first-step level α/k."""
+    alpha = (1.0 - policy.confidence) / len(routes)
+    options = []
+    for r in routes:
+        possible = r.result is primary or primary.delta > -policy.margin
+        if possible and r.result.delta > r.limit:
+            rows = rows_needed(r.result, r.limit, power=policy.power, alpha=alpha)
+            if rows is not None:
+                options.append((rows, r.metric))
+    if not options:
+        return _inconclusive_rows(primary, threshold(policy), policy.power)
+    rows, by = min(options)
+    return rows, (
+        f"; a power calculation ({policy.power:.0%} power, one-sided {alpha:.1%} test) says about "
+        f"{rows:,} holdout rows would promote it on {by} if the observed difference holds"
+    )
+
+
+def statistical_check(
+    evidence: Evidence, policy: GateConfig
+) -> tuple[Outcome, list[Check], int | None]:
+    """Judge the primary metric (and the decision-level metrics) against the policy.
+
+    Returns:
+        The outcome the statistics give, one check per route (primary first), and the rows
+        a power calculation says would decide an INCONCLUSIVE.
+    """
     bs = evidence.primary
     assert bs is not None  # callers only ask with a champion to compare against
-    conf = f"{policy.confidence:.0%}"
     limit = threshold(policy)
+    alpha = 1.0 - policy.confidence
+    metric = bs.metric
     if policy.rule == "superiority":
-        what = f"improvement > {limit:g}"
+        what = f"improvement > {policy.min_improvement:g}"
     else:
         what = f"non-inferiority within margin {policy.margin:g}"
-    shown = f"Δ {bs.metric} = {_fmt(bs.delta)}, one-sided {conf} bounds [{_fmt(bs.lower)}, {_fmt(bs.upper)}]"
-    if bs.lower > limit:
-        outcome, passed = Outcome.PROMOTE, True
-        reason = f"{shown}: the lower bound clears {limit:+g} ({what})"
-        needed = None
-    elif bs.upper < limit:
-        outcome, passed = Outcome.REJECT, False
-        worse = "worse than the champion" if bs.upper < 0 else "not better by the required amount"
-        reason = f"{shown}: even the upper bound is below {limit:+g}; the challenger is {worse}"
-        needed = None
-    else:
-        outcome, passed = Outcome.INCONCLUSIVE, False
-        if bs.delta > limit:
-            needed = rows_needed(bs, limit)
-            more = (
-                f"; about {needed:,} holdout rows would promote it if the observed difference holds"
-            )
-        else:
-            needed = rows_needed(bs, limit, bound="upper")
-            more = (
-                f"; about {needed:,} holdout rows would show it is not better if the observed difference holds"
-                if needed is not None
-                else "; the observed difference sits on the threshold, so more rows would not decide it"
-            )
-        reason = f"{shown}: the interval straddles {limit:+g}{more}"
-    check = Check(
-        name=f"primary_metric_{policy.rule}",
-        passed=passed,
-        value=f"lower {_fmt(bs.lower)} / upper {_fmt(bs.upper)}",
-        threshold=f"lower > {limit:+g}",
-        reason=reason,
-        hard=False,
+    wanted = (
+        policy.decision_metrics_for(evidence.task, metric) if policy.rule == "superiority" else {}
     )
-    return outcome, check, needed
+    routes = [_Route(metric, bs, limit)] + [
+        _Route(m, b, wanted[m]) for m, b in evidence.decision.items() if m in wanted
+    ]
+    shown = _shown(bs)
+    if len(routes) == 1:
+        if bs.lower > limit:
+            outcome = Outcome.PROMOTE
+            reason = f"{shown}: even the least favourable bound clears {required(metric, limit)} ({what})"
+        elif bs.upper < limit:
+            outcome = Outcome.REJECT
+            worse = (
+                "worse than the champion" if bs.upper < 0 else "not better by the required amount"
+            )
+            reason = f"{shown}: even the most favourable bound misses {required(metric, limit)}; the challenger is {worse}"
+        else:
+            outcome = Outcome.INCONCLUSIVE
+            reason = f"{shown}: the interval straddles {required(metric, limit)}"
+        needed, more = (
+            _inconclusive_rows(bs, limit, policy.power)
+            if outcome is Outcome.INCONCLUSIVE
+            else (None, "")
+        )
+        check = Check(
+            name=f"primary_metric_{policy.rule}",
+            passed=outcome is Outcome.PROMOTE,
+            value=f"{describe_delta(metric, bs.delta)}; {describe_bounds(bs)}",
+            threshold=f"least favourable bound {required(metric, limit)}",
+            reason=reason + more,
+            hard=False,
+        )
+        return outcome, [check], needed
+
+    judged = _holm(routes, alpha)
+    primary, others = judged[0], judged[1:]
+    non_inferior = bs.lower > -policy.margin
+    ni_text = (
+        f"{'non-inferior' if non_inferior else 'not shown non-inferior'} on {metric} "
+        f"(least favourable bound {'clears' if non_inferior else 'misses'} {required(metric, -policy.margin)})"
+    )
+    winners = [r for r in others if r.rejected and non_inferior]
+    holm = f"Holm-adjusted over {len(judged)} tests"
+    checks = [
+        Check(
+            name="primary_metric_superiority",
+            passed=primary.rejected,
+            value=f"{describe_delta(metric, bs.delta)}; {describe_bounds(bs)}; Holm p={primary.p_adjusted:.3g}",
+            threshold=f"{required(metric, limit)}, Holm p < {alpha:g}",
+            reason=f"{shown}; superiority ({what}) p={primary.p_value:.3g}, {holm} p={primary.p_adjusted:.3g}",
+            hard=False,
+        )
+    ]
+    for r in others:
+        checks.append(
+            Check(
+                name=f"decision_metric_{r.metric}",
+                passed=r.rejected and non_inferior,
+                value=f"{describe_delta(r.metric, r.result.delta)}; {describe_bounds(r.result)}; Holm p={r.p_adjusted:.3g}",
+                threshold=f"{required(r.metric, r.limit)} (Holm p < {alpha:g}) and {required(metric, -policy.margin)} on {metric}",
+                reason=(
+                    f"decision metric {_shown(r.result)}; superiority by {r.limit:g} p={r.p_value:.3g}, "
+                    f"{holm} p={r.p_adjusted:.3g}; {ni_text}"
+                ),
+                hard=False,
+            )
+        )
+    if primary.rejected:
+        reason = f"{shown}: the challenger is better on {metric} ({what}; {holm}, p={primary.p_adjusted:.3g} < {alpha:g})"
+        checks[0] = replace(checks[0], reason=reason)
+        return Outcome.PROMOTE, checks, None
+    if winners:
+        w = winners[0]
+        reason = (
+            f"{shown}: {ni_text}, and superior on the decision metric {w.metric}: "
+            f"{describe_delta(w.metric, w.result.delta)}, {describe_bounds(w.result)}, "
+            f"{required(w.metric, w.limit)} with {holm} p={w.p_adjusted:.3g} < {alpha:g}"
+        )
+        checks[0] = replace(checks[0], reason=reason)
+        return Outcome.PROMOTE, checks, None
+    primary_cannot = bs.upper < limit
+    others_cannot = bs.upper < -policy.margin or all(r.result.upper < r.limit for r in others)
+    if primary_cannot and others_cannot:
+        worse = "worse than the champion" if bs.upper < 0 else "not better by the required amount"
+        names = ", ".join(r.metric for r in others)
+        reason = (
+            f"{shown}: even the most favourable bound misses {required(metric, limit)}, and no decision "
+            f"metric ({names}) can make up for it; the challenger is {worse}"
+        )
+        checks[0] = replace(checks[0], reason=reason)
+        return Outcome.REJECT, checks, None
+    needed, more = _routes_rows(judged, bs, policy)
+    reason = f"{shown}: neither the primary metric nor a decision metric decides ({holm})" + more
+    checks[0] = replace(checks[0], reason=reason)
+    return Outcome.INCONCLUSIVE, checks, needed
 
 
 _BUDGETS = (
@@ -121,12 +325,17 @@ _BUDGETS = (
 
 
 def budget_checks(evidence: Evidence, policy: GateConfig) -> list[Check]:
-    """Absolute and champion-relative operational budgets (only those configured)."""
+    """Absolute and champion-relative operational budgets (only those configured).
+
+    A relative budget applies only where the challenger's value is above its absolute floor
+    (``gate.relative_budgets.floors``): a ratio on a negligible cost is not a cost.
+    """
     chal = evidence.operational.get("challenger")
     champ = evidence.operational.get("champion")
     checks: list[Check] = []
     if chal is None:
         return checks
+    floors = policy.relative_budgets.floors
     for attr, rel_attr, unit, label in _BUDGETS:
         value = getattr(chal, attr)
         limit = getattr(policy.budgets, attr)
@@ -156,15 +365,27 @@ def budget_checks(evidence: Evidence, policy: GateConfig) -> list[Check]:
         base = getattr(champ, attr) if champ is not None else None
         if ratio_limit is not None and value is not None and base:
             ratio = value / base
-            ok = ratio <= ratio_limit
+            floor = getattr(floors, attr)
+            above = f" above {floor:g} {unit}" if floor is not None else ""
+            seen = f"challenger {label} is {ratio:.2f}x the champion's ({value:.3g} vs {base:.3g} {unit})"
+            if floor is not None and value <= floor:
+                ok, why = (
+                    True,
+                    (
+                        f"{seen}, but {value:.3g} {unit} is at or below the floor {floor:g} {unit} "
+                        f"(gate.relative_budgets.floors.{attr}), where the relative budget does not apply"
+                    ),
+                )
+            else:
+                ok = ratio <= ratio_limit
+                why = f"{seen}; budget {ratio_limit:g}x{above}"
             checks.append(
                 Check(
                     f"relative_{rel_attr}",
                     ok,
-                    f"{ratio:.2f}x",
-                    f"<= {ratio_limit:g}x champion",
-                    f"challenger {label} is {ratio:.2f}x the champion's ({value:.3g} vs {base:.3g} {unit}); "
-                    f"budget {ratio_limit:g}x",
+                    f"{ratio:.2f}x ({value:.3g} {unit})",
+                    f"<= {ratio_limit:g}x champion{above}",
+                    why,
                 )
             )
     return checks
@@ -173,16 +394,18 @@ def budget_checks(evidence: Evidence, policy: GateConfig) -> list[Check]:
 def slice_checks(evidence: Evidence) -> list[Check]:
     """One check per judged slice: no confident regression beyond its margin (Holm)."""
     checks = []
+    metric = evidence.primary_metric
     for s in evidence.slices:
         if s.skipped is not None or s.delta is None:
             continue
+        shown = describe_delta(metric, s.delta)
         checks.append(
             Check(
                 f"slice {s.column}={s.value}",
                 not s.regressed,
-                f"Δ {s.delta:+.4f} (n={s.n_rows}, Holm p={s.p_adjusted:.3g})",
-                f"not below -{s.margin:g}",
-                f"slice {s.column}={s.value}: Δ{evidence.primary_metric} {s.delta:+.4f} on {s.n_rows} rows "
+                f"{shown} (n={s.n_rows}, Holm p={s.p_adjusted:.3g})",
+                f"not worse than {required(metric, -s.margin)}",
+                f"slice {s.column}={s.value}: {shown} on {s.n_rows} rows "
                 + ("regressed beyond" if s.regressed else "no confident regression beyond")
                 + f" the margin {s.margin:g} (Holm-adjusted p={s.p_adjusted:.3g})",
             )
@@ -191,11 +414,18 @@ def slice_checks(evidence: Evidence) -> list[Check]:
 
 
 def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
-    """The challenger's calibration may not be worse than the champion's beyond a margin."""
+    """The challenger's calibration may not be confidently worse than the champion's beyond a margin.
+
+    ``calibration.metric: brier`` — and ECE on a holdout of fewer than ``calibration.min_rows``
+    rows, where binned ECE measures its own noise more than calibration — is judged on the
+    paired bounds of the Brier score: it fails only if even the most favourable bound of the
+    increase exceeds ``max_increase``.
+    """
     cfg = policy.calibration
     if cfg.max_increase is None or evidence.champion_version is None:
         return []
-    if cfg.metric == "brier":
+    small = cfg.metric == "ece" and evidence.n_rows < cfg.min_rows
+    if cfg.metric == "brier" or small:
         row = evidence.secondary.get("brier", {})
         lower = row.get("lower")  # oriented: positive = challenger better (lower loss)
         if lower is None:
@@ -205,15 +435,23 @@ def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
         upper = row.get("upper")
         assert upper is not None
         ok = upper >= -cfg.max_increase
+        increase = natural("brier", upper)  # challenger − champion: the smallest plausible increase
+        instead = (
+            f" (ECE needs calibration.min_rows {cfg.min_rows} holdout rows, this one has "
+            f"{evidence.n_rows}: judged on the Brier score's bounds instead)"
+            if small
+            else ""
+        )
         return [
             Check(
                 "calibration_brier",
                 ok,
-                f"Δ upper bound {upper:+.4f}",
-                f">= -{cfg.max_increase:g}",
-                "Brier score "
+                f"Δ brier lower bound {increase:+.4f}",
+                f"<= +{cfg.max_increase:g}",
+                "Brier score (challenger − champion) "
                 + ("not confidently worse" if ok else "confidently worse")
-                + f" than the champion's beyond {cfg.max_increase:g}",
+                + f" than the champion's beyond {cfg.max_increase:g}"
+                + instead,
             )
         ]
     chal = evidence.calibration.get("ece_challenger")
@@ -321,25 +559,30 @@ def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfi
     if policy.mode == "disabled":
         return done(Outcome.PROMOTE, "gate disabled: hard checks passed, statistics not consulted")
 
+    outcome, stat_checks, rows = statistical_check(evidence, policy)
+    reason = stat_checks[0].reason
     size_ok = evidence.n_rows >= policy.min_holdout_rows
     checks.append(
         Check(
             name="min_holdout_rows",
             passed=size_ok,
             value=str(evidence.n_rows),
-            threshold=f">= {policy.min_holdout_rows}",
-            reason=f"holdout has {evidence.n_rows} rows; the policy needs {policy.min_holdout_rows}",
+            threshold=f">= {policy.min_holdout_rows} to promote",
+            reason=f"holdout has {evidence.n_rows} rows; a promotion needs "
+            f"{policy.min_holdout_rows} (gate.min_holdout_rows), a rejection no minimum",
             hard=False,
         )
     )
-    if not size_ok:
+    checks.extend(stat_checks)
+    if outcome is Outcome.PROMOTE and not size_ok:
+        # The bounds are valid at this size; only the policy's floor for a promotion is missing.
         return judged(
-            Outcome.INCONCLUSIVE, checks[-1].reason + " to decide", policy.min_holdout_rows
+            Outcome.INCONCLUSIVE,
+            f"{reason}; but the holdout has {evidence.n_rows} rows and a promotion needs "
+            f"gate.min_holdout_rows {policy.min_holdout_rows}",
+            policy.min_holdout_rows,
         )
-
-    outcome, check, rows = statistical_check(evidence, policy)
-    checks.append(check)
-    return judged(outcome, check.reason, rows)
+    return judged(outcome, reason, rows)
 
 
 # ---- what the promotion step may do to a decision --------------------------------------------

@@ -1,10 +1,11 @@
 """Evidence: champion and challenger scored on the same frozen holdout.
 
 This module turns two models' predictions on one holdout into the numbers the gate decides
-on: the primary metric's paired bootstrap bounds, secondary metrics with intervals,
-cross-checks (McNemar mid-p, DeLong), per-slice deltas with Holm-adjusted regression
-tests, calibration, and the operational indicators measured on the models loaded back
-from the registry.
+on: the primary metric's paired bounds (BCa bootstrap, or studentized jackknife t bounds on a
+holdout of fewer than ``gate.small_sample_rows`` units: :mod:`challenger.stats.small`), the
+declared decision-level metrics' bounds, secondary metrics with intervals, cross-checks
+(McNemar mid-p, DeLong), per-slice deltas with Holm-adjusted regression tests, calibration,
+and the operational indicators measured on the models loaded back from the registry.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
 
 from challenger import metrics
 from challenger.config import SliceConfig
@@ -29,9 +29,11 @@ from challenger.problem import (
     valid_scores,
 )
 from challenger.stats import (
+    SMALL_SAMPLE_UNITS,
     PairedBootstrap,
     delong_test,
     expected_calibration_error,
+    holm,
     mcnemar_midp,
     metric_value,
     paired_bootstrap,
@@ -111,6 +113,8 @@ class Evidence:
     operational: dict[str, Operational] = field(default_factory=dict)
     resample_unit: str = "rows"
     task: str = "binary"
+    decision: dict[str, PairedBootstrap] = field(default_factory=dict)
+    holdout: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -125,6 +129,8 @@ class Evidence:
             "champion_value": self.champion_value,
             "challenger_value": self.challenger_value,
             "bootstrap": self.primary.to_dict() if self.primary else None,
+            "decision_metrics": {m: b.to_dict() for m, b in self.decision.items()},
+            "holdout": self.holdout,
             "secondary": self.secondary,
             "cross_checks": self.cross_checks,
             "slices": [s.to_dict() for s in self.slices],
@@ -292,9 +298,12 @@ def _secondary(
     seed: int,
     groups: np.ndarray | None,
     task: str,
-    primary: PairedBootstrap | None = None,
+    computed: Mapping[str, PairedBootstrap] | None = None,
+    small_sample_units: int = SMALL_SAMPLE_UNITS,
 ) -> dict[str, dict[str, float | None]]:
+    """Each secondary metric of the task with its oriented Δ and bounds (None where undefined)."""
     out: dict[str, dict[str, float | None]] = {}
+    done = dict(computed or {})
     for m in metrics.secondary_metrics(task):
         try:
             row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
@@ -302,8 +311,9 @@ def _secondary(
             continue  # undefined on this holdout (e.g. a class missing): not reported
         if champion is not None:
             row["champion"] = metric_value(m, y, champion)  # defined where the challenger's is
-            if primary is not None and primary.metric == m:  # already bootstrapped: reuse it
-                row |= {"delta": primary.delta, "lower": primary.lower, "upper": primary.upper}
+            if m in done:  # already bootstrapped (primary or decision metric): reuse it
+                b = done[m]
+                row |= {"delta": b.delta, "lower": b.lower, "upper": b.upper}
                 out[m] = row
                 continue
             try:
@@ -316,6 +326,7 @@ def _secondary(
                     n_resamples=max(200, n_resamples // 2),
                     seed=seed,
                     groups=groups,
+                    small_sample_units=small_sample_units,
                 )
                 row |= {"delta": b.delta, "lower": b.lower, "upper": b.upper}
             except StatisticsInputError:
@@ -335,17 +346,17 @@ def slice_evidence(
     confidence: float,
     n_resamples: int,
     seed: int,
+    small_sample_units: int = SMALL_SAMPLE_UNITS,
 ) -> tuple[SliceResult, ...]:
     """Per-slice paired deltas, with a Holm-adjusted test that no slice regressed.
 
-    Each slice with enough rows gets a paired bootstrap of the primary metric. Its
-    regression test is one-sided, H0: Δ ≥ −margin against Δ < −margin, with the normal
-    approximation p = Φ((Δ + margin) / se) from the bootstrap standard error. Holm's
-    step-down adjustment keeps the chance of wrongly flagging any slice at most
-    α = 1 − confidence however many slices there are.
+    Each slice with enough rows gets a paired comparison of the primary metric (BCa, or the
+    studentized bounds on a slice below ``small_sample_units`` rows). Its regression test is
+    one-sided, H0: Δ ≥ −margin against Δ < −margin, with the p-value of the same method
+    (:meth:`PairedBootstrap.p_value`): with no spread at all (both models alike on the slice)
+    it is 1 unless Δ itself is below −margin. Holm's step-down adjustment keeps the chance of
+    wrongly flagging any slice at most α = 1 − confidence however many slices there are.
     """
-    from statsmodels.stats.multitest import multipletests
-
     results: list[SliceResult] = []
     judged: list[int] = []
     pvals: list[float] = []
@@ -371,15 +382,12 @@ def slice_evidence(
                     confidence=confidence,
                     n_resamples=max(200, n_resamples // 2),
                     seed=seed,
+                    small_sample_units=small_sample_units,
                 )
             except StatisticsInputError as exc:
                 results.append(SliceResult(**{**base.to_dict(), "skipped": str(exc)}))
                 continue
-            p = (
-                float(ndtr((b.delta + cfg.margin) / b.se))
-                if b.se > 0
-                else float(b.delta < -cfg.margin)
-            )
+            p = b.p_value(-cfg.margin, alternative="less")
             judged.append(len(results))
             pvals.append(p)
             results.append(
@@ -387,7 +395,7 @@ def slice_evidence(
             )
     if pvals:
         alpha = 1.0 - confidence
-        reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method="holm")
+        reject, adjusted = holm(pvals, alpha)
         for i, idx in enumerate(judged):
             r = results[idx]
             results[idx] = SliceResult(
@@ -491,6 +499,8 @@ def gather_evidence(
     slices: Sequence[SliceConfig] = (),
     operational: Mapping[str, Operational] | None = None,
     task: str = "binary",
+    decision_metrics: Sequence[str] = (),
+    small_sample_units: int = SMALL_SAMPLE_UNITS,
 ) -> Evidence:
     """Score both models' predictions on the same holdout rows.
 
@@ -512,6 +522,10 @@ def gather_evidence(
         slices: The slices to judge.
         operational: Measured indicators of "champion" and "challenger".
         task: binary, multiclass or regression.
+        decision_metrics: Decision-level metrics compared beside the primary one, on the
+            same resamples (``gate.decision_metrics``).
+        small_sample_units: Below this many resampling units the bounds are the
+            studentized jackknife t bounds (``gate.small_sample_rows``).
     """
     y = np.asarray(y)
     higher = metrics.info(primary_metric).higher_is_better
@@ -520,8 +534,9 @@ def gather_evidence(
     ops = dict(operational or {})
     if champion_scores is None:
         secondary = _secondary(
-            y, challenger_scores, None, confidence, n_resamples, seed, groups, task
-        )
+            y, challenger_scores, None, confidence, n_resamples, seed, groups, task,
+            small_sample_units=small_sample_units,
+        )  # fmt: skip
         return Evidence(
             primary_metric,
             higher,
@@ -540,19 +555,26 @@ def gather_evidence(
             task,
         )
     champ_value = metric_value(primary_metric, y, champion_scores)
-    boot = paired_bootstrap(
-        primary_metric,
-        y,
-        champion_scores,
-        challenger_scores,
-        confidence=confidence,
-        n_resamples=n_resamples,
-        seed=seed,
-        groups=groups,
-    )
+
+    def compare(metric: str) -> PairedBootstrap:
+        return paired_bootstrap(
+            metric,
+            y,
+            champion_scores,
+            challenger_scores,
+            confidence=confidence,
+            n_resamples=n_resamples,
+            seed=seed,
+            groups=groups,
+            small_sample_units=small_sample_units,
+        )
+
+    boot = compare(primary_metric)
+    decision = {m: compare(m) for m in decision_metrics if m != primary_metric}
     secondary = _secondary(
-        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups, task, boot
-    )
+        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups, task,
+        {primary_metric: boot, **decision}, small_sample_units,
+    )  # fmt: skip
     cross = cross_checks(y, champion_scores, challenger_scores, task)
     calibration |= _calibration(y, champion_scores, "champion", task)
     slice_results = (
@@ -566,6 +588,7 @@ def gather_evidence(
             confidence=confidence,
             n_resamples=n_resamples,
             seed=seed,
+            small_sample_units=small_sample_units,
         )
         if slices and slice_values is not None
         else ()
@@ -586,4 +609,5 @@ def gather_evidence(
         ops,
         resample_unit,
         task,
+        decision,
     )

@@ -1,13 +1,16 @@
 """Judging a registered challenger against the champion on one frozen holdout.
 
 :func:`judge` loads both models back from the registry (so what is judged is what would
-serve), runs the smoke test, scores both on the same holdout rows, measures the operational
-indicators, gathers the evidence (``gate.evidence``) and asks the pure decision
-(``gate.decide``) for a verdict. It moves nothing: promotion is ``gate.promotion``.
+serve), checks that no holdout row was seen in training by either model (by the row
+fingerprints each version's run keeps: a hard check), runs the smoke test, scores both on
+the same holdout rows, measures the operational indicators, gathers the evidence
+(``gate.evidence``) and asks the pure decision (``gate.decide``) for a verdict. It moves
+nothing: promotion is ``gate.promotion``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +30,24 @@ from challenger.gate.evidence import (
 )
 from challenger.problem import encode_target, model_scores, shared_classes
 from challenger.store.registry import Registry, VersionInfo
+from challenger.train.window import HoldoutDraw, row_hashes, seen_in
+
+TrainingRows = Callable[[VersionInfo], "np.ndarray | None"]
+"""Gives the sorted fingerprints of the rows a version trained on (None: not recorded)."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a holdout came from and how to learn what each version trained on.
+
+    Attributes:
+        draw: How the holdout was drawn (``challenger.train.window.split_unseen``).
+        training_rows: A version's training-row fingerprints (``Tracking.load_training_rows``
+            of its run).
+    """
+
+    draw: HoldoutDraw
+    training_rows: TrainingRows
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ def judge(
     champion: VersionInfo | None,
     holdout: pd.DataFrame,
     base_checks: tuple[Check, ...],
+    provenance: Provenance,
 ) -> Verdict:
     """Score champion and challenger (both loaded back from the registry) on the same holdout.
 
@@ -102,14 +124,16 @@ def judge(
         champion: The champion to compare with (None: the first-champion case).
         holdout: The frozen holdout rows, with the target.
         base_checks: Hard checks already made (validation, holdout newer than training).
+        provenance: How the holdout was drawn, and what each version trained on.
 
     Returns:
-        The verdict; a champion that cannot be loaded or scored is recorded as a failed
-        check (and so rejects), never raised.
+        The verdict; a champion that cannot be loaded or scored, or a holdout row seen in
+        training, is recorded as a failed check (and so rejects), never raised.
     """
     d, gate = cfg.data, cfg.gate
     X = holdout[list(d.features)]
-    checks = list(base_checks)
+    unseen, counts = unseen_check(holdout, d, version, champion, provenance)
+    checks = [*base_checks, unseen]
     loaded = registry.load_model(version.version)
     champion_cols = registry.input_columns(champion.version) if champion else None
     checks.append(
@@ -175,9 +199,72 @@ def judge(
         slices=gate.slices,
         operational=operational,
         task=d.task,
+        decision_metrics=tuple(gate.decision_metrics_for(d.task, cfg.primary_metric)),
+        small_sample_units=gate.small_sample_rows,
     )
+    evidence = replace(evidence, holdout=counts)
     decision = decide(evidence, tuple(checks), gate)
     return Verdict(evidence, decision, y, champion_scores, challenger_scores, champion)
+
+
+def unseen_check(
+    holdout: pd.DataFrame,
+    data: DataConfig,
+    version: VersionInfo,
+    champion: VersionInfo | None,
+    provenance: Provenance,
+) -> tuple[Check, dict[str, Any]]:
+    """Hard check: no holdout row was seen in training by the challenger or the champion.
+
+    Rows are compared by fingerprint (``challenger.train.window.row_hashes``), so a row that
+    came back in a later batch counts as seen. A version whose training rows are not
+    recorded fails the check: the holdout cannot be shown unseen.
+
+    Returns:
+        The check, and the counts for the record (``Evidence.holdout``).
+    """
+    hashes = row_hashes(holdout, data)
+    compared = [("challenger", version)] + ([("champion", champion)] if champion else [])
+    counts: dict[str, Any] = {"rows": len(holdout), **provenance.draw.to_dict()}
+    seen_parts, unknown, total = [], [], 0
+    for role, v in compared:
+        rows = provenance.training_rows(v)
+        if rows is None:
+            counts[f"seen_by_{role}"] = None
+            unknown.append(v.version)
+            continue
+        seen = int(seen_in(hashes, rows).sum())
+        counts[f"seen_by_{role}"] = seen
+        counts[f"{role}_training_rows"] = int(rows.size)
+        total += seen
+        seen_parts.append(f"{seen} among the {rows.size:,} rows v{v.version} ({role}) trained on")
+    value = ", ".join(
+        f"{role} {counts[f'seen_by_{role}'] if counts[f'seen_by_{role}'] is not None else 'unknown'}"
+        for role, _ in compared
+    )
+    if unknown:
+        names = " and ".join(f"v{u}" for u in unknown)
+        reason = (
+            f"{names} keeps no record of its training rows (registered before challenger kept "
+            "row fingerprints), so the holdout cannot be shown unseen; retrain it, or promote by "
+            "hand with --force and a reason"
+        )
+        ok = False
+    elif total:
+        reason = (
+            f"{total} of the {len(holdout)} holdout rows were seen in training ({'; '.join(seen_parts)}): "
+            "a model would be scored on rows it learnt; judge on rows neither model trained on"
+        )
+        ok = False
+    else:
+        reason = (
+            f"none of the {len(holdout)} holdout rows ({provenance.draw.how}) was seen in training: "
+            + "; ".join(seen_parts)
+            + " (row fingerprints of the feature and target values)"
+        )
+        ok = True
+    check = Check("holdout_unseen", ok, f"seen: {value}", "0 rows seen by either model", reason)
+    return check, counts
 
 
 def holdout_newer_check(train_max_ts: str | None, holdout: pd.DataFrame, ts: str | None) -> Check:

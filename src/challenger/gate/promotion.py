@@ -29,7 +29,7 @@ import pandas as pd
 from challenger.errors import ChallengerError, ChampionMoved
 from challenger.gate.decide import GateDecision, already_champion, forced, refused, rejudged
 from challenger.gate.evidence import Check
-from challenger.gate.judge import JudgeSettings, Verdict, judge
+from challenger.gate.judge import JudgeSettings, Provenance, Verdict, judge
 from challenger.store.record import VersionRecord
 from challenger.store.registry import Registry, VersionInfo
 from challenger.store.tracking import Tracking
@@ -185,6 +185,7 @@ def promote_if_better(
     holdout: pd.DataFrame,
     base_checks: tuple[Check, ...],
     run_id: str | None,
+    provenance: Provenance,
     *,
     force_reason: str | None = None,
     judge_with: Judge = judge,
@@ -205,19 +206,21 @@ def promote_if_better(
         holdout: The frozen holdout rows.
         base_checks: Hard checks already made.
         run_id: The MLflow run recording this (written into the history).
+        provenance: How the holdout was drawn and what each version trained on (a judgement
+            again against a champion that moved checks that champion's training rows too).
         force_reason: A person's reason to promote whatever the gate says.
         judge_with: The judgement (the flows pass it wrapped as a Prefect task).
 
     Returns:
         The final verdict, and the previous champion's version when a promotion happened.
     """
-    verdict = judge_with(cfg, registry, version, champion, holdout, base_checks)
+    verdict = judge_with(cfg, registry, version, champion, holdout, base_checks, provenance)
     expected = champion.version if champion else None
     promoted_from: int | None = None
     if verdict.decision.promotes or force_reason is not None:
 
         def rejudge(current: VersionInfo | None) -> Verdict:
-            again = judge_with(cfg, registry, version, current, holdout, base_checks)
+            again = judge_with(cfg, registry, version, current, holdout, base_checks, provenance)
             now = current.version if current else None
             return replace(again, decision=rejudged(again.decision, expected, now))
 

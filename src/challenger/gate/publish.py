@@ -15,7 +15,7 @@ from typing import Any
 
 from challenger.config import GateConfig
 from challenger.gate import report
-from challenger.gate.decide import GateDecision, threshold
+from challenger.gate.decide import GateDecision, direction, natural, natural_bounds, threshold
 from challenger.gate.evidence import Evidence
 from challenger.gate.judge import Verdict
 from challenger.store.record import TAG, Delta, VersionRecord
@@ -25,9 +25,18 @@ from challenger.store.tracking import Tracking
 _DESCRIPTION_LIMIT = 4900
 
 
-def decision_record(decision: GateDecision, evidence: Evidence) -> VersionRecord:
-    """What the gate's decision adds to a version's record."""
+def _delta(evidence: Evidence) -> Delta | None:
+    """The primary metric's Δ as challenger − champion in its units, and its direction."""
     bs = evidence.primary
+    if bs is None:
+        return None
+    lo, hi = natural_bounds(bs.metric, bs.lower, bs.upper)
+    return Delta(bs.metric, natural(bs.metric, bs.delta), lo, hi, direction(bs.delta))
+
+
+def decision_record(decision: GateDecision, evidence: Evidence) -> VersionRecord:
+    """What the gate's decision adds to a version's record (Δ as challenger − champion)."""
+    held = evidence.holdout
     return VersionRecord(
         gate_decision=decision.outcome.value,
         gate_action=decision.action,
@@ -43,7 +52,12 @@ def decision_record(decision: GateDecision, evidence: Evidence) -> VersionRecord
         compared_with="none"
         if evidence.champion_version is None
         else f"v{evidence.champion_version}",
-        delta=None if bs is None else Delta(bs.metric, bs.delta, bs.lower, bs.upper),
+        delta=_delta(evidence),
+        holdout_rows=evidence.n_rows,
+        holdout_draw=held.get("how"),
+        holdout_excluded=held.get("excluded"),
+        holdout_seen_challenger=held.get("seen_by_challenger"),
+        holdout_seen_champion=held.get("seen_by_champion"),
     )
 
 
@@ -102,12 +116,10 @@ def publish(
         for who, v in row.items()
         if who in ("champion", "challenger") and v is not None
     }
-    if evidence.primary is not None:
-        metrics |= {
-            "delta": evidence.primary.delta,
-            "delta_lower": evidence.primary.lower,
-            "delta_upper": evidence.primary.upper,
-        }
+    delta = _delta(evidence)
+    if delta is not None:  # challenger − champion, in the metric's units
+        shown = {"delta": delta.value, "delta_lower": delta.lower, "delta_upper": delta.upper}
+        metrics |= {k: v for k, v in shown.items() if v is not None}
     for who, ops in evidence.operational.items():
         metrics |= {f"{who}_{k}": v for k, v in ops.to_dict().items() if v is not None}
     tracking.log_metrics(metrics)

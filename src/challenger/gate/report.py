@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from challenger.gate.decide import GateDecision
+from challenger.gate.decide import (
+    GateDecision,
+    describe_bounds,
+    describe_delta,
+    natural,
+    natural_bounds,
+)
 from challenger.gate.evidence import Evidence
 from challenger.train.leakage import Finding
 from challenger.train.selection import CVResult, KSensitivity
@@ -167,13 +173,7 @@ def model_card(
             "|---|---|",
             *[f"| {r.candidate} | {r.mean(m):.4f} ± {r.std(m):.4f} |" for r in all_cv],
         ]
-    lines += [
-        "",
-        f"**Holdout:** {evidence.n_rows} rows, newer than the training rows.",
-        "",
-        "| metric | champion | challenger |",
-        "|---|---|---|",
-    ]
+    lines += ["", holdout_line(evidence), "", "| metric | champion | challenger |", "|---|---|---|"]
     for metric, row in evidence.secondary.items():
         champ = row.get("champion")
         lines.append(
@@ -183,8 +183,12 @@ def model_card(
         bs = evidence.primary
         lines += [
             "",
-            f"Paired bootstrap ({bs.method}, {bs.n_resamples} resamples): Δ{m} = {bs.delta:+.4f}, "
-            f"one-sided {bs.confidence:.0%} bounds [{bs.lower:+.4f}, {bs.upper:+.4f}] vs champion v{evidence.champion_version}.",
+            f"Paired comparison vs champion v{evidence.champion_version} (challenger − champion): "
+            f"{describe_delta(m, bs.delta)}, {describe_bounds(bs)}; {bs.n_resamples} bootstrap resamples.",
+        ]
+        lines += [
+            f"Decision metric: {describe_delta(name, b.delta)}, {describe_bounds(b)}."
+            for name, b in evidence.decision.items()
         ]
     failed = [c for c in decision.checks if not c.passed]
     lines += [
@@ -199,6 +203,28 @@ def model_card(
         "Full evidence (every check, slices, latency, plots): run artifacts `gate/report.md`.",
     ]
     return "\n".join(lines)
+
+
+def holdout_line(evidence: Evidence) -> str:
+    """Where the holdout came from and how many of its rows each model had trained on."""
+    held = evidence.holdout
+    if not held:
+        return f"**Holdout:** {evidence.n_rows} rows."
+
+    def seen(role: str) -> str:
+        value = held.get(f"seen_by_{role}", "—")
+        return "unknown" if value is None else str(value)
+
+    parts = [f"**Holdout:** {evidence.n_rows} rows, {held.get('how', 'drawn from the window')}"]
+    if held.get("excluded"):
+        parts.append(f"{held['excluded']} rows left out because a compared model trained on them")
+    roles = ["challenger"] + (["champion"] if "seen_by_champion" in held else [])
+    parts.append(
+        "seen in training: "
+        + ", ".join(f"{r} {seen(r)}" for r in roles)
+        + " (by row fingerprint; the gate needs 0)"
+    )
+    return "; ".join(parts) + "."
 
 
 def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -259,7 +285,7 @@ def gate_report(
     if evidence.slices:
         lines += [
             "",
-            f"### Slices ({evidence.primary_metric}, Holm-adjusted regression tests)",
+            f"### Slices ({evidence.primary_metric}, Δ = challenger − champion, Holm-adjusted regression tests)",
             "",
             "| slice | rows | Δ | bounds | Holm p | verdict |",
             "|---|---|---|---|---|---|",
@@ -271,8 +297,10 @@ def gate_report(
                 )
             else:
                 verdict = "**regressed**" if s.regressed else "ok"
+                metric = evidence.primary_metric
+                lo, hi = natural_bounds(metric, s.lower or 0.0, s.upper or 0.0)
                 lines.append(
-                    f"| {s.column}={s.value} | {s.n_rows} | {s.delta:+.4f} | [{s.lower:+.4f}, {s.upper:+.4f}] "
+                    f"| {s.column}={s.value} | {s.n_rows} | {natural(metric, s.delta):+.4f} | [{lo:+.4f}, {hi:+.4f}] "
                     f"| {s.p_adjusted:.3g} | {verdict} |"
                 )
     if evidence.operational:
@@ -393,7 +421,12 @@ def write_plots(
 
     bs = evidence.primary
     if bs is not None:
-        q = np.asarray(bs.quantiles)
+        # Drawn as challenger − champion in the metric's units (a loss's axis is flipped).
+        sign = 1.0 if bs.higher_is_better else -1.0
+        q = np.sort(sign * np.asarray(bs.quantiles))
+        delta = natural(bs.metric, bs.delta)
+        lo, hi = natural_bounds(bs.metric, bs.lower, bs.upper)
+        limit = natural(bs.metric, threshold)
         fig, ax = plt.subplots(figsize=(7, 3.8))
         # The 101 stored percentiles of Δ*, drawn as a histogram of equal-mass bins.
         widths = np.diff(q)
@@ -407,14 +440,15 @@ def write_plots(
             alpha=0.5,
             label="bootstrap Δ",
         )
-        ax.axvline(bs.delta, color="black", label=f"observed Δ {bs.delta:+.4f}")
-        ax.axvline(bs.lower, color="tab:green", ls="--", label=f"lower bound {bs.lower:+.4f}")
-        ax.axvline(bs.upper, color="tab:red", ls="--", label=f"upper bound {bs.upper:+.4f}")
-        ax.axvline(threshold, color="grey", ls=":", label=f"threshold {threshold:+g}")
+        ax.axvline(delta, color="black", label=f"observed Δ {delta:+.4f}")
+        ax.axvline(lo, color="tab:green", ls="--", label=f"lower bound {lo:+.4f}")
+        ax.axvline(hi, color="tab:red", ls="--", label=f"upper bound {hi:+.4f}")
+        ax.axvline(limit, color="grey", ls=":", label=f"threshold {limit:+g}")
+        better = "right" if bs.higher_is_better else "left"
         ax.set(
-            xlabel=f"Δ {bs.metric} (challenger − champion)",
+            xlabel=f"Δ {bs.metric} (challenger − champion; challenger better to the {better})",
             ylabel="density",
-            title=f"Paired bootstrap, {bs.n_resamples} resamples, {bs.confidence:.0%} one-sided bounds",
+            title=f"Paired bootstrap, {bs.n_resamples} resamples; {bs.confidence:.0%} one-sided bounds ({bs.method})",
         )
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -426,19 +460,22 @@ def write_plots(
     if judged:
         fig, ax = plt.subplots(figsize=(7, 0.5 * len(judged) + 1.5))
         labels = [f"{s.column}={s.value} (n={s.n_rows})" for s in judged]
-        deltas = np.array([s.delta for s in judged], dtype=float)
-        lo = deltas - np.array([s.lower for s in judged], dtype=float)
-        hi = np.array([s.upper for s in judged], dtype=float) - deltas
+        metric = evidence.primary_metric
+        sign = 1.0 if evidence.higher_is_better else -1.0
+        deltas = sign * np.array([s.delta for s in judged], dtype=float)
+        ends = np.array(
+            [natural_bounds(metric, s.lower or 0.0, s.upper or 0.0) for s in judged], dtype=float
+        )
+        below, above = deltas - ends[:, 0], ends[:, 1] - deltas
         colours = ["tab:red" if s.regressed else "tab:blue" for s in judged]
-        ax.errorbar(deltas, np.arange(len(judged)), xerr=[lo, hi], fmt="none", ecolor="grey")
+        ax.errorbar(deltas, np.arange(len(judged)), xerr=[below, above], fmt="none", ecolor="grey")
         ax.scatter(deltas, np.arange(len(judged)), c=colours, zorder=3)
         ax.axvline(0, color="black", lw=0.8)
-        ax.axvline(
-            -judged[0].margin, color="tab:red", ls=":", label=f"-margin {judged[0].margin:g}"
-        )
+        worst = natural(metric, -judged[0].margin)
+        ax.axvline(worst, color="tab:red", ls=":", label=f"margin {worst:+g}")
         ax.set_yticks(np.arange(len(judged)), labels)
         ax.set(
-            xlabel=f"Δ {evidence.primary_metric} per slice",
+            xlabel=f"Δ {evidence.primary_metric} per slice (challenger − champion)",
             title="Per-slice deltas (red: regressed)",
         )
         ax.legend(fontsize=8)

@@ -8,7 +8,9 @@ numpy arrays: no I/O, no logging, no global random state.
 Modules: ``bootstrap`` (the paired bootstrap), ``sums`` and ``auc`` (the metrics under
 resampling), ``resample`` (count batches, BCa), ``inputs`` (validation, against the metric
 catalogue :mod:`challenger.metrics`), ``crosschecks`` (McNemar, DeLong, corrected t-test),
-``power`` (rows needed), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
+``power`` (rows needed: a statsmodels power calculation), ``multiple`` (Holm), ``small`` (the studentized
+jackknife bounds the gate decides on below ``gate.small_sample_rows`` units: why that
+method, in its docstring), ``calibration`` (ECE), ``sequential`` (sample-ratio mismatch, the
 always-valid mSPRT) and ``distribution`` (PSI) for the online judges.
 
 Speed. A 100,000-row holdout with 2,000 resamples must take seconds, not minutes, so no
@@ -55,11 +57,14 @@ from challenger.stats.crosschecks import (
 )
 from challenger.stats.distribution import psi
 from challenger.stats.inputs import metric_task_support
-from challenger.stats.power import rows_needed
+from challenger.stats.multiple import holm
+from challenger.stats.power import rows_needed, units_for_power
 from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
+from challenger.stats.small import SMALL_SAMPLE_UNITS, Studentized, studentized_bounds
 from challenger.stats.sums import metric_value
 
 __all__ = [
+    "SMALL_SAMPLE_UNITS",
     "CorrectedTTest",
     "DeLongResult",
     "McNemarResult",
@@ -67,9 +72,11 @@ __all__ = [
     "SRMResult",
     "SequentialResult",
     "StatisticsInputError",
+    "Studentized",
     "corrected_resampled_ttest",
     "delong_test",
     "expected_calibration_error",
+    "holm",
     "mcnemar_midp",
     "metric_task_support",
     "metric_value",
@@ -78,4 +85,6 @@ __all__ = [
     "psi",
     "rows_needed",
     "srm_test",
+    "studentized_bounds",
+    "units_for_power",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -22,7 +22,11 @@ from challenger.stats.resample import (
     MAX_DEGENERATE_SHARE,
     MIN_RESAMPLES,
     bca_bounds,
+    bca_parameters,
+    bootstrap_p_value,
 )
+from challenger.stats.small import METHOD as STUDENTIZED
+from challenger.stats.small import studentized_bounds, t_p_value
 from challenger.stats.sums import sum_comparison
 
 # --------------------------------------------------------------------------- results
@@ -33,7 +37,10 @@ class PairedBootstrap:
     """A paired bootstrap comparison of two models on the same holdout rows.
 
     ``method`` is "BCa" unless BCa is degenerate, in which case the plain percentile bounds
-    are reported and ``method`` is "percentile". That happens when (1) every resample gives
+    are reported and ``method`` is "percentile", or the holdout has fewer resampling units
+    than ``small_sample_units``: then the bounds are the studentized jackknife t bounds of
+    :mod:`challenger.stats.small` and ``method`` is "studentized jackknife t" (the bootstrap
+    distribution is still kept, for the plots). BCa is degenerate when (1) every resample gives
     the same Δ (e.g. identical models: both bounds then equal that Δ), (2) the observed Δ
     lies outside the bootstrap distribution, so the bias correction z0 is infinite, (3) the
     jackknife is constant or undefined (e.g. a group holds every row of one class), so the
@@ -53,9 +60,13 @@ class PairedBootstrap:
         n_rows: Holdout rows.
         n_resamples: Resamples used; resamples where the metric is undefined (e.g. no
             positive row drawn for ROC AUC) are dropped, so this can be below the request.
-        method: "BCa" or "percentile" (see above).
+        method: "BCa", "percentile" or "studentized jackknife t" (see above).
         quantiles: Percentiles 0, 1, …, 100 of the bootstrap distribution of ``delta``.
         n_groups: Groups resampled by a cluster bootstrap; None when rows were resampled.
+        se_jackknife: Jackknife standard error of ``delta`` (the studentized method's).
+        df: Degrees of freedom of the studentized bounds (None for the bootstrap's).
+        bca: BCa's (z0, acceleration) when they are defined, for :meth:`p_value`.
+        distribution: The bootstrap values of ``delta``, sorted (not serialised).
     """
 
     metric: str
@@ -72,6 +83,58 @@ class PairedBootstrap:
     method: str
     quantiles: tuple[float, ...]
     n_groups: int | None = None
+    se_jackknife: float | None = None
+    df: int | None = None
+    bca: tuple[float, float] | None = None
+    distribution: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def n_units(self) -> int:
+        """Resampling units: groups for a cluster bootstrap, else rows."""
+        return self.n_groups if self.n_groups is not None else self.n_rows
+
+    @property
+    def decision_se(self) -> float:
+        """The standard error behind the bounds: the jackknife's (studentized) or the bootstrap's."""
+        if self.method == STUDENTIZED and self.se_jackknife is not None:
+            return self.se_jackknife
+        return self.se
+
+    @property
+    def difference(self) -> tuple[float, float, float]:
+        """(Δ, lower, upper) as challenger − champion in the metric's own units.
+
+        ``delta`` is oriented (positive = the challenger is better); for a loss the natural
+        difference is its negative and the bounds swap.
+        """
+        if self.higher_is_better:
+            return self.delta, self.lower, self.upper
+        return -self.delta, -self.upper, -self.lower
+
+    def p_value(
+        self, threshold: float, alternative: Literal["greater", "less"] = "greater"
+    ) -> float:
+        """One-sided p-value of the oriented Δ against ``threshold``, by the method of the bounds.
+
+        ``greater``: H0 Δ ≤ threshold against Δ > threshold (the challenger is better by more
+        than the threshold); ``less``: H0 Δ ≥ threshold against Δ < threshold. ``p < 1 −
+        confidence`` exactly when the corresponding bound clears the threshold, up to the
+        interpolation between bootstrap order statistics. With no spread at all (identical
+        models) the p-value is 0 when Δ is strictly on the alternative's side, else 1.
+        """
+        sign = 1.0 if alternative == "greater" else -1.0
+        if self.method == STUDENTIZED and self.df is not None:
+            se = self.decision_se
+            return t_p_value(sign * self.delta, sign * threshold, se, self.df)
+        boot = self.distribution
+        if boot is None or boot.size == 0:
+            raise StatisticsInputError(
+                "this bootstrap result keeps no distribution; compute it with paired_bootstrap"
+            )
+        if alternative == "greater":
+            return bootstrap_p_value(threshold, boot, self.bca)
+        flipped = None if self.bca is None else (-self.bca[0], -self.bca[1])
+        return bootstrap_p_value(-threshold, -boot[::-1], flipped)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dictionary of every field."""
@@ -90,6 +153,10 @@ class PairedBootstrap:
             "method": self.method,
             "quantiles": list(self.quantiles),
             "n_groups": self.n_groups,
+            "se_jackknife": self.se_jackknife,
+            "df": self.df,
+            "difference": dict(zip(("value", "lower", "upper"), self.difference, strict=True))
+            | {"means": "challenger - champion, in the metric's units"},
         }
 
 
@@ -121,6 +188,7 @@ def paired_bootstrap(
     groups: ArrayLike | None = None,
     batch_size: int | None = None,
     threshold: float = 0.5,
+    small_sample_units: int = 0,
 ) -> PairedBootstrap:
     """Paired bootstrap of the oriented difference Δ between two models on the same rows.
 
@@ -157,6 +225,9 @@ def paired_bootstrap(
             the matrix products of the sum metrics (ROC AUC is exact integer arithmetic).
         threshold: Binary accuracy, balanced accuracy and macro F1 predict class 1 where
             ``score >= threshold`` (multiclass predictions are the row argmax).
+        small_sample_units: Below this many resampling units (rows, or groups) the bounds
+            are the studentized jackknife t bounds (:mod:`challenger.stats.small`); 0 (the
+            default) always reports BCa. The gate passes ``gate.small_sample_rows``.
 
     Returns:
         The observed values, Δ, its bounds, standard error and bootstrap quantiles.
@@ -213,7 +284,13 @@ def paired_bootstrap(
             "the rare class; use a larger holdout."
         )
     alpha = 1.0 - confidence
-    lower, upper, method = bca_bounds(comparison.delta, boot, comparison.jackknife, alpha)
+    jack = comparison.jackknife
+    lower, upper, method = bca_bounds(comparison.delta, boot, jack, alpha)
+    se = float(np.std(boot, ddof=1))
+    small = studentized_bounds(comparison.delta, jack, alpha, se)
+    df: int | None = None
+    if n_units < small_sample_units:
+        lower, upper, method, df = small.lower, small.upper, STUDENTIZED, small.df
     quantiles = np.percentile(boot, np.arange(101, dtype=np.float64))
     return PairedBootstrap(
         metric=metric,
@@ -224,13 +301,14 @@ def paired_bootstrap(
         lower=lower,
         upper=upper,
         confidence=confidence,
-        se=float(np.std(boot, ddof=1)),
+        se=se,
         n_rows=int(y.size),
         n_resamples=int(boot.size),
         method=method,
         quantiles=tuple(float(q) for q in quantiles),
         n_groups=None if codes is None else n_units,
+        se_jackknife=small.se,
+        df=df,
+        bca=bca_parameters(comparison.delta, boot, jack) if method == "BCa" else None,
+        distribution=np.sort(boot),
     )
-
-
-# -------------------------------------------------------------------- cross-checks

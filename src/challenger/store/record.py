@@ -36,6 +36,8 @@ _TEXT = (
     "candidate",
     "estimator",
     "train_max_ts",
+    "train_min_ts",
+    "holdout_draw",
     "gate_decision",
     "gate_action",
     "gate_mode",
@@ -45,13 +47,23 @@ _TEXT = (
     "rolled_back",
     "restored_by_rollback",
 )
-_INTS = ("train_rows", "holdout_rows")
+_INTS = (
+    "train_rows",
+    "holdout_rows",
+    "train_fingerprint_rows",
+    "holdout_excluded",
+    "holdout_seen_challenger",
+    "holdout_seen_champion",
+)
 _FLOATS = {
     "training_seconds": "{:.4f}",
     "peak_memory_mb": "{:.3f}",
     "model_size_mb": "{:.4f}",
 }
 _DELTA_BOUNDS = {"delta_lower": "lower", "delta_upper": "upper"}
+_DELTA_VERDICT = "delta_verdict"
+# Fields whose tag starts like a holdout metric's (challenger.holdout_<metric>) but are not one.
+_NOT_HOLDOUT_METRICS = frozenset(n for n in (*_TEXT, *_INTS) if n.startswith("holdout_"))
 _NOTES = frozenset({"gate_override", "rolled_back", "restored_by_rollback"})
 
 
@@ -80,12 +92,19 @@ def _int(value: str | None) -> int | None:
 
 @dataclass(frozen=True)
 class Delta:
-    """The gate's Δ of the primary metric (challenger − champion, positive = better)."""
+    """The gate's Δ of the primary metric: challenger − champion, in the metric's own units.
+
+    For a score (ROC AUC) a positive Δ favours the challenger, for a loss (RMSE, log loss) a
+    negative one does; ``verdict`` says which in words (``challenger better``, ``challenger
+    worse``, ``no difference``). ``lower`` ≤ ``upper`` are the one-sided bounds of that
+    difference.
+    """
 
     metric: str
     value: float | None = None
     lower: float | None = None
     upper: float | None = None
+    verdict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,16 @@ class VersionRecord:
         training_batches: The accepted batches the version was trained on, oldest first.
         train_rows, holdout_rows: Row counts of the training split and the holdout.
         train_max_ts: The newest training timestamp (the holdout must be at least as new).
+        train_min_ts: The oldest training timestamp: with ``train_max_ts`` and
+            ``training_batches``, the data window the version was trained on.
+        train_fingerprint_rows: Distinct training rows whose fingerprints the version's run
+            keeps (``reference/training_rows.npy``), to prove a holdout unseen.
+        holdout_draw: How the holdout the gate judged on was drawn (newest rows, or random
+            rows no compared model trained on).
+        holdout_excluded: Rows left out of that holdout because a compared model trained on
+            them (or they duplicate a training row).
+        holdout_seen_challenger, holdout_seen_champion: Holdout rows the challenger / the
+            champion had trained on, by fingerprint: the gate's hard check needs 0.
         training_seconds, peak_memory_mb, model_size_mb: Operational indicators.
         gate_decision: PENDING at registration, then PROMOTE / REJECT / INCONCLUSIVE
             (ABANDONED when the run died before deciding).
@@ -130,6 +159,12 @@ class VersionRecord:
     train_rows: int | None = None
     holdout_rows: int | None = None
     train_max_ts: str | None = None
+    train_min_ts: str | None = None
+    train_fingerprint_rows: int | None = None
+    holdout_draw: str | None = None
+    holdout_excluded: int | None = None
+    holdout_seen_challenger: int | None = None
+    holdout_seen_champion: int | None = None
     training_seconds: float | None = None
     peak_memory_mb: float | None = None
     model_size_mb: float | None = None
@@ -181,6 +216,8 @@ class VersionRecord:
                 bound = getattr(self.delta, attr)
                 if bound is not None:
                     tags[f"{TAG}{tag}"] = f"{bound:+.6f}"
+            if self.delta.verdict is not None:
+                tags[f"{TAG}{_DELTA_VERDICT}"] = self.delta.verdict
         for key, value in self.online.items():
             tags[f"{TAG}online_{key}"] = value[:_REASON_LIMIT] if key == "reason" else value
         return tags
@@ -205,7 +242,7 @@ class VersionRecord:
         }
         holdout: dict[str, float] = {}
         for k, v in ours.items():
-            if k.startswith("holdout_") and k != "holdout_rows":
+            if k.startswith("holdout_") and k not in _NOT_HOLDOUT_METRICS:
                 parsed = _float(v)
                 if parsed is not None:
                     holdout[k[len("holdout_") :]] = parsed
@@ -214,7 +251,11 @@ class VersionRecord:
             k[len("online_") :]: v for k, v in ours.items() if k.startswith("online_")
         }
         metric = next(
-            (k[len("delta_") :] for k in ours if k.startswith("delta_") and k not in _DELTA_BOUNDS),
+            (
+                k[len("delta_") :]
+                for k in ours
+                if k.startswith("delta_") and k not in _DELTA_BOUNDS and k != _DELTA_VERDICT
+            ),
             None,
         )
         lower, upper = _float(ours.get("delta_lower")), _float(ours.get("delta_upper"))
@@ -224,6 +265,7 @@ class VersionRecord:
                 _float(ours.get(f"delta_{metric}")) if metric else None,
                 lower,
                 upper,
+                ours.get(_DELTA_VERDICT),
             )
         return cls(**values)
 

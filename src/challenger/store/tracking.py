@@ -1,8 +1,9 @@
 """The MLflow experiment of a project: its runs, their parameters, metrics and artifacts.
 
 Monitor, retrain, promote and online runs all live in ``project.experiment``. A retrain run
-also carries the logged model and the drift reference (a bounded sample of the training
-data) that later monitor runs compare batches with.
+also carries the logged model, the drift reference (a bounded sample of the training data)
+that later monitor runs compare batches with, and the fingerprints of every row the model
+trained on, with which each later judgement proves its holdout unseen.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from challenger.config import Settings
 from challenger.store.connection import connect, may_create, unavailable
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+TRAINING_ROWS_ARTIFACT = "reference/training_rows.npy"
+"""The sorted distinct uint64 fingerprints of the rows a version was trained on."""
 PROCESS_TAG = "challenger.process"  # host:pid:start time of the process running a run
 
 
@@ -186,6 +190,42 @@ class Tracking:
             sample.to_parquet(path, index=False)
             self._mlflow.log_artifact(str(path), "reference")
 
+    def log_training_rows(self, fingerprints: np.ndarray) -> None:
+        """Log the fingerprints of the rows this run's model trained on, beside the reference.
+
+        A sorted array of distinct uint64 row hashes (8 bytes a row): what lets a later
+        judgement prove that no holdout row was seen in training.
+        """
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(TRAINING_ROWS_ARTIFACT).name
+            np.save(path, np.asarray(fingerprints, dtype=np.uint64), allow_pickle=False)
+            self._mlflow.log_artifact(str(path), str(Path(TRAINING_ROWS_ARTIFACT).parent))
+
+    def load_training_rows(self, run_id: str | None) -> np.ndarray | None:
+        """The training-row fingerprints a retrain run logged (None: not recorded)."""
+        local = self._download(run_id, TRAINING_ROWS_ARTIFACT)
+        if local is None:
+            return None
+        try:
+            return np.asarray(np.load(local, allow_pickle=False), dtype=np.uint64)
+        except (OSError, ValueError):
+            return None
+
+    def _download(self, run_id: str | None, artifact_path: str) -> str | None:
+        """A run's artifact as a local file (None: no run, or the run has no such artifact)."""
+        if not run_id:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(
+                self._mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact_path, tracking_uri=self.tracking_uri
+                )
+            )
+        except (MlflowException, OSError):
+            return None
+
     def log_model(self, model: Any, input_example: pd.DataFrame) -> str:
         """Log a fitted scikit-learn model with its signature; returns its model URI.
 
@@ -220,19 +260,8 @@ class Tracking:
 
     def load_reference(self, run_id: str | None) -> pd.DataFrame | None:
         """The training-data sample logged with a retrain run (the drift reference)."""
-        if not run_id:
-            return None
-        from mlflow.exceptions import MlflowException
-
-        try:
-            local = self._mlflow.artifacts.download_artifacts(
-                run_id=run_id,
-                artifact_path=REFERENCE_ARTIFACT,
-                tracking_uri=self.tracking_uri,
-            )
-        except (MlflowException, OSError):
-            return None
-        return pd.read_parquet(local)
+        local = self._download(run_id, REFERENCE_ARTIFACT)
+        return None if local is None else pd.read_parquet(local)
 
 
 class _PickleWarning(logging.Filter):

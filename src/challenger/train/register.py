@@ -1,4 +1,4 @@
-"""Registering the chosen candidate as the challenger, with its record and drift reference."""
+"""Registering the chosen candidate as the challenger: its record, drift reference and training rows."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def registration_record(
         training_seconds=fitted.seconds,
         peak_memory_mb=fitted.peak_memory_mb,
         train_max_ts=window.train_max_ts,
+        train_min_ts=window.train_min_ts,
+        train_fingerprint_rows=int(window.train_rows.size),
     ).with_trigger(trigger_evidence)
 
 
@@ -50,7 +52,11 @@ def register_challenger(
     record: VersionRecord,
     seed: int,
 ) -> VersionInfo:
-    """Log the model and its drift reference on the active run, register it, mark it challenger.
+    """Log the model, its drift reference and its training rows on the active run, register it.
+
+    The training rows are kept as fingerprints (``Tracking.log_training_rows``), so that every
+    later judgement can prove its holdout holds none of them. The new version is marked
+    challenger.
 
     Returns:
         The new version, with its model size recorded.
@@ -59,6 +65,7 @@ def register_challenger(
         {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
     )
     tracking.log_reference(window.train, seed)
+    tracking.log_training_rows(window.train_rows)
     model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
     version = registry.register(
         model_uri, run_id, record.to_tags(), description="Under evaluation by the challenger gate."

@@ -1,17 +1,16 @@
-"""Unit tests for challenger.stats.power, checked against sklearn, scipy and statsmodels."""
+"""Unit tests for challenger.stats.power: a real power calculation, checked by brute force."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
+import pytest
 from scipy import stats as sps
+from statsmodels.stats.power import TTestPower
 
-from challenger.stats import (
-    PairedBootstrap,
-    paired_bootstrap,
-    rows_needed,
-)
+from challenger.stats import PairedBootstrap, paired_bootstrap, rows_needed, units_for_power
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -35,17 +34,55 @@ def _result(delta: float, se: float, n_rows: int = 1000) -> PairedBootstrap:
     )  # fmt: skip
 
 
-def test_rows_needed_follows_the_square_root_law() -> None:
-    z = sps.norm.ppf(0.95)
+def test_rows_needed_is_statsmodels_power_of_the_paired_effect() -> None:
     result = _result(delta=0.01, se=0.01)
-    assert rows_needed(result, 0.0) == math.ceil(1000 * z**2)
-    assert rows_needed(result, 0.005) == math.ceil(1000 * (z * 0.01 / 0.005) ** 2)
-    # The bound already clears at this size: the answer is below the current rows.
-    already = rows_needed(_result(delta=0.05, se=0.01), 0.0)
-    assert already is not None and already < 1000
-    assert rows_needed(result, 0.01) is None
-    assert rows_needed(result, 0.02) is None
-    assert rows_needed(result, 0.02, bound="upper") == math.ceil(1000 * z**2)
+    effect = 0.01 / (0.01 * math.sqrt(1000))
+    oracle = TTestPower().solve_power(
+        effect_size=effect, alpha=0.05, power=0.8, alternative="larger"
+    )
+    assert rows_needed(result, 0.0) == math.ceil(oracle)
+    # Close to the normal approximation n · ((z_α + z_β) se / gap)², never the bound's z alone.
+    z = sps.norm.ppf(0.95) + sps.norm.ppf(0.8)
+    assert rows_needed(result, 0.0) == pytest.approx(1000 * z**2, rel=0.01)
+    stronger = rows_needed(result, 0.0, power=0.9)
+    assert stronger is not None and stronger > math.ceil(oracle)
+    # The distance to the threshold is what must be detected.
+    assert rows_needed(result, 0.005) == pytest.approx(4 * 1000 * z**2, rel=0.01)
+    assert rows_needed(result, 0.02, bound="upper") == math.ceil(oracle)
+
+
+def test_rows_needed_is_always_more_than_the_holdout_and_none_when_nothing_would_decide() -> None:
+    # BCa can straddle a threshold that a symmetric test would clear: still more rows.
+    assert rows_needed(_result(delta=0.05, se=0.01), 0.0) == 1001
+    assert rows_needed(_result(delta=0.01, se=0.01), 0.01) is None  # on the threshold
+    assert rows_needed(_result(delta=0.01, se=0.01), 0.02) is None  # wrong side
+    assert rows_needed(_result(delta=0.01, se=0.0), 0.0) is None  # no spread
+
+
+def test_groups_are_converted_to_rows_at_their_average_size() -> None:
+    grouped = dataclasses.replace(_result(delta=0.01, se=0.01, n_rows=4000), n_groups=1000)
+    rows = rows_needed(grouped, 0.0)
+    assert rows is not None and rows == pytest.approx(
+        4 * rows_needed(_result(0.01, 0.01), 0.0), rel=0.001
+    )
+
+
+def test_the_recommended_size_has_the_stated_power() -> None:
+    """Brute force: draw paired differences of the observed effect at the recommended size
+    and count how often a one-sided t-test at α = 5 % rejects."""
+    sd, gap = 1.0, 0.2
+    n = units_for_power(gap / sd, 0.05, 0.8)
+    size = math.ceil(n)
+    rng = np.random.default_rng(0)
+    d = rng.normal(gap, sd, size=(4000, size))
+    t = d.mean(axis=1) / (d.std(axis=1, ddof=1) / math.sqrt(size))
+    power = float(np.mean(t > sps.t.ppf(0.95, size - 1)))
+    assert power == pytest.approx(0.8, abs=0.025)
+
+
+def test_tiny_effects_fall_back_to_the_normal_approximation() -> None:
+    z = sps.norm.ppf(0.95) + sps.norm.ppf(0.8)
+    assert units_for_power(1e-5, 0.05, 0.8) == pytest.approx((z / 1e-5) ** 2)
 
 
 def test_rows_needed_matches_a_larger_holdout() -> None:
@@ -54,6 +91,6 @@ def test_rows_needed_matches_a_larger_holdout() -> None:
     small = paired_bootstrap("roc_auc", y, s0, s1, n_resamples=500)
     assert small.delta > 0
     needed = rows_needed(small, 0.0)
-    assert needed is not None
-    big = paired_bootstrap("roc_auc", *_classification(3 * needed, seed=20, gain=0.5))
+    assert needed is not None and needed > 300
+    big = paired_bootstrap("roc_auc", *_classification(needed, seed=20, gain=0.5))
     assert big.lower > 0.0

@@ -22,6 +22,12 @@ def test_a_record_round_trips_through_its_tags() -> None:
         train_rows=700,
         holdout_rows=300,
         train_max_ts="2026-01-02 23:59:00",
+        train_min_ts="2026-01-01 00:00:00",
+        train_fingerprint_rows=698,
+        holdout_draw="the newest 300 rows by ts",
+        holdout_excluded=4,
+        holdout_seen_challenger=0,
+        holdout_seen_champion=0,
         training_seconds=1.25,
         peak_memory_mb=12.5,
         model_size_mb=0.25,
@@ -31,7 +37,7 @@ def test_a_record_round_trips_through_its_tags() -> None:
         gate_mode="enabled",
         holdout={"roc_auc": 0.81},
         compared_with="v1",
-        delta=Delta("roc_auc", 0.012, 0.004, 0.02),
+        delta=Delta("roc_auc", 0.012, 0.004, 0.02, "challenger better"),
         online={"strategy": "shadow", "action": "promote"},
     )
     tags = record.to_tags()
@@ -39,7 +45,20 @@ def test_a_record_round_trips_through_its_tags() -> None:
     assert tags[f"{TAG}holdout_roc_auc"] == "0.810000"
     assert tags[f"{TAG}delta_roc_auc"] == "+0.012000"
     assert tags[f"{TAG}online_strategy"] == "shadow"
+    assert tags[f"{TAG}holdout_seen_champion"] == "0"
+    assert tags[f"{TAG}delta_verdict"] == "challenger better"
     assert VersionRecord.from_tags(tags | {"mlflow.note": "x"}) == record
+
+
+def test_what_a_version_trained_on_is_no_holdout_metric() -> None:
+    """Provenance fields share the holdout_ prefix with the metrics but are not one of them."""
+    record = VersionRecord(
+        holdout_rows=133, holdout_seen_challenger=0, holdout_seen_champion=2, holdout_excluded=309,
+        holdout={"rmse": 54.2}, delta=Delta("rmse", 23.5, 16.9, 30.0, "challenger worse"),
+    )  # fmt: skip
+    back = VersionRecord.from_tags(record.to_tags())
+    assert back.holdout == {"rmse": 54.2} and back.holdout_seen_champion == 2
+    assert back.delta == Delta("rmse", 23.5, 16.9, 30.0, "challenger worse")
 
 
 def test_only_the_fields_that_are_set_are_written() -> None:
