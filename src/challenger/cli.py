@@ -7,23 +7,17 @@ success), 2 bad input or configuration, 1 any other failure.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import os
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from challenger.errors import ChallengerError
+from challenger import run_contract
 
 if TYPE_CHECKING:
     from challenger.results import Judged
@@ -40,8 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)  # one sentence per error, never re-wrapped
-T = TypeVar("T")
+err = run_contract.err
 
 ConfigOpt = Annotated[
     Path | None,
@@ -56,49 +49,6 @@ JsonOpt = Annotated[
 ]
 
 
-_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
-"""Prefect's run loggers: they log every exception a flow or task raises, with its traceback."""
-
-
-class _ExpectedOutcomes(logging.Filter):
-    """Drops Prefect's report of an expected outcome (a ``ChallengerError``: a quarantined
-    batch, a refused input), whose one sentence the CLI prints itself; ``--verbose`` keeps it.
-
-    The record carrying the exception and the ``Finished in state Failed`` lines that follow
-    it are dropped; any other exception keeps its traceback.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("challenger.expected")
-        self.seen = False
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if _VERBOSE:
-            return True
-        if record.exc_info and isinstance(record.exc_info[1], ChallengerError):
-            self.seen = True
-            return False
-        text = record.getMessage()
-        if "Encountered exception during execution" in text and _names_expected_error(text):
-            self.seen = True
-            return False
-        return not (self.seen and text.startswith("Finished in state Failed"))
-
-
-def _names_expected_error(text: str) -> bool:
-    import challenger.errors as errors
-
-    return any(
-        f"{name}(" in text or f"{name}:" in text
-        for name, cls in vars(errors).items()
-        if isinstance(cls, type) and issubclass(cls, ChallengerError)
-    )
-
-
-_VERBOSE = False
-_FILTER = _ExpectedOutcomes()
-
-
 @app.callback()
 def _options(
     verbose: Annotated[
@@ -109,62 +59,7 @@ def _options(
     ] = False,
 ) -> None:
     """Prove that a new model beats the one in production before it ships."""
-    global _VERBOSE
-    _VERBOSE = verbose
-
-
-def _quiet_expected_outcomes() -> None:
-    _FILTER.seen = False
-    for name in _RUN_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
-def _prepare_environment() -> None:
-    # Offline machines: telemetry of Prefect and Evidently hangs or complains.
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    _quiet_expected_outcomes()
-
-
-@contextlib.contextmanager
-def _stdout_to_stderr(active: bool) -> Iterator[None]:
-    if not active:
-        yield
-        return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
-
-
-def _run(as_json: bool, work: Callable[[], T]) -> T:
-    """Run a command body with the exit-code contract and JSON-clean stdout."""
-    _prepare_environment()
-    try:
-        with _stdout_to_stderr(as_json):
-            return work()
-    except ChallengerError as exc:
-        err.print("[bold red]error:[/]", escape(str(exc)))
-        if as_json:
-            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
-        raise typer.Exit(2) from exc
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        err.print("[bold red]failed:[/]", escape(f"{type(exc).__name__}: {exc}"))
-        if as_json:
-            print(json.dumps({"error": str(exc), "kind": type(exc).__name__}))
-        raise typer.Exit(1) from exc
-
-
-def _emit(data: Any, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
+    run_contract.set_verbose(verbose)
 
 
 def _config_arg(config: Path | None) -> str | None:
@@ -280,7 +175,7 @@ def demo(
         )
         return rows
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -334,7 +229,7 @@ def monitor(
                 _decision_panel(result.retrain, c)
         return result.to_dict()
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -376,7 +271,7 @@ def init(
             out.print(f"next: [bold]{escape(result.next_command)}[/]")
         return result.to_dict()
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -411,7 +306,7 @@ def retrain(
             _decision_panel(result, Console())
         return result.to_dict()
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -461,7 +356,7 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 c.print(f"  [red]{q['batch']}[/] → {q['path']}: {q['summary']}")
         return snapshot
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -503,7 +398,7 @@ def promote(
             _decision_panel(result, Console())
         return result.to_dict()
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -530,7 +425,7 @@ def rollback(
             )
         return result.to_dict()
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -581,7 +476,7 @@ def serve(
         )
         run_server(fastapi_app, where, port if port is not None else settings.serving.port, "info")
 
-    _run(False, work)
+    run_contract.run(False, work)
 
 
 @app.command()
@@ -613,7 +508,7 @@ def online(
             c.print(f"  [dim]{result['done']}[/]")
         return result
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command("online-demo")
@@ -647,7 +542,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
         return run_online_demo(settings, _config_arg(config), online_flow, on_step=show)
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -714,7 +609,7 @@ def release(
             c.print(f"  record kept in {out['record']}; next: {out['next']}")
         return out
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -752,7 +647,7 @@ def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         )
         return info
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 @app.command()
@@ -773,7 +668,7 @@ def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 c.print(f"stopped {name} (pid {pid}){killed}")
         return info
 
-    _emit(_run(as_json, work), as_json)
+    run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from challenger import cli
+from challenger import run_contract
 from challenger.errors import BatchQuarantined
 
 
@@ -40,7 +40,7 @@ def run_logger() -> Iterator[logging.Logger]:
     yield logger
     logger.setLevel(level)
     logger.removeHandler(keep)
-    logger.removeFilter(cli._FILTER)
+    logger.removeFilter(run_contract._FILTER)
 
 
 def _kept(logger: logging.Logger) -> list[str]:
@@ -48,13 +48,13 @@ def _kept(logger: logging.Logger) -> list[str]:
 
 
 def test_an_expected_outcome_leaves_no_traceback(run_logger: logging.Logger) -> None:
-    cli._quiet_expected_outcomes()
+    run_contract.quiet_expected_outcomes()
     _log_failure(run_logger, BatchQuarantined("batch b.csv failed validation", Path("q")))
     assert _kept(run_logger) == ["Finished in state Completed()"]
 
 
 def test_an_unexpected_failure_keeps_its_report(run_logger: logging.Logger) -> None:
-    cli._quiet_expected_outcomes()
+    run_contract.quiet_expected_outcomes()
     _log_failure(run_logger, RuntimeError("boom"))
     assert len(_kept(run_logger)) == 3
     assert _kept(run_logger)[0].startswith("Encountered exception during execution: RuntimeError")
@@ -63,7 +63,7 @@ def test_an_unexpected_failure_keeps_its_report(run_logger: logging.Logger) -> N
 def test_verbose_keeps_everything(
     run_logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_VERBOSE", True)
-    cli._quiet_expected_outcomes()
+    monkeypatch.setattr(run_contract, "_VERBOSE", [True])
+    run_contract.quiet_expected_outcomes()
     _log_failure(run_logger, BatchQuarantined("batch b.csv failed validation", Path("q")))
     assert len(_kept(run_logger)) == 3

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from challenger import cli, errors
+from challenger import errors, run_contract
 
 SRC = Path(errors.__file__).resolve().parent
 
@@ -91,13 +91,13 @@ def test_no_exception_class_is_defined_outside_the_errors_module() -> None:
 def test_user_errors_exit_2(
     cls: type[Exception], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "_prepare_environment", lambda: None)
+    monkeypatch.setattr(run_contract, "_prepare_environment", lambda: None)
 
     def work() -> None:
         raise _instance(cls)
 
     with pytest.raises(typer.Exit) as exited:
-        cli._run(True, work)
+        run_contract.run(True, work)
     assert exited.value.exit_code == 2
     assert json.loads(capsys.readouterr().out) == {
         "error": f"{cls.__name__} happened",
@@ -109,11 +109,11 @@ def test_user_errors_exit_2(
     "exc", [ValueError("plain"), RuntimeError("boom"), *map(_instance, errors.INTERNAL)]
 )
 def test_other_failures_exit_1(exc: Exception, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_prepare_environment", lambda: None)
+    monkeypatch.setattr(run_contract, "_prepare_environment", lambda: None)
 
     def work() -> None:
         raise exc
 
     with pytest.raises(typer.Exit) as exited:
-        cli._run(False, work)
+        run_contract.run(False, work)
     assert exited.value.exit_code == 1
