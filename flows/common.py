@@ -26,6 +26,9 @@ from challenger.gate.promotion import Lock, recover
 from challenger.store.lock import promotion_lock as store_lock
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking, process_alive, this_process
+from flows import temporary_server
+
+temporary_server.install()  # a kill -9 of the command must not orphan Prefect's temporary server
 
 PROMOTION_LIMIT = "challenger-promotion"
 LOCK_TIMEOUT_SECONDS = 600
