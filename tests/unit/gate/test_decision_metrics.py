@@ -142,5 +142,5 @@ def test_decision_metrics_follow_the_task_and_the_configuration() -> None:
         _evidence(_t("roc_auc", 0.0, 0.001), _t("brier", 0.05, 0.001)), ni
     )
     assert [c.name for c in checks] == ["primary_metric_non_inferiority"]
-    with pytest.raises(ValidationError, match=r"decision_metrics names 'rmse'"):
+    with pytest.raises(ValidationError, match=r"gate.decision_metrics: names 'rmse'"):
         Settings(gate={"decision_metrics": {"rmse": 1.0}})  # type: ignore[arg-type]
