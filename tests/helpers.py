@@ -16,6 +16,8 @@ import pandas as pd
 import yaml
 
 from challenger.config import CandidateConfig, Settings, load_config
+from challenger.online import rollout
+from challenger.online.log import LogStore
 from challenger.store.connection import create_store
 from challenger.store.registry import Registry
 from challenger.train.fit import run_fold
@@ -166,3 +168,13 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if line.startswith(f"{name}{{{want}}}" if labels else f"{name} "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def running_canary(store: LogStore, stage: int = 0) -> rollout.RolloutState:
+    """A stored canary of v3 against champion v2, running at ``stage``."""
+    state = rollout.write(store, rollout.start("canary", 3, 2, now=1.0))
+    assert state is not None
+    if stage:
+        state = rollout.write(store, rollout.advance(state, stage, "earlier stage", now=1.0))
+        assert state is not None
+    return state

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.helpers import running_canary
+
 from challenger.config import Settings
 from challenger.gate.evidence import Check
 from challenger.online import rollout
@@ -25,15 +27,6 @@ CANARY = with_overrides(
 )
 
 
-def _running(store: LogStore, stage: int = 0) -> rollout.RolloutState:
-    state = rollout.write(store, rollout.start("canary", 3, 2, now=1.0))
-    assert state is not None
-    if stage:
-        state = rollout.write(store, rollout.advance(state, stage, "earlier stage", now=1.0))
-        assert state is not None
-    return state
-
-
 def _decision(action: str, **details: object) -> OnlineDecision:
     checks = (
         Check("canary_error_rate", True, "pass", "tolerance 0.01", "error_rate: 0 vs 0"),
@@ -44,7 +37,7 @@ def _decision(action: str, **details: object) -> OnlineDecision:
 
 def test_a_decision_that_moves_no_rollout_does_nothing(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
-    state = _running(store)
+    state = running_canary(store)
     d = OnlineDecision("canary", "keep_watching", "too few", (), 3, 2)
     assert move_rollout(d, state, CANARY.rollout.canary, store) == (d, "nothing to do")
     assert rollout.read(store) == state

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.helpers import running_canary
 
 from challenger.config import Settings
 from challenger.online import rollout
@@ -32,15 +33,6 @@ def _review(store: LogStore, champion: int | None = 2, challenger: int | None = 
     return review_rollout(
         CANARY, store, champion=champion, challenger=challenger, rollback_recorded=_never
     ).decision
-
-
-def _running(store: LogStore, stage: int = 0) -> rollout.RolloutState:
-    state = rollout.write(store, rollout.start("canary", 3, 2, now=1.0))
-    assert state is not None
-    if stage:
-        state = rollout.write(store, rollout.advance(state, stage, "earlier stage", now=1.0))
-        assert state is not None
-    return state
 
 
 def _log_canary(store: LogStore, n_per_arm: int, stage: int = 0) -> None:
@@ -78,7 +70,7 @@ def test_nothing_is_judged_without_a_running_rollout_of_the_challenger(tmp_path:
     store = LogStore(tmp_path / "log.db")
     d = _review(store)
     assert d.action == "keep_watching" and "no canary rollout has started" in d.reason  # type: ignore[attr-defined]
-    state = _running(store)
+    state = running_canary(store)
     other = _review(store, challenger=4)
     assert other.action == "keep_watching" and "the app starts a new rollout" in other.reason  # type: ignore[attr-defined]
     rollout.write(store, rollout.promoted(state, "full rollout", now=2.0))
@@ -88,7 +80,7 @@ def test_nothing_is_judged_without_a_running_rollout_of_the_challenger(tmp_path:
 
 def test_a_rollout_the_app_stopped_is_rolled_back_until_it_is_recorded(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
-    state = _running(store)
+    state = running_canary(store)
     rollout.write(store, rollout.stop(state, "critical error_rate", by="guard", now=2.0))
     d = _review(store)
     assert d.action == "rollback" and d.reason == "guard: critical error_rate"  # type: ignore[attr-defined]
@@ -107,7 +99,7 @@ def test_a_rollout_the_app_stopped_is_rolled_back_until_it_is_recorded(tmp_path:
 
 def test_a_champion_that_moved_restarts_the_rollout_against_the_new_one(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
-    _running(store, stage=2)
+    running_canary(store, stage=2)
     rev = review_rollout(CANARY, store, champion=5, challenger=3, rollback_recorded=_never)
     assert rev.decision.action == "keep_watching"
     assert rev.decision.details == {"restart": {"champion_version": 5}}
@@ -120,7 +112,7 @@ def test_a_champion_that_moved_restarts_the_rollout_against_the_new_one(tmp_path
 
 def test_a_healthy_stage_is_judged_from_the_log_and_advanced_once(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
-    _running(store)
+    running_canary(store)
     _log_canary(store, 12)
     rev = review_rollout(CANARY, store, champion=2, challenger=3, rollback_recorded=_never)
     d = rev.decision
