@@ -77,11 +77,15 @@ class MetricError(ChallengerError, ValueError):
 
 
 class BatchQuarantined(ChallengerError):
-    """A batch failed validation and was moved to quarantine."""
+    """A batch failed validation and was moved to quarantine.
 
-    def __init__(self, message: str, quarantine_path: str) -> None:
+    ``report`` is the quarantine report as Markdown (empty where none was written).
+    """
+
+    def __init__(self, message: str, quarantine_path: str, report: str = "") -> None:
         super().__init__(message)
         self.quarantine_path = quarantine_path
+        self.report = report
 
 
 class RegistryUnavailable(ChallengerError):

@@ -338,3 +338,41 @@ def _cooldown(
             f"{minutes_since:.0f} minute(s) since the last retrain; cooldown is {cool.minutes:g}"
         )
     return "; ".join(parts) or None
+
+
+EVENTS = {
+    "data_change": "challenger.drift.detected",
+    "performance": "challenger.performance.degraded",
+    "concept": "challenger.performance.degraded",  # the champion's errors rose
+}
+"""The event each trigger emits for the ``retrain/on-trigger`` deployment (prefect.yaml)."""
+REQUESTED_EVENT = "challenger.retrain.requested"
+"""The event of every other trigger (manual, interval, first model)."""
+
+
+@dataclass(frozen=True)
+class RetrainEvent:
+    """The event that asks the ``retrain/on-trigger`` deployment for a retrain."""
+
+    event: str
+    resource: dict[str, str]
+    payload: dict[str, Any]
+
+
+def retrain_event(
+    decision: TriggerDecision, model: str, batches: Sequence[str], config: str | None
+) -> RetrainEvent:
+    """The event for a decision to retrain ``model``, with the trigger and its evidence."""
+    return RetrainEvent(
+        event=EVENTS.get(decision.trigger, REQUESTED_EVENT),
+        resource={
+            "prefect.resource.id": f"challenger.model.{model}",
+            "prefect.resource.name": model,
+        },
+        payload={
+            "trigger": decision.trigger,
+            "evidence": decision.to_dict(),
+            "batches": list(batches),
+            "config": config,
+        },
+    )

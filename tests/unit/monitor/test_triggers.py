@@ -272,3 +272,16 @@ def test_the_drift_control_travels_with_the_evidence() -> None:
     assert d.reasons[0].endswith("x0 (family-wise error rate 5%)")
     assert d.evidence["drift_control"] == control
     assert d.evidence["drift_notes"] == ["Column 'c0' holds integer codes ..."]
+
+
+def test_retrain_event_names_the_trigger_and_carries_its_evidence() -> None:
+    from challenger.monitor.triggers import REQUESTED_EVENT, TriggerDecision, retrain_event
+
+    drift = TriggerDecision(True, "data_change", ("3 columns drifted",), {"columns": ["a"]})
+    ask = retrain_event(drift, "churn", ("b1", "b2"), "/x/challenger.yaml")
+    assert ask.event == "challenger.drift.detected"
+    assert ask.resource["prefect.resource.id"] == "challenger.model.churn"
+    assert ask.payload["batches"] == ["b1", "b2"]
+    assert ask.payload["evidence"]["evidence"] == {"columns": ["a"]}
+    manual = TriggerDecision(True, "manual", ("asked",))
+    assert retrain_event(manual, "churn", (), None).event == REQUESTED_EVENT

@@ -1,0 +1,231 @@
+"""The check of one incoming file: validate, accept, measure drift, watch the champion, decide.
+
+This is the sequence the monitor flow runs for each file, written once here so the flow only
+orchestrates it. :func:`check_file` reads a batch or label file; a batch is validated against
+the configured suite completed from the champion's data, accepted into the batch store, and
+compared with the champion's reference (drift) and labels (concept); a label file is joined to
+the accepted rows it labels and the champion's performance re-checked. Either way the trigger
+policy decides whether to retrain. A file that fails validation is quarantined with its report
+(a file the user named is copied, never moved) and :class:`~challenger.errors.BatchQuarantined`
+is raised with the quarantine report as Markdown for the caller to publish.
+
+The steps that should show in an orchestrator's UI (validation, drift, the concept watch) are
+passed in as :class:`Steps`, so a flow can wrap them as tasks while the library stays free of
+Prefect; :func:`incoming_files` lists what a scan still has to look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from challenger.config import Settings
+from challenger.errors import BatchQuarantined
+from challenger.monitor import assess, report
+from challenger.monitor.concept import ConceptResult, watch_concept
+from challenger.monitor.drift import DriftResult
+from challenger.monitor.intake import check_batch, new_batches, read_incoming
+from challenger.monitor.labels import (
+    applied_label_files,
+    apply_labels,
+    archive_label_file,
+    check_labels,
+    is_label_file,
+    newly_labelled,
+)
+from challenger.monitor.quarantine import quarantine, unchanged_originals
+from challenger.monitor.schema import batch_schema
+from challenger.monitor.validation import BatchSchema, ValidationResult
+from challenger.results import FileCheck
+from challenger.store.batches import Conformed, accept_batch
+from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
+from challenger.train.window import labelled_rows
+
+
+class Log(Protocol):
+    """The logger the steps report to (a flow passes its run logger)."""
+
+    def info(self, msg: str, *args: object) -> None: ...
+
+    def warning(self, msg: str, *args: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The monitor's visible steps; a flow passes them wrapped as tasks."""
+
+    validate: Callable[[Conformed, BatchSchema], ValidationResult] = check_batch
+    drift: Callable[..., DriftResult | None] = assess.batch_drift
+    concept: Callable[..., ConceptResult | None] = watch_concept
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One checked file: what the monitor saw and decided, and where its drift report went."""
+
+    file: FileCheck
+    validation: ValidationResult
+    drift_run: str | None = None  # the MLflow run that holds the drift report
+    drift_html: Path | None = None
+
+
+def incoming_files(settings: Settings) -> list[Path]:
+    """The files of ``data.incoming_dir`` a scan still has to check, oldest first.
+
+    Named files the monitor copied (to quarantine, or an applied label file to the archive)
+    stay where they are and are skipped while unchanged, so each is looked at once.
+    """
+    d = settings.data
+    incoming, accepted = settings.path(d.incoming_dir), settings.path(d.accepted_dir)
+    seen = unchanged_originals(settings.path(d.quarantine_dir), incoming)
+    seen += applied_label_files(accepted, incoming)
+    return new_batches(incoming, accepted, skip=seen)
+
+
+def check_file(
+    path: Path,
+    settings: Settings,
+    stores: tuple[Registry, Tracking],
+    reason: str,
+    *,
+    owned: bool,
+    log: Log,
+    steps: Steps = Steps(),
+) -> Checked:
+    """Validate one file, accept it, and decide whether a trigger fires.
+
+    ``owned``: the file is in the monitor's own incoming folder (a failing one leaves it);
+    a file the user named is never moved.
+
+    Raises:
+        BatchQuarantined: The file failed validation; it is in quarantine with its report.
+        DataError: The file is missing or cannot be read.
+    """
+    batch = read_incoming(path, settings)
+    if is_label_file(batch.frame, settings):
+        return _check_labels(
+            path, batch, settings, stores, reason, owned=owned, log=log, steps=steps
+        )
+    return _check_batch(path, batch, settings, stores, reason, owned=owned, log=log, steps=steps)
+
+
+def _check_batch(
+    path: Path,
+    batch: Conformed,
+    settings: Settings,
+    stores: tuple[Registry, Tracking],
+    reason: str,
+    *,
+    owned: bool,
+    log: Log,
+    steps: Steps,
+) -> Checked:
+    d, frame, batch_id = settings.data, batch.frame, path.stem
+    registry, tracking = stores
+    champion = registry.champion()
+    reference = tracking.load_reference(champion.run_id) if champion else None
+    validation = steps.validate(batch, batch_schema(settings, reference, incoming=batch_id))
+    if not validation.success:
+        _quarantine(path, validation, settings, kind="batch", move=owned)
+    accept_batch(frame, batch_id, settings.path(d.accepted_dir), d.timestamp)
+    log.info(
+        "Batch %s passed %d expectations on %d rows",
+        batch_id,
+        validation.n_expectations,
+        len(frame),
+    )
+    if champion is None or reference is None:
+        decision = assess.first_model_decision(settings, reason)
+        version = champion.version if champion else None
+        checked = FileCheck(batch_id, "batch", "accepted", validation.n_rows, version, decision)
+        return Checked(checked, validation)
+
+    model = registry.load_model(champion.version)
+    ref = assess.with_prediction(reference, model, d.features, d.task)
+    cur = assess.with_prediction(frame, model, d.features, d.task)
+    html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
+    drift = steps.drift(ref, cur, settings, html)
+    labelled = [(batch_id, labelled_rows(frame, d.target))]
+    concept = steps.concept(
+        settings, champion, model, labelled, reference, source=batch_id, once=True
+    )
+    newest = max((v.created_ms for v in registry.versions()), default=0)
+    decision = assess.trigger_decision(
+        settings, champion, model, newest, reason, drift, reference, frame, concept
+    )
+    checked = FileCheck(
+        batch_id, "batch", "accepted", validation.n_rows, champion.version, decision, drift
+    )
+    if drift is None:
+        log.warning("No feature of %s has values on both sides: drift was not measured", batch_id)
+        return Checked(checked, validation)
+    log.info("Drift: %s", drift.summary())
+    run_id = report.log_monitor_run(
+        tracking, settings.training.primary_metric, batch_id, frame, drift, decision,
+        champion.version, html,
+    )  # fmt: skip
+    return Checked(checked, validation, run_id, html)
+
+
+def _check_labels(
+    path: Path,
+    labels: Conformed,
+    settings: Settings,
+    stores: tuple[Registry, Tracking],
+    reason: str,
+    *,
+    owned: bool,
+    log: Log,
+    steps: Steps,
+) -> Checked:
+    """Join a label file to the accepted rows it labels, then re-check performance."""
+    registry, tracking = stores
+    champion = registry.champion()
+    accepted_dir = settings.path(settings.data.accepted_dir)
+    validation, per_batch = check_labels(labels, settings, accepted_dir)
+    if not validation.success:
+        _quarantine(path, validation, settings, kind="labels", move=owned)
+    fresh = newly_labelled(per_batch, settings)
+    written = apply_labels(per_batch, settings)
+    kept = archive_label_file(path, accepted_dir, move=owned)
+    log.info(
+        "Labels %s: %d rows labelled in %d batch(es); kept in %s",
+        path.name, written, len(per_batch), kept,
+    )  # fmt: skip
+    if champion is None:
+        decision = assess.first_model_decision(settings, reason)
+    else:
+        model = registry.load_model(champion.version)
+        reference = tracking.load_reference(champion.run_id)
+        concept = steps.concept(settings, champion, model, fresh, reference, source=path.name)
+        newest = max((v.created_ms for v in registry.versions()), default=0)
+        decision = assess.trigger_decision(
+            settings, champion, model, newest, reason, None, None, None, concept
+        )
+    checked = FileCheck(
+        path.stem, "labels", "labels applied", written, champion.version if champion else None,
+        decision, labelled_batches=tuple(sorted(p.stem for p in per_batch)),
+    )  # fmt: skip
+    return Checked(checked, validation)
+
+
+def _quarantine(
+    path: Path, validation: ValidationResult, settings: Settings, kind: str, *, move: bool
+) -> None:
+    where = quarantine(
+        path,
+        validation,
+        settings.path(settings.data.quarantine_dir),
+        kind="labels" if kind == "labels" else "batch",
+        move=move,
+    )
+    what = "was moved to" if move else f"stays in {path.parent}; a copy is in"
+    raise BatchQuarantined(
+        f"{kind} {path.name} failed validation and {what} {where} with its report: "
+        f"{validation.summary()}",
+        str(where),
+        report=report.quarantine_markdown(path.name, validation, where),
+    )
