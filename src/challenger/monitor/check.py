@@ -105,31 +105,34 @@ def check_file(
         DataError: The file is missing or cannot be read.
     """
     batch = read_incoming(path, settings)
+    at = _At(path, settings, stores, reason, owned, log, steps)
     if is_label_file(batch.frame, settings):
-        return _check_labels(
-            path, batch, settings, stores, reason, owned=owned, log=log, steps=steps
-        )
-    return _check_batch(path, batch, settings, stores, reason, owned=owned, log=log, steps=steps)
+        return _check_labels(at, batch)
+    return _check_batch(at, batch)
 
 
-def _check_batch(
-    path: Path,
-    batch: Conformed,
-    settings: Settings,
-    stores: tuple[Registry, Tracking],
-    reason: str,
-    *,
-    owned: bool,
-    log: Log,
-    steps: Steps,
-) -> Checked:
+@dataclass(frozen=True)
+class _At:
+    """The file being checked and what its check runs with."""
+
+    path: Path
+    settings: Settings
+    stores: tuple[Registry, Tracking]
+    reason: str
+    owned: bool
+    log: Log
+    steps: Steps
+
+
+def _check_batch(at: _At, batch: Conformed) -> Checked:
+    path, settings, reason, log, steps = at.path, at.settings, at.reason, at.log, at.steps
     d, frame, batch_id = settings.data, batch.frame, path.stem
-    registry, tracking = stores
+    registry, tracking = at.stores
     champion = registry.champion()
     reference = tracking.load_reference(champion.run_id) if champion else None
     validation = steps.validate(batch, batch_schema(settings, reference, incoming=batch_id))
     if not validation.success:
-        _quarantine(path, validation, settings, kind="batch", move=owned)
+        _quarantine(path, validation, settings, kind="batch", move=at.owned)
     accept_batch(frame, batch_id, settings.path(d.accepted_dir), d.timestamp)
     log.info(
         "Batch %s passed %d expectations on %d rows",
@@ -170,19 +173,10 @@ def _check_batch(
     return Checked(checked, validation, run_id, html)
 
 
-def _check_labels(
-    path: Path,
-    labels: Conformed,
-    settings: Settings,
-    stores: tuple[Registry, Tracking],
-    reason: str,
-    *,
-    owned: bool,
-    log: Log,
-    steps: Steps,
-) -> Checked:
+def _check_labels(at: _At, labels: Conformed) -> Checked:
     """Join a label file to the accepted rows it labels, then re-check performance."""
-    registry, tracking = stores
+    path, settings, reason, owned = at.path, at.settings, at.reason, at.owned
+    registry, tracking = at.stores
     champion = registry.champion()
     accepted_dir = settings.path(settings.data.accepted_dir)
     validation, per_batch = check_labels(labels, settings, accepted_dir)
@@ -191,7 +185,7 @@ def _check_labels(
     fresh = newly_labelled(per_batch, settings)
     written = apply_labels(per_batch, settings)
     kept = archive_label_file(path, accepted_dir, move=owned)
-    log.info(
+    at.log.info(
         "Labels %s: %d rows labelled in %d batch(es); kept in %s",
         path.name, written, len(per_batch), kept,
     )  # fmt: skip
@@ -200,7 +194,7 @@ def _check_labels(
     else:
         model = registry.load_model(champion.version)
         reference = tracking.load_reference(champion.run_id)
-        concept = steps.concept(settings, champion, model, fresh, reference, source=path.name)
+        concept = at.steps.concept(settings, champion, model, fresh, reference, source=path.name)
         newest = max((v.created_ms for v in registry.versions()), default=0)
         decision = assess.trigger_decision(
             settings, champion, model, newest, reason, None, None, None, concept
