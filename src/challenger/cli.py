@@ -635,10 +635,9 @@ def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"[bold green]MLflow UI[/]   {info['model_url']}")
         for d in info["deployments"]:
             sched = ", ".join(
-                s["rrule"].splitlines()[-1].removeprefix("RRULE:")
-                + ("" if s["active"] else " (off)")
+                f"cron {s['cron']} UTC" + ("" if s["active"] else " (off)")
                 for s in d["schedules"]
-                if s.get("rrule")
+                if s.get("cron")
             )
             out.print(f"  deployment [cyan]{d['name']}[/] {sched or 'no schedule'}")
         out.print(

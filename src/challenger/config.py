@@ -899,6 +899,11 @@ MIN_ADMIN_TOKEN_LENGTH = 16
 class ServingConfig(_Section):
     """The serving app: where it listens, its limits, the prediction log and the flags file."""
 
+    enabled: bool = Field(
+        False,
+        description="The serving app runs (challenger serve): only then does the "
+        "online-analysis deployment get an active schedule.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     admin_token: SecretStr | None = Field(

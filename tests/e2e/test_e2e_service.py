@@ -121,6 +121,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 # Active schedules that cannot come due during the test (once a year).
                 "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
                 "rollout": {"review_minutes": 525_600},
+                "serving": {"enabled": True},  # a serving app: the online analysis is scheduled
                 "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
             }
         )
@@ -192,26 +193,26 @@ def test_up_serves_both_uis_with_the_deployments_and_their_schedules(
     assert httpx.get(service["model_url"].split("#")[0], timeout=10).status_code == 200
     names = [d["name"] for d in service["deployments"]]
     assert names == [
-        "monitor/scheduled",
-        "online-analysis/scheduled",
+        "monitor/check-incoming",
+        "online-analysis/review-live-traffic",
         "retrain/manual",
+        "retrain/on-schedule",
         "retrain/on-trigger",
-        "retrain/scheduled",
     ]
 
-    monitor = deployment(service, "monitor/scheduled")
+    monitor = deployment(service, "monitor/check-incoming")
     [schedule] = monitor["schedules"]
     assert schedule["active"] is True
-    assert schedule["schedule"]["rrule"].endswith("RRULE:FREQ=DAILY;INTERVAL=365")
+    assert schedule["schedule"]["cron"] == "0 0 1 1 *"  # "At 00:00 on 1 January" in the UI
     assert monitor["parameters"] == {"config": str(service["config"]), "retrain_via": "event"}
     assert deployment(service, "retrain/manual")["schedules"] == []
-    scheduled = deployment(service, "retrain/scheduled")
+    scheduled = deployment(service, "retrain/on-schedule")
     assert scheduled["parameters"]["reason"] == "interval" and scheduled["schedules"][0]["active"]
 
-    online = deployment(service, "online-analysis/scheduled")
+    online = deployment(service, "online-analysis/review-live-traffic")
     [schedule] = online["schedules"]
     assert schedule["active"] is True
-    assert schedule["schedule"]["rrule"].endswith("RRULE:FREQ=DAILY;INTERVAL=365")
+    assert schedule["schedule"]["cron"] == "0 0 1 1 *"  # "At 00:00 on 1 January" in the UI
     assert online["parameters"] == {"config": str(service["config"])}
     assert online["entrypoint"] == "flows/online.py:online_flow"
     assert online["work_queue_name"] == "online"
@@ -262,7 +263,7 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
     on_trigger = deployment(service, "retrain/on-trigger")
 
     done = prefect(
-        "deployment", "run", "monitor/scheduled",
+        "deployment", "run", "monitor/check-incoming",
         "--watch", "--watch-timeout", str(RUN_TIMEOUT),
         env=service["env"],
     )  # fmt: skip
@@ -330,7 +331,7 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
 
 def test_the_online_analysis_deployment_runs_on_its_queue(service: dict[str, Any]) -> None:
     done = prefect(
-        "deployment", "run", "online-analysis/scheduled",
+        "deployment", "run", "online-analysis/review-live-traffic",
         "--watch", "--watch-timeout", str(RUN_TIMEOUT),
         env=service["env"],
     )  # fmt: skip

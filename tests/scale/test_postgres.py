@@ -115,7 +115,7 @@ def test_a_drift_event_retrains_and_promotes_with_everything_in_postgresql(
     drifted = simulate_batch(3, 2000, 7, Period(1.0, 1.0))
     write_table(drifted, service["folder"] / "data" / "incoming" / "day-003.parquet")
     monitor = prefect(
-        "deployment", "run", "monitor/scheduled",
+        "deployment", "run", "monitor/check-incoming",
         "--watch", "--watch-timeout", str(RUN_TIMEOUT),
         env=service["env"],
     )  # fmt: skip
@@ -157,7 +157,7 @@ def test_a_drift_event_retrains_and_promotes_with_everything_in_postgresql(
         "WHERE r.state_type <> 'SCHEDULED'",
     )
     assert sorted(finished) == [
-        ("monitor/scheduled", "COMPLETED"),
+        ("monitor/check-incoming", "COMPLETED"),
         ("retrain/manual", "COMPLETED"),
         ("retrain/on-trigger", "COMPLETED"),
     ]

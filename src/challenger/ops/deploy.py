@@ -1,9 +1,9 @@
 """The ``prefect.yaml`` build step: the values its deployments are templated with.
 
 ``prefect deploy`` (run by ``challenger up``) calls :func:`deployment_values`, which reads
-``challenger.yaml`` so the schedules (``triggers.interval``, ``rollout.review_minutes``) and
-the configuration path have one source; :func:`pools_and_queues` reads which work pools and
-queues the deployments need, so ``up`` can create them first.
+``challenger.yaml`` so the schedules (``triggers.interval``, ``rollout.review_minutes``,
+``serving.enabled``) and the configuration path have one source; :func:`pools_and_queues`
+reads which work pools and queues the deployments need, so ``up`` can create them first.
 """
 
 from __future__ import annotations
@@ -20,19 +20,50 @@ from challenger.errors import ConfigError
 PREFECT_FILE = "prefect.yaml"
 CHECKOUT = Path(__file__).resolve().parents[3]  # src/challenger/ops/deploy.py -> the clone
 CONFIG_ENV = "CHALLENGER_CONFIG"
-ANCHOR = "20260101T000000"  # fixed DTSTART: redeploying keeps the schedule's phase
-OFF_RRULE = "FREQ=WEEKLY;INTERVAL=1"  # a valid rule for a schedule that is switched off
+#: A cron for a schedule that is switched off (its ``active`` is false; any valid rule).
+OFF_CRON = "0 0 1 1 *"
+#: Whole days a cron repeats exactly: daily, weekly, yearly.
+DAY_CRONS = {1: "0 0 * * *", 7: "0 0 * * 0", 365: "0 0 1 1 *"}
 
 
-def rrule_every(seconds: float) -> str:
-    """An RFC 5545 rule repeating every ``seconds``, in the largest whole unit."""
-    whole = max(1, round(seconds))
-    for unit, size in (("WEEKLY", 604_800), ("DAILY", 86_400), ("HOURLY", 3_600)):
-        if whole % size == 0:
-            return f"DTSTART:{ANCHOR}\nRRULE:FREQ={unit};INTERVAL={whole // size}"
-    if whole % 60 == 0:
-        return f"DTSTART:{ANCHOR}\nRRULE:FREQ=MINUTELY;INTERVAL={whole // 60}"
-    return f"DTSTART:{ANCHOR}\nRRULE:FREQ=SECONDLY;INTERVAL={whole}"
+def cron_every(minutes: float, key: str) -> str:
+    """A cron (UTC) repeating every ``minutes``, which the Prefect UI shows in plain words.
+
+    A cron repeats evenly only for a divisor of an hour, a divisor of a day, a day, a week or
+    a year; Prefect 3.9 cannot template an ``interval:`` into ``prefect.yaml``.
+
+    Raises:
+        ConfigError: ``minutes`` is none of those (``key`` names the setting).
+    """
+    whole = round(minutes)
+    if whole == minutes and whole > 0:
+        if whole < 60 and 60 % whole == 0:
+            return f"*/{whole} * * * *" if whole > 1 else "* * * * *"
+        if whole % 60 == 0 and whole < 1440 and 24 % (whole // 60) == 0:
+            hours = whole // 60
+            return f"0 */{hours} * * *" if hours > 1 else "0 * * * *"
+        if whole % 1440 == 0 and whole // 1440 in DAY_CRONS:
+            return DAY_CRONS[whole // 1440]
+    raise ConfigError(
+        f"{key} must be a schedule a cron repeats evenly (a divisor of 60 minutes or of 24 "
+        f"hours, a day, a week or a year), not {minutes:g} minutes"
+    )
+
+
+def online_scheduled(settings: Settings) -> bool:
+    """Whether the online analysis gets an active schedule: a serving app to analyse exists.
+
+    Only a binary task is compared online, only when ``serving.enabled`` says the app runs,
+    it logs predictions and the rollout compares a challenger (not ``champion`` only), every
+    ``rollout.review_minutes``.
+    """
+    return (
+        settings.data.task == "binary"
+        and settings.serving.enabled
+        and settings.serving.log_enabled
+        and settings.rollout.strategy != "champion"
+        and settings.rollout.review_minutes is not None
+    )
 
 
 def deployment_values(config: str | None = None) -> dict[str, Any]:
@@ -44,13 +75,14 @@ def deployment_values(config: str | None = None) -> dict[str, Any]:
 
     Returns:
         ``config`` (absolute path or None), ``code_dir`` (where the flows are, the working
-        directory of every run), the schedules as RRULEs with their on/off switches
-        (``monitor_rrule``, ``monitor_active``, ``retrain_rrule``, ``retrain_active``,
-        ``online_rrule``, ``online_active``) and ``model_name``. The online analysis is
-        scheduled only for a binary task (the only one the serving app compares).
+        directory of every run), the schedules as crons with their on/off switches
+        (``monitor_cron``, ``monitor_active``, ``retrain_cron``, ``retrain_active``,
+        ``online_cron``, ``online_active``) and ``model_name``. The online analysis is
+        scheduled only when :func:`online_scheduled`.
 
     Raises:
-        ConfigError: The configuration is invalid (the deploy then stops with its message).
+        ConfigError: The configuration is invalid or an interval is not a cron (the deploy
+            then stops with its message).
     """
     chosen = config or os.environ.get(CONFIG_ENV) or None
     path = Path(chosen).resolve() if chosen else None
@@ -58,26 +90,24 @@ def deployment_values(config: str | None = None) -> dict[str, Any]:
         path = (Path.cwd() / DEFAULT_CONFIG_NAME).resolve()
     settings = load_config(path)
     interval = settings.triggers.interval
-    monitor = interval.monitor_minutes
-    retrain = interval.retrain_hours
-    review = settings.rollout.review_minutes if settings.data.task == "binary" else None
-    return {
+    review = settings.rollout.review_minutes if online_scheduled(settings) else None
+    every = {
+        "monitor": (interval.monitor_minutes, "triggers.interval.monitor_minutes"),
+        "retrain": (
+            None if interval.retrain_hours is None else interval.retrain_hours * 60,
+            "triggers.interval.retrain_hours",
+        ),
+        "online": (review, "rollout.review_minutes"),
+    }
+    values: dict[str, Any] = {
         "config": None if path is None else str(path),
         "code_dir": str(Path.cwd().resolve()),
-        "monitor_rrule": rrule_every(monitor * 60)
-        if monitor
-        else f"DTSTART:{ANCHOR}\nRRULE:{OFF_RRULE}",
-        "monitor_active": monitor is not None,
-        "retrain_rrule": rrule_every(retrain * 3600)
-        if retrain
-        else f"DTSTART:{ANCHOR}\nRRULE:{OFF_RRULE}",
-        "retrain_active": retrain is not None,
-        "online_rrule": rrule_every(review * 60)
-        if review
-        else f"DTSTART:{ANCHOR}\nRRULE:{OFF_RRULE}",
-        "online_active": review is not None,
         "model_name": settings.project.model_name,
     }
+    for name, (minutes, key) in every.items():
+        values[f"{name}_cron"] = OFF_CRON if minutes is None else cron_every(minutes, key)
+        values[f"{name}_active"] = minutes is not None
+    return values
 
 
 def find_prefect_file(settings: Settings) -> Path:

@@ -481,7 +481,7 @@ def _deployments(settings: Settings) -> list[dict[str, Any]]:
             {
                 "name": f"{flows.get(d['flow_id'], '?')}/{d['name']}",
                 "schedules": [
-                    {"rrule": s["schedule"].get("rrule"), "active": s["active"]}
+                    {"cron": s["schedule"].get("cron"), "active": s["active"]}
                     for s in d.get("schedules", [])
                 ],
                 "work_queue": d.get("work_queue_name"),

@@ -18,17 +18,25 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(
-    ("seconds", "rule"),
+    ("minutes", "cron"),
     [
-        (3600, "FREQ=HOURLY;INTERVAL=1"),
-        (168 * 3600, "FREQ=WEEKLY;INTERVAL=1"),
-        (2 * 86_400, "FREQ=DAILY;INTERVAL=2"),
-        (15 * 60, "FREQ=MINUTELY;INTERVAL=15"),
-        (90, "FREQ=SECONDLY;INTERVAL=90"),
+        (15, "*/15 * * * *"),
+        (1, "* * * * *"),
+        (60, "0 * * * *"),
+        (6 * 60, "0 */6 * * *"),
+        (1440, "0 0 * * *"),
+        (7 * 1440, "0 0 * * 0"),
+        (365 * 1440, "0 0 1 1 *"),
     ],
 )
-def test_intervals_become_rrules_in_the_largest_whole_unit(seconds: int, rule: str) -> None:
-    assert deploy.rrule_every(seconds) == f"DTSTART:20260101T000000\nRRULE:{rule}"
+def test_intervals_become_crons_the_ui_reads_as_words(minutes: int, cron: str) -> None:
+    assert deploy.cron_every(minutes, "k") == cron
+
+
+@pytest.mark.parametrize("minutes", [45, 90, 5 * 60, 2 * 1440, 0.5])
+def test_an_interval_no_cron_repeats_evenly_is_refused_with_its_key(minutes: float) -> None:
+    with pytest.raises(ConfigError, match=r"^the\.key must be a schedule"):
+        deploy.cron_every(minutes, "the.key")
 
 
 def test_deployment_values_come_from_the_configuration(
@@ -44,11 +52,18 @@ def test_deployment_values_come_from_the_configuration(
     values = deploy.deployment_values()
 
     assert values["config"] == str(cfg.resolve()) and values["code_dir"] == str(tmp_path.resolve())
-    assert values["monitor_rrule"].endswith("FREQ=MINUTELY;INTERVAL=30")
+    assert values["monitor_cron"] == "*/30 * * * *"
     assert values["monitor_active"] is True and values["retrain_active"] is False
-    assert values["online_rrule"].endswith("FREQ=MINUTELY;INTERVAL=15") and values["online_active"]
+    assert values["online_active"] is False  # no serving app: no online analysis runs
     assert values["model_name"] == "m"
-    cfg.write_text("data: {task: regression}\ntraining: {primary_metric: rmse}\n")
+    cfg.write_text("serving: {enabled: true}\n")
+    values = deploy.deployment_values()
+    assert values["online_cron"] == "*/15 * * * *" and values["online_active"] is True
+    cfg.write_text("serving: {enabled: true}\nrollout: {strategy: champion}\n")
+    assert deploy.deployment_values()["online_active"] is False  # nothing to compare
+    cfg.write_text(
+        "data: {task: regression}\ntraining: {primary_metric: rmse}\nserving: {enabled: true}\n"
+    )
     assert deploy.deployment_values()["online_active"] is False  # online: binary tasks only
     monkeypatch.setenv(deploy.CONFIG_ENV, str(REPO / "challenger.yaml"))
     assert deploy.deployment_values()["config"] == str(REPO / "challenger.yaml")
