@@ -34,6 +34,7 @@ PROMOTION_LIMIT = "challenger-promotion"
 LOCK_TIMEOUT_SECONDS = 600
 RUN_TAG = "challenger"  # every flow run of challenger's flows (a filter for the repair)
 PROCESS_TAG = "challenger.process:"  # + host:pid:start time of the process running it
+OUTCOME_TAG = "gate:"  # + PROMOTE / REJECT / INCONCLUSIVE, the judged run's outcome
 
 judge_task = task(name="evaluate", cache_policy=NO_CACHE)(judge)
 """The judgement as a Prefect task (one task run per judgement in the UI)."""
@@ -90,23 +91,37 @@ def gate_artifacts(
         description=f"{model_name} v{version}: {outcome}",
     )
     create_markdown_artifact(text, key="gate-report", description=f"Gate report of v{version}")
+    label_flow_run(version, outcome)
 
 
 def claim_flow_run() -> None:
     """Tag the running flow run with this process (``challenger.process:host:pid:start``)."""
+    _update_flow_run(lambda name, tags: (name, [RUN_TAG, PROCESS_TAG + this_process()]))
+
+
+def label_flow_run(version: int, outcome: str) -> None:
+    """Show the gate's outcome in Prefect's run list: a ``gate:OUTCOME`` tag and the run's
+    name prefixed with ``vN OUTCOME``."""
+    _update_flow_run(lambda name, tags: (f"v{version} {outcome} · {name}", [OUTCOME_TAG + outcome]))
+
+
+def _update_flow_run(change: Any) -> None:
+    """Rename / add tags to the running flow run (``change(name, tags) -> (name, new tags)``);
+    tags of the same prefix (up to ``:``) are replaced. Nothing outside a flow run."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
 
     context = FlowRunContext.get()
-    run = context.flow_run if context is not None else None
-    if run is None:
+    if context is None or context.flow_run is None:
         return
-    mine = {RUN_TAG, PROCESS_TAG + this_process()}
-    if mine <= set(run.tags):
-        return
-    tags = [t for t in run.tags if not t.startswith(PROCESS_TAG)] + sorted(mine - {*run.tags})
     with get_client(sync_client=True) as client:
-        client.update_flow_run(run.id, tags=tags)
+        run = client.read_flow_run(context.flow_run.id)
+        name, added = change(run.name, list(run.tags))
+        prefixes = {t.split(":", 1)[0] + ":" for t in added if ":" in t}
+        kept = [t for t in run.tags if not any(t.startswith(p) for p in prefixes)]
+        tags = kept + [t for t in added if t not in kept]
+        if name != run.name or tags != list(run.tags):
+            client.update_flow_run(run.id, name=name, tags=tags)
 
 
 def crash_dead_flow_runs() -> list[str]:
