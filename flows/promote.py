@@ -16,6 +16,7 @@ from challenger.gate import report
 from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
 from challenger.gate.promotion import promote_if_better, rollback
 from challenger.gate.publish import publish
+from challenger.ops.service import mlflow_ui_base
 from challenger.results import PromotionResult, RollbackResult
 from challenger.store.record import TAG, VersionRecord
 from challenger.store.registry import VersionInfo
@@ -102,7 +103,10 @@ def promote_flow(
         if force:
             registry.tag_version(version, VersionRecord(gate_override=reason or "").to_tags())
         as_json = result.to_dict()
-        text = publish(name, settings.gate, registry, tracking, version, verdict, card, as_json)
+        text = publish(
+            name, settings.gate, registry, tracking, version, verdict, card, as_json,
+            ui_base=mlflow_ui_base(settings),
+        )  # fmt: skip
     gate_artifacts(name, version, as_json, decision.outcome.value, text)
     log.info(
         "Promotion of v%d: %s → %s. %s",

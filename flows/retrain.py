@@ -20,6 +20,7 @@ from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
 from challenger.gate.promotion import promote_if_better
 from challenger.gate.publish import publish
+from challenger.ops.service import mlflow_ui_base
 from challenger.results import RetrainResult
 from challenger.store.record import TAG
 from challenger.train.log import log_training
@@ -172,8 +173,9 @@ def retrain_flow(
         )  # fmt: skip
         as_json = result.to_dict()
         text = publish(
-            name, settings.gate, registry, tracking, version.version, verdict, card, as_json
-        )
+            name, settings.gate, registry, tracking, version.version, verdict, card, as_json,
+            ui_base=mlflow_ui_base(settings),
+        )  # fmt: skip
     gate_artifacts(name, version.version, as_json, decision.outcome.value, text)
     log.info("Gate: %s → %s. %s", decision.outcome.value, decision.action, decision.reason)
     return result

@@ -70,6 +70,7 @@ def publish(
     verdict: Verdict,
     card: str,
     result: Mapping[str, Any],
+    ui_base: str | None = None,
 ) -> str:
     """Record a decision on the version and on the active MLflow run; returns the report.
 
@@ -82,12 +83,21 @@ def publish(
         verdict: The judgement.
         card: The model card (markdown).
         result: The step's JSON result (``gate/decision.json``).
+        ui_base: The MLflow UI (``ops.service.mlflow_ui_base``): the card and the report
+            then link to the run and its plots.
     """
     evidence, decision = verdict.evidence, verdict.decision
+    run_id = tracking.active_run_id()
+    links = (
+        report.RunLinks(ui_base.rstrip("/"), tracking.experiment_id, run_id)
+        if ui_base and run_id
+        else None
+    )
+    footer = report.card_footer(links)
     registry.tag_version(
         version,
         decision_record(decision, evidence).to_tags(),
-        description=card[:_DESCRIPTION_LIMIT],
+        description=card[: _DESCRIPTION_LIMIT - len(footer)] + footer,
     )
     with tempfile.TemporaryDirectory() as tmp:
         plots = report.write_plots(
@@ -107,6 +117,7 @@ def publish(
         decision=decision,
         card=card,
         plots=[f"gate/{p.name}" for p in plots],
+        links=links,
     )
     tracking.log_text(text, "gate/report.md")
     tracking.log_dict(result, "gate/decision.json")

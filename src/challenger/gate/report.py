@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,62 @@ from challenger.gate.decide import (
     natural,
     natural_bounds,
 )
-from challenger.gate.evidence import Evidence
+from challenger.gate.evidence import Check, Evidence
 from challenger.train.leakage import Finding
 from challenger.train.selection import CVResult, KSensitivity
+
+#: Longest reason a table cell shows; the whole text stays in gate/report.md and decision.json.
+REASON_WIDTH = 120
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """Addresses in the MLflow UI of the run a decision was recorded on (classic runs view)."""
+
+    base: str  # the MLflow UI, e.g. http://127.0.0.1:5000
+    experiment_id: str
+    run_id: str
+
+    def run(self) -> str:
+        """The run's page."""
+        return f"{self.base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    def artifact(self, path: str) -> str:
+        """One artifact of the run, opened in its Artifacts tab."""
+        return f"{self.run()}/artifactPath/{path}"
+
+
+def _artifact(path: str, links: RunLinks | None) -> str:
+    return f"[`{path}`]({links.artifact(path)})" if links else f"`{path}`"
+
+
+def shorten(text: str, width: int = REASON_WIDTH) -> str:
+    """``text`` on one line, cut at a word before ``width`` characters (with an ellipsis)."""
+    return textwrap.shorten(" ".join(str(text).split()), width=width, placeholder=" …")
+
+
+def failed_first(checks: Sequence[Check]) -> list[Check]:
+    """Failing checks first (hard before soft), then the passing ones, each in gate order."""
+    return sorted(checks, key=lambda c: (c.passed, not c.hard))
+
+
+def checks_table(checks: Sequence[Check]) -> list[str]:
+    """Every check as markdown table rows, failing ones first, reasons shortened."""
+    rows = ["| check | result | value | threshold | reason |", "|---|---|---|---|---|"]
+    for c in failed_first(checks):
+        result = "pass" if c.passed else ("**FAIL**" if c.hard else "fail (soft)")
+        cells = (c.name, result, c.value, c.threshold, shorten(c.reason))
+        rows.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
+    return rows
+
+
+def card_footer(links: RunLinks | None) -> str:
+    """The model card's pointer to the full evidence (a link when the MLflow UI is known)."""
+    where = f"[the run]({links.run()})" if links else "the run"
+    return (
+        f"\n\nFull evidence (slices, latency, plots): {_artifact('gate/report.md', links)} "
+        f"on {where}."
+    )
 
 
 def training_section(
@@ -153,11 +208,14 @@ def model_card(
     ``cv=None`` (a manual promotion of an existing version) leaves out the training part.
     """
     m = evidence.primary_metric
+    # One paragraph per line: MLflow's markdown joins lines that a single newline separates.
     lines = [
         f"## {model_name} v{version}: {decision.outcome.value}",
         "",
         f"**Decision:** {decision.outcome.value} → {decision.action.replace('_', ' ')} ({decision.mode} gate, {decision.rule}).",
+        "",
         f"**Why:** {decision.reason}",
+        "",
         f"**Task:** {evidence.task}; primary metric `{m}` "
         f"({'higher' if evidence.higher_is_better else 'lower'} is better).",
         "",
@@ -165,7 +223,9 @@ def model_card(
     ]
     if cv is not None:
         lines += [
+            "",
             f"**Model:** `{cv.estimator}` (candidate `{cv.candidate}`), params `{cv.params}`",
+            "",
             f"**Training data:** {n_train} rows, fingerprint `{fingerprint}`; "
             f"CV {cv.strategy} k={cv.n_splits}: {m} {cv.mean(m):.4f} ± {cv.std(m):.4f}",
             "",
@@ -186,21 +246,18 @@ def model_card(
             f"Paired comparison vs champion v{evidence.champion_version} (challenger − champion): "
             f"{describe_delta(m, bs.delta)}, {describe_bounds(bs)}; {bs.n_resamples} bootstrap resamples.",
         ]
-        lines += [
-            f"Decision metric: {describe_delta(name, b.delta)}, {describe_bounds(b)}."
-            for name, b in evidence.decision.items()
-        ]
+        for name, b in evidence.decision.items():
+            lines += [
+                "",
+                f"Decision metric: {describe_delta(name, b.delta)}, {describe_bounds(b)}.",
+            ]
     failed = [c for c in decision.checks if not c.passed]
     lines += [
         "",
-        f"**Checks:** {len(decision.checks) - len(failed)} of {len(decision.checks)} passed.",
-    ]
-    if failed:
-        lines += ["", "| failed check | value | threshold |", "|---|---|---|"]
-        lines += [f"| {c.name} | {c.value} | {c.threshold} |" for c in failed]
-    lines += [
+        f"**Checks:** {len(decision.checks) - len(failed)} of {len(decision.checks)} passed"
+        + (f"; failed: {', '.join(c.name for c in failed)}." if failed else "."),
         "",
-        "Full evidence (every check, slices, latency, plots): run artifacts `gate/report.md`.",
+        *checks_table(decision.checks),
     ]
     return "\n".join(lines)
 
@@ -228,10 +285,10 @@ def holdout_line(evidence: Evidence) -> str:
 
 
 def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Rows for the Prefect table artifact of a retrain."""
+    """Rows for the Prefect table artifact of a retrain: failing checks first, reasons short."""
     decision = result["decision"]
     rows = [
-        {"item": "outcome", "value": decision["outcome"], "detail": decision["reason"]},
+        {"item": "outcome", "value": decision["outcome"], "detail": shorten(decision["reason"])},
         {
             "item": "action",
             "value": decision["action"],
@@ -250,13 +307,14 @@ def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
             "detail": "",
         },
     ]
+    checks = sorted(decision["checks"], key=lambda c: (c["passed"], not c.get("hard", True)))
     rows += [
         {
             "item": f"check: {c['name']}",
-            "value": "pass" if c["passed"] else "fail",
-            "detail": c["reason"],
+            "value": "pass" if c["passed"] else "FAIL",
+            "detail": shorten(c["reason"]),
         }
-        for c in decision["checks"]
+        for c in checks
     ]
     return rows
 
@@ -272,9 +330,16 @@ def gate_report(
     decision: GateDecision,
     card: str,
     plots: list[str],
+    links: RunLinks | None = None,
 ) -> str:
-    """The markdown report logged with every decision: the card plus every number behind it."""
-    lines = [card, "", "### Cross-checks", ""]
+    """The markdown report logged with every decision: the card plus every number behind it.
+
+    With ``links`` the plots and the run are links into the MLflow UI.
+    """
+    lines = [card]
+    if links:
+        lines += ["", f"Recorded on MLflow run [{links.run_id}]({links.run()})."]
+    lines += ["", "### Cross-checks", ""]
     for name, value in evidence.cross_checks.items():
         shown = (
             ", ".join(f"{k} {_cell(v)}" for k, v in value.items())
@@ -330,7 +395,7 @@ def gate_report(
         lines += ["", "### Calibration", ""]
         lines += [f"- {k}: {v:.4f}" for k, v in evidence.calibration.items() if v is not None]
     if plots:
-        lines += ["", "### Plots", ""] + [f"- `{p}`" for p in plots]
+        lines += ["", "### Plots", ""] + [f"- {_artifact(p, links)}" for p in plots]
     lines += [
         "",
         f"_Decision for {model_name} v{version}: {decision.outcome.value}, action {decision.action}._",

@@ -29,6 +29,12 @@ TRAINING_ROWS_ARTIFACT = "reference/training_rows.npy"
 PROCESS_TAG = "challenger.process"  # host:pid:start time of the process running a run
 
 
+#: The MLflow 3 UI opens an experiment of this kind on its classic runs view, not the GenAI
+#: overview (traces, token cost).
+EXPERIMENT_KIND = "mlflow.experimentKind"
+CLASSIC_ML = "custom_model_development"
+
+
 def this_process() -> str:
     """This process as ``host:pid:start time`` (the start time tells a reused pid apart)."""
     import psutil
@@ -105,10 +111,14 @@ class Tracking:
         if exp is not None:
             if exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)
+            if exp.tags.get(EXPERIMENT_KIND) != CLASSIC_ML:
+                self.client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND, CLASSIC_ML)
             return str(exp.experiment_id)
         return str(
             self.client.create_experiment(
-                self.experiment_name, artifact_location=self.artifact_root
+                self.experiment_name,
+                artifact_location=self.artifact_root,
+                tags={EXPERIMENT_KIND: CLASSIC_ML},
             )
         )
 
@@ -153,6 +163,11 @@ class Tracking:
                 self.client.set_terminated(run.info.run_id, status="KILLED")
                 closed.append(f"run {run.info.run_id} ({run.info.run_name}): RUNNING -> KILLED")
         return closed
+
+    def active_run_id(self) -> str | None:
+        """The id of the active run, if any."""
+        run = self._mlflow.active_run()
+        return None if run is None else str(run.info.run_id)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log parameters on the active run (values stringified)."""
