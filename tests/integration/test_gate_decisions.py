@@ -107,6 +107,13 @@ def test_a_retrain_with_another_seed_is_judged_on_rows_neither_model_trained_on(
     assert v2.tags["challenger.holdout_seen_champion"] == "0"
     assert v2.tags["challenger.train_fingerprint_rows"] == "1400"
     assert "seen in training: challenger 0, champion 0" in v2.description
+    # The card links to its run's report in the MLflow UI; the experiment opens on its runs.
+    assert f"/runs/{v2.run_id}/artifactPath/gate/report.md)" in v2.description
+    experiment = reseeded["registry"].client.get_experiment_by_name(
+        load_config(reseeded["cfg"]).project.experiment
+    )
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert f"/#/experiments/{experiment.experiment_id}/runs/{v2.run_id}" in v2.description
 
 
 def test_promote_judges_on_rows_neither_version_trained_on(reseeded: dict[str, Any]) -> None:
