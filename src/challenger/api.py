@@ -102,6 +102,7 @@ def status(config: str | Path | None = None) -> dict[str, Any]:
     """
     from challenger.config import load_config
     from challenger.errors import RegistryUnavailable
+    from challenger.monitor.lineage import assess_snapshot
     from challenger.monitor.quarantine import quarantined
     from challenger.store.batches import accepted_batches
     from challenger.store.connection import may_create, store_exists
@@ -122,4 +123,7 @@ def status(config: str | Path | None = None) -> dict[str, Any]:
     snapshot["quarantined"] = [
         q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
     ]
+    snapshot["effectiveness"] = assess_snapshot(
+        snapshot, settings.training.primary_metric, settings.triggers.effectiveness
+    ).to_dict()
     return snapshot

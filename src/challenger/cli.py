@@ -349,6 +349,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                         str(h.get("reason", ""))[:90],
                     )
                 c.print(hist)
+            effect = snapshot["effectiveness"]
+            if effect["alarm"]:
+                c.print(f"[bold yellow]{escape(effect['message'])}[/]")
             c.print(
                 f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}"
             )
