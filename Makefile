@@ -8,7 +8,7 @@ SCALE_STAMP := $(VENV)/.installed-scale
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test test-scale lint unit bench clean
+.PHONY: install demo test test-bench test-scale lint unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --ignore=tests/bench
+
+# Every benchmark of bench/ at its --quick size: the scripts run, their tables print (no
+# figure is judged here). Kept out of `make test` (they measure, they test nothing of the
+# product); CI runs them after it.
+test-bench: $(STAMP)
+	$(BIN)/python -m pytest -n 2 tests/bench
 
 # Real engines on this machine: a PostgreSQL server (Debian's postgresql package) under
 # MLflow and Prefect, and a Dask scheduler with two worker processes (tests/scale).

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,3 +68,21 @@ def prefect_harness() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
+
+
+@pytest.fixture(scope="session")
+def mlflow_store_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An empty MLflow store created once per session; every new store of the session copies it.
+
+    ``challenger.store.connection.STORE_TEMPLATE`` makes a new SQLite store a copy of this one
+    instead of running MLflow's migrations again (about a second a store, dozens of stores).
+    Copy it, never write to it.
+    """
+    from challenger.store import connection
+
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    connection.create_store(f"sqlite:///{path}")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    connection.STORE_TEMPLATE = path
+    yield path
+    connection.STORE_TEMPLATE = None

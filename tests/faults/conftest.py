@@ -3,29 +3,18 @@ the Prefect harness, started only for the tests that run flows."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
-@pytest.fixture(scope="session")
-def store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def store_template(mlflow_store_template: Path) -> Path:
     """An empty MLflow store, created once (its migrations take seconds); copy it, never use it."""
-    from challenger.store.connection import create_store
-
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    create_store(f"sqlite:///{path}")
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    return path
+    return mlflow_store_template
 
 
 @pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A temporary Prefect server for the tests that run flows; yields its API URL."""
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+def prefect_api(prefect_harness: str) -> str:
+    """The session's Prefect test harness (tests/conftest.py), for the tests that run flows."""
+    return prefect_harness

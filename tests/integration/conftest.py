@@ -33,8 +33,9 @@ SMALL = {
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _integration_harness(prefect_harness: str) -> str:
-    """Every integration test runs against the session's Prefect test harness."""
+def _integration_harness(prefect_harness: str, mlflow_store_template: Path) -> str:
+    """Every integration test runs against the session's Prefect test harness, and each new
+    MLflow store it makes is a copy of the session's empty one."""
     return prefect_harness
 
 

@@ -11,6 +11,7 @@ explicitly (``mlflow.tracking_uri`` or ``MLFLOW_TRACKING_URI``) must already exi
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 SQLITE_HEADER = b"SQLite format 3\x00"
 _PROBE = "challenger_write_probe"  # created and rolled back: proves the store is writable
 BUSY_SECONDS = 30.0
+
+STORE_TEMPLATE: Path | None = None
+"""A pristine, empty SQLite store of this MLflow version, copied for a new store instead of
+running MLflow's migrations again (about a second each). The test suite sets it, once per
+session; None (the default) lets MLflow initialise every new store itself."""
 
 
 def sqlite_file(tracking_uri: str) -> Path | None:
@@ -152,6 +158,10 @@ def connect(tracking_uri: str, *, create: bool = False) -> tuple[Any, Any]:
     path = sqlite_file(tracking_uri)
     if path is not None and create:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if STORE_TEMPLATE is not None and not path.exists():
+            partial = path.with_name(f".{path.name}.{os.getpid()}.new")
+            shutil.copyfile(STORE_TEMPLATE, partial)
+            os.replace(partial, path)  # whole or not at all
     if tracking_uri.startswith(("http://", "https://")):
         # Fail fast instead of retrying for minutes against a store that is down.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
