@@ -112,7 +112,8 @@ def main() -> None:
         "--skip-retrain", action="store_true", help="do not run bench_retrain_overhead.py"
     )
     args = parser.parse_args()
-    rows = 1_500 if args.quick else 5_000
+    rows = 800 if args.quick else 5_000
+    runs = 1 if args.quick else 3
     root = Path(tempfile.mkdtemp(prefix="bench-commands-"))
     try:
         base = root / "base"
@@ -120,9 +121,9 @@ def main() -> None:
         train = write_batch(root / "day0.csv", 0, rows, 11)
         command(["retrain", "--data", str(train), "--json"], base)
 
-        status_s = statistics.median(command(["status", "--json"], base) for _ in range(3))
+        status_s = statistics.median(command(["status", "--json"], base) for _ in range(runs))
         print(
-            f"challenger status: {status_s:.2f} s wall (median of 3) "
+            f"challenger status: {status_s:.2f} s wall (median of {runs}) "
             f"(target <= {TARGETS['status']} s) {verdict(status_s, TARGETS['status'], args.quick)}"
         )
 
