@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.helpers import log_served_model, register_logged
 from typer.testing import CliRunner
 
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
 from challenger.monitor.lineage import ALARM
 from challenger.store.registry import HISTORY, Registry
-from tests.helpers import log_served_model, register_logged
 
 pytestmark = pytest.mark.integration
 
