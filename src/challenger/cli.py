@@ -7,6 +7,7 @@ success), 2 bad input or configuration, 1 any other failure.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -134,6 +135,10 @@ def demo(
         out.print(
             f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
         )
+        from challenger.ops.service import prefect_for_demo
+
+        prefect_env, runs_go_to = prefect_for_demo(settings)
+        os.environ.update(prefect_env)  # before Prefect loads: it reads its settings once
         from flows.monitor import monitor_flow
         from flows.retrain import retrain_flow
 
@@ -171,9 +176,8 @@ def demo(
         out.print(
             f"Done in {elapsed:.0f} s. Look at the evidence: `challenger up` serves the MLflow UI "
             f"at {mlflow_ui}/#/models/{settings.project.model_name} (aliases, stages, tags and "
-            f"model cards) and the Prefect UI at {prefect_url(settings)} (it holds this demo's "
-            "flow runs only if PREFECT_API_URL named that server; else they went to a temporary "
-            "one); `challenger down` stops them.\n"
+            f"model cards) and the Prefect UI at {prefect_url(settings)}; the flow runs went to "
+            f"{runs_go_to}. `challenger down` stops the servers.\n"
             "Quarantined batches: data/quarantine/ · drift reports: data/reports/ · `challenger status` for a summary."
         )
         return rows
