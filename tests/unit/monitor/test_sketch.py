@@ -85,3 +85,19 @@ def test_vectorised_quantiles_equal_numpy_quantile() -> None:
         np.testing.assert_allclose(sketches[column].quantiles, expected, rtol=1e-12)
         assert sketches[column].n == values.size
         assert sketches[column].std == pytest.approx(float(np.std(values)))
+
+
+def test_payload_survives_json_and_old_payloads_fall_back() -> None:
+    import json
+
+    from challenger.monitor.drift.sketch import read_payload, sketch_payload
+
+    ref, cur, kinds = _frames(5, 1500)
+    payload = json.loads(json.dumps(sketch_payload(ref), default=str))
+    stored = read_payload(payload)
+    assert stored is not None
+    assert stored == sketch_frame(ref, kinds)
+    nones: dict[str, None] = dict.fromkeys(kinds)
+    assert sketch_drifts(stored, cur, kinds, nones, nones)["cat"].drifted
+    assert read_payload(None) is None  # a champion registered before sketches: use the rows
+    assert read_payload({**payload, "levels": 11}) is None

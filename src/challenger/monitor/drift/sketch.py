@@ -37,6 +37,7 @@ from challenger.monitor.drift.result import ColumnDrift, DriftKind
 
 LEVELS = 1001
 _GRID = np.linspace(0.0, 1.0, LEVELS)
+_BLOCK = 128  # numeric columns sketched together (bounds the sorted copy's memory)
 _COUNTED_MAX = FEW_VALUES  # numeric columns with at most this many values keep their counts
 
 
@@ -74,9 +75,10 @@ def sketch_frame(frame: pd.DataFrame, kinds: Mapping[str, DriftKind]) -> dict[st
     """Sketch every column of ``frame``: numeric ones in one vectorised pass, the rest counted."""
     numeric = [c for c, k in kinds.items() if k == "numeric"]
     out: dict[str, ColumnSketch] = {}
-    if numeric:
-        matrix = frame[numeric].to_numpy(dtype="float64", na_value=np.nan)
-        out.update(zip(numeric, sketch_matrix(matrix), strict=True))
+    for start in range(0, len(numeric), _BLOCK):
+        block = numeric[start : start + _BLOCK]
+        matrix = frame[block].to_numpy(dtype="float64", na_value=np.nan)
+        out.update(zip(block, sketch_matrix(matrix), strict=True))
     for column, kind in kinds.items():
         if kind == "categorical":
             counts = frame[column].dropna().value_counts(sort=False)
@@ -204,3 +206,31 @@ def sketch_drifts(
     return {
         c: sketch_column(c, reference[c], sketches[c], methods[c], thresholds[c]) for c in kinds
     }
+
+
+SKETCH_ARTIFACT = "reference/sketch.json"
+"""Where a registered version's reference sketch is logged, beside its reference rows."""
+
+
+def column_kinds(frame: pd.DataFrame) -> dict[str, DriftKind]:
+    """Numeric for numeric non-boolean dtypes, categorical for the rest."""
+    return {
+        str(c): "numeric"
+        if pd.api.types.is_numeric_dtype(frame[c].dtype)
+        and not pd.api.types.is_bool_dtype(frame[c].dtype)
+        else "categorical"
+        for c in frame.columns
+    }
+
+
+def sketch_payload(frame: pd.DataFrame) -> dict[str, Any]:
+    """The JSON payload of a frame's sketch (every row, every column), as logged at registration."""
+    sketches = sketch_frame(frame, column_kinds(frame))
+    return {"levels": LEVELS, "columns": {c: s.to_dict() for c, s in sketches.items()}}
+
+
+def read_payload(payload: Mapping[str, Any] | None) -> dict[str, ColumnSketch] | None:
+    """The sketches of a logged payload; None (use the reference rows) when absent or of another grid."""
+    if not payload or payload.get("levels") != LEVELS:
+        return None
+    return {c: ColumnSketch.from_dict(d) for c, d in payload["columns"].items()}
