@@ -86,53 +86,52 @@ def _sig(x: float, digits: int = 2, up: bool = True) -> float:
     return float(round((math.ceil(x * scale) if up else round(x * scale)) / scale, max(d, 0)))
 
 
+_CANDIDATES: dict[str, dict[str, tuple[str, str, dict[str, float | int]]]] = {
+    # role -> (name, estimator, params), per kind of target
+    "regression": {
+        "linear": ("ridge", "sklearn.linear_model.Ridge", {"alpha": 1.0}),
+        "forest": (
+            "random_forest",
+            "sklearn.ensemble.RandomForestRegressor",
+            {"n_estimators": 100, "min_samples_leaf": 3},
+        ),
+        "boost": (
+            "gradient_boosting",
+            "sklearn.ensemble.HistGradientBoostingRegressor",
+            {"max_iter": 200, "learning_rate": 0.1},
+        ),
+        "baseline": ("shallow_tree", "sklearn.tree.DecisionTreeRegressor", {"max_depth": 2}),
+    },
+    "classification": {
+        "linear": (
+            "logistic_regression",
+            "sklearn.linear_model.LogisticRegression",
+            {"C": 1.0, "max_iter": 1000},
+        ),
+        "forest": (
+            "random_forest",
+            "sklearn.ensemble.RandomForestClassifier",
+            {"n_estimators": 100, "min_samples_leaf": 2},
+        ),
+        "boost": (
+            "gradient_boosting",
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 15},
+        ),
+        "baseline": ("shallow_tree", "sklearn.tree.DecisionTreeClassifier", {"max_depth": 2}),
+    },
+}
+"""The candidates init proposes, by role, for a regression and for a classification target."""
+
+
 def _candidates(profile: Profile, sz: Sizes) -> tuple[Node, str]:
-    task = profile.target.task
     small = sz.train_rows < SMALL_ROWS
-    if task == "regression":
-        linear = {
-            "name": "ridge",
-            "estimator": "sklearn.linear_model.Ridge",
-            "params": {"alpha": 1.0},
-        }
-        forest = {
-            "name": "random_forest",
-            "estimator": "sklearn.ensemble.RandomForestRegressor",
-            "params": {"n_estimators": 100, "min_samples_leaf": 3},
-        }
-        boost = {
-            "name": "gradient_boosting",
-            "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
-            "params": {"max_iter": 200, "learning_rate": 0.1},
-        }
-        baseline = {
-            "name": "shallow_tree",
-            "estimator": "sklearn.tree.DecisionTreeRegressor",
-            "params": {"max_depth": 2},
-            "enabled": False,
-        }
-    else:
-        linear = {
-            "name": "logistic_regression",
-            "estimator": "sklearn.linear_model.LogisticRegression",
-            "params": {"C": 1.0, "max_iter": 1000},
-        }
-        forest = {
-            "name": "random_forest",
-            "estimator": "sklearn.ensemble.RandomForestClassifier",
-            "params": {"n_estimators": 100, "min_samples_leaf": 2},
-        }
-        boost = {
-            "name": "gradient_boosting",
-            "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
-            "params": {"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 15},
-        }
-        baseline = {
-            "name": "shallow_tree",
-            "estimator": "sklearn.tree.DecisionTreeClassifier",
-            "params": {"max_depth": 2},
-            "enabled": False,
-        }
+    table = _CANDIDATES["regression" if profile.target.task == "regression" else "classification"]
+    linear, forest, boost, baseline = (
+        dict[str, object](name=n, estimator=e, params=dict(p))
+        for n, e, p in (table[r] for r in ("linear", "forest", "boost", "baseline"))
+    )
+    baseline["enabled"] = False
     if small:
         chosen = (
             (linear, "regularised linear model: the safe choice on few rows"),
