@@ -72,17 +72,22 @@ def main() -> int:
     print(f"drift decision from the stored sketch: {statistics.median(drift_times):.2f} s")
     ratio = statistics.median(ratios)
     print(f"ratio (median of {args.repeats} rounds): {ratio:.2f} (target <= {TARGET})")
-    print(f"columns found drifted: {len(found)} (planted {len(shifted)}), others: "
-          f"{len(set(found) - set(shifted))}")
+    print(
+        f"columns found drifted: {len(found)} (planted {len(shifted)}), others: "
+        f"{len(set(found) - set(shifted))}"
+    )
 
     checked = [*shifted, *[c for c in names if c not in shifted][:PLANTED]]
     sub = {c: kinds[c] for c in checked}
-    exact = fast_drifts(reference[checked], current[checked], sub, dict.fromkeys(checked),
-                        dict.fromkeys(checked))
+    exact = fast_drifts(
+        reference[checked], current[checked], sub, dict.fromkeys(checked), dict.fromkeys(checked)
+    )
     disagree = [c for c in checked if exact[c].drifted != verdicts[c].drifted]
     worst = max(abs(exact[c].score - verdicts[c].score) for c in checked)
-    print(f"exact engine on {len(checked)} columns: {len(disagree)} verdicts differ, "
-          f"largest score gap {worst:.4f}")
+    print(
+        f"exact engine on {len(checked)} columns: {len(disagree)} verdicts differ, "
+        f"largest score gap {worst:.4f}"
+    )
     ok = sorted(found) == sorted(shifted) and not disagree
     if not ok:
         print("FAIL: the sketch verdicts are not the planted shift / the exact verdicts")

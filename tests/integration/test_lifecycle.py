@@ -186,7 +186,9 @@ def test_registered_champion_carries_its_reference_sketch(world: dict[str, Any])
     settings = load_config(world["cfg"])
     champion = world["registry"].champion()
     assert champion is not None
-    stored = read_payload(Tracking.from_settings(settings).load_dict(champion.run_id, SKETCH_ARTIFACT))
+    stored = read_payload(
+        Tracking.from_settings(settings).load_dict(champion.run_id, SKETCH_ARTIFACT)
+    )
     assert stored is not None
     assert set(settings.data.features) <= set(stored)
     # the sketch covers every training row, not the bounded reference sample

@@ -36,12 +36,17 @@ def _frames(seed: int, n: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Dr
     )
     cur.loc[::50, "same"] = np.nan
     kinds: dict[str, DriftKind] = {
-        "same": "numeric", "shifted": "numeric", "few": "numeric", "cat": "categorical"
+        "same": "numeric",
+        "shifted": "numeric",
+        "few": "numeric",
+        "cat": "categorical",
     }
     return ref, cur, kinds
 
 
-@pytest.mark.parametrize("n", [400, 3000])  # K-S / chi-square below 1000 rows, Wasserstein / JS above
+@pytest.mark.parametrize(
+    "n", [400, 3000]
+)  # K-S / chi-square below 1000 rows, Wasserstein / JS above
 def test_sketch_verdicts_match_the_exact_engine(n: int) -> None:
     ref, cur, kinds = _frames(7, n)
     methods: dict[str, str | None] = dict.fromkeys(kinds)
@@ -64,7 +69,9 @@ def test_wasserstein_from_grids_is_close_to_exact() -> None:
     ref, cur, kinds = _frames(3, 5000)
     kinds = {"shifted": "numeric"}
     exact = fast_drifts(ref, cur, kinds, {"shifted": None}, {"shifted": None})["shifted"]
-    sketched = sketch_drifts(sketch_frame(ref, kinds), cur, kinds, {"shifted": None}, {"shifted": None})
+    sketched = sketch_drifts(
+        sketch_frame(ref, kinds), cur, kinds, {"shifted": None}, {"shifted": None}
+    )
     assert sketched["shifted"].score == pytest.approx(exact.score, abs=0.01)
 
 

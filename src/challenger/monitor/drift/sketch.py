@@ -25,14 +25,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from challenger.monitor.drift.fast import (
-    _SCORERS,
-    HOMOGENEITY_TEST,
-    KS_TEST,
-    _Categorical,
-    _two_sample,
-)
-from challenger.monitor.drift.methods import FEW_VALUES, METHODS, default_method
+from challenger.errors import DriftInputError
+from challenger.monitor.drift.fast import _SCORERS, KS_TEST, _Categorical, _two_sample, verdict
+from challenger.monitor.drift.methods import FEW_VALUES, default_method
 from challenger.monitor.drift.result import ColumnDrift, DriftKind
 
 LEVELS = 1001
@@ -158,40 +153,30 @@ def sketch_column(
 ) -> ColumnDrift:
     """One column's verdict from the two sketches."""
     counted = reference.kind == "categorical" or (
-        bool(reference.counts) and bool(current.counts)
+        bool(reference.counts)
+        and bool(current.counts)
         and len(set(reference.counts) | set(current.counts)) <= FEW_VALUES
     )
     n_values = len(set(reference.counts) | set(current.counts)) if counted else FEW_VALUES + 1
     if method is None:
         method = default_method(reference.kind, reference.n, n_values)
-    spec = METHODS[method]
-    limit = spec.default_threshold if threshold is None else float(threshold)
     if counted:
         column = _Counted(reference.counts, current.counts)
-        score = _SCORERS[method](column)
-        p_value, test, effect = _two_sample(column)
+        return verdict(
+            name, reference.kind, method, threshold, _SCORERS[method](column), _two_sample(column)
+        )
+    d = ks_from_grids(reference, current)
+    p_value = _ks_p(d, reference.n, current.n)
+    if method == "wasserstein":
+        score = wasserstein_from_grids(reference, current)
+    elif method == "ks":
+        score = p_value
     else:
-        d = ks_from_grids(reference, current)
-        p_value, test, effect = _ks_p(d, reference.n, current.n), KS_TEST, d
-        if method == "wasserstein":
-            score = wasserstein_from_grids(reference, current)
-        elif method == "ks":
-            score = p_value
-        else:
-            raise ValueError(f"method {method!r} needs the rows; the sketch path does K-S and Wasserstein")
-    drifted = (score <= limit if spec.inclusive else score < limit) if spec.p_value else score >= limit
-    assert test in (KS_TEST, HOMOGENEITY_TEST)
-    return ColumnDrift(
-        column=name,
-        kind=reference.kind,
-        method=spec.display_name,
-        score=float(score),
-        threshold=limit,
-        drifted=bool(drifted),
-        p_value=p_value,
-        p_test=test,
-        effect=effect,
-    )
+        raise DriftInputError(
+            f"Drift method {method!r} for column {name!r} needs the reference rows; a stored "
+            "sketch decides numeric columns with K-S or Wasserstein only."
+        )
+    return verdict(name, reference.kind, method, threshold, score, (p_value, KS_TEST, d))
 
 
 def sketch_drifts(
