@@ -69,6 +69,11 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ),
         False,
     ),
+    "bench_wide_drift.py": (
+        (),
+        ("ratio (median of", "columns found drifted: 10 (planted 10), others: 0", "0 verdicts differ"),
+        False,
+    ),
     "bench_drift.py": (
         ("--report",),
         (
