@@ -18,15 +18,23 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
+from challenger.errors import ConfigError
 from challenger.online.log import FeedbackRow, LogStore, PredictionRow, ShadowRow
 from challenger.online.log_writer import LogWriter
+from challenger.online.serve.models import resolve
 from challenger.problem import model_scores
 from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
+from challenger.store.batches import read_table
+
+if TYPE_CHECKING:
+    from challenger.config import Settings
+    from challenger.store.registry import Registry
 
 #: Tasks whose per-row output is one number the log can hold.
 SCALAR_TASKS: Final = frozenset({"binary", "regression"})
@@ -186,4 +194,40 @@ def compare(
         pairs["shadow_score"].to_numpy(float),
         n_resamples=n_resamples,
         seed=seed,
+    )
+
+
+def run_file(settings: Settings, registry: Registry, path: Path) -> BatchShadowOutcome:
+    """Score one batch file (batch id: the file's name) with the champion and the configured
+    shadows (``rollout.shadow.models``) into the configured prediction log.
+
+    Raises:
+        ConfigError: there is no champion to score with.
+    """
+    from challenger.online.review import store_for
+
+    champion = registry.champion()
+    if champion is None:
+        raise ConfigError("there is no champion to score the batch with: train one first")
+    X = read_table(path)[list(settings.data.features)]
+    shadows: dict[int, Any] = {}
+    failed: dict[int, str] = {}
+    for ref in settings.rollout.shadow.models:
+        version = resolve(registry, ref)
+        if version is None or version == champion.version:
+            continue
+        try:
+            shadows[version] = registry.load_model(version)
+        except Exception as exc:  # a shadow that cannot load never fails the batch
+            failed[version] = f"{type(exc).__name__}: {exc}"
+    out = score_batch(
+        store_for(settings),
+        path.name,
+        X,
+        settings.data.task,
+        (champion.version, registry.load_model(champion.version)),
+        shadows,
+    )
+    return BatchShadowOutcome(
+        out.batch_id, out.scored, out.champion_scores, {**failed, **out.shadow_errors}
     )
