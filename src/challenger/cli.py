@@ -165,12 +165,15 @@ def demo(
                 f"v{r['champion']}" if r["champion"] else "—",
             )
         out.print(table)
-        store = settings.tracking_uri
+        from challenger.ops.service import mlflow_ui_base, prefect_url
+
+        mlflow_ui = mlflow_ui_base(settings)
         out.print(
-            f"Done in {elapsed:.0f} s. Look at the evidence in the MLflow UI:\n"
-            f"  mlflow ui --backend-store-uri {store} --host 127.0.0.1 --port 5000\n"
-            f"  then open http://127.0.0.1:5000/#/models/{settings.project.model_name} "
-            "(aliases, stages, tags and model cards)\n"
+            f"Done in {elapsed:.0f} s. Look at the evidence: `challenger up` serves the MLflow UI "
+            f"at {mlflow_ui}/#/models/{settings.project.model_name} (aliases, stages, tags and "
+            f"model cards) and the Prefect UI at {prefect_url(settings)} (it holds this demo's "
+            "flow runs only if PREFECT_API_URL named that server; else they went to a temporary "
+            "one); `challenger down` stops them.\n"
             "Quarantined batches: data/quarantine/ · drift reports: data/reports/ · `challenger status` for a summary."
         )
         return rows
@@ -349,6 +352,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                         str(h.get("reason", ""))[:90],
                     )
                 c.print(hist)
+            effect = snapshot["effectiveness"]
+            if effect["alarm"]:
+                c.print(f"[bold yellow]{escape(effect['message'])}[/]")
             c.print(
                 f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}"
             )

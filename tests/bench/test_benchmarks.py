@@ -40,6 +40,11 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ("sklearn roc_auc_score, one call", "ratio per round", "ratio (median of 2 rounds)"),
         False,
     ),
+    "bench_commands.py": (
+        ("--skip-retrain",),
+        ("challenger status:", "s wall (median of", "monitor of a 1,000-row batch: command"),
+        True,
+    ),
     "bench_cv_parallel.py": (
         (),
         (
