@@ -681,6 +681,38 @@ def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
+@app.command()
+def shadow(
+    batch: Annotated[Path, typer.Option(help="A batch file to score with champion and shadows.")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Batch shadow: score a batch with the champion and every configured shadow version."""
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.online.batch_shadow import run_file
+        from challenger.store.registry import Registry
+
+        settings = load_config(config)
+        out = run_file(settings, Registry.from_settings(settings), batch)
+        rows = 0 if out.champion_scores is None else len(out.champion_scores)
+        result = {
+            "batch": out.batch_id,
+            "scored": out.scored,
+            "rows": rows,
+            "shadow_errors": {str(k): v for k, v in out.shadow_errors.items()},
+        }
+        if not as_json:
+            done = f"{rows} rows scored" if out.scored else "already in the log: nothing added"
+            Console().print(f"batch {out.batch_id}: {done}")
+            for version, error in out.shadow_errors.items():
+                Console().print(f"  [yellow]shadow v{version} failed[/]: {error}")
+        return result
+
+    run_contract.emit(run_contract.run(as_json, work), as_json)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -26,6 +26,15 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 # script -> (extra arguments, lines its output must contain, whether it runs Prefect flows)
 BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    "bench_batch_shadow.py": (
+        (),
+        (
+            "batch shadow on 2,000 rows",
+            "with shadow / without (median):",
+            "failing shadow: batch scored, error recorded, champion outputs unchanged: True",
+        ),
+        False,
+    ),
     "bench_bootstrap.py": (
         (),
         ("sklearn roc_auc_score, one call", "ratio per round", "ratio (median of 2 rounds)"),
