@@ -2,7 +2,7 @@
 
 Five triggers start a retrain, all configured under ``triggers`` in ``challenger.yaml``:
 
-* *interval*: the schedule itself (the ``retrain/scheduled`` deployment runs with
+* *interval*: the schedule itself (the ``retrain/on-schedule`` deployment runs with
   ``reason=interval``); the policy only records it.
 * *manual*: a person pressed "Run" (``retrain/manual`` or ``challenger retrain``); always
   retrains.
