@@ -251,6 +251,7 @@ def test_a_manual_run_from_prefect_trains_the_first_champion(service: dict[str, 
     assert "Flow run finished successfully" in done.stdout
     run = api(service, "GET", f"/flow_runs/{flow_run_id(done.stdout)}")
     assert run["parameters"]["reason"] == "manual" and run["state_type"] == "COMPLETED"
+    assert "gate:PROMOTE" in run["tags"] and run["name"].startswith("v1 PROMOTE · ")  # run list
     aliases, tags = model_state(service)
     assert aliases == {"champion": 1}
     assert tags[1]["challenger.trigger"] == "manual"
