@@ -132,6 +132,12 @@ def _publish(checked: Checked, settings: Settings) -> None:
         key="monitor-decision",
         description=f"monitor of {file.batch}",
     )
+    if checked.effectiveness is not None and checked.effectiveness.alarm:
+        create_markdown_artifact(
+            f"## Retraining effectiveness\n\n{checked.effectiveness.message}\n",
+            key="retraining-effectiveness",
+            description="the champion lineage recovers less, ever sooner",
+        )
     if drift is None or checked.drift_run is None or checked.drift_html is None:
         return
     experiment = stores(settings)[1].experiment_id

@@ -102,10 +102,12 @@ def status(config: str | Path | None = None) -> dict[str, Any]:
     """
     from challenger.config import load_config
     from challenger.errors import RegistryUnavailable
+    from challenger.monitor.lineage import assess_snapshot
     from challenger.monitor.quarantine import quarantined
     from challenger.store.batches import accepted_batches
     from challenger.store.connection import may_create, store_exists
     from challenger.store.registry import Registry
+    from challenger.store.snapshot import read_snapshot
 
     settings = load_config(config)
     uri = settings.tracking_uri
@@ -115,11 +117,16 @@ def status(config: str | Path | None = None) -> dict[str, Any]:
             "`challenger demo`, `challenger monitor --batch PATH` or `challenger retrain "
             "--data PATH` creates it"
         )
-    snapshot = Registry(uri, settings.project.model_name).snapshot()  # never creates a store
+    model = settings.project.model_name
+    # A SQLite store is read without MLflow (1.4 s saved); anything else asks MLflow.
+    snapshot = read_snapshot(uri, model) or Registry(uri, model).snapshot()  # creates nothing
     snapshot["accepted_batches"] = [
         p.stem for p in accepted_batches(settings.path(settings.data.accepted_dir))
     ]
     snapshot["quarantined"] = [
         q.to_dict() for q in quarantined(settings.path(settings.data.quarantine_dir))
     ]
+    snapshot["effectiveness"] = assess_snapshot(
+        snapshot, settings.training.primary_metric, settings.triggers.effectiveness
+    ).to_dict()
     return snapshot

@@ -7,6 +7,7 @@ success), 2 bad input or configuration, 1 any other failure.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -134,6 +135,10 @@ def demo(
         out.print(
             f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
         )
+        from challenger.ops.service import prefect_for_demo
+
+        prefect_env, runs_go_to = prefect_for_demo(settings)
+        os.environ.update(prefect_env)  # before Prefect loads: it reads its settings once
         from flows.monitor import monitor_flow
         from flows.retrain import retrain_flow
 
@@ -165,12 +170,14 @@ def demo(
                 f"v{r['champion']}" if r["champion"] else "—",
             )
         out.print(table)
-        store = settings.tracking_uri
+        from challenger.ops.service import mlflow_ui_base, prefect_url
+
+        mlflow_ui = mlflow_ui_base(settings)
         out.print(
-            f"Done in {elapsed:.0f} s. Look at the evidence in the MLflow UI:\n"
-            f"  mlflow ui --backend-store-uri {store} --host 127.0.0.1 --port 5000\n"
-            f"  then open http://127.0.0.1:5000/#/models/{settings.project.model_name} "
-            "(aliases, stages, tags and model cards)\n"
+            f"Done in {elapsed:.0f} s. Look at the evidence: `challenger up` serves the MLflow UI "
+            f"at {mlflow_ui}/#/models/{settings.project.model_name} (aliases, stages, tags and "
+            f"model cards) and the Prefect UI at {prefect_url(settings)}; the flow runs went to "
+            f"{runs_go_to}. `challenger down` stops the servers.\n"
             "Quarantined batches: data/quarantine/ · drift reports: data/reports/ · `challenger status` for a summary."
         )
         return rows
@@ -349,6 +356,9 @@ def status(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                         str(h.get("reason", ""))[:90],
                     )
                 c.print(hist)
+            effect = snapshot["effectiveness"]
+            if effect["alarm"]:
+                c.print(f"[bold yellow]{escape(effect['message'])}[/]")
             c.print(
                 f"accepted batches: {len(snapshot['accepted_batches'])}; quarantined: {len(snapshot['quarantined'])}"
             )
@@ -667,6 +677,38 @@ def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
                 killed = " (had to be killed)" if name in info["killed"] else ""
                 c.print(f"stopped {name} (pid {pid}){killed}")
         return info
+
+    run_contract.emit(run_contract.run(as_json, work), as_json)
+
+
+@app.command()
+def shadow(
+    batch: Annotated[Path, typer.Option(help="A batch file to score with champion and shadows.")],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Batch shadow: score a batch with the champion and every configured shadow version."""
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.online.batch_shadow import run_file
+        from challenger.store.registry import Registry
+
+        settings = load_config(config)
+        out = run_file(settings, Registry.from_settings(settings), batch)
+        rows = 0 if out.champion_scores is None else len(out.champion_scores)
+        result = {
+            "batch": out.batch_id,
+            "scored": out.scored,
+            "rows": rows,
+            "shadow_errors": {str(k): v for k, v in out.shadow_errors.items()},
+        }
+        if not as_json:
+            done = f"{rows} rows scored" if out.scored else "already in the log: nothing added"
+            Console().print(f"batch {out.batch_id}: {done}")
+            for version, error in out.shadow_errors.items():
+                Console().print(f"  [yellow]shadow v{version} failed[/]: {error}")
+        return result
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
 

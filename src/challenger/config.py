@@ -331,6 +331,29 @@ class CooldownConfig(_Section):
     minutes: float = Field(0, ge=0, description="Minutes after the newest registered version.")
 
 
+class EffectivenessConfig(_Section):
+    """When retraining stops paying off: the champion lineage's recovered level and pace.
+
+    After each promotion the lineage "recovers" to the new champion's holdout value of the
+    primary metric. The alarm needs both signs at once, over the last ``window`` promotions:
+    the recovered level fell (the newest is worse than the lineage's best by more than
+    ``level_drop``, a fraction of that best, and the Theil-Sen slope of the levels points the
+    wrong way) and the retrains came faster (the newest interval between triggered retrains
+    is at most ``interval_ratio`` of the first one in the window).
+    """
+
+    enabled: bool = True
+    window: int = Field(
+        5, ge=3, le=100, description="Promotions looked at (the alarm needs at least 3)."
+    )
+    level_drop: float = Field(
+        0.02, ge=0, lt=1, description="Fraction of the best recovered level the newest lost."
+    )
+    interval_ratio: float = Field(
+        0.6, gt=0, le=1, description="Newest interval / first interval at most this."
+    )
+
+
 class TriggersConfig(_Section):
     """When to retrain: interval, performance, data change, concept; manual runs always do."""
 
@@ -339,6 +362,7 @@ class TriggersConfig(_Section):
     data_change: DataChangeTriggerConfig = DataChangeTriggerConfig()
     concept: ConceptTriggerConfig = ConceptTriggerConfig()
     cooldown: CooldownConfig = CooldownConfig()
+    effectiveness: EffectivenessConfig = EffectivenessConfig()
 
 
 class CandidateConfig(_Section):

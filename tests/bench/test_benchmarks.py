@@ -26,10 +26,24 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 # script -> (extra arguments, lines its output must contain, whether it runs Prefect flows)
 BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
+    "bench_batch_shadow.py": (
+        (),
+        (
+            "batch shadow on 2,000 rows",
+            "with shadow / without (median):",
+            "failing shadow: batch scored, error recorded, champion outputs unchanged: True",
+        ),
+        False,
+    ),
     "bench_bootstrap.py": (
         (),
         ("sklearn roc_auc_score, one call", "ratio per round", "ratio (median of 2 rounds)"),
         False,
+    ),
+    "bench_commands.py": (
+        ("--skip-retrain",),
+        ("challenger status:", "s wall (median of", "monitor of a 1,000-row batch: command"),
+        True,
     ),
     "bench_cv_parallel.py": (
         (),
@@ -62,6 +76,11 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
             "4. clear-cut small-data cases",
             "decided correctly, all datasets",
         ),
+        False,
+    ),
+    "bench_wide_drift.py": (
+        (),
+        ("ratio (median of", "columns found drifted: 10 (planted 10), others: 0", "0 verdicts differ"),
         False,
     ),
     "bench_drift.py": (

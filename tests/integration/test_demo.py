@@ -9,6 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from challenger.cli import app
+from challenger.config import load_config
+from challenger.store.registry import Registry
+from challenger.store.snapshot import read_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +39,18 @@ def test_demo_tells_the_whole_story(project: Path) -> None:
     assert any(v["tags"].get("challenger.gate_decision") == "REJECT" for v in snap["versions"])
     assert len(snap["quarantined"]) == 1
     assert [h["kind"] for h in snap["history"]] == ["promote", "promote"]
+    _status_reads_what_mlflow_reads(cfg)
 
     again = runner.invoke(app, ["demo", "--config", str(cfg), "--json"])
     assert again.exit_code == 0  # a second demo starts from a clean slate
     assert json.loads(again.stdout)[0]["decision"] == "PROMOTE"
+    _status_reads_what_mlflow_reads(cfg)  # after a reset: deleted versions stay hidden
+
+
+def _status_reads_what_mlflow_reads(cfg: Path) -> None:
+    """`status` reads the SQLite registry without MLflow: the same snapshot as MLflow's."""
+    settings = load_config(cfg)
+    uri, model = settings.tracking_uri, settings.project.model_name
+    direct = read_snapshot(uri, model)
+    assert direct is not None and direct["versions"]
+    assert direct == Registry(uri, model).snapshot()

@@ -177,3 +177,19 @@ def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
     assert abandoned.tags["challenger.gate_decision"] == "ABANDONED"
     assert abandoned.aliases == () and abandoned.stage == "None"
     assert reg.reconcile_stages() == []  # nothing left to repair
+
+
+def test_registered_champion_carries_its_reference_sketch(world: dict[str, Any]) -> None:
+    from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, read_payload
+    from challenger.store.tracking import Tracking
+
+    settings = load_config(world["cfg"])
+    champion = world["registry"].champion()
+    assert champion is not None
+    stored = read_payload(
+        Tracking.from_settings(settings).load_dict(champion.run_id, SKETCH_ARTIFACT)
+    )
+    assert stored is not None
+    assert set(settings.data.features) <= set(stored)
+    # the sketch covers every training row, not the bounded reference sample
+    assert {s.n for c, s in stored.items() if s.kind == "numeric"} <= {champion.record.train_rows}

@@ -95,6 +95,7 @@ def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> di
         "first": first,
         "better": better,
         "registry": Registry.from_settings(s),
+        "config": cfg_path,
     }
 
 
@@ -141,3 +142,34 @@ def test_the_next_batch_is_validated_and_its_drift_measured(run: dict[str, Any])
     assert drift is not None and drift["drift_share"] < 0.3
     # the champion's predictions and the labels are compared too, in the task's form
     assert drift["prediction"] is not None and drift["target"] is not None
+
+
+def test_batch_shadow_of_the_previous_champion_on_delayed_labels(run: dict[str, Any]) -> None:
+    from challenger.online import batch_shadow
+    from challenger.online.review import store_for
+
+    s = load_config(run["config"])
+    s = s.model_copy(
+        update={
+            "rollout": s.rollout.model_copy(
+                update={"shadow": s.rollout.shadow.model_copy(update={"models": ["1"]})}
+            )
+        }
+    )
+    spec = run["spec"]
+    frame = simulate_batch(2, 600, s.project.seed, target=spec["target"], task=run["task"])
+    path = write_table(frame, run["config"].parent / "scheduled" / "day-002.parquet")
+    if run["task"] == "multiclass":  # one number per logged row: not supported yet
+        with pytest.raises(ValueError, match="multiclass"):
+            batch_shadow.run_file(s, run["registry"], path)
+        return
+    out = batch_shadow.run_file(s, run["registry"], path)
+    assert out.scored and not out.shadow_errors
+    assert not batch_shadow.run_file(s, run["registry"], path).scored  # a re-run adds nothing
+    log = store_for(s)
+    assert log.count("predictions") == 600 and log.count("shadows") == 600
+    assert batch_shadow.compare(log, 1, "mse") is None  # labels have not arrived yet
+    batch_shadow.record_labels(log, path.name, frame[spec["target"]].to_numpy(float))
+    result = batch_shadow.compare(log, 1, "mse", n_resamples=200)
+    assert result is not None and result.n_rows == 600
+    assert result.upper < 0  # the shadow (the weak first champion) is clearly worse

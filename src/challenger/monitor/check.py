@@ -35,6 +35,8 @@ from challenger.monitor.labels import (
     is_label_file,
     newly_labelled,
 )
+from challenger.monitor.lineage import Effectiveness, assess_lineage, lineage_plot
+from challenger.monitor.lineage import from_registry as lineage_of
 from challenger.monitor.quarantine import quarantine, unchanged_originals
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import BatchSchema, ValidationResult
@@ -70,6 +72,7 @@ class Checked:
     validation: ValidationResult
     drift_run: str | None = None  # the MLflow run that holds the drift report
     drift_html: Path | None = None
+    effectiveness: Effectiveness | None = None  # whether retraining still pays off
 
 
 def incoming_files(settings: Settings) -> list[Path]:
@@ -166,11 +169,17 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         log.warning("No feature of %s has values on both sides: drift was not measured", batch_id)
         return Checked(checked, validation)
     log.info("Drift: %s", drift.summary())
+    metric = settings.training.primary_metric
+    promotions, retrains = lineage_of(registry, metric)
+    effect = assess_lineage(promotions, retrains, metric, settings.triggers.effectiveness)
+    png = settings.path(d.reports_dir) / f"{batch_id}-lineage.png"
+    plot = lineage_plot(promotions, retrains, metric, png) if len(promotions) > 1 else None
+    if effect.alarm:
+        log.warning("%s", effect.message)
     run_id = report.log_monitor_run(
-        tracking, settings.training.primary_metric, batch_id, frame, drift, decision,
-        champion.version, html,
-    )  # fmt: skip
-    return Checked(checked, validation, run_id, html)
+        tracking, metric, batch_id, frame, drift, decision, champion.version, html, (effect, plot)
+    )
+    return Checked(checked, validation, run_id, html, effect)
 
 
 def _check_labels(at: _At, labels: Conformed) -> Checked:

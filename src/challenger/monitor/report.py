@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from challenger.monitor.drift import DriftResult
+from challenger.monitor.lineage import Effectiveness
 from challenger.monitor.triggers import TriggerDecision
 from challenger.monitor.validation import ValidationResult
 from challenger.store.record import TAG
@@ -23,8 +24,10 @@ def log_monitor_run(
     decision: TriggerDecision,
     champion_version: int,
     html: Path,
+    lineage: tuple[Effectiveness, Path | None] | None = None,
 ) -> str:
-    """One MLflow run per measured batch: drift metrics, the champion's windows, the report."""
+    """One MLflow run per measured batch: drift metrics, the champion's windows, the report;
+    with ``lineage``, the retraining-effectiveness verdict and the lineage plot."""
     tags = {
         f"{TAG}kind": "monitor",
         f"{TAG}batch": batch_id,
@@ -59,6 +62,12 @@ def log_monitor_run(
         tracking.log_dict(drift.to_dict(), "drift/drift.json")
         tracking.log_dict(decision.to_dict(), "trigger.json")
         tracking.log_file(html, "drift")
+        if lineage is not None:
+            verdict, png = lineage
+            tracking.log_metrics({"lineage_alarm": float(verdict.alarm)})
+            tracking.log_dict(verdict.to_dict(), "lineage/effectiveness.json")
+            if png is not None:
+                tracking.log_file(png, "lineage")
     return str(run_id)
 
 

@@ -500,6 +500,31 @@ def running(settings: Settings) -> list[processes.Proc]:
     return [p for p in processes.recorded(state) if processes.alive(p)]
 
 
+def prefect_for_demo(settings: Settings) -> tuple[dict[str, str], str]:
+    """Where the demo's flow runs go so that ``challenger up`` shows them; (environment, where).
+
+    ``up``'s Prefect server when it runs (its API URL); else Prefect's temporary server on
+    ``up``'s own home and database, so the runs are there when ``up`` starts later. Nothing
+    changes when the user named a server (``PREFECT_API_URL``) or Prefect is already loaded in
+    this process (its settings are read once, at import). Creates ``up``'s Prefect home.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return {}, f"the Prefect server at {os.environ['PREFECT_API_URL']} (PREFECT_API_URL)"
+    if "prefect" in sys.modules:
+        return {}, "the Prefect server this process already uses"
+    if any(p.name == "prefect-server" for p in running(settings)):
+        url = prefect_api_url(settings)
+        return {"PREFECT_API_URL": url}, f"the running `challenger up` server ({prefect_url(settings)})"
+    home = settings.path(settings.service.state_dir) / "prefect"
+    home.mkdir(parents=True, exist_ok=True)  # Prefect creates its home, not the folders above it
+    env = {"PREFECT_HOME": str(home), PREFECT_DATABASE_ENV[0]: prefect_database_url(settings)}
+    where = (
+        f"`challenger up`'s Prefect database ({redact(env[PREFECT_DATABASE_ENV[0]])}); "
+        f"`challenger up` shows them at {prefect_url(settings)}"
+    )
+    return env, where
+
+
 def down(settings: Settings, *, timeout: float = 20.0) -> dict[str, Any]:
     """Stop what ``up`` started: workers, then the MLflow UI, then the Prefect server.
 

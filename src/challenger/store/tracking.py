@@ -258,6 +258,11 @@ class Tracking:
         )
         return str(info.model_uri)
 
+    def load_dict(self, run_id: str | None, artifact_file: str) -> dict[str, Any] | None:
+        """A JSON artifact logged with ``log_dict`` (None: no run, or no such artifact)."""
+        local = self._download(run_id, artifact_file)
+        return None if local is None else dict(json.loads(Path(local).read_text()))
+
     def load_reference(self, run_id: str | None) -> pd.DataFrame | None:
         """The training-data sample logged with a retrain run (the drift reference)."""
         local = self._download(run_id, REFERENCE_ARTIFACT)

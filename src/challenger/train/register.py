@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, sketch_payload
 from challenger.store.record import PENDING, VersionRecord
 from challenger.store.registry import Registry, VersionInfo
 from challenger.store.tracking import Tracking
@@ -52,7 +53,7 @@ def register_challenger(
     record: VersionRecord,
     seed: int,
 ) -> VersionInfo:
-    """Log the model, its drift reference and its training rows on the active run, register it.
+    """Log the model, its drift reference (rows and sketch) and its training rows on the active run, register it.
 
     The training rows are kept as fingerprints (``Tracking.log_training_rows``), so that every
     later judgement can prove its holdout holds none of them. The new version is marked
@@ -65,6 +66,7 @@ def register_challenger(
         {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
     )
     tracking.log_reference(window.train, seed)
+    tracking.log_dict(sketch_payload(window.train), SKETCH_ARTIFACT)
     tracking.log_training_rows(window.train_rows)
     model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
     version = registry.register(

@@ -158,14 +158,25 @@ def _fast_column(
         n_reference, n_values = int(column.ref_counts.sum()), len(column.keys)
     if method is None:
         method = default_method(kind, n_reference, n_values)
+    return verdict(name, kind, method, threshold, _SCORERS[method](column), _two_sample(column))
+
+
+def verdict(
+    name: str,
+    kind: DriftKind,
+    method: str,
+    threshold: float | None,
+    score: float,
+    evidence: tuple[float, str, float],
+) -> ColumnDrift:
+    """A column's verdict under ``method`` (its threshold or the default) from its score."""
     spec = METHODS[method]
     limit = spec.default_threshold if threshold is None else float(threshold)
-    score = _SCORERS[method](column)
     if spec.p_value:
         drifted = score <= limit if spec.inclusive else score < limit
     else:
         drifted = score >= limit
-    p_value, test, effect = _two_sample(column)
+    p_value, test, effect = evidence
     return ColumnDrift(
         column=name,
         kind=kind,
