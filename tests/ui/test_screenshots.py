@@ -23,8 +23,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.e2e.test_e2e_service import alive, clean_env, free_port, recorded_pids, run
+from tests.e2e.test_e2e_service import alive, challenger, clean_env, free_port, recorded_pids
 from tests.helpers import GATE_TIMING
 
 from challenger.config import load_config
@@ -64,10 +62,6 @@ if not CHROMIUM.exists():
 playwright = pytest.importorskip(
     "playwright.sync_api", reason="the UI tests need playwright: pip install -e '.[ui]'"
 )
-
-
-def challenger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "challenger.cli", *args], env)
 
 
 def deployment_names() -> list[str]:
@@ -201,12 +195,14 @@ def flow_run(info: dict[str, Any], run_id: str) -> dict[str, Any]:
 def test_the_prefect_deployments_page_lists_every_deployment(
     project: dict[str, Any], browser: Any
 ) -> None:
-    names = deployment_names()
+    deployed = [str(d["name"]).split("/", 1) for d in project["deployments"]]
+    names = sorted({name for _, name in deployed})
+    assert deployed and set(names) <= set(deployment_names())  # what up deployed is prefect.yaml's
 
     body = shoot(browser, f"{project['prefect_url']}/deployments", names, "prefect-deployments")
 
-    for name in names:
-        assert name in body
+    for flow, name in deployed:
+        assert flow in body and name in body
     assert f"{len(project['deployments'])} Deployments" in body
 
 
