@@ -250,11 +250,18 @@ def test_the_mlflow_model_version_page_shows_the_judged_version(
     version = project["retrain"]["challenger_version"]
     outcome = project["retrain"]["decision"]["outcome"]
 
+    def close_the_assistant(page: Any) -> None:
+        """MLflow 3 opens its chat panel beside every page: out of the way of the model card."""
+        page.get_by_text(f"Version {version}").first.wait_for(timeout=RENDER_TIMEOUT_MS)
+        with contextlib.suppress(playwright.Error):
+            page.locator("button[aria-label='Close']").first.click(timeout=3_000)
+
     body = shoot(
         browser,
         f"{project['mlflow_url']}/#/models/{name}/versions/{version}",
         [name, f"Version {version}"],
         "mlflow-model-version",
+        then=close_the_assistant,
     )
 
     assert name in body
