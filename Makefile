@@ -5,10 +5,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCALE_STAMP := $(VENV)/.installed-scale
+UI_STAMP    := $(VENV)/.installed-ui
+CHROMIUM    ?= /usr/bin/chromium
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test test-bench test-scale lint unit bench clean
+.PHONY: install demo test test-bench test-scale test-ui lint unit bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 $(SCALE_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,scale]'
 	touch $(SCALE_STAMP)
+
+# The `ui` extra: Playwright, which drives Debian's chromium (never a browser of its own).
+$(UI_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,ui]'
+	touch $(UI_STAMP)
 
 install: $(STAMP)
 
@@ -45,6 +52,18 @@ test-scale: $(SCALE_STAMP)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
 	  echo "make test-scale needs the PostgreSQL server: apt-get install -y postgresql"; exit 2; }
 	$(BIN)/python -m pytest tests/scale -m scale
+
+# Both UIs in headless Chromium (Debian's chromium package): `challenger up`, one retrain,
+# screenshots of four pages to docs/screenshots/ (about a minute). Without chromium it skips
+# with a message, except in CI (CI=true), where a missing browser fails.
+test-ui: $(UI_STAMP)
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  CHALLENGER_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/ui -m ui; \
+	elif [ -n "$$CI" ]; then \
+	  echo "make test-ui: $(CHROMIUM) is missing (apt-get install -y chromium)"; exit 2; \
+	else \
+	  echo "make test-ui: skipped, no Chromium at $(CHROMIUM) (apt-get install -y chromium)"; \
+	fi
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
