@@ -23,6 +23,9 @@ from challenger.train.selection import CVResult, KSensitivity
 
 #: Longest reason a table cell shows; the whole text stays in gate/report.md and decision.json.
 REASON_WIDTH = 120
+#: The same in the Prefect table artifact, whose detail column is narrower (about 80
+#: characters fit beside the side panel at 1,440 px).
+TABLE_REASON_WIDTH = 80
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,11 @@ def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows for the Prefect table artifact of a retrain: failing checks first, reasons short."""
     decision = result["decision"]
     rows = [
-        {"item": "outcome", "value": decision["outcome"], "detail": shorten(decision["reason"])},
+        {
+            "item": "outcome",
+            "value": decision["outcome"],
+            "detail": shorten(decision["reason"], TABLE_REASON_WIDTH),
+        },
         {
             "item": "action",
             "value": decision["action"],
@@ -312,7 +319,7 @@ def decision_table(result: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "item": f"check: {c['name']}",
             "value": "pass" if c["passed"] else "FAIL",
-            "detail": shorten(c["reason"]),
+            "detail": shorten(c["reason"], TABLE_REASON_WIDTH),
         }
         for c in checks
     ]

@@ -117,7 +117,7 @@ def test_the_decision_table_puts_failing_checks_first_with_short_reasons() -> No
         "check: slice_regression",
     ]
     assert [r["value"] for r in checks] == ["FAIL", "FAIL"] + ["pass"] * (len(checks) - 2)
-    assert all(len(r["detail"]) <= report.REASON_WIDTH for r in rows)
+    assert all(len(r["detail"]) <= report.TABLE_REASON_WIDTH for r in rows)
     assert checks[0]["detail"].startswith("the challenger's p99 latency of 12.3 ms")
 
 
