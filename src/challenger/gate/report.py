@@ -23,9 +23,9 @@ from challenger.train.selection import CVResult, KSensitivity
 
 #: Longest reason a table cell shows; the whole text stays in gate/report.md and decision.json.
 REASON_WIDTH = 120
-#: The same in the Prefect table artifact, whose detail column is narrower (about 80
+#: The same in the Prefect table artifact, whose detail column is narrower (about 70
 #: characters fit beside the side panel at 1,440 px).
-TABLE_REASON_WIDTH = 80
+TABLE_REASON_WIDTH = 68
 
 
 @dataclass(frozen=True)
