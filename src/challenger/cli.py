@@ -712,6 +712,58 @@ def shadow(
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
+@app.command("plan-ab")
+def plan_ab(
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    mde: Annotated[
+        float | None, typer.Option(help="Smallest per-user improvement worth detecting.")
+    ] = None,
+    sd: Annotated[float | None, typer.Option(help="Per-user sd of the metric.")] = None,
+    daily_users: Annotated[float | None, typer.Option(help="New users a day.")] = None,
+) -> None:
+    """Plan an A/B test before starting it: users per arm, days, the sequential test's stop.
+
+    statsmodels' two-sample t-test power on the per-user metric the A/B judge uses, with the
+    baseline sd and the traffic read from the prediction log unless given.
+    """
+
+    def work() -> dict[str, Any]:
+        from challenger.config import load_config
+        from challenger.online.plan import baseline_of, plan_experiment
+        from challenger.online.review import store_for
+
+        settings = load_config(config)
+        ab = settings.rollout.ab
+        store = store_for(settings)
+        rows = store.predictions()
+        baseline = baseline_of(rows, ab.metric, ab.experiment) if len(rows) else None
+        plan = plan_experiment(ab, baseline, mde=mde, sd=sd, daily_users=daily_users)
+        if not as_json:
+            c = Console()
+            c.print(
+                f"A/B [bold]{plan['experiment']}[/] on {plan['metric']}: detect +{plan['mde']:g} "
+                f"(sd {plan['sd']:.4g}, from {plan['sd_from']}) at alpha {plan['alpha']:g}, "
+                f"power {plan['power']:.0%}, split {plan['split']:.0%}"
+            )
+            c.print(
+                f"fixed horizon: {plan['users_challenger']:,} challenger + "
+                f"{plan['users_champion']:,} champion users, "
+                f"about {plan['days']:.1f} days at {plan['daily_users']:,.0f} users a day"
+            )
+            stop = plan["sequential_expected_users"]
+            if stop is not None:
+                c.print(
+                    f"sequential test (mSPRT, tau {ab.mixture_sd:g}): expected to stop near "
+                    f"{stop:,} users, about {plan['sequential_expected_days']:.1f} days"
+                )
+            if plan["max_users_enough"] is False:
+                c.print(f"[yellow]rollout.ab.max_users {ab.max_users} is below the plan[/]")
+        return plan
+
+    run_contract.emit(run_contract.run(as_json, work), as_json)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -833,6 +833,20 @@ class ABConfig(_Section):
     max_users: int | None = Field(
         None, ge=20, description="Stop as inconclusive after this many users in total."
     )
+    # Planning (`challenger plan-ab`): what the test must be able to see, before it starts.
+    mde: float | None = Field(
+        None,
+        gt=0,
+        description="Minimum detectable effect: the smallest per-user improvement of the metric "
+        "(oriented, higher is better: a Brier score 0.01 lower is 0.01) worth detecting.",
+    )
+    power: float = Field(0.8, gt=0, lt=1, description="Chance to detect an effect of mde.")
+    daily_users: float | None = Field(
+        None, gt=0, description="New users a day (default: measured from the prediction log)."
+    )
+    planning_sd: float | None = Field(
+        None, gt=0, description="Per-user sd of the metric (default: the champion arm's in the log)."
+    )
 
 
 class CohortConfig(_Section):
