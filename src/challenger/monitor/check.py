@@ -36,7 +36,7 @@ from challenger.monitor.labels import (
     newly_labelled,
 )
 from challenger.monitor.lineage import Effectiveness, assess_lineage, lineage_plot
-from challenger.monitor.lineage import from_registry as lineage_of
+from challenger.monitor.lineage import from_versions as lineage_of
 from challenger.monitor.quarantine import quarantine, unchanged_originals
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import BatchSchema, ValidationResult
@@ -158,7 +158,8 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
     concept = steps.concept(
         settings, champion, model, labelled, reference, source=batch_id, once=True
     )
-    newest = max((v.created_ms for v in registry.versions()), default=0)
+    versions = registry.versions()  # one read: the cooldown and the lineage both use it
+    newest = max((v.created_ms for v in versions), default=0)
     decision = assess.trigger_decision(
         settings, champion, model, newest, reason, drift, reference, frame, concept
     )
@@ -170,7 +171,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         return Checked(checked, validation)
     log.info("Drift: %s", drift.summary())
     metric = settings.training.primary_metric
-    promotions, retrains = lineage_of(registry, metric)
+    promotions, retrains = lineage_of(versions, registry.history(), metric)
     effect = assess_lineage(promotions, retrains, metric, settings.triggers.effectiveness)
     png = settings.path(d.reports_dir) / f"{batch_id}-lineage.png"
     plot = lineage_plot(promotions, retrains, metric, png) if len(promotions) > 1 else None

@@ -176,12 +176,13 @@ def assess_lineage(
     return verdict(False, f"retraining still pays off ({why}): {said}", sign * slope)
 
 
-def from_registry(registry: Any, metric: str) -> tuple[list[Promotion], list[datetime]]:
-    """The promotions and triggered retrain times of a :class:`~challenger.store.registry.Registry`."""
-    versions = registry.versions()
+def from_versions(
+    versions: Sequence[Any], history: Sequence[Mapping[str, Any]], metric: str
+) -> tuple[list[Promotion], list[datetime]]:
+    """The promotions and triggered retrain times, from ``Registry.versions()`` and ``history()``."""
     tags = {v.version: v.tags for v in versions}
     retrains = retrain_times(tags, {v.version: v.created_ms for v in versions})
-    return lineage(registry.history(), tags, metric), retrains
+    return lineage(history, tags, metric), retrains
 
 
 def assess_snapshot(
