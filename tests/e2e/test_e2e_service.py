@@ -98,32 +98,53 @@ def alive(pid: int) -> bool:
     return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def up_config(model_name: str, **sections: dict[str, Any]) -> dict[str, Any]:
+    """A small configuration for `challenger up` on free loopback ports; ``sections`` add to it."""
+    cfg: dict[str, Any] = {
+        "project": {"model_name": model_name},
+        "training": {
+            "cv": {"n_splits": 3},
+            "candidates": [
+                {
+                    "name": "logistic_regression",
+                    "estimator": "sklearn.linear_model.LogisticRegression",
+                    "params": {"C": 1.0, "max_iter": 500},
+                }
+            ],
+        },
+        "gate": {"n_resamples": 1000, **GATE_TIMING},
+        # Active schedules that cannot come due during the test (once a year).
+        "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
+        "rollout": {"review_minutes": 525_600},
+        "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
+    }
+    for section, values in sections.items():
+        cfg.setdefault(section, {}).update(values)
+    return cfg
+
+
+def stop_up(config: Path, state: Path, env: dict[str, str]) -> None:
+    """`challenger down`; then kill only what up recorded and down left alive, and fail on it."""
+    down = challenger("down", "--config", str(config), "--json", env=env)
+    leftovers = [pid for pid in recorded_pids(state) if alive(pid)]
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    assert down.returncode == 0, down.stderr
+    assert not leftovers, f"challenger down left {leftovers} running"
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("service")
     config = folder / "challenger.yaml"
     config.write_text(
         yaml.safe_dump(
-            {
-                "project": {"model_name": MODEL},
-                "simulator": {"rows_per_batch": 2000},
-                "training": {
-                    "cv": {"n_splits": 3},
-                    "candidates": [
-                        {
-                            "name": "logistic_regression",
-                            "estimator": "sklearn.linear_model.LogisticRegression",
-                            "params": {"C": 1.0, "max_iter": 500},
-                        }
-                    ],
-                },
-                "gate": {"n_resamples": 1000, **GATE_TIMING},
-                # Active schedules that cannot come due during the test (once a year).
-                "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
-                "rollout": {"review_minutes": 525_600},
-                "serving": {"enabled": True},  # a serving app: the online analysis is scheduled
-                "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
-            }
+            up_config(
+                MODEL,
+                simulator={"rows_per_batch": 2000},
+                serving={"enabled": True},  # a serving app: the online analysis is scheduled
+            )
         )
     )
     state = folder / ".challenger"
@@ -142,13 +163,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         )
         yield info
     finally:
-        down = challenger("down", "--config", str(config), "--json", env=env)
-        leftovers = [pid for pid in recorded_pids(state) if alive(pid)]
-        for pid in leftovers:  # only what up recorded, and only if down failed to stop it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        assert down.returncode == 0, down.stderr
-        assert not leftovers, f"challenger down left {leftovers} running"
+        stop_up(config, state, env)
 
 
 def api(info: dict[str, Any], method: str, path: str, body: Any = None) -> Any:

@@ -9,10 +9,7 @@ whatever it left, then ``pg_ctl stop``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.e2e.test_e2e_service import alive, challenger, clean_env, free_port, recorded_pids
+from tests.e2e.test_e2e_service import (
+    challenger,
+    clean_env,
+    free_port,
+    stop_up,
+)
 from tests.scale.servers import Postgres
 
 MODEL = "scale-loan-default"
@@ -98,10 +100,4 @@ def service(
         )
         yield info
     finally:
-        down = challenger("down", "--config", str(config), "--json", env=env)
-        leftovers = [pid for pid in recorded_pids(state) if alive(pid)]
-        for pid in leftovers:  # only what up recorded, and only if down failed to stop it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        assert down.returncode == 0, down.stderr
-        assert not leftovers, f"challenger down left {leftovers} running"
+        stop_up(config, state, env)

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.e2e.test_e2e_service import alive, challenger, clean_env, free_port, recorded_pids
-from tests.helpers import GATE_TIMING
+from tests.e2e.test_e2e_service import challenger, clean_env, stop_up, up_config
 
 from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
@@ -75,28 +73,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     """`challenger up` in a temporary project, then one small retrain recorded on its server."""
     folder = tmp_path_factory.mktemp("ui")
     config = folder / "challenger.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "project": {"model_name": "ui-loan-default"},
-                "training": {
-                    "cv": {"n_splits": 3},
-                    "candidates": [
-                        {
-                            "name": "logistic_regression",
-                            "estimator": "sklearn.linear_model.LogisticRegression",
-                            "params": {"C": 1.0, "max_iter": 500},
-                        }
-                    ],
-                },
-                "gate": {"n_resamples": 200, **GATE_TIMING},
-                # Schedules that cannot come due during the test (once a year).
-                "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
-                "rollout": {"review_minutes": 525_600},
-                "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
-            }
-        )
-    )
+    config.write_text(yaml.safe_dump(up_config("ui-loan-default", gate={"n_resamples": 200})))
     state = folder / ".challenger"
     env = clean_env()
     try:
@@ -116,13 +93,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         )
         yield info
     finally:
-        down = challenger("down", "--config", str(config), "--json", env=env)
-        leftovers = [pid for pid in recorded_pids(state) if alive(pid)]
-        for pid in leftovers:  # only what up recorded, and only if down failed to stop it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-        assert down.returncode == 0, down.stderr
-        assert not leftovers, f"challenger down left {leftovers} running"
+        stop_up(config, state, env)
 
 
 @pytest.fixture(scope="module")
