@@ -328,7 +328,7 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
     assert aliases == {"champion": 2, "previous-champion": 1}
     assert tags[2]["challenger.trigger"] == "data_change"
     assert tags[2]["challenger.gate_decision"] == "PROMOTE"
-    assert tags[2]["challenger.training_batches"] == "day-003"
+    assert tags[2]["challenger.trained_on"].endswith(" · 1 batch (day-003)")
 
     # The monitor run links the Evidently report it logged to MLflow.
     artifacts = api(

@@ -104,8 +104,8 @@ def test_a_retrain_with_another_seed_is_judged_on_rows_neither_model_trained_on(
     assert "that v1 did not train on" in r["evidence"]["holdout"]["how"]
     assert r["evidence"]["holdout"]["excluded"] == 1400  # v1's training rows
     v2 = reseeded["registry"].version(r["challenger_version"])
-    assert v2.tags["challenger.holdout_seen_champion"] == "0"
-    assert v2.tags["challenger.train_fingerprint_rows"] == "1400"
+    assert v2.record.holdout_seen_champion == 0
+    assert v2.record.train_fingerprint_rows == 1400
     assert "seen in training: challenger 0, champion 0" in v2.description
     # The card links to its run's report in the MLflow UI; the experiment opens on its runs.
     assert f"/runs/{v2.run_id}/artifactPath/gate/report.md)" in v2.description
@@ -195,10 +195,16 @@ def test_a_clearly_worse_model_on_a_small_dataset_is_rejected_with_its_sign(
     assert "Δ rmse +" in r["decision"]["reason"] and "(challenger worse)" in r["decision"]["reason"]
     diff = r["evidence"]["bootstrap"]["difference"]
     assert diff["value"] > 15 and diff["lower"] > 0  # RMSE: the mean predictor is worse
-    tags = diabetes["registry"].version(r["challenger_version"]).tags
-    assert float(tags["challenger.delta_rmse"]) == pytest.approx(diff["value"], abs=1e-4)
-    assert float(tags["challenger.delta_lower"]) > 0
-    assert tags["challenger.delta_verdict"] == "challenger worse"
+    version = diabetes["registry"].version(r["challenger_version"])
+    delta = version.record.delta
+    assert delta is not None and delta.metric == "rmse"
+    assert delta.value == pytest.approx(diff["value"], abs=1e-4)
+    assert delta.lower is not None and delta.lower > 0
+    assert delta.verdict == "challenger worse"
+    # the registry list shows it in one tag, with its sign
+    shown = version.tags["challenger.vs_champion"]
+    assert shown.startswith("rmse ") and f"{delta.value:+.4f} vs v" in shown
+    assert shown.endswith("(challenger worse)")
 
 
 def test_a_boosted_regressor_after_a_ridge_is_not_refused_for_its_trivial_size(

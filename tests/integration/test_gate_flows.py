@@ -17,6 +17,7 @@ from challenger.config import load_config
 from challenger.demo.simulator import Period, simulate_batch
 from challenger.errors import ChallengerError, ChampionMoved
 from challenger.store.batches import write_table
+from challenger.store.history import key
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -211,9 +212,16 @@ def test_manual_promote_runs_the_gate_and_force_records_an_override(store: dict[
     assert forced["promoted"] and forced["forced"]
     assert "FORCED" in forced["decision"]["reason"]
     assert reg.champion().version == refused
-    assert reg.version(refused).tags["challenger.gate_override"] == "hotfix for partner fraud"
+    assert reg.version(refused).record.gate_override == "hotfix for partner fraud"
+    assert (
+        reg.version(refused).tags["challenger.note"]
+        == "promoted by force: hotfix for partner fraud"
+    )
     last = reg.history()[-1]
     assert last["kind"] == "forced" and last["from"] == champion and last["to"] == refused
+    # the history line leads with the gate's own verdict, then the override
+    assert last["reason"].startswith(f"gate {forced['decision']['outcome']}")
+    assert "FORCED by a person (hotfix for partner fraud)" in last["reason"]
 
 
 def test_rollback_restores_the_previous_champion_with_history(store: dict[str, Any]) -> None:
@@ -230,6 +238,14 @@ def test_rollback_restores_the_previous_champion_with_history(store: dict[str, A
     kinds = [h["kind"] for h in reg.history()]
     assert kinds[0] == "promote" and kinds[-1] == "rollback"
     assert reg.history()[-1]["reason"] == "partner fraud model misbehaves"
+    assert reg.version(current).record.rolled_back == "partner fraud model misbehaves"
+    assert (
+        reg.version(current).tags["challenger.note"]
+        == "rolled back: partner fraud model misbehaves"
+    )
+    assert reg.version(previous).record.restored_by_rollback == "partner fraud model misbehaves"
+    line = reg.client.get_registered_model(reg.model_name).tags[key(reg.history()[-1]["n"])]
+    assert f"rollback v{previous} (was v{current}): partner fraud model misbehaves" in line
     with pytest.raises(ChallengerError, match="already the champion"):
         reg.rollback(previous, "no-op")
 

@@ -17,6 +17,7 @@ from challenger.config import load_config
 from challenger.demo.simulator import Period, corrupt, simulate_batch
 from challenger.errors import BatchQuarantined, DataError
 from challenger.store.batches import write_table
+from challenger.store.record import SUMMARY_TAGS
 from challenger.store.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -92,11 +93,18 @@ def test_drift_triggers_retrain_and_better_challenger_is_promoted(world: dict[st
     assert "previous-champion" in v1.aliases and v1.stage == "Archived"
     assert v2.tags["challenger.gate_decision"] == "PROMOTE"
     assert v2.tags["challenger.trigger"] == drifted["trigger"]["trigger"]
-    assert v2.tags["challenger.trigger_reasons"].splitlines() == drifted["trigger"]["reasons"]
     assert len(v2.tags["challenger.data_fingerprint"]) == 16
     assert v2.tags["challenger.cv_strategy"].startswith(
         "time_series"
     )  # the default with a timestamp
+    # a handful of tags to scan in the registry list; the whole record in one artifact
+    assert set(v2.tags) <= set(SUMMARY_TAGS), v2.tags
+    assert v2.tags["challenger.vs_champion"].startswith("roc_auc ")
+    assert " vs v1 (challenger better)" in v2.tags["challenger.vs_champion"]
+    assert list(v2.record.trigger_reasons) == drifted["trigger"]["reasons"]
+    assert v2.record.compared_with == "v1" and v2.record.holdout_seen_champion == 0
+    assert v2.record.training_batches == tuple(r["training_batches"])
+    assert v2.record.training_seconds is not None and v2.record.model_size_mb is not None
     assert (
         "PROMOTE" in v2.description
         and "Paired comparison vs champion v1 (challenger − champion)" in v2.description
@@ -128,9 +136,29 @@ def test_worse_challenger_is_refused_and_champion_untouched(world: dict[str, Any
     reg: Registry = world["registry"]
     refused = reg.version(r["challenger_version"])
     assert refused.tags["challenger.gate_decision"] == "REJECT"
+    assert refused.record.gate_reason == r["decision"]["reason"]
     assert refused.aliases == () and refused.stage == "None"
     champion = reg.champion()
     assert champion is not None and champion.version == 2 and champion.stage == "Production"
+
+
+def test_a_retrain_started_without_monitor_evidence_logs_its_trigger(
+    world: dict[str, Any],
+) -> None:
+    """Deployment retrain/manual (or `challenger retrain`) passes no evidence: trigger.json says so."""
+    from challenger.store.tracking import Tracking
+    from challenger.train.log import NO_EVIDENCE
+
+    r = world["worse"]
+    tracking = Tracking.from_settings(load_config(world["cfg"]))
+    doc = tracking.load_dict(r["run_id"], "trigger.json")
+    assert doc is not None and doc["trigger"] == "manual" and doc["evidence"] == {}
+    assert doc["reasons"] == [f"manual retrain {NO_EVIDENCE}"]
+    fired = tracking.load_dict(world["day3"]["retrain"]["run_id"], "trigger.json")
+    assert fired is not None and fired["reasons"] == world["day3"]["trigger"]["reasons"]
+    assert fired["monitor_evidence"] is True
+    refused = world["registry"].version(r["challenger_version"])
+    assert refused.record.trigger_reasons == (f"manual retrain {NO_EVIDENCE}",)
 
 
 def test_training_data_without_target_is_refused_before_registration(

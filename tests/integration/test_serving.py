@@ -328,13 +328,13 @@ def test_shadow_decision_promotes_and_the_app_swaps_without_dropping_requests(
     assert set(versions[first_v2:]) == {v2}, "after the swap every answer comes from v2"
     info = reg.version(v2)
     assert info.tags["challenger.gate_decision"] == "PROMOTE"
-    assert info.tags["challenger.online_strategy"] == "shadow"
+    assert info.record.online["strategy"] == "shadow"
     move = reg.history()[-1]  # the same registry operation and history as the offline gate
     assert (move["kind"], move["from"], move["to"]) == ("online-promote", v1, v2)
     assert move["reason"].startswith("online shadow:") and move["run_id"] == result["run_id"]
     assert reg.alias("previous-champion").version == v1
     assert "## Online comparison" in info.description
-    run = reg.client.get_run(info.tags["challenger.online_run_id"])
+    run = reg.client.get_run(info.record.online["run_id"])
     local = reg._mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="online/decision.json", tracking_uri=reg.tracking_uri
     )
@@ -379,8 +379,9 @@ def test_an_online_promotion_that_does_worse_than_the_champion_it_replaced_is_ro
         last["reason"].startswith("online shadow: champion v")
         and last["run_id"] == (result["run_id"])
     )
-    assert "challenger.rolled_back" in reg.version(v2).tags
-    assert "challenger.restored_by_rollback" in reg.version(v1).tags
+    assert reg.version(v2).record.rolled_back == last["reason"]
+    assert reg.version(v1).record.restored_by_rollback == last["reason"]
+    assert reg.version(v2).tags["challenger.note"].startswith("rolled back: online shadow:")
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE", "its gate verdict stays"
     wait_until(lambda: client.get("/health").json()["champion"] == v1, 30, "the swap back to v1")
     # A rollback is never followed by another one: nothing to watch until a new promotion.

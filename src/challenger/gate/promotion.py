@@ -27,7 +27,14 @@ from typing import Literal, TypeVar
 import pandas as pd
 
 from challenger.errors import ChallengerError, ChampionMoved
-from challenger.gate.decide import GateDecision, already_champion, forced, refused, rejudged
+from challenger.gate.decide import (
+    GateDecision,
+    already_champion,
+    forced,
+    natural,
+    refused,
+    rejudged,
+)
 from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, Provenance, Verdict, judge
 from challenger.store.record import VersionRecord
@@ -118,8 +125,8 @@ def settle(
         except ChampionMoved as exc:
             return decision, Settled(False, move.to, now, refused=str(exc), rejudged=again)
         if move.kind == "rollback" and now is not None:
-            registry.tag_version(move.to, VersionRecord(restored_by_rollback=move.reason).to_tags())
-            registry.tag_version(now, VersionRecord(rolled_back=move.reason).to_tags())
+            registry.update_record(move.to, VersionRecord(restored_by_rollback=move.reason))
+            registry.update_record(now, VersionRecord(rolled_back=move.reason))
         return decision, Settled(True, move.to, now, rejudged=again)
 
 
@@ -174,6 +181,17 @@ def rollback(
 
 
 Judge = Callable[..., Verdict]
+
+
+def history_reason(verdict: Verdict, decision: GateDecision) -> str:
+    """Why a judged version moved, as its champion-history line says it.
+
+    The gate's outcome and the primary metric's Δ (challenger − champion) come first: the
+    MLflow UI cuts a long tag, and these are what a person scanning the history looks for.
+    """
+    bs = verdict.evidence.primary
+    delta = f", {bs.metric} {natural(bs.metric, bs.delta):+.4f}" if bs is not None else ""
+    return f"gate {decision.outcome.value}{delta}: {decision.reason}"
 
 
 def promote_if_better(
@@ -232,7 +250,7 @@ def promote_if_better(
             if not d.promotes:
                 return None
             kind: MoveKind = "forced" if force_reason is not None else "promote"
-            return Move(kind, version.version, d.reason, run_id)
+            return Move(kind, version.version, history_reason(v, d), run_id)
 
         verdict, done = settle(registry, lock, verdict, expected, move_of=move_of, rejudge=rejudge)
         decision = wanted(verdict)

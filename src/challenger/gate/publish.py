@@ -1,6 +1,7 @@
 """Publishing a gate decision where a reviewer looks: the version and the MLflow run.
 
-:func:`publish` writes the decision's tags and the model card (the version's description),
+:func:`publish` writes the decision into the version's record (its artifact and summary tags)
+and the model card (the version's description),
 and on the active MLflow run the plots, ``gate/report.md``, ``gate/decision.json``, the
 holdout metrics and the run's tags. It returns the markdown report, which the flow also
 shows as a Prefect artifact.
@@ -94,9 +95,9 @@ def publish(
         else None
     )
     footer = report.card_footer(links)
-    registry.tag_version(
+    registry.update_record(
         version,
-        decision_record(decision, evidence).to_tags(),
+        decision_record(decision, evidence),
         description=card[: _DESCRIPTION_LIMIT - len(footer)] + footer,
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,6 +5,10 @@ candidate under evaluation and ``previous-champion`` is the rollback target. The
 stages are mirrored for users who browse by stage (champion → Production, challenger →
 Staging, retired champion → Archived). A promotion is compare-and-set: it moves
 ``champion`` only if ``champion`` still points where the evaluation saw it.
+
+A version's record (:mod:`challenger.store.record`) is one JSON artifact of its run plus a
+handful of summary tags; :meth:`Registry.update_record` is the one way to change it. The
+champion history is one readable tag per move (:mod:`challenger.store.history`).
 """
 
 from __future__ import annotations
@@ -15,24 +19,36 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from challenger.config import Settings
 from challenger.errors import ChampionMoved
+from challenger.store import history as _history
 from challenger.store.connection import connect, may_create, unavailable
-from challenger.store.record import ABANDONED, PENDING, TAG, VersionRecord
+from challenger.store.history import ABANDONED_MOVE, DONE, HISTORY, STARTED
+from challenger.store.record import (
+    ABANDONED,
+    NOTE,
+    PENDING,
+    SUMMARY_TAGS,
+    VersionRecord,
+    is_record_tag,
+    record_artifact,
+)
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
-HISTORY = f"{TAG}history."  # registered-model tags, one per move of champion
-# A history entry's status: written "started" before the move, "done" after it.
-STARTED, DONE, ABANDONED_MOVE = "started", "done", "abandoned"
+__all__ = [
+    "ABANDONED_MOVE", "CHALLENGER", "CHAMPION", "DONE", "HISTORY", "PREVIOUS", "STARTED",
+    "Registry", "VersionInfo",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,10 +63,24 @@ class VersionInfo:
     tags: dict[str, str]
     description: str
     created_ms: int
+    load: Callable[[], VersionRecord | None] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Reads the complete record (the artifact); None: the tags are all there is."""
+
+    @cached_property
+    def record(self) -> VersionRecord:
+        """What challenger wrote about this version, typed and complete.
+
+        The record artifact of its run when there is one (read once, on first use), else its
+        tags (a version registered before the artifact existed has every field there).
+        """
+        stored = self.load() if self.load is not None else None
+        return stored if stored is not None else self.tagged
 
     @property
-    def record(self) -> VersionRecord:
-        """What challenger wrote about this version, typed."""
+    def tagged(self) -> VersionRecord:
+        """What the version's tags alone say (no artifact read): the summary fields."""
         return VersionRecord.from_tags(self.tags)
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +136,12 @@ class Registry:
         except MlflowException:
             self.client.create_registered_model(
                 self.model_name,
-                description="Managed by challenger: the `champion` alias serves production.",
+                description=(
+                    "Managed by challenger: the `champion` alias serves production. Each "
+                    "version's tags summarise it; its complete record is `record/v<N>.json` "
+                    "among its run's artifacts. The `challenger.history.*` tags tell every "
+                    "move of `champion`, one line each."
+                ),
             )
 
     # ---- reading --------------------------------------------------------------------------
@@ -120,7 +155,28 @@ class Registry:
             tags=dict(mv.tags or {}),
             description=mv.description or "",
             created_ms=int(mv.creation_timestamp or 0),
+            load=self._reader(mv.run_id, int(mv.version)),
         )
+
+    def _reader(self, run_id: str | None, version: int) -> Callable[[], VersionRecord | None]:
+        def load() -> VersionRecord | None:
+            return self.stored_record(run_id, version)
+
+        return load
+
+    def stored_record(self, run_id: str | None, version: int) -> VersionRecord | None:
+        """A version's record artifact (None: no run, or a version without one)."""
+        if not run_id:
+            return None
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.client.download_artifacts(run_id, record_artifact(version), tmp)
+                data = json.loads(Path(local).read_text())
+            except (MlflowException, OSError, ValueError):
+                return None
+        return VersionRecord.from_dict(data) if isinstance(data, dict) else None
 
     def version(self, version: int) -> VersionInfo:
         """One version (raises MlflowException when it does not exist)."""
@@ -191,10 +247,14 @@ class Registry:
 
     def model_size_mb(self, version: int) -> float | None:
         """Size on disk of a version's logged model (all files of its artifact folder)."""
+        return self.artifact_size_mb(f"models:/{self.model_name}/{version}")
+
+    def artifact_size_mb(self, artifact_uri: str) -> float | None:
+        """Size on disk of all files under an artifact URI (a logged model's, say)."""
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = self._mlflow.artifacts.download_artifacts(
-                    artifact_uri=f"models:/{self.model_name}/{version}", dst_path=tmp
+                    artifact_uri=artifact_uri, dst_path=tmp
                 )
             except Exception:
                 return None
@@ -202,19 +262,9 @@ class Registry:
         return total / 1e6
 
     def history(self) -> list[dict[str, Any]]:
-        """Every move of ``champion``, oldest first (kept as registered-model tags)."""
+        """Every move of ``champion``, oldest first (registered-model tags, one line each)."""
         model = self.client.get_registered_model(self.model_name)
-        entries = []
-        for key, value in sorted((model.tags or {}).items()):
-            if key.startswith(HISTORY):
-                try:
-                    entries.append(json.loads(value))
-                except ValueError:
-                    entries.append({"raw": value})
-        return entries
-
-    def _history_key(self, n: int) -> str:
-        return f"{HISTORY}{n:05d}"
+        return _history.entries((model.tags or {}).items())
 
     def _begin_move(
         self, kind: str, from_v: int | None, to_v: int, reason: str, run_id: str | None
@@ -226,11 +276,7 @@ class Registry:
         history never has a gap and never claims a move that did not happen.
         """
         model = self.client.get_registered_model(self.model_name)
-        numbers = [
-            int(k[len(HISTORY) :])
-            for k in (model.tags or {})
-            if k.startswith(HISTORY) and k[len(HISTORY) :].isdigit()
-        ]
+        numbers = [n for k in (model.tags or {}) if (n := _history.number(k)) is not None]
         n = max(numbers, default=0) + 1
         entry = {
             "n": n,
@@ -238,7 +284,7 @@ class Registry:
             "kind": kind,
             "from": from_v,
             "to": to_v,
-            "reason": reason[:1500],
+            "reason": reason,
             "run_id": run_id,
             "status": STARTED,
         }
@@ -247,7 +293,7 @@ class Registry:
 
     def _write_entry(self, entry: Mapping[str, Any]) -> None:
         self.client.set_registered_model_tag(
-            self.model_name, self._history_key(int(entry["n"])), json.dumps(dict(entry))
+            self.model_name, _history.key(int(entry["n"])), _history.line(entry)
         )
 
     def _end_move(self, entry: Mapping[str, Any], status: str, note: str | None = None) -> None:
@@ -258,25 +304,86 @@ class Registry:
 
     # ---- registry writes ------------------------------------------------------------------
     def register(
-        self, model_uri: str, run_id: str, tags: Mapping[str, str], description: str
+        self,
+        model_uri: str,
+        run_id: str,
+        tags: Mapping[str, str],
+        description: str,
+        record: VersionRecord | None = None,
     ) -> VersionInfo:
-        """Register a logged model as a new version (no alias yet)."""
+        """Register a logged model as a new version (no alias yet) with its record.
+
+        Args:
+            model_uri: The logged model.
+            run_id: The run that logged it (its record artifact goes there).
+            tags: Other tags of the version; record fields given as tags
+                (``VersionRecord.to_tags``) are taken as part of the record.
+            description: The version's description (its model card).
+            record: What is known about the version at registration.
+        """
+        fields_ = {k: str(v) for k, v in tags.items() if is_record_tag(k)}
+        rec = VersionRecord.from_tags(fields_).updated(record or VersionRecord())
+        own = {k: str(v) for k, v in tags.items() if not is_record_tag(k)}
         mv = self.client.create_model_version(
             self.model_name,
             source=model_uri,
             run_id=run_id,
-            tags=dict(tags),
+            tags=own | _summary(rec, rec),
             description=description,
         )
-        return self._info(mv)
+        version = int(mv.version)
+        if not self._write_record(run_id, version, rec):
+            self._set_tags(version, rec.to_tags())
+        return self.version(version)
+
+    def update_record(
+        self, version: int, change: VersionRecord, description: str | None = None
+    ) -> VersionRecord:
+        """Merge ``change`` into a version's record (its artifact and summary tags); returns it.
+
+        The artifact is written before the tags, so a process killed in between leaves the
+        complete record right and at most a summary tag behind. A version recorded the older
+        way (every field a tag) moves to the artifact here; a version without a run keeps
+        every field as a tag.
+        """
+        info = self.version(version)
+        merged = info.record.updated(change)
+        if self._write_record(info.run_id, version, merged):
+            tags = _summary(merged, change, had_note=NOTE in info.tags)
+            self._set_tags(version, {k: v for k, v in tags.items() if info.tags.get(k) != v})
+            for k in info.tags:
+                if is_record_tag(k) and k not in SUMMARY_TAGS:
+                    self.client.delete_model_version_tag(self.model_name, str(version), k)
+        else:
+            self._set_tags(version, merged.to_tags())
+        if description is not None:
+            self.client.update_model_version(self.model_name, str(version), description=description)
+        return merged
+
+    def _write_record(self, run_id: str | None, version: int, record: VersionRecord) -> bool:
+        if not run_id:
+            return False
+        text = json.dumps(record.to_dict(), indent=2, ensure_ascii=False, default=str)
+        self.client.log_text(run_id, text, record_artifact(version))
+        return True
+
+    def _set_tags(self, version: int, tags: Mapping[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_model_version_tag(self.model_name, str(version), k, str(v))
 
     def tag_version(
         self, version: int, tags: Mapping[str, str], description: str | None = None
     ) -> None:
-        """Add tags (and optionally replace the description) of a version."""
-        for k, v in tags.items():
-            self.client.set_model_version_tag(self.model_name, str(version), k, str(v))
-        if description is not None:
+        """Add tags (and optionally replace the description) of a version.
+
+        Record fields among them (``VersionRecord.to_tags``) change the record
+        (:meth:`update_record`) instead of becoming tags of their own.
+        """
+        change = {k: str(v) for k, v in tags.items() if is_record_tag(k)}
+        self._set_tags(version, {k: v for k, v in tags.items() if not is_record_tag(k)})
+        if change:
+            self.update_record(version, VersionRecord.from_tags(change), description)
+        elif description is not None:
             self.client.update_model_version(self.model_name, str(version), description=description)
 
     def _stage(self, version: int, stage: str) -> None:
@@ -292,8 +399,8 @@ class Registry:
         stale = self.alias(CHALLENGER)
         champion = self.champion()
         if stale is not None and stale.version != version:
-            if stale.record.gate_decision == PENDING:
-                self.tag_version(stale.version, VersionRecord(gate_decision=ABANDONED).to_tags())
+            if stale.tagged.gate_decision == PENDING:
+                self.update_record(stale.version, VersionRecord(gate_decision=ABANDONED))
             if champion is None or champion.version != stale.version:
                 self._stage(stale.version, "None")  # never demote the champion's own stage
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, str(version))
@@ -393,13 +500,13 @@ class Registry:
         if live_runs is not None:
             challenger = self.alias(CHALLENGER)
             for v in self.versions():
-                if v.record.gate_decision != PENDING or (
+                if v.tagged.gate_decision != PENDING or (
                     challenger and v.version == challenger.version
                 ):
                     continue
                 if v.run_id and live_runs(v.run_id):
                     continue
-                self.tag_version(v.version, VersionRecord(gate_decision=ABANDONED).to_tags())
+                self.update_record(v.version, VersionRecord(gate_decision=ABANDONED))
                 changed.append(f"v{v.version}: PENDING -> ABANDONED (its run is gone)")
         return changed + self.reconcile_stages()
 
@@ -464,3 +571,17 @@ class Registry:
                 self._stage(v.version, want)
                 changed.append(f"v{v.version}: {v.stage} -> {want}")
         return changed
+
+
+def _summary(record: VersionRecord, change: VersionRecord, had_note: bool = False) -> dict[str, str]:
+    """The summary tags of ``record`` after ``change``: the note is the change's own action.
+
+    A change without one (or with only the online review's, when the version shows a note
+    already) keeps the note the version has; a version without one (first write, or moved
+    from the older form) gets the one its record states.
+    """
+    tags = record.summary_tags()
+    note = change.note(online=not had_note) or (None if had_note else record.note())
+    if note:
+        tags[NOTE] = note
+    return tags

@@ -6,16 +6,21 @@ library's ``sqlite3`` (opened read-only) and returns the same dictionary as
 :meth:`challenger.store.registry.Registry.snapshot`, or ``None`` whenever it cannot be sure it
 reads what MLflow would (not a SQLite URI, a missing file or model, a table or column it does
 not know): the caller then asks MLflow. A test checks both give the same snapshot.
+
+Both read a version's summary tags, not its record artifact: everything ``challenger status``
+and the lineage need is in them (:mod:`challenger.store.record`), and the history's lines are
+parsed by the one parser (:mod:`challenger.store.history`).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
+from challenger.store import history as _history
 from challenger.store.connection import sqlite_file
-from challenger.store.registry import CHAMPION, HISTORY
+from challenger.store.history import HISTORY
+from challenger.store.registry import CHAMPION
 
 _HIDDEN_STAGE = "Deleted_Internal"  # MLflow's mark of a deleted version
 
@@ -68,15 +73,12 @@ def _read(db: sqlite3.Connection, tracking_uri: str, model_name: str) -> dict[st
             [*args, _HIDDEN_STAGE],
         )
     ]
-    history: list[dict[str, Any]] = []
-    for _key, value in db.execute(
-        f"SELECT key, value FROM registered_model_tags WHERE {where} AND key LIKE ? ORDER BY key",
-        [*args, HISTORY + "%"],
-    ):
-        try:
-            history.append(json.loads(value))
-        except ValueError:
-            history.append({"raw": value})
+    history = _history.entries(
+        db.execute(
+            f"SELECT key, value FROM registered_model_tags WHERE {where} AND key LIKE ?",
+            [*args, HISTORY + "%"],
+        )
+    )
     found = {a: v["version"] for v in versions for a in v["aliases"]}
     return {
         "model_name": model_name,

@@ -1,4 +1,4 @@
-"""What a retrain logs on its MLflow run: one nested run per candidate, the fold plan, k-sensitivity."""
+"""What a retrain logs on its MLflow run: the trigger, one nested run per candidate, the fold plan, k-sensitivity."""
 
 from __future__ import annotations
 
@@ -14,6 +14,25 @@ from challenger.train.plan import TrainingPlan
 from challenger.train.selection import CVResult, KSensitivity
 
 MAX_LOGGED_FOLDS = 200
+TRIGGER_ARTIFACT = "trigger.json"
+NO_EVIDENCE = "started from the Prefect UI / command line, no monitor evidence"
+
+
+def trigger_document(trigger: str, decision: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Why a retrain runs, as ``trigger.json`` says it and the version's record keeps it.
+
+    Args:
+        trigger: The retrain's reason (manual, interval, data_change, ...).
+        decision: What the monitor saw when it fired (``TriggerDecision.to_dict``), or what a
+            caller knows; None (or without reasons) for a retrain a person started from the
+            Prefect UI or the command line, which is said so in the reasons.
+    """
+    doc: dict[str, Any] = {"trigger": trigger, "retrain": True, "reasons": [], "evidence": {}}
+    doc |= dict(decision or {})
+    if not doc["reasons"]:
+        doc["reasons"] = [f"{trigger} retrain {NO_EVIDENCE}"]
+    doc["monitor_evidence"] = bool(doc["evidence"])
+    return doc
 
 
 def log_candidate(tracking: Tracking, r: CVResult) -> None:
@@ -48,10 +67,15 @@ def log_training(
     metric: str,
     trigger_evidence: Mapping[str, Any] | None,
 ) -> None:
-    """On the active retrain run: its parameters, the trigger, every candidate, plan, k-sensitivity."""
+    """On the active retrain run: its parameters, the trigger, every candidate, plan, k-sensitivity.
+
+    ``trigger.json`` is logged for every retrain (:func:`trigger_document`): the monitor's
+    evidence when it fired, else the reason (``params["trigger"]``) and that it was started
+    without monitor evidence.
+    """
     tracking.log_params(params)
-    if trigger_evidence:
-        tracking.log_dict(trigger_evidence, "trigger.json")
+    trigger = str(params.get("trigger") or "manual")
+    tracking.log_dict(trigger_document(trigger, trigger_evidence), TRIGGER_ARTIFACT)
     for r in results:
         with tracking.start_run(f"candidate-{r.candidate}", nested=True):
             log_candidate(tracking, r)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, sketch_payload
 from challenger.store.record import PENDING, VersionRecord
 from challenger.store.registry import Registry, VersionInfo
 from challenger.store.tracking import Tracking
+from challenger.train.log import trigger_document
 from challenger.train.selection import CVResult, FittedModel
 from challenger.train.window import TrainingWindow
 
@@ -40,7 +42,7 @@ def registration_record(
         train_max_ts=window.train_max_ts,
         train_min_ts=window.train_min_ts,
         train_fingerprint_rows=int(window.train_rows.size),
-    ).with_trigger(trigger_evidence)
+    ).with_trigger(trigger_document(trigger, trigger_evidence))
 
 
 def register_challenger(
@@ -69,11 +71,13 @@ def register_challenger(
     tracking.log_dict(sketch_payload(window.train), SKETCH_ARTIFACT)
     tracking.log_training_rows(window.train_rows)
     model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
+    size = registry.artifact_size_mb(model_uri)  # known before registering: one record write
+    if size is not None:
+        record = replace(record, model_size_mb=size)
     version = registry.register(
-        model_uri, run_id, record.to_tags(), description="Under evaluation by the challenger gate."
+        model_uri, run_id, {}, "Under evaluation by the challenger gate.", record=record
     )
     registry.mark_challenger(version.version)
-    size = registry.model_size_mb(version.version)
-    if size is not None:
-        registry.tag_version(version.version, VersionRecord(model_size_mb=size).to_tags())
+    if size is None and (size := registry.model_size_mb(version.version)) is not None:
+        registry.update_record(version.version, VersionRecord(model_size_mb=size))
     return registry.version(version.version)
