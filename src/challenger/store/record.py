@@ -86,6 +86,7 @@ def record_artifact(version: int) -> str:
     """
     return f"record/v{version}.json"
 
+
 # Scalar fields written as challenger.<name>; the others are handled one by one below.
 _TEXT = (
     "trigger",
@@ -535,9 +536,7 @@ class VersionRecord:
         return self.holdout.get(metric)
 
 
-_VS = re.compile(
-    r"^(?P<metric>\S+) (?P<value>\S+?)(?P<rest>(?:,| vs| \().*)?$", re.DOTALL
-)
+_VS = re.compile(r"^(?P<metric>\S+) (?P<value>\S+?)(?P<rest>(?:,| vs| \().*)?$", re.DOTALL)
 _DELTA_VS = re.compile(r", (?P<delta>[+-]\S+) vs (?P<cw>v\d+)")
 _VERDICT = re.compile(r" \((?P<verdict>[^()]*)\)$")
 

@@ -63,9 +63,7 @@ class VersionInfo:
     tags: dict[str, str]
     description: str
     created_ms: int
-    load: Callable[[], VersionRecord | None] | None = field(
-        default=None, compare=False, repr=False
-    )
+    load: Callable[[], VersionRecord | None] | None = field(default=None, compare=False, repr=False)
     """Reads the complete record (the artifact); None: the tags are all there is."""
 
     @cached_property
@@ -573,7 +571,9 @@ class Registry:
         return changed
 
 
-def _summary(record: VersionRecord, change: VersionRecord, had_note: bool = False) -> dict[str, str]:
+def _summary(
+    record: VersionRecord, change: VersionRecord, had_note: bool = False
+) -> dict[str, str]:
     """The summary tags of ``record`` after ``change``: the note is the change's own action.
 
     A change without one (or with only the online review's, when the version shows a note
