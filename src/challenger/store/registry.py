@@ -167,13 +167,16 @@ class Registry:
         if not run_id:
             return None
         from mlflow.exceptions import MlflowException
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                local = self.client.download_artifacts(run_id, record_artifact(version), tmp)
-                data = json.loads(Path(local).read_text())
-            except (MlflowException, OSError, ValueError):
-                return None
+        try:
+            # The run's own artifact repository, asked without a destination: a local store
+            # hands back its file (no copy, none of MLflow's progress bars on the terminal).
+            repo = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri)
+            local = repo.download_artifacts(record_artifact(version))  # type: ignore[no-untyped-call]
+            data = json.loads(Path(local).read_text(encoding="utf-8"))
+        except (MlflowException, OSError, ValueError):
+            return None
         return VersionRecord.from_dict(data) if isinstance(data, dict) else None
 
     def version(self, version: int) -> VersionInfo:
