@@ -271,6 +271,16 @@ def test_a_manual_run_from_prefect_trains_the_first_champion(service: dict[str, 
     assert aliases == {"champion": 1}
     assert tags[1]["challenger.trigger"] == "manual"
     assert tags[1]["challenger.gate_decision"] == "PROMOTE"
+    assert len(tags[1]) <= 8, tags[1]  # a handful to scan in the registry list
+    # Started from the UI, without monitor evidence: its run still says why (trigger.json),
+    # and keeps the version's whole record beside it.
+    run_id = mlflow(service, "model-versions/get", name=MODEL, version="1")["model_version"][
+        "run_id"
+    ]
+    root = {f["path"] for f in mlflow(service, "artifacts/list", run_id=run_id)["files"]}
+    assert "trigger.json" in root, root
+    kept = mlflow(service, "artifacts/list", run_id=run_id, path="record")["files"]
+    assert "record/v1.json" in {f["path"] for f in kept}
 
 
 def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -> None:
