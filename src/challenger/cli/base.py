@@ -3,6 +3,7 @@ pre-flight check of configuration and store, and the rendering of a gate decisio
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,6 +29,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = run_contract.err
+
+# Prefect gives its temporary server 20 s to start: on a busy two-core machine that is not
+# enough, and the command would fail before it began. Read once, when Prefect loads.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 ConfigOpt = Annotated[
     Path | None,
