@@ -314,6 +314,10 @@ def test_a_clearly_worse_canary_fails_for_both_tools(world: dict[str, Any]) -> N
 
 def test_bad_requests_are_refused_with_what_is_wrong(world: dict[str, Any]) -> None:
     client: httpx.Client = world["client"]
+    # A POST without a body is a plain ask, the same as a GET.
+    plain = client.post("/rollout/verdict")
+    assert plain.status_code == 200 and plain.json()["expected_version"] is None
+    assert plain.json()["verdict"] == client.get("/rollout/verdict").json()["verdict"]
     r = client.post("/rollout/flagger", json={"namespace": "ml"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "name"
     r = client.post(
