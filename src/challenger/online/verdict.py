@@ -12,8 +12,9 @@ judge's action verdict      when
 ============== ============ ==========================================================
 advance        pass         the running canary stage passed (score ≥ ``pass_score`` with
                             enough data for every metric); the next stage may start
-promote        pass         the last stage below 100 % passed (or the A/B test or the
-                            shadow comparison favours the challenger)
+promote        pass         the last stage below 100 % passed, or the stage is the full
+                            rollout with no critical metric failing (for A/B and shadow:
+                            the challenger wins)
 rollback       fail         a critical metric is worse, the score is below
                             ``marginal_score``, or the app already stopped the rollout
 keep_watching  inconclusive too little data, a marginal score, no rollout running, a
