@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -47,17 +46,14 @@ def demo(
 
     def work() -> list[dict[str, Any]]:
         from challenger.config import load_config
-        from challenger.demo.reset import mark_demo, reset_demo
+        from challenger.demo.reset import clean_slate, mark_demo
         from challenger.store.registry import Registry
 
         settings = load_config(config)
         out = err if as_json else Console()
         registry = Registry.from_settings(settings)
         if reset:
-            reset_demo(registry)
-            d = settings.data
-            for folder in (d.incoming_dir, d.accepted_dir, d.quarantine_dir, d.reports_dir):
-                shutil.rmtree(settings.path(folder), ignore_errors=True)
+            clean_slate(settings, registry)
         mark_demo(registry)
         out.print(
             f"[bold]challenger demo[/] — model [cyan]{settings.project.model_name}[/], store {settings.tracking_uri}"
