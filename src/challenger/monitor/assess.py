@@ -2,10 +2,12 @@
 
 The monitor flow validates a file, then asks this module: :func:`batch_drift` measures
 feature, prediction and target drift on the columns both sides can compare, with column
-alarms at a stated error rate (``drift.control``); :func:`trigger_decision` gathers every
-trigger's evidence (the champion's performance windows, the change detector on its errors,
-schema changes, new labels, the cooldown) and applies the policy; :func:`merge_decisions`
-turns a scan in which several files fired into one retrain.
+alarms at a stated error rate (``drift.control``), from the champion's stored reference
+sketch when it has one (:func:`drift_sketch`; the HTML report is then drawn apart, by
+:func:`with_report`); :func:`trigger_decision` gathers every trigger's evidence (the
+champion's performance windows, the change detector on its errors, schema changes, new
+labels, the cooldown) and applies the policy; :func:`merge_decisions` turns a scan in which
+several files fired into one retrain.
 """
 
 from __future__ import annotations
@@ -152,8 +154,10 @@ def _sketch_drift(
 ) -> DriftResult | None:
     d = settings.data
 
+    present = current.notna().any()  # one vectorised pass, not one per column
+
     def measurable(columns: tuple[str, ...]) -> list[str]:
-        return [c for c in columns if reference.columns[c].n > 0 and current[c].notna().any()]
+        return [c for c in columns if reference.columns[c].n > 0 and present[c]]
 
     numeric, categorical = measurable(d.numeric), measurable(d.categorical)
     if not numeric and not categorical:

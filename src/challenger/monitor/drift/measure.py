@@ -23,6 +23,11 @@ and an effect-size rule). Categorical columns whose values are not of one kind o
 sides (integer codes in the reference, text in the batch) are compared as text, so code
 ``3`` and ``"3"`` are one category, and the result says so in ``notes``.
 
+:func:`measure_drift_from_sketch` takes the same decision from a reference's per-column
+sketch stored when the version was registered (``sketch.py`` states how close it is): the
+monitor uses it whenever the champion has one, so a batch's drift decision reads neither the
+reference rows nor the champion's scores on them.
+
 ``auto`` (the default) uses ``fast`` whenever it implements every requested method.
 The Evidently HTML report, when asked for, is always built on a seeded sample of at most
 ``max_rows`` rows per side, so it stays quick on large frames; its figures may then

@@ -41,7 +41,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from challenger.monitor.drift.fast import KS_TEST, fast_drifts, verdict
+from challenger.errors import DriftInputError
+from challenger.monitor.drift.fast import (
+    _SCORERS,
+    KS_TEST,
+    _Categorical,
+    _drop_missing,
+    _two_sample,
+    fast_drifts,
+    verdict,
+)
 from challenger.monitor.drift.methods import FEW_VALUES, METHODS, default_method
 from challenger.monitor.drift.result import ColumnDrift, DriftKind
 from challenger.monitor.kinds import value_kind
@@ -129,9 +138,9 @@ class ColumnSketch:
             kind=data["kind"],
             n=int(data["n"]),
             std=float(data["std"]),
-            quantiles=tuple(float(q) for q in data["quantiles"]),
+            quantiles=tuple(map(float, data["quantiles"])),
             counts={k: int(v) for k, v in data["counts"]},
-            values=tuple(float(v) for v in data["values"]),
+            values=tuple(map(float, data["values"])),
             holds=str(data["holds"]),
         )
 
@@ -177,8 +186,7 @@ def sketch_frame(frame: pd.DataFrame, kinds: Mapping[str, DriftKind]) -> dict[st
     out: dict[str, ColumnSketch] = {}
     for start in range(0, len(numeric), _BLOCK):
         block = numeric[start : start + _BLOCK]
-        matrix = frame[block].to_numpy(dtype="float64", na_value=np.nan)
-        out.update(zip(block, _sketch_matrix(matrix), strict=True))
+        out.update(zip(block, _sketch_matrix(_columns(frame, block)), strict=True))
     for column, kind in kinds.items():
         holds = value_kind(frame[column])
         if kind == "categorical":
@@ -192,9 +200,12 @@ def sketch_frame(frame: pd.DataFrame, kinds: Mapping[str, DriftKind]) -> dict[st
 
 
 def _sorted_block(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column sorted (non-finite values last, as NaN) and its finite count."""
-    ordered = np.sort(np.where(np.isfinite(matrix), matrix, np.nan), axis=0)
-    return ordered, np.isfinite(ordered).sum(axis=0)
+    """Each column sorted in place (non-finite values last, as NaN) and its finite count."""
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        matrix[infinite] = np.nan
+    matrix.sort(axis=0)  # NaNs sort last
+    return matrix, np.count_nonzero(~np.isnan(matrix), axis=0)
 
 
 def _grid_quantiles(ordered: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -209,10 +220,10 @@ def _grid_quantiles(ordered: np.ndarray, n: np.ndarray) -> np.ndarray:
 
 
 def _sketch_matrix(matrix: np.ndarray) -> list[ColumnSketch]:
-    ordered, n = _sorted_block(matrix)
     with warnings.catch_warnings():  # a column without finite values has no spread: 0 below
         warnings.simplefilter("ignore", RuntimeWarning)
         std = np.nanstd(np.where(np.isfinite(matrix), matrix, np.nan), axis=0)
+    ordered, n = _sorted_block(matrix)
     quantiles = _grid_quantiles(ordered, n)
     changes = np.count_nonzero((ordered[1:] != ordered[:-1]) & np.isfinite(ordered[1:]), axis=0)
     n_unique = np.where(n > 0, changes + 1, 0)
@@ -325,8 +336,13 @@ def sketch_drifts(
     other numeric columns from their quantile grids against the current batch, sorted in
     one vectorised pass per block of columns. Check :func:`sketch_gaps` first.
     """
-    whole = [c for c in kinds if reference[c].whole]
     out: dict[str, ColumnDrift] = {}
+    for name in [c for c in kinds if kinds[c] == "categorical"]:
+        counted = _drop_missing(current[name]).value_counts(sort=False)
+        out[name] = _counted_column(
+            name, reference[name], dict(counted.items()), methods, thresholds
+        )
+    whole = [c for c in kinds if c not in out and reference[c].whole]
     if whole:
         rebuilt = {c: reference[c].rows() for c in whole}
         frame = pd.DataFrame(rebuilt)  # shorter columns padded with nulls, which are left out
@@ -334,14 +350,50 @@ def sketch_drifts(
     gridded = [c for c in kinds if c not in out]
     for start in range(0, len(gridded), _BLOCK):
         block = gridded[start : start + _BLOCK]
-        matrix = current[block].to_numpy(dtype="float64", na_value=np.nan)
-        ordered, n = _sorted_block(matrix)
+        ordered, n = _sorted_block(_columns(current, block))
+        empty = [c for c, k in zip(block, n, strict=True) if k == 0]
+        if empty:
+            raise DriftInputError(
+                f"Column {empty[0]!r} is entirely null in the current data; validate the "
+                "batch before measuring drift or leave the column out."
+            )
         quantiles = _grid_quantiles(ordered, n)
         for j, name in enumerate(block):
             out[name] = _grid_column(
                 name, reference[name], ordered[: n[j], j], quantiles[:, j], methods, thresholds
             )
     return {c: out[c] for c in kinds}
+
+
+def _columns(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """The columns as one float matrix, each column contiguous (what a sort along rows wants)."""
+    out = np.empty((len(frame), len(names)), dtype="float64", order="F")
+    for j, name in enumerate(names):
+        out[:, j] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    return out
+
+
+def _counted_column(
+    name: str,
+    reference: ColumnSketch,
+    current: Mapping[Any, int],
+    methods: Mapping[str, str | None],
+    thresholds: Mapping[str, float | None],
+) -> ColumnDrift:
+    """A categorical column's verdict from both sides' counts: the exact engine's scorers."""
+    column = _Counted(reference.counts, current)
+    method = methods[name] or default_method("categorical", reference.n, len(column.keys))
+    score = _SCORERS[method](column)
+    return verdict(name, "categorical", method, thresholds[name], score, _two_sample(column))
+
+
+class _Counted(_Categorical):
+    """A categorical column pair known by its counts (the exact engine's scorers apply)."""
+
+    def __init__(self, reference: Mapping[Any, int], current: Mapping[Any, int]) -> None:
+        self.keys = list(dict.fromkeys([*reference, *current]))
+        self.ref_counts = np.array([reference.get(k, 0) for k in self.keys], dtype="float64")
+        self.cur_counts = np.array([current.get(k, 0) for k in self.keys], dtype="float64")
 
 
 def _grid_column(
