@@ -9,18 +9,22 @@ scored again.
 What a column's sketch keeps, and how close its verdict is to the exact engine's
 (``fast.py`` on the reference rows; tested in tests/unit/monitor/test_sketch.py):
 
-* categorical columns, and numeric columns with at most ``COUNTED_MAX`` distinct values:
-  their value counts. Counts are sufficient statistics for every test here, so the reference
-  column is rebuilt from them and the exact engine decides it: the same scores and verdicts.
-* numeric columns with at most ``LEVELS`` finite values: every value, sorted; again exact.
+* categorical columns: their value counts. Counts are sufficient statistics for every
+  categorical test here, so the exact engine's scorers read both sides' counts: the same
+  scores and verdicts (up to the order floating-point sums run in).
+* numeric columns with at most ``COUNTED_MAX`` distinct values: their value counts; with at
+  most ``LEVELS`` finite values: every value, sorted. Either determines the column, so it is
+  rebuilt and the exact engine decides it against the batch: the same scores and verdicts.
 * other numeric columns: the finite count, the standard deviation and the values at
   ``LEVELS`` evenly spaced quantile levels. The current batch is sorted (one vectorised sort
   per block of columns) and read exactly; only the reference side is approximated:
 
   - the K-S statistic is the largest gap between the reference's quantile levels and the
     current ECDF at the reference's quantiles, at most ``1 / (LEVELS - 1) + 1 / n_ref``
-    from the exact statistic; its p-value comes from ``scipy.stats.kstwo`` as the exact
-    engine's does above 10,000 rows per side;
+    from the exact statistic; its p-value comes from ``scipy.stats.kstwo``, as the exact
+    engine's does when either side has more than 10,000 rows (below, the exact engine uses
+    scipy's exact two-sample distribution, which a grid cannot: the p-values then differ
+    slightly);
   - the normed Wasserstein distance is the integral of ``|Q_ref - Q_cur|`` over the grid.
 
   A verdict can therefore differ from the exact one only for a column whose statistic lies
@@ -332,9 +336,10 @@ def sketch_drifts(
 ) -> dict[str, ColumnDrift]:
     """Every column's verdict against a stored reference sketch; the reference rows are not read.
 
-    Columns the sketch determines exactly are rebuilt and decided by the exact engine; the
-    other numeric columns from their quantile grids against the current batch, sorted in
-    one vectorised pass per block of columns. Check :func:`sketch_gaps` first.
+    Categorical columns are decided from both sides' counts; numeric columns the sketch
+    determines are rebuilt and decided by the exact engine; the other numeric columns from
+    their quantile grids against the current batch, sorted in one vectorised pass per block
+    of columns. Check :func:`sketch_gaps` first.
     """
     out: dict[str, ColumnDrift] = {}
     for name in [c for c in kinds if kinds[c] == "categorical"]:
