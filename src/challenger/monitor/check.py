@@ -61,6 +61,7 @@ class Steps:
 
     validate: Callable[[Conformed, BatchSchema], ValidationResult] = check_batch
     drift: Callable[..., DriftResult | None] = assess.batch_drift
+    report: Callable[..., DriftResult | None] = assess.with_report  # after a sketch decision
     concept: Callable[..., ConceptResult | None] = watch_concept
 
 
@@ -154,7 +155,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
     stored = assess.drift_sketch(tracking.load_sketch(champion.run_id), settings)
     if stored is not None:  # decided from the sketch; the report, apart, needs the rows
-        drift = assess.with_report(
+        drift = steps.report(
             steps.drift(stored, cur, settings, None), reference, model, cur, settings, html
         )
     else:  # a champion without a (usable) sketch: the reference rows, as before
