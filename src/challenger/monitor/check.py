@@ -61,6 +61,7 @@ class Steps:
 
     validate: Callable[[Conformed, BatchSchema], ValidationResult] = check_batch
     drift: Callable[..., DriftResult | None] = assess.batch_drift
+    report: Callable[..., DriftResult | None] = assess.with_report  # after a sketch decision
     concept: Callable[..., ConceptResult | None] = watch_concept
 
 
@@ -150,10 +151,16 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         return Checked(checked, validation)
 
     model = registry.load_model(champion.version)
-    ref = assess.with_prediction(reference, model, d.features, d.task)
     cur = assess.with_prediction(frame, model, d.features, d.task)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
-    drift = steps.drift(ref, cur, settings, html)
+    stored = assess.drift_sketch(tracking.load_sketch(champion.run_id), settings)
+    if stored is not None:  # decided from the sketch; the report, apart, needs the rows
+        drift = steps.report(
+            steps.drift(stored, cur, settings, None), reference, model, cur, settings, html
+        )
+    else:  # a champion without a (usable) sketch: the reference rows, as before
+        ref = assess.with_prediction(reference, model, d.features, d.task)
+        drift = steps.drift(ref, cur, settings, html)
     labelled = [(batch_id, labelled_rows(frame, d.target))]
     concept = steps.concept(
         settings, champion, model, labelled, reference, source=batch_id, once=True
