@@ -183,6 +183,12 @@ class DriftConfig(_Section):
     max_rows: int = Field(
         50_000, ge=100, description="Rows sampled per side for the Evidently report."
     )
+    report: bool = Field(
+        True,
+        description="Draw Evidently's HTML report of every checked batch (logged to MLflow). "
+        "The decision never needs it; on wide data it costs minutes where the decision, from "
+        "the champion's stored sketch, costs seconds: turn it off there.",
+    )
     control: Literal["holm", "bh", "none"] = Field(
         "holm",
         description="How column alarms are decided across columns: holm (family-wise error), "
@@ -845,7 +851,9 @@ class ABConfig(_Section):
         None, gt=0, description="New users a day (default: measured from the prediction log)."
     )
     planning_sd: float | None = Field(
-        None, gt=0, description="Per-user sd of the metric (default: the champion arm's in the log)."
+        None,
+        gt=0,
+        description="Per-user sd of the metric (default: the champion arm's in the log).",
     )
 
 

@@ -149,3 +149,25 @@ def test_a_champion_without_a_sketch_is_decided_from_the_rows(
     assert len(spies["rows"].results) == 1
     assert out["drift"]["engine"] == "fast"
     assert out["drift"]["report_rows"] is not None
+
+
+def test_without_the_report_the_decision_is_the_same_and_no_html_is_drawn(
+    champion: Path, spies: dict[str, Spy]
+) -> None:
+    import yaml
+    from flows.monitor import monitor_flow
+
+    cfg = yaml.safe_load(champion.read_text(encoding="utf-8"))
+    cfg.setdefault("drift", {})["report"] = False
+    quiet = champion.with_name("no-report.yaml")
+    quiet.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    path = _batch(champion, 3, Period(covariate_drift=1.0))
+    out = monitor_flow(batch=str(path), config=str(quiet), retrain=False).to_dict()
+
+    drift = out["drift"]
+    assert drift["engine"] == "sketch" and drift["report_rows"] is None
+    settings = load_config(quiet)
+    assert not (settings.path(settings.data.reports_dir) / f"{path.stem}-drift.html").exists()
+    exact = _from_rows(champion, path)
+    assert exact is not None
+    assert _verdicts(drift) == _verdicts(exact.to_dict()) and exact.drifted_columns()

@@ -184,8 +184,8 @@ def with_report(
     The report is the one step that still needs reference rows (scored by the champion for
     the prediction), on a seeded sample of at most ``drift.max_rows`` rows per side.
     """
-    if drift is None:
-        return None
+    if drift is None or not settings.drift.report:
+        return drift
     d, cfg = settings.data, settings.drift
     numeric = [c for c in d.numeric if any(c == x.column for x in drift.columns)]
     categorical = [c for c in d.categorical if any(c == x.column for x in drift.columns)]

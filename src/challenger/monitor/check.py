@@ -153,6 +153,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
     model = registry.load_model(champion.version)
     cur = assess.with_prediction(frame, model, d.features, d.task)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
+    html.unlink(missing_ok=True)  # only this check's report may be logged with it
     stored = assess.drift_sketch(tracking.load_sketch(champion.run_id), settings)
     if stored is not None:  # decided from the sketch; the report, apart, needs the rows
         drift = steps.report(
@@ -160,7 +161,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         )
     else:  # a champion without a (usable) sketch: the reference rows, as before
         ref = assess.with_prediction(reference, model, d.features, d.task)
-        drift = steps.drift(ref, cur, settings, html)
+        drift = steps.drift(ref, cur, settings, html if settings.drift.report else None)
     labelled = [(batch_id, labelled_rows(frame, d.target))]
     concept = steps.concept(
         settings, champion, model, labelled, reference, source=batch_id, once=True
@@ -187,7 +188,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
     run_id = report.log_monitor_run(
         tracking, metric, batch_id, frame, drift, decision, champion.version, html, (effect, plot)
     )
-    return Checked(checked, validation, run_id, html, effect)
+    return Checked(checked, validation, run_id, html if html.exists() else None, effect)
 
 
 def _check_labels(at: _At, labels: Conformed) -> Checked:

@@ -65,7 +65,8 @@ def log_monitor_run(
         tracking.log_metrics(metrics)
         tracking.log_dict(drift.to_dict(), "drift/drift.json")
         tracking.log_dict(decision.to_dict(), "trigger.json")
-        tracking.log_file(html, "drift")
+        if html.exists():  # drift.report off: no Evidently report
+            tracking.log_file(html, "drift")
         if lineage is not None:
             verdict, png = lineage
             tracking.log_metrics({"lineage_alarm": float(verdict.alarm)})
