@@ -61,6 +61,8 @@ class Metric:
             tasks: :mod:`challenger.stats` has its paired bootstrap.
         fold: Tasks for which it is scored on every CV fold and recorded per candidate.
         secondary: Tasks for which the gate report gives it with a paired interval.
+        per_row: Tasks for which it is a mean of per-row values (:func:`per_row`): what the
+            online judges (A/B, canary) compare request by request.
         description: One line for reports.
     """
 
@@ -73,6 +75,7 @@ class Metric:
     fold: frozenset[Task]
     secondary: frozenset[Task]
     description: str
+    per_row: frozenset[Task] = frozenset()
 
 
 _NONE: Final[frozenset[Task]] = frozenset()
@@ -93,8 +96,9 @@ def _entry(
     primary: bool = False,
     fold: frozenset[Task] = _NONE,
     secondary: frozenset[Task] = _NONE,
+    per_row: frozenset[Task] = _NONE,
 ) -> Metric:
-    return Metric(name, family, higher, scores, tasks, primary, fold, secondary, text)
+    return Metric(name, family, higher, scores, tasks, primary, fold, secondary, text, per_row)
 
 
 #: Every metric, in the order the per-task lists give them.
@@ -115,7 +119,7 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "accuracy", "classification", True,
             "share of rows classified correctly at the threshold (multiclass: argmax)",
-            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
         ),
         _entry(
             "balanced_accuracy", "classification", True,
@@ -146,22 +150,25 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "log_loss", "classification", False,
             "mean negative log-likelihood of the labels (natural log)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
         ),
         _entry(
             "brier", "classification", False,
             "mean squared error of the positive-class probability (multiclass: summed over classes)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
         ),
         # regression
         _entry(
             "rmse", "regression", False, "root mean squared error",
             tasks=_REG, primary=True, fold=_REG, secondary=_REG,
         ),
-        _entry("mse", "regression", False, "mean squared error", tasks=_REG, primary=True),
+        _entry(
+            "mse", "regression", False, "mean squared error",
+            tasks=_REG, primary=True, per_row=_REG,
+        ),
         _entry(
             "mae", "regression", False, "mean absolute error",
-            tasks=_REG, primary=True, fold=_REG, secondary=_REG,
+            tasks=_REG, primary=True, fold=_REG, secondary=_REG, per_row=_REG,
         ),
         _entry(
             "r2", "regression", True, "coefficient of determination R²",
@@ -332,13 +339,23 @@ def classification(
 # ---- regression ------------------------------------------------------------------------------
 
 
-PER_ROW: Final = ("accuracy", "brier", "log_loss")
-"""Binary metrics that are a mean of per-row values (what online judges compare per request)."""
+def per_row_metrics(task: str) -> tuple[str, ...]:
+    """The metrics that are a mean of per-row values for a task (what the online judges
+    compare per request), in catalogue order: accuracy, Brier, log loss for a binary task,
+    MSE and MAE for a regression."""
+    t = _task(task)
+    return tuple(n for n, m in CATALOGUE.items() if t in m.per_row)
+
+
+PER_ROW: Final = tuple(n for n, m in CATALOGUE.items() if m.per_row)
+"""Every metric with a per-row form for some task (see :func:`per_row_metrics`)."""
 
 
 def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
-    """Each row's value of a binary per-row metric (:data:`PER_ROW`), in the metric's own
-    direction: 1/0 correctness for accuracy, the squared error for Brier, the log loss.
+    """Each row's value of a per-row metric (:func:`per_row_metrics`), in the metric's own
+    direction: 1/0 correctness for accuracy, the squared error for Brier and MSE, the log
+    loss, the absolute error for MAE. ``score`` is the positive-class probability (binary
+    metrics) or the predicted value (regression metrics).
 
     Rows without a label or a score give NaN.
 
@@ -353,8 +370,10 @@ def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0
     with np.errstate(invalid="ignore"):
         if name == "accuracy":
             out = ((s >= threshold).astype(float) == y).astype(float)
-        elif name == "brier":
+        elif name in ("brier", "mse"):
             out = (s - y) ** 2
+        elif name == "mae":
+            out = np.abs(s - y)
         else:
             p = np.clip(s, 1e-15, 1 - 1e-15)
             out = -(y * np.log(p) + (1 - y) * np.log(1 - p))

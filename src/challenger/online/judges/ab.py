@@ -28,7 +28,9 @@ def per_request_metric(frame: pd.DataFrame, metric: str) -> pd.Series:
 
     ``value`` is the business value sent with the label; the other metrics are the
     catalogue's per-row form (``challenger.metrics.per_row``) in its direction: accuracy is
-    1 when the thresholded score matches the label, Brier and log loss are negated losses.
+    1 when the thresholded score matches the label, Brier and log loss are negated losses,
+    and for a regression (the score is the prediction, the label the true value) MSE and MAE
+    are the negated squared and absolute errors.
     """
     if metric == "value":
         return frame["value"].astype(float)

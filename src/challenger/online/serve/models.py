@@ -4,8 +4,8 @@ Requests never name a model: the app loads ``champion`` and, when the strategy n
 ``challenger`` from the configured registered model. ``ModelHub.refresh`` re-reads the
 aliases and loads any version that changed *before* the swap; the swap is one reference
 assignment, so a request in flight finishes on the models it started with and none is
-dropped. Scores are what ``challenger.problem.model_scores`` says for the binary task: the
-probability of class 1.
+dropped. Scores are what ``challenger.problem.model_scores`` says for ``data.task``: the
+probability of class 1 (binary) or the predicted value (regression).
 """
 
 from __future__ import annotations
@@ -225,66 +225,79 @@ def schema_from_registry(registry: Registry, version: int) -> InputSchema:
     return InputSchema(tuple(ColumnSpec(n, k, r) for n, k, r in cols))
 
 
-def binary_problem(model: Any) -> str | None:
-    """Why a model cannot be served here (None: it is a binary classifier).
+def task_problem(model: Any, task: str) -> str | None:
+    """Why a model cannot be served for ``data.task`` (None: it can).
 
-    The app answers a score and a class per record, the shadows, A/B and canary compare
-    positive-class probabilities, and feedback labels are 0 or 1: all of it assumes a
-    binary classifier with ``predict_proba``.
+    A binary task needs a classifier with ``predict_proba`` and two classes, a multiclass
+    task a classifier with ``predict_proba`` and its ``classes_``, a regression a model with
+    ``predict`` and no ``predict_proba``: its answers, its log rows and the judges read what
+    ``challenger.problem.model_scores`` gives for the task.
     """
-    if not hasattr(model, "predict_proba"):
-        kind = "a regressor" if hasattr(model, "predict") else "not a predictor"
-        return f"{kind} (it has no predict_proba)"
+    if not hasattr(model, "predict"):
+        return "not a predictor (it has no predict)"
+    proba = hasattr(model, "predict_proba")
+    if task == "regression":
+        return "a classifier (it has predict_proba), not a regressor" if proba else None
+    if not proba:
+        return "a regressor (it has no predict_proba), not a classifier"
     classes = getattr(model, "classes_", None)
-    if classes is not None and len(classes) != 2:
+    if task == "binary" and classes is not None and len(classes) != 2:
         return f"a classifier with {len(classes)} classes ({_shown(list(classes))})"
+    if task == "multiclass" and classes is None:
+        return "a classifier without classes_ (is it fitted?)"
     return None
 
 
-def require_binary_task(task: str) -> None:
-    """Refuse a project whose task the serving app cannot compare online.
+#: The tasks the serving app answers and compares online.
+SERVED_TASKS: tuple[str, ...] = ("binary", "regression")
+
+
+def require_served_task(task: str) -> None:
+    """Refuse a project whose task the serving app cannot answer and compare online.
 
     Raises:
-        ConfigError: ``data.task`` is not ``binary``.
+        ConfigError: ``data.task`` is not one the app serves (:data:`SERVED_TASKS`).
     """
-    if task != "binary":
+    if task not in SERVED_TASKS:
         raise ConfigError(
             f"data.task is {task!r}: the serving app and the online comparison (shadow, A/B, "
-            "canary) support binary classifiers only for now; compare its models offline "
-            "(challenger retrain / challenger promote)"
+            f"canary) serve {' and '.join(SERVED_TASKS)} models for now; compare its models "
+            "offline (challenger retrain / challenger promote)"
         )
 
 
-def require_binary(model: Any, what: str) -> None:
-    """Refuse a model the serving app cannot compare (see ``binary_problem``).
+def require_task(model: Any, task: str, what: str) -> None:
+    """Refuse a model that does not fit ``data.task`` (see ``task_problem``).
 
     Raises:
-        ChallengerError: ``model`` is a regressor or a multiclass classifier.
+        ChallengerError: ``model`` does not make the task's predictions (a classifier in a
+            regression project, a regressor or a multiclass classifier in a binary one).
     """
-    problem = binary_problem(model)
+    problem = task_problem(model, task)
     if problem is not None:
-        raise ChallengerError(_refusal(what, problem))
+        raise ChallengerError(_refusal(what, problem, task))
 
 
-def _refusal(what: str, problem: str) -> str:
+def _refusal(what: str, problem: str, task: str) -> str:
     return (
-        f"{what} is {problem}; the serving app and the online comparison (shadow, A/B, "
-        "canary) support binary classifiers only: serve a binary classifier, or compare "
-        "this model offline with challenger promote"
+        f"{what} is {problem}, but data.task is {task!r}: its predictions cannot be compared "
+        f"with the champion's; serve a {task} model, or set data.task to the task it was "
+        "trained for"
     )
 
 
-def served_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    """P(class 1) per row, through the one scoring path (``challenger.problem.model_scores``).
+def served_scores(model: Any, frame: pd.DataFrame, task: str = "binary") -> np.ndarray:
+    """The model's scores through the one scoring path (``challenger.problem.model_scores``):
+    P(class 1) per row for a binary task, the predicted value for a regression.
 
-    Only for binary classifiers (``require_binary`` checks models when they are loaded);
-    what the model returned is checked to be one finite probability per row.
+    Only for models of the task (``require_task`` checks them when they are loaded); what
+    the model returned is checked to be one finite value (a probability) per row.
 
     Raises:
-        ValueError: The model returned something other than one probability per row.
+        ValueError: The model returned something other than one value per row.
     """
-    scores = model_scores(model, frame, "binary")
-    problem = valid_scores(scores, len(frame), "binary")
+    scores = model_scores(model, frame, task)
+    problem = valid_scores(scores, len(frame), task)
     if problem is not None:
         raise ValueError(f"model returned unusable scores for {len(frame)} rows: {problem}")
     return scores
@@ -346,6 +359,7 @@ class ModelHub:
         need_challenger: Whether the strategy serves the challenger (A/B, canary).
         shadow_refs: Aliases or versions of the shadow models (resolved, not loaded here).
         profiler: Computes a loaded version's training profile (once per load).
+        task: ``data.task``: every served model must make its predictions.
     """
 
     def __init__(
@@ -355,8 +369,10 @@ class ModelHub:
         need_challenger: bool,
         shadow_refs: Sequence[str] = (),
         profiler: Callable[[int, InputSchema], InputProfile] | None = None,
+        task: str = "binary",
     ) -> None:
         self.registry = registry
+        self.task = task
         self.need_challenger = need_challenger
         self.shadow_refs = tuple(shadow_refs)
         self.profiler = profiler
@@ -368,7 +384,7 @@ class ModelHub:
 
     def _load(self, role: str, version: int) -> LoadedModel:
         model = self.registry.load_model(version)
-        require_binary(model, f"{self.registry.model_name} v{version} ({role})")
+        require_task(model, self.task, f"{self.registry.model_name} v{version} ({role})")
         schema = schema_from_registry(self.registry, version)
         profile = None if self.profiler is None else self.profiler(version, schema)
         return LoadedModel(role, version, model, schema, time.time(), profile)
@@ -416,18 +432,18 @@ class ModelHub:
                 continue
             what = f"shadow {ref!r} ({self.registry.model_name} v{version})"
             if old is None:  # at startup: refuse clearly instead of comparing nonsense
-                raise ChallengerError(_refusal(what, problem))
-            log.error("%s is %s; it is not shadowed (binary classifiers only)", what, problem)
+                raise ChallengerError(_refusal(what, problem, self.task))
+            log.error("%s is %s; it is not shadowed (data.task %s)", what, problem, self.task)
             note = f"{note}; " if note else ""
-            note += f"{what} is {problem}: not shadowed (binary classifiers only)"
+            note += f"{what} is {problem}: not shadowed (data.task {self.task})"
         return ModelSet(champ, challenger, note, shadows)
 
     def _shadow_problem(self, version: int) -> str | None:
-        """Load a shadow version once to check it is a binary classifier (versions never
-        change, so the answer is cached); the shadow worker loads its own copy."""
+        """Load a shadow version once to check it fits the task (versions never change, so
+        the answer is cached); the shadow worker loads its own copy."""
         if version not in self._checked:
             model = self.registry.load_model(version)
-            self._checked[version] = binary_problem(model)
+            self._checked[version] = task_problem(model, self.task)
         return self._checked[version]
 
     def refresh(self) -> bool:

@@ -65,7 +65,12 @@ class FeedbackItem(BaseModel):
 
     request_id: Str64
     index: int = Field(0, ge=0, le=1_000_000, description="Record index within a batch request.")
-    label: int | None = Field(None, ge=0, le=1, description="The true class (0 or 1).")
+    label: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="The truth: the class (0 or 1) of a binary model, the true value of a "
+        "regression (checked against data.task when it arrives).",
+    )
     value: float | None = Field(
         None, allow_inf_nan=False, description="A business value of the outcome."
     )
@@ -198,7 +203,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     status, error = "ok", None
     m0 = time.thread_time()  # CPU time of the prediction, comparable with the shadows'
     try:
-        scores = served_scores(served.model, frame)
+        scores = served_scores(served.model, frame, rt.task)
     except Exception as exc:
         error = f"v{served.version} failed: {type(exc).__name__}: {exc}"[:500]
         if served is models.champion:
@@ -222,7 +227,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         rt.metrics.errors.labels("challenger", "fallback").inc()
         status = "fallback"
         served = models.champion
-        scores = served_scores(served.model, frame)
+        scores = served_scores(served.model, frame, rt.task)
     model_ms = (time.thread_time() - m0) * 1000.0
     variant = "challenger" if served is models.challenger else "champion"
     handoff = _to_shadows(rt, shadow, chosen, models, request_id, columns, len(records), now)
@@ -247,10 +252,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     m.requests.labels(variant).inc()
     m.records.labels(variant).inc(len(records))
     m.latency.labels(variant).observe(latency_s)
-    threshold = rt.threshold
-    predictions: list[dict[str, Any]] = [
-        {"score": float(s), "class": int(s >= threshold)} for s in scores
-    ]
+    predictions = answers(scores, rt.task, rt.threshold)
     for i, fields in flagged.items():
         predictions[i]["out_of_profile"] = fields.split(",")
     out: dict[str, Any] = {
@@ -268,6 +270,14 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         out["prediction"] = predictions[0]
     headers = {"x-request-id": request_id, "x-logged": "true" if logged else "false"}
     return json_response(out, headers=headers, background=handoff)
+
+
+def answers(scores: Any, task: str, threshold: float) -> list[dict[str, Any]]:
+    """What /predict says about each record: ``{"score": P(class 1), "class": 0 or 1}`` for
+    a binary model (class 1 at the threshold), ``{"value": the prediction}`` for a regression."""
+    if task == "regression":
+        return [{"value": float(v)} for v in scores]
+    return [{"score": float(s), "class": int(s >= threshold)} for s in scores]
 
 
 async def _log(rt: ServingRuntime, rows: list[Row]) -> bool:
@@ -345,12 +355,19 @@ async def feedback(rt: ServingRuntime, body: FeedbackItem | FeedbackBatch) -> Re
         )
     if bad_index:
         return json_response({"detail": f"record index out of range: {bad_index[:3]}"}, 422)
+    if rt.task == "binary":
+        wrong = [i for i in items if i.label is not None and i.label not in (0, 1)]
+        if wrong:
+            shown = [f"{i.request_id}[{i.index}]: {i.label:g}" for i in wrong[:3]]
+            return json_response(
+                {"detail": f"a binary model's label is 0 or 1; got {shown}"}, 422
+            )
     now = time.time()
     rows = [
         FeedbackRow(
             i.request_id,
             i.index,
-            None if i.label is None else float(i.label),
+            i.label,
             i.value,
             now,
             overwrite=i.overwrite,

@@ -79,6 +79,7 @@ class ShadowSpec:
     targets: Mapping[str, int]
     model_threads: int = 1
     log_synchronous: str = "normal"
+    task: str = "binary"  # data.task: how every shadow model is scored
     parent_pid: int = 0  # the app; 0: the worker's parent when it starts
 
 
@@ -303,7 +304,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
 
     from challenger.online.log import LogStore
     from challenger.online.log_writer import LogWriter
-    from challenger.online.serve.models import binary_problem, served_scores
+    from challenger.online.serve.models import served_scores, task_problem
     from challenger.store.registry import Registry
 
     try:
@@ -327,9 +328,9 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
         problems = []
         for version in set(new_targets.values()) - set(loaded):
             model = registry.load_model(version)
-            problem = binary_problem(model)
+            problem = task_problem(model, spec.task)
             if problem is not None:
-                problems.append(f"v{version} is {problem}: not shadowed (binary classifiers only)")
+                problems.append(f"v{version} is {problem}: not shadowed (data.task {spec.task})")
                 continue
             loaded[version] = model
         for version in set(loaded) - set(new_targets.values()):
@@ -359,7 +360,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
         # whatever else the (deprioritised) worker waited for meanwhile. None: it failed.
         t0 = time.thread_time()
         try:
-            served_scores(model, frame)
+            served_scores(model, frame, spec.task)
         except Exception:
             return None
         return time.thread_time() - t0
@@ -393,7 +394,9 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
             sizes = [m[3] for m in batch]
             for name, version in targets.items():
                 model = loaded[version]
-                scores, errors = isolate(functools.partial(served_scores, model), frame, sizes)
+                scores, errors = isolate(
+                    functools.partial(served_scores, model, task=spec.task), frame, sizes
+                )
                 failed = sum(e is not None for e in errors)
                 if failed:
                     tally.failed(name, failed)

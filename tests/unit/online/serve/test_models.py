@@ -1,5 +1,5 @@
-"""Input validation against a model's signature (clear, complete, typed errors); only binary
-classifiers are served."""
+"""Input validation against a model's signature (clear, complete, typed errors); served
+models must make the predictions of ``data.task``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from challenger.errors import InputError
 from challenger.online.serve.models import (
     ColumnSpec,
     InputSchema,
-    binary_problem,
-    require_binary,
+    require_served_task,
+    require_task,
+    task_problem,
 )
 
 SCHEMA = InputSchema(
@@ -66,7 +67,7 @@ def test_every_error_is_listed_and_single_records_have_no_index() -> None:
     assert locs == [["record", "age"], ["record", "open_accounts"], ["record", "region"]]
 
 
-def test_only_binary_classifiers_are_served() -> None:
+def test_a_model_must_make_the_predictions_of_the_task() -> None:
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     from challenger.errors import ChallengerError
@@ -76,11 +77,24 @@ def test_only_binary_classifiers_are_served() -> None:
     binary = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
     multi = LogisticRegression().fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
     regressor = LinearRegression().fit(X, X[:, 0])
-    assert binary_problem(binary) is None
-    assert "3 classes" in str(binary_problem(multi))
-    assert "regressor" in str(binary_problem(regressor))
-    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*binary"):
-        require_binary(regressor, "m v7 (champion)")
+    assert task_problem(binary, "binary") is None
+    assert task_problem(regressor, "regression") is None
+    assert "3 classes" in str(task_problem(multi, "binary"))
+    assert "regressor" in str(task_problem(regressor, "binary"))
+    assert "classifier" in str(task_problem(binary, "regression"))
+    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*'binary'"):
+        require_task(regressor, "binary", "m v7 (champion)")
+    with pytest.raises(ChallengerError, match=r"is a classifier.*'regression'"):
+        require_task(binary, "regression", "m v8 (challenger)")
+
+
+def test_regression_is_served_and_multiclass_is_refused_with_its_reason() -> None:
+    from challenger.errors import ConfigError
+
+    require_served_task("binary")
+    require_served_task("regression")
+    with pytest.raises(ConfigError, match="'multiclass'"):
+        require_served_task("multiclass")
 
 
 def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None:
@@ -99,6 +113,18 @@ def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None
     model.coef_[:] = np.nan  # a diverged training run: predict_proba returns NaN
     with pytest.raises(ValueError, match="unusable scores for 40 rows: non-finite"):
         served_scores(model, X)
+
+
+def test_served_scores_of_a_regressor_are_its_predictions() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from challenger.online.serve.models import served_scores
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
+    model = LinearRegression().fit(X, 10 * X["a"] + 3)
+    assert np.allclose(served_scores(model, X, "regression"), model.predict(X))
 
 
 @pytest.mark.parametrize(
