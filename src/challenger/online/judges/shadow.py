@@ -92,9 +92,7 @@ class ShadowAnalysis:
         }
 
 
-def agreement(
-    champion: np.ndarray, shadow: np.ndarray, task: str, config: ShadowConfig
-) -> float:
+def agreement(champion: np.ndarray, shadow: np.ndarray, task: str, config: ShadowConfig) -> float:
     """The share of requests on which the two models agree.
 
     Binary: both scores on the same side of ``decision_threshold`` (the same class answered).

@@ -359,9 +359,7 @@ async def feedback(rt: ServingRuntime, body: FeedbackItem | FeedbackBatch) -> Re
         wrong = [i for i in items if i.label is not None and i.label not in (0, 1)]
         if wrong:
             shown = [f"{i.request_id}[{i.index}]: {i.label:g}" for i in wrong[:3]]
-            return json_response(
-                {"detail": f"a binary model's label is 0 or 1; got {shown}"}, 422
-            )
+            return json_response({"detail": f"a binary model's label is 0 or 1; got {shown}"}, 422)
     now = time.time()
     rows = [
         FeedbackRow(
