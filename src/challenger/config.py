@@ -833,7 +833,8 @@ class ABConfig(_Section):
     metric: Literal["accuracy", "brier", "log_loss", "mse", "mae", "value"] = Field(
         "brier",
         description="The per-user outcome: the business value sent with the labels, or a "
-        "per-row metric of data.task (binary: accuracy, brier, log_loss; regression: mse, mae). "
+        "per-row metric of data.task (binary, multiclass: accuracy, brier, log_loss; "
+        "regression: mse, mae). "
         "Unset, a regression project gets mse.",
     )
     alpha: float = Field(0.05, gt=0, lt=0.5)
@@ -912,8 +913,8 @@ class CanaryConfig(_Section):
     metrics: tuple[JudgeMetricConfig, ...] = Field(
         default_factory=_default_judge,
         min_length=1,
-        description="Label metrics must be per-row losses of data.task (binary: brier, "
-        "log_loss; regression: mse, mae). Unset, a regression project judges "
+        description="Label metrics must be per-row losses of data.task (binary, multiclass: "
+        "brier, log_loss; regression: mse, mae). Unset, a regression project judges "
         "error_rate, latency_ms and mae (critical, tolerance 0).",
     )
 
@@ -1313,7 +1314,7 @@ def cross_check(sections: dict[str, Any]) -> list[Problem]:
     triggers: TriggersConfig | None = sections.get("triggers")
     rollout: RolloutConfig | None = sections.get("rollout")
     metric = training.primary_metric if training is not None else None
-    if data is not None and rollout is not None and data.task != "multiclass":
+    if data is not None and rollout is not None:
         out += _rollout_problems(data.task, rollout)
     if data is not None and training is not None:
         fits = primary_metrics(data.task)

@@ -119,7 +119,7 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "accuracy", "classification", True,
             "share of rows classified correctly at the threshold (multiclass: argmax)",
-            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
+            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         _entry(
             "balanced_accuracy", "classification", True,
@@ -150,12 +150,12 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "log_loss", "classification", False,
             "mean negative log-likelihood of the labels (natural log)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         _entry(
             "brier", "classification", False,
             "mean squared error of the positive-class probability (multiclass: summed over classes)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_BINARY,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         # regression
         _entry(
@@ -341,8 +341,8 @@ def classification(
 
 def per_row_metrics(task: str) -> tuple[str, ...]:
     """The metrics that are a mean of per-row values for a task (what the online judges
-    compare per request), in catalogue order: accuracy, Brier, log loss for a binary task,
-    MSE and MAE for a regression."""
+    compare per request), in catalogue order: accuracy, Brier, log loss for binary and
+    multiclass, MSE and MAE for a regression."""
     t = _task(task)
     return tuple(n for n, m in CATALOGUE.items() if t in m.per_row)
 
@@ -351,11 +351,24 @@ PER_ROW: Final = tuple(n for n, m in CATALOGUE.items() if m.per_row)
 """Every metric with a per-row form for some task (see :func:`per_row_metrics`)."""
 
 
-def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
+def per_row(
+    name: str,
+    y_true: ArrayLike,
+    score: ArrayLike,
+    threshold: float = 0.5,
+    proba: ArrayLike | None = None,
+) -> np.ndarray:
     """Each row's value of a per-row metric (:func:`per_row_metrics`), in the metric's own
     direction: 1/0 correctness for accuracy, the squared error for Brier and MSE, the log
-    loss, the absolute error for MAE. ``score`` is the positive-class probability (binary
-    metrics) or the predicted value (regression metrics).
+    loss, the absolute error for MAE.
+
+    Args:
+        name: A metric of :data:`PER_ROW`.
+        y_true: The truth: 0/1, class codes (multiclass) or values.
+        score: P(class 1) (binary), the prediction (regression); unused with ``proba``.
+        threshold: Binary accuracy: class 1 at and above it.
+        proba: Multiclass: the (n, k) class probabilities, columns in code order (accuracy
+            is then the argmax's, Brier summed over classes, as :func:`classification`).
 
     Rows without a label or a score give NaN.
 
@@ -365,6 +378,8 @@ def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0
     if name not in PER_ROW:
         raise MetricError(f"metric {name!r} has no per-row form; use one of {', '.join(PER_ROW)}")
     y = np.asarray(y_true, dtype=float)
+    if proba is not None:
+        return _per_row_multiclass(name, y, np.asarray(proba, dtype=float))
     s = np.asarray(score, dtype=float)
     missing = np.isnan(y) | np.isnan(s)
     with np.errstate(invalid="ignore"):
@@ -377,6 +392,27 @@ def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0
         else:
             p = np.clip(s, 1e-15, 1 - 1e-15)
             out = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return np.where(missing, np.nan, out)
+
+
+def _per_row_multiclass(name: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    if name not in ("accuracy", "brier", "log_loss"):
+        raise MetricError(f"{name!r} is not a classification metric")
+    n, k = p.shape if p.ndim == 2 else (len(y), 0)
+    missing = np.isnan(y) | (np.isnan(p).any(axis=1) if k else True)
+    missing = missing | (y < 0) | (y >= k)
+    codes = np.where(missing, 0, y).astype(int)
+    if not k:
+        return np.full(n, np.nan)
+    rows = np.arange(n)
+    if name == "accuracy":
+        out = (np.argmax(np.nan_to_num(p), axis=1) == codes).astype(float)
+    elif name == "log_loss":
+        out = -np.log(np.clip(p[rows, codes], 1e-15, 1 - 1e-15))
+    else:
+        onehot = np.zeros((n, k))
+        onehot[rows, codes] = 1.0
+        out = np.sum((onehot - p) ** 2, axis=1)
     return np.where(missing, np.nan, out)
 
 

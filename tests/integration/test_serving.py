@@ -760,8 +760,8 @@ def test_models_whose_predictions_cannot_be_compared_are_refused_at_startup(
     import subprocess
     import sys
 
-    from challenger.errors import ChallengerError, ConfigError
-    from challenger.online.review import review, store_for, with_overrides
+    from challenger.errors import ChallengerError
+    from challenger.online.review import with_overrides
 
     folder = tmp_path_factory.mktemp("refusal")
     s = serving_project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
@@ -776,6 +776,9 @@ def test_models_whose_predictions_cannot_be_compared_are_refused_at_startup(
         ),
         "regression": build_pipeline(ridge, num, cat, 7, task="regression").fit(
             frame[feats], frame["income"]
+        ),
+        "four-classes": build_pipeline(SERVING_LR, num, cat, 7, task="multiclass").fit(
+            frame[feats], pd.qcut(frame["income"], 4, labels=False)
         ),
     }
     logged = {}
@@ -838,10 +841,20 @@ def test_models_whose_predictions_cannot_be_compared_are_refused_at_startup(
         ChallengerError, match=r"v2 \(champion\) is a classifier.*, but data.task is 'regression'"
     ):
         ServingRuntime(regression)
-    other = with_overrides(
-        s, {"data": {"task": "multiclass"}, "training": {"primary_metric": "log_loss"}}
+    # A multiclass project is served; a model of other classes than the champion's is not
+    # (and a regressor is no classifier): what cannot be compared is named at startup.
+    multiclass = with_overrides(
+        canary, {"data": {"task": "multiclass"}, "training": {"primary_metric": "log_loss"}}
     )
-    with pytest.raises(ConfigError, match=r"data.task is 'multiclass'.*binary and regression"):
-        ServingRuntime(other)
-    with pytest.raises(ConfigError, match=r"data.task is 'multiclass'"):
-        review(other, reg, store_for(other))
+    with pytest.raises(
+        ChallengerError, match=r"v3 \(challenger\) is a regressor.*data.task is 'multiclass'"
+    ):
+        ServingRuntime(multiclass)
+    v4 = register_logged(reg, logged["four-classes"])
+    reg.mark_challenger(v4)
+    with pytest.raises(
+        ChallengerError,
+        match=r"v4 \(challenger\) is a classifier of the classes \[0, 1, 2, 3\], the "
+        r"champion's are \[0, 1\]: their predictions cannot be compared class by class",
+    ):
+        ServingRuntime(multiclass)

@@ -271,3 +271,17 @@ def test_per_row_values_average_to_the_catalogue_metric() -> None:
     assert np.isnan(M.per_row("brier", y, p)[0])
     with pytest.raises(M.MetricError, match="no per-row form"):
         M.per_row("roc_auc", y, p)
+
+
+def test_multiclass_per_row_values_average_to_the_catalogue_metric() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 300)
+    p = rng.dirichlet([1.0, 1.0, 1.0], 300)
+    p[np.arange(300), y] += 0.5
+    p /= p.sum(axis=1, keepdims=True)
+    assert M.per_row_metrics("multiclass") == ("accuracy", "log_loss", "brier")
+    for name in M.per_row_metrics("multiclass"):
+        rows = M.per_row(name, y.astype(float), np.argmax(p, axis=1), proba=p)
+        assert np.mean(rows) == pytest.approx(M.classification(name, y, p, (0, 1, 2)))
+    missing = M.per_row("log_loss", np.array([np.nan, 1.0]), [0, 0], proba=p[:2])
+    assert np.isnan(missing[0]) and np.isfinite(missing[1])

@@ -18,6 +18,7 @@ from challenger import metrics
 from challenger.config import CanaryConfig, JudgeMetricConfig
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
+from challenger.online.judges.ab import logged_proba
 
 __all__ = ["JudgeMetricResult", "judge_canary"]
 
@@ -50,7 +51,10 @@ def _metric_values(rows: pd.DataFrame, name: str) -> pd.Series:
     ok = rows[(rows["status"] == "ok") & rows["label"].notna()]
     # a per-row loss of the task (config checks it fits): Brier, log loss, squared or
     # absolute error of the logged score (P(class 1) or the predicted value)
-    losses = metrics.per_row(name, ok["label"].astype(float), ok["score"].astype(float))
+    # (a multiclass model's from its logged class probabilities)
+    losses = metrics.per_row(
+        name, ok["label"].astype(float), ok["score"].astype(float), proba=logged_proba(ok)
+    )
     return pd.Series(losses, index=ok.index)
 
 

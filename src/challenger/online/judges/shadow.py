@@ -1,10 +1,11 @@
 """The shadow judge: a shadow model against the champion on the same live requests.
 
 ``analyse_shadow`` reads the paired predictions (``LogStore.shadow_pairs``): agreement rate of
-the two models (binary: the same class at ``decision_threshold``; regression: predictions
+the two models (binary: the same class at ``decision_threshold``; multiclass: the same
+predicted class; regression: predictions
 within ``agreement_tolerance`` standard deviations of the champion's predictions, with their
-mean absolute difference), PSI of their score (binary) or prediction (regression)
-distributions (< 0.1 fine, 0.1–0.25 watch, > 0.25 alarm), the shadow's error rate and the latency it would add (CPU time of a
+mean absolute difference), PSI of their score (binary), predicted class (multiclass, one
+bin per class) or prediction (regression) distributions (< 0.1 fine, 0.1–0.25 watch, > 0.25 alarm), the shadow's error rate and the latency it would add (CPU time of a
 prediction, shadow minus champion, so a busy machine does not inflate it). ``decide_shadow``
 applies the guardrails, then, once enough requests are labelled, the offline gate's paired
 bootstrap on those live rows decides.
@@ -22,10 +23,18 @@ from challenger.config import GateConfig, ShadowConfig
 from challenger.gate.decide import Outcome, decide
 from challenger.gate.evidence import Check, gather_evidence
 from challenger.online.decision import Action, OnlineDecision
+from challenger.online.log import read_proba
 from challenger.stats import StatisticsInputError
 from challenger.stats.distribution import psi
 
-__all__ = ["MIN_TIMED", "ShadowAnalysis", "agreement", "analyse_shadow", "decide_shadow"]
+__all__ = [
+    "MIN_TIMED",
+    "ShadowAnalysis",
+    "agreement",
+    "analyse_shadow",
+    "class_psi",
+    "decide_shadow",
+]
 
 #: Shadow predictions timed on their own needed before the added latency is judged.
 MIN_TIMED = 50
@@ -96,15 +105,26 @@ def agreement(champion: np.ndarray, shadow: np.ndarray, task: str, config: Shado
     """The share of requests on which the two models agree.
 
     Binary: both scores on the same side of ``decision_threshold`` (the same class answered).
+    Multiclass: the same predicted class (the logged scores are the classes' codes).
     Regression: ``|shadow - champion| <= agreement_tolerance * sd(champion)``, the standard
     deviation of the champion's predictions on these requests, so the rate does not depend
     on the target's units (with constant champion predictions only equal ones agree).
     """
+    if task == "multiclass":
+        return float((champion == shadow).mean())
     if task == "regression":
         allowed = config.agreement_tolerance * float(np.std(champion))
         return float((np.abs(shadow - champion) <= allowed).mean())
     t = config.decision_threshold
     return float(((champion >= t) == (shadow >= t)).mean())
+
+
+def class_psi(champion: np.ndarray, shadow: np.ndarray, eps: float = 1e-4) -> float:
+    """PSI of two predicted-class distributions, one bin per class code."""
+    k = int(max(champion.max(), shadow.max())) + 1
+    pe = np.clip(np.bincount(champion.astype(int), minlength=k) / champion.size, eps, None)
+    pa = np.clip(np.bincount(shadow.astype(int), minlength=k) / shadow.size, eps, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
 
 
 def analyse_shadow(
@@ -132,7 +152,9 @@ def analyse_shadow(
     if len(ok):
         champ, other = ok["champion_score"].to_numpy(float), ok["shadow_score"].to_numpy(float)
         agreed = agreement(champ, other, task, config)
-        psi_value = psi(champ, other, config.psi_bins)
+        psi_value = (
+            class_psi(champ, other) if task == "multiclass" else psi(champ, other, config.psi_bins)
+        )
         if task == "regression":
             mad = float(np.mean(np.abs(other - champ)))
     labelled = ok[ok["label"].notna()]
@@ -215,7 +237,7 @@ def decide_shadow(
             else "no successful shadow prediction to time",
         )
     )
-    what = "predictions" if a.task == "regression" else "scores"
+    what = {"regression": "predictions", "multiclass": "predicted classes"}.get(a.task, "scores")
     if a.psi is None:
         level = "n/a"
     elif a.psi < config.psi_watch:
@@ -247,6 +269,8 @@ def decide_shadow(
                 f"{config.agreement_tolerance:g} sd of the champion's (mean absolute "
                 f"difference {a.mean_abs_diff:.4g}): "
                 if a.task == "regression" and a.mean_abs_diff is not None
+                else "share of requests where both models predict the same class: "
+                if a.task == "multiclass"
                 else "share of requests where both models take the same decision at threshold "
                 f"{config.decision_threshold:g}: "
             )
@@ -286,11 +310,16 @@ def decide_shadow(
     y = a.labelled["label"].to_numpy(float)
     if a.task != "regression":
         y = y.astype(int)
+    shadow_scores = a.labelled["shadow_score"].to_numpy(float)
+    champion_scores = a.labelled["champion_score"].to_numpy(float)
+    if a.task == "multiclass":  # the gate reads class probabilities, columns in code order
+        shadow_scores = read_proba(a.labelled["shadow_proba"])
+        champion_scores = read_proba(a.labelled["champion_proba"])
     try:
         evidence = gather_evidence(
             y,
-            a.labelled["shadow_score"].to_numpy(float),
-            a.labelled["champion_score"].to_numpy(float),
+            shadow_scores,
+            champion_scores,
             primary_metric=primary_metric,
             champion_version=a.champion_version,
             challenger_version=a.shadow_version,

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from challenger.errors import ChallengerError, ConfigError, InputError
-from challenger.problem import model_scores, valid_scores
+from challenger.errors import ChallengerError, InputError
+from challenger.problem import model_classes, model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
 
 if TYPE_CHECKING:
@@ -248,22 +248,25 @@ def task_problem(model: Any, task: str) -> str | None:
     return None
 
 
-#: The tasks the serving app answers and compares online.
-SERVED_TASKS: tuple[str, ...] = ("binary", "regression")
+def classes_of(model: Any, task: str) -> tuple[Any, ...] | None:
+    """A multiclass model's classes in code order (None for the other tasks)."""
+    return model_classes(model) if task == "multiclass" else None
 
 
-def require_served_task(task: str) -> None:
-    """Refuse a project whose task the serving app cannot answer and compare online.
+def comparison_problem(
+    champion: tuple[Any, ...] | None, other: tuple[Any, ...] | None
+) -> str | None:
+    """Why a model's predictions cannot be compared with the champion's (None: they can).
 
-    Raises:
-        ConfigError: ``data.task`` is not one the app serves (:data:`SERVED_TASKS`).
+    Multiclass models are compared class by class (agreement, log loss, the codes the log
+    and the labels use): both must know the same classes.
     """
-    if task not in SERVED_TASKS:
-        raise ConfigError(
-            f"data.task is {task!r}: the serving app and the online comparison (shadow, A/B, "
-            f"canary) serve {' and '.join(SERVED_TASKS)} models for now; compare its models "
-            "offline (challenger retrain / challenger promote)"
-        )
+    if champion == other:
+        return None
+    return (
+        f"a classifier of the classes {_shown(list(other or ()))}, the champion's are "
+        f"{_shown(list(champion or ()))}"
+    )
 
 
 def require_task(model: Any, task: str, what: str) -> None:
@@ -286,9 +289,17 @@ def _refusal(what: str, problem: str, task: str) -> str:
     )
 
 
+def _class_refusal(what: str, clash: str) -> str:
+    return (
+        f"{what} is {clash}: their predictions cannot be compared class by class; serve "
+        "models trained on the same classes"
+    )
+
+
 def served_scores(model: Any, frame: pd.DataFrame, task: str = "binary") -> np.ndarray:
     """The model's scores through the one scoring path (``challenger.problem.model_scores``):
-    P(class 1) per row for a binary task, the predicted value for a regression.
+    P(class 1) per row for a binary task, the predicted value for a regression, the (n, k)
+    class probabilities of a multiclass model (columns in its sorted classes' order).
 
     Only for models of the task (``require_task`` checks them when they are loaded); what
     the model returned is checked to be one finite value (a probability) per row.
@@ -313,6 +324,7 @@ class LoadedModel:
     schema: InputSchema
     loaded_at: float
     profile: InputProfile | None = None
+    classes: tuple[Any, ...] | None = None  # multiclass: its classes in code order
 
 
 @dataclass(frozen=True)
@@ -379,7 +391,7 @@ class ModelHub:
         self._lock = threading.Lock()
         self.swaps = 0
         self.last_error: str | None = None
-        self._checked: dict[int, str | None] = {}
+        self._checked: dict[int, tuple[str | None, tuple[Any, ...] | None]] = {}
         self.current = self._build(None)
 
     def _load(self, role: str, version: int) -> LoadedModel:
@@ -387,7 +399,8 @@ class ModelHub:
         require_task(model, self.task, f"{self.registry.model_name} v{version} ({role})")
         schema = schema_from_registry(self.registry, version)
         profile = None if self.profiler is None else self.profiler(version, schema)
-        return LoadedModel(role, version, model, schema, time.time(), profile)
+        classes = classes_of(model, self.task)
+        return LoadedModel(role, version, model, schema, time.time(), profile, classes)
 
     def _build(self, old: ModelSet | None) -> ModelSet:
         champion = self.registry.alias(CHAMPION)
@@ -414,7 +427,13 @@ class ModelHub:
                 challenger = old.challenger
             else:
                 candidate = self._load(CHALLENGER, info.version)
-                if candidate.schema.describe() != champ.schema.describe():
+                clash = comparison_problem(champ.classes, candidate.classes)
+                if clash is not None:
+                    what = f"{self.registry.model_name} v{info.version} (challenger)"
+                    if old is None:  # at startup: refuse clearly instead of comparing nonsense
+                        raise ChallengerError(_class_refusal(what, clash))
+                    note = f"{what} is {clash}: it is not served"
+                elif candidate.schema.describe() != champ.schema.describe():
                     note = (
                         f"challenger v{info.version}'s input schema differs from champion "
                         f"v{champ.version}'s; it is not served"
@@ -426,25 +445,33 @@ class ModelHub:
             version = resolve(self.registry, ref)
             if version is None or version == champ.version:
                 continue
-            problem = self._shadow_problem(version)
+            problem = self._shadow_problem(version, champ.classes)
             if problem is None:
                 shadows[ref] = version
                 continue
             what = f"shadow {ref!r} ({self.registry.model_name} v{version})"
             if old is None:  # at startup: refuse clearly instead of comparing nonsense
-                raise ChallengerError(_refusal(what, problem, self.task))
+                by_class = self._checked[version][0] is None
+                raise ChallengerError(
+                    _class_refusal(what, problem)
+                    if by_class
+                    else _refusal(what, problem, self.task)
+                )
             log.error("%s is %s; it is not shadowed (data.task %s)", what, problem, self.task)
             note = f"{note}; " if note else ""
             note += f"{what} is {problem}: not shadowed (data.task {self.task})"
         return ModelSet(champ, challenger, note, shadows)
 
-    def _shadow_problem(self, version: int) -> str | None:
-        """Load a shadow version once to check it fits the task (versions never change, so
-        the answer is cached); the shadow worker loads its own copy."""
+    def _shadow_problem(self, version: int, classes: tuple[Any, ...] | None) -> str | None:
+        """Load a shadow version once to check it fits the task and knows the champion's
+        classes (versions never change, so the answer is cached per champion's classes);
+        the shadow worker loads its own copy."""
         if version not in self._checked:
             model = self.registry.load_model(version)
-            self._checked[version] = task_problem(model, self.task)
-        return self._checked[version]
+            problem = task_problem(model, self.task)
+            self._checked[version] = (problem, None if problem else classes_of(model, self.task))
+        problem, own = self._checked[version]
+        return problem or comparison_problem(classes, own)
 
     def refresh(self) -> bool:
         """Re-read the aliases; load and swap in what changed. True when anything changed.

@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -65,11 +66,11 @@ class FeedbackItem(BaseModel):
 
     request_id: Str64
     index: int = Field(0, ge=0, le=1_000_000, description="Record index within a batch request.")
-    label: float | None = Field(
+    label: Annotated[float, Field(allow_inf_nan=False)] | Str128 | None = Field(
         None,
-        allow_inf_nan=False,
-        description="The truth: the class (0 or 1) of a binary model, the true value of a "
-        "regression (checked against data.task when it arrives).",
+        description="The truth: the class (0 or 1) of a binary model, the class label of a "
+        "multiclass model, the true value of a regression (checked against data.task when it "
+        "arrives).",
     )
     value: float | None = Field(
         None, allow_inf_nan=False, description="A business value of the outcome."
@@ -252,7 +253,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     m.requests.labels(variant).inc()
     m.records.labels(variant).inc(len(records))
     m.latency.labels(variant).observe(latency_s)
-    predictions = answers(scores, rt.task, rt.threshold)
+    predictions = answers(scores, rt.task, rt.threshold, served.classes)
     for i, fields in flagged.items():
         predictions[i]["out_of_profile"] = fields.split(",")
     out: dict[str, Any] = {
@@ -272,12 +273,61 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     return json_response(out, headers=headers, background=handoff)
 
 
-def answers(scores: Any, task: str, threshold: float) -> list[dict[str, Any]]:
-    """What /predict says about each record: ``{"score": P(class 1), "class": 0 or 1}`` for
-    a binary model (class 1 at the threshold), ``{"value": the prediction}`` for a regression."""
+def answers(
+    scores: Any, task: str, threshold: float, classes: tuple[Any, ...] | None = None
+) -> list[dict[str, Any]]:
+    """What /predict says about each record.
+
+    Binary: ``{"score": P(class 1), "class": 0 or 1}`` (class 1 at the threshold).
+    Multiclass: ``{"class": the most probable class, "probabilities": {class: p, ...}}``.
+    Regression: ``{"value": the prediction}``.
+    """
     if task == "regression":
         return [{"value": float(v)} for v in scores]
+    if task == "multiclass":
+        names = [str(c) for c in classes or ()]
+        return [
+            {
+                "class": (classes or ())[int(np.argmax(row))],
+                "probabilities": {n: float(p) for n, p in zip(names, row, strict=True)},
+            }
+            for row in scores
+        ]
     return [{"score": float(s), "class": int(s >= threshold)} for s in scores]
+
+
+def truth_codes(
+    items: list[FeedbackItem], task: str, classes: tuple[Any, ...] | None
+) -> tuple[list[float | None], str | None]:
+    """Each label as the log keeps it (0/1, the class's code, the true value), or why some
+    label does not fit ``data.task`` (a 422 detail)."""
+    codes: list[float | None] = []
+    wrong: list[str] = []
+    index: dict[Any, int] = {}
+    for i, c in enumerate(classes or ()):
+        index.setdefault(c, i)
+        index.setdefault(str(c), i)
+    for item in items:
+        label = item.label
+        if label is None:
+            codes.append(None)
+        elif task == "multiclass" and label in index:
+            codes.append(float(index[label]))
+        elif (task == "binary" and not isinstance(label, str) and label in (0, 1)) or (
+            task == "regression" and not isinstance(label, str)
+        ):
+            codes.append(float(label))
+        else:
+            wrong.append(f"{item.request_id}[{item.index}]: {label!r}")
+            codes.append(None)
+    if not wrong:
+        return codes, None
+    want = {
+        "binary": "0 or 1",
+        "regression": "a number",
+        "multiclass": f"one of the model's classes {[str(c) for c in classes or ()]}",
+    }[task]
+    return codes, f"a {task} model's label is {want}; got {wrong[:3]}"
 
 
 async def _log(rt: ServingRuntime, rows: list[Row]) -> bool:
@@ -355,22 +405,20 @@ async def feedback(rt: ServingRuntime, body: FeedbackItem | FeedbackBatch) -> Re
         )
     if bad_index:
         return json_response({"detail": f"record index out of range: {bad_index[:3]}"}, 422)
-    if rt.task == "binary":
-        wrong = [i for i in items if i.label is not None and i.label not in (0, 1)]
-        if wrong:
-            shown = [f"{i.request_id}[{i.index}]: {i.label:g}" for i in wrong[:3]]
-            return json_response({"detail": f"a binary model's label is 0 or 1; got {shown}"}, 422)
+    codes, wrong = truth_codes(items, rt.task, rt.hub.current.champion.classes)
+    if wrong:
+        return json_response({"detail": wrong}, 422)
     now = time.time()
     rows = [
         FeedbackRow(
             i.request_id,
             i.index,
-            i.label,
+            code,
             i.value,
             now,
             overwrite=i.overwrite,
         )
-        for i in items
+        for i, code in zip(items, codes, strict=True)
     ]
     outcome = await writer.commit(rows, rt.settings.serving.log_wait_seconds)
     if not outcome.written:

@@ -28,7 +28,7 @@ from challenger.online.log import EventRow, LogStore
 from challenger.online.log_writer import LogWriter
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import FlagsFile
-from challenger.online.serve.models import InputSchema, ModelHub, require_served_task
+from challenger.online.serve.models import InputSchema, ModelHub
 from challenger.online.serve.profile import InputProfile, build_profile
 from challenger.online.serve.prometheus import ServingMetrics
 from challenger.online.serve.router import Assigner
@@ -55,13 +55,12 @@ class ServingRuntime:
         registry: An open registry (default: the configured one).
 
     Raises:
-        ChallengerError: No champion, a model without a column signature, a task the app
-            does not serve, or a champion, challenger or shadow whose predictions are not
-            those of ``data.task`` (they could not be compared).
+        ChallengerError: No champion, a model without a column signature, or a champion,
+            challenger or shadow whose predictions cannot be compared: not those of
+            ``data.task``, or (multiclass) not over the champion's classes.
     """
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
-        require_served_task(settings.data.task)  # before anything loads: a clear refusal
         if settings.rollout.strategy in ("ab", "canary") and not settings.serving.log_enabled:
             raise ConfigError(
                 f"rollout.strategy is {settings.rollout.strategy} but serving.log_enabled is "

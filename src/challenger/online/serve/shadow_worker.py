@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.config import EffectConfig
-from challenger.online.log import ShadowRow
+from challenger.online.log import ShadowRow, score_and_proba
 from challenger.online.serve.models import Columns, InputSchema
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def shadow_rows(
     batch: Sequence[tuple[Any, ...]],
     model: str,
     version: int,
-    scores: Sequence[float | None],
+    scores: Sequence[Any],
     first_ms: float | None,
     errors: Sequence[str | None],
 ) -> list[ShadowRow]:
@@ -167,7 +167,8 @@ def shadow_rows(
         batch: The predict messages (``collect_batch``).
         model: The shadow's configured name.
         version: Its registered version.
-        scores: Its score of each of the batch's records in order (None where it failed).
+        scores: Its score of each of the batch's records in order (None where it failed; a
+            row of class probabilities for a multiclass model, see ``score_and_proba``).
         first_ms: CPU milliseconds of the first request predicted alone (None: not timed);
             only the first request's rows carry it.
         errors: Why the prediction of each record failed (None where it did not).
@@ -177,13 +178,14 @@ def shadow_rows(
         for i in range(n):
             k = len(rows)
             ms = first_ms if j == 0 else None
-            rows.append(ShadowRow(request_id, i, model, ts, version, scores[k], ms, errors[k]))
+            score, proba = score_and_proba(scores[k])
+            rows.append(ShadowRow(request_id, i, model, ts, version, score, ms, errors[k], proba))
     return rows
 
 
 def isolate(
     score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, sizes: Sequence[int]
-) -> tuple[list[float | None], list[str | None]]:
+) -> tuple[list[Any], list[str | None]]:
     """Score a batch so that one failing row fails only itself.
 
     The whole frame first; if that raises, each request's rows (``sizes``, in order); and
@@ -203,7 +205,7 @@ def isolate(
         return np.asarray(score(frame), dtype=np.float64).tolist(), [None] * n
     except Exception:
         pass
-    scores: list[float | None] = []
+    scores: list[Any] = []
     errors: list[str | None] = []
 
     def attempt(part: pd.DataFrame) -> str | None:

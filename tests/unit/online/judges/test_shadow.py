@@ -109,3 +109,39 @@ def test_regression_shadow_judges_predictions_and_promotes_on_the_regression_met
     worse = analyse_shadow(_regression_pairs(1500, shadow_noise=12.0), config, "regression")
     d = decide_shadow(worse, config, GateConfig(n_resamples=500), primary_metric="rmse", seed=1)
     assert d.action in ("rollback", "keep_watching") and d.action != "promote", d.reason
+
+
+def test_multiclass_shadow_agrees_on_the_class_and_is_judged_on_its_probabilities() -> None:
+    import json
+
+    from challenger.online.judges.shadow import class_psi
+
+    rng = np.random.default_rng(6)
+    n = 1500
+
+    def softmax(z: np.ndarray) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    logits = rng.normal(0, 2.0, (n, 3))
+    chal = softmax(logits)  # the truth's own probabilities: calibrated and sharp
+    y = np.array([rng.choice(3, p=row) for row in chal])
+    champ = softmax(0.4 * logits + rng.normal(0, 1.0, (n, 3)))
+    pairs = _pairs(n, better=True, seed=6)
+    pairs["label"] = y.astype(float)
+    pairs["champion_score"] = np.argmax(champ, axis=1).astype(float)
+    pairs["shadow_score"] = np.argmax(chal, axis=1).astype(float)
+    pairs["champion_proba"] = [json.dumps(r.tolist()) for r in champ]
+    pairs["shadow_proba"] = [json.dumps(r.tolist()) for r in chal]
+    config = ShadowConfig(min_requests=200)
+    a = analyse_shadow(pairs, config, "multiclass")
+    same = (pairs["champion_score"] == pairs["shadow_score"]).mean()
+    assert a.agreement == pytest.approx(same)
+    assert a.psi == pytest.approx(
+        class_psi(pairs["champion_score"].to_numpy(), pairs["shadow_score"].to_numpy())
+    )
+    d = decide_shadow(a, config, GateConfig(n_resamples=500), primary_metric="log_loss", seed=1)
+    assert d.action == "promote", d.reason
+    assert "same class" in next(c for c in d.checks if c.name == "agreement_rate").reason
+    assert class_psi(np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])) == pytest.approx(0.0)
+    assert class_psi(np.array([0, 0, 1, 1]), np.array([2, 2, 2, 2])) > 1.0

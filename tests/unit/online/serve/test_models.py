@@ -10,7 +10,7 @@ from challenger.errors import InputError
 from challenger.online.serve.models import (
     ColumnSpec,
     InputSchema,
-    require_served_task,
+    comparison_problem,
     require_task,
     task_problem,
 )
@@ -88,13 +88,19 @@ def test_a_model_must_make_the_predictions_of_the_task() -> None:
         require_task(binary, "regression", "m v8 (challenger)")
 
 
-def test_regression_is_served_and_multiclass_is_refused_with_its_reason() -> None:
-    from challenger.errors import ConfigError
+def test_multiclass_models_are_compared_only_over_the_same_classes() -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
 
-    require_served_task("binary")
-    require_served_task("regression")
-    with pytest.raises(ConfigError, match="'multiclass'"):
-        require_served_task("multiclass")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    multi = LogisticRegression().fit(
+        X, np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    )
+    assert task_problem(multi, "multiclass") is None
+    assert "regressor" in str(task_problem(LinearRegression().fit(X, X[:, 0]), "multiclass"))
+    assert comparison_problem(("a", "b", "c"), ("a", "b", "c")) is None
+    clash = comparison_problem(("a", "b", "c"), ("a", "b"))
+    assert clash is not None and "['a', 'b']" in clash and "['a', 'b', 'c']" in clash
 
 
 def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None:
@@ -125,6 +131,19 @@ def test_served_scores_of_a_regressor_are_its_predictions() -> None:
     X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
     model = LinearRegression().fit(X, 10 * X["a"] + 3)
     assert np.allclose(served_scores(model, X, "regression"), model.predict(X))
+
+
+def test_served_scores_of_a_multiclass_model_are_its_class_probabilities() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from challenger.online.serve.models import served_scores
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    model = LogisticRegression().fit(X, np.digitize(X["a"], [-0.5, 0.5]))
+    scores = served_scores(model, X, "multiclass")
+    assert scores.shape == (60, 3) and np.allclose(scores, model.predict_proba(X))
 
 
 @pytest.mark.parametrize(
