@@ -7,6 +7,11 @@ Regression: the champion is a depth-2 regression tree, the challenger a ridge re
 answers the predicted value, the log keeps it as the score, and the A/B test (on per-user
 MAE) and the canary (on the regression defaults: error rate, latency, MAE) reach their
 decisions from the true values sent as feedback.
+
+Multiclass: the champion is a depth-2 tree, the shadow a logistic regression on the
+simulator's ``risk_grade`` (high, low, medium). /predict answers the class and the class
+probabilities, the shadow worker logs its probabilities next to the champion's, and the
+online analysis promotes the shadow on the labelled live rows (gate on log loss).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tests.helpers import SERVING_TOKEN, own_store, register_logged, serving_cli
 
 from challenger.config import CandidateConfig, Settings, load_config
 from challenger.demo.simulator import simulate_batch
+from challenger.online.log import read_proba
 from challenger.online.serve.app import create_app
 from challenger.online.serve.runtime import ServingRuntime
 from challenger.online.serve.server import BackgroundServer
@@ -47,12 +53,20 @@ def _flow(s: Settings) -> dict[str, Any]:
     return online_flow(config=str(s.root / "challenger.yaml"))
 
 
-def _project(folder: Path, store: Path, name: str, rollout: dict[str, Any]) -> Settings:
-    """A regression project's challenger.yaml for a serving app on the store in ``store``."""
+def _project(
+    folder: Path,
+    store: Path,
+    name: str,
+    rollout: dict[str, Any],
+    task: tuple[str, str, str] = ("regression", TARGET, "rmse"),
+) -> Settings:
+    """A project's challenger.yaml (task, target, primary metric) for a serving app on the
+    store in ``store``."""
+    kind, target, metric = task
     cfg = {
         "project": {"model_name": name},
-        "data": {"task": "regression", "target": TARGET},
-        "training": {"primary_metric": "rmse"},
+        "data": {"task": kind, "target": target},
+        "training": {"primary_metric": metric},
         "mlflow": {
             "tracking_uri": f"sqlite:///{store / 'mlflow.db'}",
             "artifact_root": (store / "artifacts").as_uri(),
@@ -222,3 +236,116 @@ def test_a_worse_regression_canary_is_rolled_back_on_its_absolute_error(
     err = (labelled["score"] - labelled["label"]).abs().groupby(labelled["arm"]).mean()
     assert err["challenger"] > err["champion"] + 2.0, err.to_dict()
     assert np.isfinite(labelled["score"]).all()
+
+
+# ======================================================================= multiclass shadow
+
+GRADE = "risk_grade"
+MULTICLASS = ("multiclass", GRADE, "log_loss")
+STUMP = CandidateConfig(
+    name="stump",
+    estimator="sklearn.tree.DecisionTreeClassifier",
+    params={"max_depth": 2, "min_samples_leaf": 50},
+)
+LOGISTIC = CandidateConfig(
+    name="logistic", estimator="sklearn.linear_model.LogisticRegression", params={"max_iter": 500}
+)
+
+
+def _grades(day: int, n: int) -> pd.DataFrame:
+    return simulate_batch(day, n, 11, target=GRADE, task="multiclass")
+
+
+@pytest.fixture(scope="module")
+def shadow_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    store = tmp_path_factory.mktemp("mc-store")
+    folder = tmp_path_factory.mktemp("mc-shadow")
+    s = _project(
+        folder, store, "grades", {"strategy": "shadow", "shadow": {"min_requests": 100}}, MULTICLASS
+    )
+    tracking = Tracking.from_settings(s)
+    feats = list(s.data.features)
+    frame = _grades(0, 3000)
+    reg = Registry.from_settings(s)
+    fitted, versions = {}, []
+    for spec in (STUMP, LOGISTIC):
+        model = build_pipeline(spec, s.data.numeric, s.data.categorical, 7, task="multiclass")
+        model.fit(frame[feats], frame[GRADE].to_numpy())
+        with tracking.start_run(f"log-{spec.name}") as run_id:
+            logged = (tracking.log_model(model, frame[feats].head(50)), run_id)
+        fitted[spec.name] = model
+        versions.append(register_logged(reg, logged))
+    reg.promote(versions[0], None)
+    reg.mark_challenger(versions[1])
+    runtime = ServingRuntime(s)
+    with BackgroundServer(create_app(s, runtime)) as server, serving_client(server.url) as client:
+        wait_until(
+            lambda: client.get("/health").json()["shadow"]["ready"], 120, "the shadow worker"
+        )
+        yield {
+            "s": s,
+            "reg": reg,
+            "v": tuple(versions),
+            "client": client,
+            "runtime": runtime,
+            "fitted": fitted,
+        }
+
+
+def test_multiclass_shadow_answers_classes_and_promotes_the_better_shadow(
+    shadow_world: dict[str, Any],
+) -> None:
+    w = shadow_world
+    s, client, reg, runtime, (_, v2) = w["s"], w["client"], w["reg"], w["runtime"], w["v"]
+    frame = _grades(7, 1200)
+    feats = list(s.data.features)
+    records = frame[feats].to_dict("records")
+    r = client.post("/predict", json={"records": records[:3]})
+    assert r.status_code == 200, r.text
+    champion = w["fitted"]["stump"]
+    proba = champion.predict_proba(frame[feats].head(3))
+    classes = [str(c) for c in champion.classes_]
+    assert classes == ["high", "low", "medium"]
+    for answer, row in zip(r.json()["predictions"], proba, strict=True):
+        assert answer["class"] == classes[int(np.argmax(row))]
+        assert list(answer["probabilities"]) == classes
+        assert np.allclose(list(answer["probabilities"].values()), row)
+    rid = r.json()["request_id"]
+    wrong = client.post("/feedback", json={"request_id": rid, "label": "extreme"})
+    assert wrong.status_code == 422 and "classes" in wrong.json()["detail"]
+
+    ids = [rid]
+    answered = [(rid, k, k) for k in range(3)]  # (request id, record index, frame row)
+    for row, rec in enumerate(records[3:], start=3):
+        got = client.post("/predict", json={"record": rec})
+        assert got.status_code == 200, got.text
+        ids.append(got.json()["request_id"])
+        answered.append((ids[-1], 0, row))
+    items = [
+        {"request_id": q, "index": k, "label": str(frame[GRADE].iloc[row])}
+        for q, k, row in answered
+    ]
+    assert client.post("/feedback", json={"items": items}).status_code == 202
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT COUNT(*) AS n FROM shadows WHERE request_id IN ({marks})"
+    wait_until(
+        lambda: runtime.store.frame(sql, ids)["n"].iloc[0] == len(records), 60, "shadow outputs"
+    )
+    runtime.writer.flush()
+    # The log keeps class codes (index among the sorted classes) and the probabilities.
+    pairs = runtime.store.shadow_pairs(v2).set_index(["request_id", "idx"])
+    logistic = w["fitted"]["logistic"]
+    order = [pairs.loc[(q, k)] for q, k, _ in answered]
+    rows = [row for _, _, row in answered]
+    expected = logistic.predict_proba(frame[feats].iloc[rows])
+    assert np.allclose(read_proba(pd.Series([p["shadow_proba"] for p in order])), expected)
+    assert [p["shadow_score"] for p in order] == list(np.argmax(expected, axis=1).astype(float))
+    assert [p["label"] for p in order] == [float(classes.index(g)) for g in frame[GRADE].iloc[rows]]
+
+    result = _flow(s)
+    decision = result["decision"]
+    assert decision["action"] == "promote", decision["reason"]
+    details = decision["details"]["shadow"]
+    assert details["task"] == "multiclass" and 0.0 < details["agreement"] < 1.0
+    assert decision["details"]["evidence"]["primary_metric"] == "log_loss"
+    wait_until(lambda: reg.champion().version == v2, 30, "the logistic regression as champion")
