@@ -5,7 +5,10 @@ Requests never name a model: the app loads ``champion`` and, when the strategy n
 aliases and loads any version that changed *before* the swap; the swap is one reference
 assignment, so a request in flight finishes on the models it started with and none is
 dropped. Scores are what ``challenger.problem.model_scores`` says for ``data.task``: the
-probability of class 1 (binary) or the predicted value (regression).
+probability of class 1 (binary), the class probabilities (multiclass) or the predicted value
+(regression). Every served model must make the predictions of ``data.task`` and, for a
+multiclass task, know the champion's classes: otherwise the two cannot be compared, and the
+app refuses to start (or, at a later swap, keeps the model out and says so in /health).
 """
 
 from __future__ import annotations
@@ -423,7 +426,12 @@ class ModelHub:
                 note = "no challenger alias"
             elif info.version == champ.version:
                 note = "challenger is the champion"
-            elif old is not None and old.challenger and old.challenger.version == info.version:
+            elif (
+                old is not None
+                and old.challenger
+                and old.challenger.version == info.version
+                and old.challenger.classes == champ.classes  # the champion may have moved
+            ):
                 challenger = old.challenger
             else:
                 candidate = self._load(CHALLENGER, info.version)
@@ -463,9 +471,9 @@ class ModelHub:
         return ModelSet(champ, challenger, note, shadows)
 
     def _shadow_problem(self, version: int, classes: tuple[Any, ...] | None) -> str | None:
-        """Load a shadow version once to check it fits the task and knows the champion's
-        classes (versions never change, so the answer is cached per champion's classes);
-        the shadow worker loads its own copy."""
+        """Load a shadow version once to check it fits the task (versions never change, so
+        that answer and its classes are cached), then compare its classes with the current
+        champion's; the shadow worker loads its own copy."""
         if version not in self._checked:
             model = self.registry.load_model(version)
             problem = task_problem(model, self.task)
