@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 import uuid
 from typing import Annotated, Any
@@ -296,6 +297,17 @@ def answers(
     return [{"score": float(s), "class": int(s >= threshold)} for s in scores]
 
 
+def _number(label: float | str | None) -> float | None:
+    """A label as a finite number, or None (text that is no number, NaN, infinity)."""
+    if label is None:
+        return None
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def truth_codes(
     items: list[FeedbackItem], task: str, classes: tuple[Any, ...] | None
 ) -> tuple[list[float | None], str | None]:
@@ -309,14 +321,15 @@ def truth_codes(
         index.setdefault(str(c), i)
     for item in items:
         label = item.label
+        number = _number(label)  # "1" and 1 are the same label, as before labels were typed
         if label is None:
             codes.append(None)
         elif task == "multiclass" and label in index:
             codes.append(float(index[label]))
-        elif (task == "binary" and not isinstance(label, str) and label in (0, 1)) or (
-            task == "regression" and not isinstance(label, str)
+        elif number is not None and (
+            task == "regression" or (task == "binary" and number in (0, 1))
         ):
-            codes.append(float(label))
+            codes.append(number)
         else:
             wrong.append(f"{item.request_id}[{item.index}]: {label!r}")
             codes.append(None)
