@@ -155,8 +155,5 @@ def judge(
         registry: Where ``champion`` and ``challenger`` point.
         store: The prediction log (rollout state and logged requests).
         expected_version: See ``verdict_of``.
-
-    Raises:
-        ConfigError: ``data.task`` is not binary (as ``review``).
     """
     return verdict_of(review(settings, registry, store), expected_version=expected_version)
