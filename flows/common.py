@@ -11,14 +11,19 @@ Prefect would otherwise show RUNNING forever (:func:`crash_dead_flow_runs`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
+from challenger.artifact import Artifact
 from challenger.config import Settings
 from challenger.gate import report
 from challenger.gate.judge import judge
@@ -81,17 +86,23 @@ def promotion_lock(settings: Settings) -> Lock:
     return lock
 
 
-def gate_artifacts(
-    model_name: str, version: int, result: Mapping[str, Any], outcome: str, text: str
-) -> None:
-    """The ``gate-decision`` table and the ``gate-report`` markdown of a judged version."""
-    create_table_artifact(
-        report.decision_table(result),
-        key="gate-decision",
-        description=f"{model_name} v{version}: {outcome}",
-    )
-    create_markdown_artifact(text, key="gate-report", description=f"Gate report of v{version}")
-    label_flow_run(version, outcome)
+def publish_artifacts(artifacts: Iterable[Artifact]) -> None:
+    """Create the Prefect artifacts a library step described (``challenger.artifact``)."""
+    for a in artifacts:
+        if a.table is not None:
+            create_table_artifact(a.table, key=a.key, description=a.description)
+        elif a.link is not None:
+            create_link_artifact(
+                link=a.link, link_text=a.link_text, key=a.key, description=a.description
+            )
+        else:
+            create_markdown_artifact(a.markdown or "", key=a.key, description=a.description)
+
+
+def gate_artifacts(model_name: str, version: int, result: Mapping[str, Any], text: str) -> None:
+    """The gate's artifacts of a judged version, and its outcome in Prefect's run list."""
+    publish_artifacts(report.gate_artifacts(model_name, version, result, text))
+    label_flow_run(version, result["decision"]["outcome"])
 
 
 def claim_flow_run() -> None:

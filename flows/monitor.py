@@ -20,20 +20,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from challenger.config import Settings, load_config
 from challenger.errors import BatchQuarantined, ConfigError
 from challenger.monitor import assess, report
-from challenger.monitor.check import Checked, Steps, check_file, incoming_files
+from challenger.monitor.check import Steps, check_file, incoming_files
 from challenger.monitor.concept import watch_concept
 from challenger.monitor.intake import check_batch
+from challenger.monitor.report import quarantine_artifact
 from challenger.monitor.triggers import TriggerDecision, retrain_event
 from challenger.ops.service import mlflow_ui_base
 from challenger.results import FileCheck, MonitorResult, RetrainRequest, RetrainResult, ScanResult
-from flows.common import claim_flow_run, crash_dead_flow_runs, stores
+from flows.common import claim_flow_run, crash_dead_flow_runs, publish_artifacts, stores
 from flows.retrain import retrain_flow
 
 STEPS = Steps(
@@ -106,57 +106,22 @@ def monitor_flow(
 
 def _check(path: Path, settings: Settings, reason: str, *, owned: bool) -> FileCheck:
     """Check one file (challenger.monitor.check) and publish what it found as artifacts."""
+    registry, tracking = stores(settings)
+    log = get_run_logger()
     try:
         checked = check_file(
-            path, settings, stores(settings), reason, owned=owned, log=get_run_logger(), steps=STEPS
+            path, settings, (registry, tracking), reason, owned=owned, log=log, steps=STEPS
         )
     except BatchQuarantined as exc:
-        create_markdown_artifact(
-            exc.report, key="quarantine", description=f"{path.name} failed validation"
-        )
+        publish_artifacts([quarantine_artifact(path.name, exc.report)])
         raise
-    _publish(checked, settings)
+    log.info(
+        "Trigger: %s (%s)", checked.file.decision.trigger, "; ".join(checked.file.decision.reasons)
+    )
+    publish_artifacts(
+        report.monitor_artifacts(checked, mlflow_ui_base(settings), tracking.experiment_id)
+    )
     return checked.file
-
-
-def _publish(checked: Checked, settings: Settings) -> None:
-    """The monitor's artifacts: the decision table, and the drift report's link and summary."""
-    file, drift = checked.file, checked.file.drift
-    get_run_logger().info(
-        "Trigger: %s (%s)", file.decision.trigger, "; ".join(file.decision.reasons)
-    )
-    create_table_artifact(
-        report.decision_rows(
-            file.batch, file.kind, file.rows, checked.validation, drift, file.decision
-        ),
-        key="monitor-decision",
-        description=f"monitor of {file.batch}",
-    )
-    if checked.effectiveness is not None and checked.effectiveness.alarm:
-        create_markdown_artifact(
-            f"## Retraining effectiveness\n\n{checked.effectiveness.message}\n",
-            key="retraining-effectiveness",
-            description="the champion lineage recovers less, ever sooner",
-        )
-    if drift is None or checked.drift_run is None or checked.drift_html is None:
-        return
-    experiment = stores(settings)[1].experiment_id
-    link = (
-        f"{mlflow_ui_base(settings)}/#/experiments/{experiment}/runs/{checked.drift_run}"
-        f"/artifacts/drift/{checked.drift_html.name}"
-    )
-    create_link_artifact(
-        link=link,
-        link_text=f"Evidently drift report of {file.batch} (MLflow)",
-        key="drift-report",
-        description=f"Evidently HTML report logged to MLflow run {checked.drift_run}; "
-        f"local copy {checked.drift_html}",
-    )
-    create_markdown_artifact(
-        report.drift_markdown(file.batch, drift, link),
-        key="drift-summary",
-        description=f"drift of {file.batch}",
-    )
 
 
 def _dispatch(

@@ -11,9 +11,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from challenger.config import load_config
-from challenger.errors import ChallengerError
-from challenger.gate import report
 from challenger.gate.judge import JudgeSettings, Provenance, holdout_newer_check
+from challenger.gate.manual import Request
 from challenger.gate.promotion import promote_if_better, rollback
 from challenger.gate.publish import publish
 from challenger.ops.service import mlflow_ui_base
@@ -49,72 +48,41 @@ def promote_flow(
         config: Path to challenger.yaml.
     """
     log = get_run_logger()
-    if force and not (reason and reason.strip()):
-        raise ChallengerError(
-            "--force needs --reason: an override is recorded with the reason a person gave"
-        )
     settings = load_config(config)
-    name = settings.project.model_name
+    asked = Request(settings.project.model_name, version, force, reason)
     registry, tracking = stores(settings)
     repaired = repair_at_start(settings, registry, tracking)
     if repaired:
         log.warning("Repaired what an interrupted run left: %s", "; ".join(repaired))
-    try:
-        target = registry.version(version)
-    except Exception as exc:
-        raise ChallengerError(f"model {name!r} has no version {version}") from exc
-    champion = registry.champion()
-    if champion is not None and champion.version == version:
-        raise ChallengerError(f"v{version} is already the champion of {name!r}")
+    target, champion = asked.versions(registry)
 
     def training_rows(v: VersionInfo) -> np.ndarray | None:
         return tracking.load_training_rows(v.run_id)
 
     seen = {v.version: training_rows(v) for v in (target, champion) if v is not None}
     holdout, batches, draw = holdout_of(settings, data, seen)
-    earlier = target.record
-    checks = (holdout_newer_check(earlier.train_max_ts, holdout, settings.data.timestamp),)
-    trigger = "manual_promotion" + (" (forced)" if force else "")
-    with tracking.start_run(f"promote-v{version}", tags={f"{TAG}trigger": trigger}) as run_id:
+    checks = (holdout_newer_check(target.record.train_max_ts, holdout, settings.data.timestamp),)
+    with tracking.start_run(f"promote-v{version}", tags={f"{TAG}trigger": asked.trigger}) as run_id:
         registry.mark_challenger(version)
         verdict, promoted_from = promote_if_better(
             JudgeSettings.from_settings(settings), registry, promotion_lock(settings),
             registry.version(version), champion, holdout, checks, run_id,
-            Provenance(draw, training_rows),
-            force_reason=reason if force else None, judge_with=judge_task,
+            Provenance(draw, training_rows), force_reason=asked.force_reason, judge_with=judge_task,
         )  # fmt: skip
-        decision = verdict.decision
-        card = report.promotion_card(
-            model_name=name,
-            version=version,
-            trigger=trigger,
-            reason=reason,
-            evidence=verdict.evidence,
-            decision=decision,
-            fingerprint=earlier.data_fingerprint or "unknown",
-            earlier=target.description,
-        )
-        result = PromotionResult(
-            model_name=name, trigger=trigger, run_id=run_id, challenger_version=version,
-            champion_before=verdict.champion.version if verdict.champion else None,
-            decision=decision, evidence=verdict.evidence, previous_champion=promoted_from,
-            holdout_batches=tuple(batches), forced=force,
-        )  # fmt: skip
+        result = asked.result(run_id, verdict, promoted_from, batches)
         if force:
             registry.tag_version(version, VersionRecord(gate_override=reason or "").to_tags())
         as_json = result.to_dict()
         text = publish(
-            name, settings.gate, registry, tracking, version, verdict, card, as_json,
-            ui_base=mlflow_ui_base(settings),
+            asked.model_name, settings.gate, registry, tracking, version, verdict,
+            asked.card(target, verdict), as_json, ui_base=mlflow_ui_base(settings),
         )  # fmt: skip
-    gate_artifacts(name, version, as_json, decision.outcome.value, text)
+    gate_artifacts(asked.model_name, version, as_json, text)
+    decision = verdict.decision
     log.info(
         "Promotion of v%d: %s → %s. %s",
-        version,
-        decision.outcome.value,
-        decision.action,
-        decision.reason,
-    )
+        version, decision.outcome.value, decision.action, decision.reason,
+    )  # fmt: skip
     return result
 
 

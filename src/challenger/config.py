@@ -183,6 +183,12 @@ class DriftConfig(_Section):
     max_rows: int = Field(
         50_000, ge=100, description="Rows sampled per side for the Evidently report."
     )
+    report: bool = Field(
+        True,
+        description="Draw Evidently's HTML report of every checked batch (logged to MLflow). "
+        "The decision never needs it; on wide data it costs minutes where the decision, from "
+        "the champion's stored sketch, costs seconds: turn it off there.",
+    )
     control: Literal["holm", "bh", "none"] = Field(
         "holm",
         description="How column alarms are decided across columns: holm (family-wise error), "
@@ -796,6 +802,13 @@ class ShadowConfig(_Section):
         description="Score threshold of class 1: the class /predict answers (every strategy) "
         "and the decisions the shadow agreement rate compares.",
     )
+    agreement_tolerance: float = Field(
+        0.1,
+        ge=0,
+        description="Regression: the shadow agrees with the champion on a request when the two "
+        "predictions differ by at most this many standard deviations of the champion's "
+        "predictions on the compared requests (scale-free; 0: only equal predictions agree).",
+    )
     min_requests: int = Field(500, ge=10, description="Paired requests before any decision.")
     max_error_rate: float = Field(0.01, ge=0, le=1)
     max_added_latency_ms: float = Field(
@@ -823,7 +836,13 @@ class ABConfig(_Section):
     balance_by: tuple[str, ...] = Field(
         (), description="Request attributes both arms must be balanced on (e.g. country)."
     )
-    metric: Literal["accuracy", "brier", "log_loss", "value"] = "brier"
+    metric: Literal["accuracy", "brier", "log_loss", "mse", "mae", "value"] = Field(
+        "brier",
+        description="The per-user outcome: the business value sent with the labels, or a "
+        "per-row metric of data.task (binary, multiclass: accuracy, brier, log_loss; "
+        "regression: mse, mae). "
+        "Unset, a regression project gets mse.",
+    )
     alpha: float = Field(0.05, gt=0, lt=0.5)
     srm_alpha: float = Field(0.001, gt=0, lt=0.5)
     mixture_sd: float = Field(
@@ -845,7 +864,9 @@ class ABConfig(_Section):
         None, gt=0, description="New users a day (default: measured from the prediction log)."
     )
     planning_sd: float | None = Field(
-        None, gt=0, description="Per-user sd of the metric (default: the champion arm's in the log)."
+        None,
+        gt=0,
+        description="Per-user sd of the metric (default: the champion arm's in the log).",
     )
 
 
@@ -861,7 +882,7 @@ class CohortConfig(_Section):
 class JudgeMetricConfig(_Section):
     """One metric of the canary judge (Kayenta-style Mann-Whitney per metric)."""
 
-    name: Literal["error_rate", "latency_ms", "brier", "log_loss"]
+    name: Literal["error_rate", "latency_ms", "brier", "log_loss", "mse", "mae"]
     critical: bool = False
     tolerance: float = Field(
         ge=0,
@@ -875,6 +896,12 @@ def _default_judge() -> tuple[JudgeMetricConfig, ...]:
         JudgeMetricConfig(name="latency_ms", critical=False, tolerance=0.5),
         JudgeMetricConfig(name="brier", critical=True, tolerance=0.02),
     )
+
+
+def _default_regression_judge() -> tuple[JudgeMetricConfig, ...]:
+    # An absolute error has the target's units: no tolerance fits every target, so the
+    # default fails a canary on any significant worsening (set one in your units).
+    return (*_default_judge()[:2], JudgeMetricConfig(name="mae", critical=True, tolerance=0.0))
 
 
 class CanaryConfig(_Section):
@@ -891,7 +918,13 @@ class CanaryConfig(_Section):
     guard_seconds: float = Field(
         2.0, gt=0, description="How often the app checks critical metrics."
     )
-    metrics: tuple[JudgeMetricConfig, ...] = Field(default_factory=_default_judge, min_length=1)
+    metrics: tuple[JudgeMetricConfig, ...] = Field(
+        default_factory=_default_judge,
+        min_length=1,
+        description="Label metrics must be per-row losses of data.task (binary, multiclass: "
+        "brier, log_loss; regression: mse, mae). Unset, a regression project judges "
+        "error_rate, latency_ms and mae (critical, tolerance 0).",
+    )
 
     @model_validator(mode="after")
     def _stages_are_a_ramp(self) -> CanaryConfig:
@@ -1102,7 +1135,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _floor_follows_the_metric(cls, data: Any) -> Any:
-        return _fill_floor(data)
+        return _fill_rollout_metrics(_fill_floor(data))
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -1202,6 +1235,53 @@ def _fill_floor(data: Any) -> Any:
     return {**data, "gate": {**(gate or {}), "first_champion_floor": floor}}
 
 
+def _fill_rollout_metrics(data: Any) -> Any:
+    """Settings input whose unset A/B metric and canary metrics follow ``data.task``.
+
+    The defaults (brier) are binary metrics; a regression project left them unset gets mse
+    for the A/B test and mae among the canary's metrics (see ``ABConfig``, ``CanaryConfig``).
+    Only plain mappings are filled: a section passed as a model was set on purpose.
+    """
+    if not isinstance(data, dict):
+        return data
+    section = data.get("data")
+    task = section.get("task") if isinstance(section, dict) else getattr(section, "task", None)
+    rollout = data.get("rollout")
+    if task != "regression" or not isinstance(rollout, dict | None):
+        return data
+    rollout = dict(rollout or {})
+    ab, canary = rollout.get("ab"), rollout.get("canary")
+    if isinstance(ab, dict | None) and "metric" not in (ab or {}):
+        rollout["ab"] = {**(ab or {}), "metric": "mse"}
+    if isinstance(canary, dict | None) and "metrics" not in (canary or {}):
+        judge = [m.model_dump() for m in _default_regression_judge()]
+        rollout["canary"] = {**(canary or {}), "metrics": judge}
+    return {**data, "rollout": rollout}
+
+
+def _rollout_problems(task: str, rollout: RolloutConfig) -> list[Problem]:
+    """The A/B and canary metrics that have no per-request form for the task."""
+    from challenger.metrics import CATALOGUE, per_row_metrics
+
+    fits = per_row_metrics(task)
+    losses = tuple(n for n in fits if not CATALOGUE[n].higher_is_better)
+    out: list[Problem] = []
+    if rollout.ab.metric != "value" and rollout.ab.metric not in fits:
+        out.append((
+            "rollout.ab.metric",
+            f"{rollout.ab.metric!r} has no per-request form for data.task {task!r}; use one of "
+            f"{', '.join((*fits, 'value'))}",
+        ))  # fmt: skip
+    for i, m in enumerate(rollout.canary.metrics):
+        if m.name not in ("error_rate", "latency_ms") and m.name not in losses:
+            out.append((
+                f"rollout.canary.metrics[{i}].name",
+                f"{m.name!r} has no per-request form for data.task {task!r}; use error_rate, "
+                f"latency_ms or one of {', '.join(losses)}",
+            ))  # fmt: skip
+    return out
+
+
 def _floor_problem(key: str, metric: str, floor: float | None) -> Problem | None:
     from challenger.metrics import CATALOGUE, value_range
 
@@ -1240,7 +1320,10 @@ def cross_check(sections: dict[str, Any]) -> list[Problem]:
     drift: DriftConfig | None = sections.get("drift")
     gate: GateConfig | None = sections.get("gate")
     triggers: TriggersConfig | None = sections.get("triggers")
+    rollout: RolloutConfig | None = sections.get("rollout")
     metric = training.primary_metric if training is not None else None
+    if data is not None and rollout is not None:
+        out += _rollout_problems(data.task, rollout)
     if data is not None and training is not None:
         fits = primary_metrics(data.task)
         if training.primary_metric not in fits:
@@ -1346,7 +1429,7 @@ def _section_problems(raw: dict[str, Any]) -> list[Problem]:
     from pydantic_settings import EnvSettingsSource
 
     merged = _merged(raw, EnvSettingsSource(Settings)())
-    merged = _fill_floor(merged)
+    merged = _fill_rollout_metrics(_fill_floor(merged))
     sections: dict[str, Any] = {}
     for name, field in Settings.model_fields.items():
         kind = field.annotation

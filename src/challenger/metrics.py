@@ -61,6 +61,8 @@ class Metric:
             tasks: :mod:`challenger.stats` has its paired bootstrap.
         fold: Tasks for which it is scored on every CV fold and recorded per candidate.
         secondary: Tasks for which the gate report gives it with a paired interval.
+        per_row: Tasks for which it is a mean of per-row values (:func:`per_row`): what the
+            online judges (A/B, canary) compare request by request.
         description: One line for reports.
     """
 
@@ -73,6 +75,7 @@ class Metric:
     fold: frozenset[Task]
     secondary: frozenset[Task]
     description: str
+    per_row: frozenset[Task] = frozenset()
 
 
 _NONE: Final[frozenset[Task]] = frozenset()
@@ -93,8 +96,9 @@ def _entry(
     primary: bool = False,
     fold: frozenset[Task] = _NONE,
     secondary: frozenset[Task] = _NONE,
+    per_row: frozenset[Task] = _NONE,
 ) -> Metric:
-    return Metric(name, family, higher, scores, tasks, primary, fold, secondary, text)
+    return Metric(name, family, higher, scores, tasks, primary, fold, secondary, text, per_row)
 
 
 #: Every metric, in the order the per-task lists give them.
@@ -115,7 +119,7 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "accuracy", "classification", True,
             "share of rows classified correctly at the threshold (multiclass: argmax)",
-            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         _entry(
             "balanced_accuracy", "classification", True,
@@ -146,22 +150,25 @@ CATALOGUE: Final[dict[str, Metric]] = {
         _entry(
             "log_loss", "classification", False,
             "mean negative log-likelihood of the labels (natural log)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         _entry(
             "brier", "classification", False,
             "mean squared error of the positive-class probability (multiclass: summed over classes)",
-            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS,
+            scores=True, tasks=_CLS, primary=True, fold=_CLS, secondary=_CLS, per_row=_CLS,
         ),
         # regression
         _entry(
             "rmse", "regression", False, "root mean squared error",
             tasks=_REG, primary=True, fold=_REG, secondary=_REG,
         ),
-        _entry("mse", "regression", False, "mean squared error", tasks=_REG, primary=True),
+        _entry(
+            "mse", "regression", False, "mean squared error",
+            tasks=_REG, primary=True, per_row=_REG,
+        ),
         _entry(
             "mae", "regression", False, "mean absolute error",
-            tasks=_REG, primary=True, fold=_REG, secondary=_REG,
+            tasks=_REG, primary=True, fold=_REG, secondary=_REG, per_row=_REG,
         ),
         _entry(
             "r2", "regression", True, "coefficient of determination R²",
@@ -332,13 +339,36 @@ def classification(
 # ---- regression ------------------------------------------------------------------------------
 
 
-PER_ROW: Final = ("accuracy", "brier", "log_loss")
-"""Binary metrics that are a mean of per-row values (what online judges compare per request)."""
+def per_row_metrics(task: str) -> tuple[str, ...]:
+    """The metrics that are a mean of per-row values for a task (what the online judges
+    compare per request), in catalogue order: accuracy, Brier, log loss for binary and
+    multiclass, MSE and MAE for a regression."""
+    t = _task(task)
+    return tuple(n for n, m in CATALOGUE.items() if t in m.per_row)
 
 
-def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0.5) -> np.ndarray:
-    """Each row's value of a binary per-row metric (:data:`PER_ROW`), in the metric's own
-    direction: 1/0 correctness for accuracy, the squared error for Brier, the log loss.
+PER_ROW: Final = tuple(n for n, m in CATALOGUE.items() if m.per_row)
+"""Every metric with a per-row form for some task (see :func:`per_row_metrics`)."""
+
+
+def per_row(
+    name: str,
+    y_true: ArrayLike,
+    score: ArrayLike,
+    threshold: float = 0.5,
+    proba: ArrayLike | None = None,
+) -> np.ndarray:
+    """Each row's value of a per-row metric (:func:`per_row_metrics`), in the metric's own
+    direction: 1/0 correctness for accuracy, the squared error for Brier and MSE, the log
+    loss, the absolute error for MAE.
+
+    Args:
+        name: A metric of :data:`PER_ROW`.
+        y_true: The truth: 0/1, class codes (multiclass) or values.
+        score: P(class 1) (binary), the prediction (regression); unused with ``proba``.
+        threshold: Binary accuracy: class 1 at and above it.
+        proba: Multiclass: the (n, k) class probabilities, columns in code order (accuracy
+            is then the argmax's, Brier summed over classes, as :func:`classification`).
 
     Rows without a label or a score give NaN.
 
@@ -348,16 +378,41 @@ def per_row(name: str, y_true: ArrayLike, score: ArrayLike, threshold: float = 0
     if name not in PER_ROW:
         raise MetricError(f"metric {name!r} has no per-row form; use one of {', '.join(PER_ROW)}")
     y = np.asarray(y_true, dtype=float)
+    if proba is not None:
+        return _per_row_multiclass(name, y, np.asarray(proba, dtype=float))
     s = np.asarray(score, dtype=float)
     missing = np.isnan(y) | np.isnan(s)
     with np.errstate(invalid="ignore"):
         if name == "accuracy":
             out = ((s >= threshold).astype(float) == y).astype(float)
-        elif name == "brier":
+        elif name in ("brier", "mse"):
             out = (s - y) ** 2
+        elif name == "mae":
+            out = np.abs(s - y)
         else:
             p = np.clip(s, 1e-15, 1 - 1e-15)
             out = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    return np.where(missing, np.nan, out)
+
+
+def _per_row_multiclass(name: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    if name not in ("accuracy", "brier", "log_loss"):
+        raise MetricError(f"{name!r} is not a classification metric")
+    n, k = p.shape if p.ndim == 2 else (len(y), 0)
+    missing = np.isnan(y) | (np.isnan(p).any(axis=1) if k else True)
+    missing = missing | (y < 0) | (y >= k)
+    codes = np.where(missing, 0, y).astype(int)
+    if not k:
+        return np.full(n, np.nan)
+    rows = np.arange(n)
+    if name == "accuracy":
+        out = (np.argmax(np.nan_to_num(p), axis=1) == codes).astype(float)
+    elif name == "log_loss":
+        out = -np.log(np.clip(p[rows, codes], 1e-15, 1 - 1e-15))
+    else:
+        onehot = np.zeros((n, k))
+        onehot[rows, codes] = 1.0
+        out = np.sum((onehot - p) ** 2, axis=1)
     return np.where(missing, np.nan, out)
 
 

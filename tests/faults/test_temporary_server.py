@@ -66,6 +66,9 @@ def test_kill_9_of_the_command_stops_its_temporary_prefect_server(
     simulate_batch(1, 200, seed=3).to_csv(batch, index=False)
     env = {k: v for k, v in cli_env().items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own database, not ~/.prefect
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = (
+        "120"  # Prefect's 20 s: too short at load 7
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(batch), str(cfg)],
         env=env,

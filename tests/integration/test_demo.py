@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from challenger.cli import app
 from challenger.config import load_config
+from challenger.demo.reset import clean_slate
 from challenger.store.registry import Registry
 from challenger.store.snapshot import read_snapshot
 
@@ -41,16 +42,20 @@ def test_demo_tells_the_whole_story(project: Path) -> None:
     assert [h["kind"] for h in snap["history"]] == ["promote", "promote"]
     _status_reads_what_mlflow_reads(cfg)
 
-    again = runner.invoke(app, ["demo", "--config", str(cfg), "--json"])
-    assert again.exit_code == 0  # a second demo starts from a clean slate
-    assert json.loads(again.stdout)[0]["decision"] == "PROMOTE"
-    _status_reads_what_mlflow_reads(cfg)  # after a reset: deleted versions stay hidden
+    # A second demo starts from a clean slate (what `demo` does first, without its six days):
+    # the demo's model and data are gone, so its day 0 bootstraps a first champion again.
+    settings = load_config(cfg)
+    clean_slate(settings, Registry.from_settings(settings))
+    after = json.loads(runner.invoke(app, ["status", "--config", str(cfg), "--json"]).stdout)
+    assert after["champion"] is None and after["versions"] == [] and after["quarantined"] == []
+    assert not settings.path(settings.data.accepted_dir).exists()
+    _status_reads_what_mlflow_reads(cfg, versions=False)  # deleted versions stay hidden
 
 
-def _status_reads_what_mlflow_reads(cfg: Path) -> None:
+def _status_reads_what_mlflow_reads(cfg: Path, *, versions: bool = True) -> None:
     """`status` reads the SQLite registry without MLflow: the same snapshot as MLflow's."""
     settings = load_config(cfg)
     uri, model = settings.tracking_uri, settings.project.model_name
     direct = read_snapshot(uri, model)
-    assert direct is not None and direct["versions"]
+    assert direct is not None and bool(direct["versions"]) is versions
     assert direct == Registry(uri, model).snapshot()

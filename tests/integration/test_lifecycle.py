@@ -208,16 +208,19 @@ def test_crash_midway_leaves_registry_consistent_and_next_run_recovers(
 
 
 def test_registered_champion_carries_its_reference_sketch(world: dict[str, Any]) -> None:
-    from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, read_payload
+    from challenger.monitor.drift.sketch import read_payload
     from challenger.store.tracking import Tracking
 
     settings = load_config(world["cfg"])
     champion = world["registry"].champion()
     assert champion is not None
-    stored = read_payload(
-        Tracking.from_settings(settings).load_dict(champion.run_id, SKETCH_ARTIFACT)
-    )
-    assert stored is not None
-    assert set(settings.data.features) <= set(stored)
-    # the sketch covers every training row, not the bounded reference sample
-    assert {s.n for c, s in stored.items() if s.kind == "numeric"} <= {champion.record.train_rows}
+    tracking = Tracking.from_settings(settings)
+    stored = read_payload(tracking.load_sketch(champion.run_id))
+    reference = tracking.load_reference(champion.run_id)
+    assert stored is not None and reference is not None
+    assert set(settings.data.features) <= set(stored.columns)
+    # the sketch is of the logged reference rows (what the rows path compares with), and
+    # carries the model's output on them in the configured task's form
+    assert stored.n_rows == len(reference)
+    assert {s.n for s in stored.columns.values() if s.kind == "numeric"} <= {len(reference)}
+    assert settings.data.task in stored.predictions

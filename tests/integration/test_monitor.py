@@ -203,7 +203,7 @@ def test_late_labels_are_joined_and_drift_requests_a_retrain_by_event(champion: 
     seen = monitor_flow(config=str(champion), retrain_via="event").to_dict()
 
     [batch] = seen["batches"]
-    assert batch["drift"]["dataset_drift"] is True and batch["drift"]["engine"] == "fast"
+    assert batch["drift"]["dataset_drift"] is True and batch["drift"]["engine"] == "sketch"
     assert batch["drift"]["prediction"]["drifted"] is True
     assert batch["drift"]["target"] is None  # no labels yet
     assert seen["retrain_request"]["event"] == "challenger.drift.detected"

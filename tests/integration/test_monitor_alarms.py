@@ -84,7 +84,7 @@ def test_quiet_batches_of_coded_categories_retrain_nothing(
     assert retrained == [], [r["trigger"]["reasons"] for r in quiet]
     for r in quiet:
         drift = r["drift"]
-        assert drift["engine"] == "fast" and drift["control"]["method"] == "holm"
+        assert drift["engine"] == "sketch" and drift["control"]["method"] == "holm"
         assert "at most 5%" in drift["control"]["statement"]
         assert r["trigger"]["evidence"]["drift_control"]["error"] == "family-wise error rate"
         coded = [c for c in drift["columns"] if c["column"] in CATEGORICAL]

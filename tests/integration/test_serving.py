@@ -755,14 +755,14 @@ def test_an_operator_can_force_a_rollback(canary_world: dict[str, Any]) -> None:
 # ===================================================================== not a binary classifier
 
 
-def test_anything_but_binary_classifiers_is_refused_at_startup(
+def test_models_whose_predictions_cannot_be_compared_are_refused_at_startup(
     tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
 ) -> None:
     import subprocess
     import sys
 
-    from challenger.errors import ChallengerError, ConfigError
-    from challenger.online.review import review, store_for, with_overrides
+    from challenger.errors import ChallengerError
+    from challenger.online.review import with_overrides
 
     folder = tmp_path_factory.mktemp("refusal")
     s = serving_project(folder, models["store"], "refusal-model", {"strategy": "shadow"})
@@ -778,6 +778,9 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
         "regression": build_pipeline(ridge, num, cat, 7, task="regression").fit(
             frame[feats], frame["income"]
         ),
+        "four-classes": build_pipeline(SERVING_LR, num, cat, 7, task="multiclass").fit(
+            frame[feats], pd.qcut(frame["income"], 4, labels=False)
+        ),
     }
     logged = {}
     for key, model in fitted.items():
@@ -785,7 +788,10 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
             logged[key] = (tracking.log_model(model, frame[feats].head(50)), run_id)
     v1 = register_logged(reg, logged["multiclass"])
     reg.promote(v1, None)
-    with pytest.raises(ChallengerError, match=r"v1 \(champion\) is a classifier with 3 classes"):
+    with pytest.raises(
+        ChallengerError,
+        match=r"v1 \(champion\) is a classifier with 3 classes .*, but data.task is 'binary'",
+    ):
         ServingRuntime(s)
     # The same refusal from `challenger serve`: one sentence, exit code 2, nothing listens.
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
@@ -807,7 +813,7 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
         check=False,
     )
     assert served.returncode == 2, served.stderr
-    assert "binary classifiers only" in served.stderr and "Traceback" not in served.stderr
+    assert "cannot be compared" in served.stderr and "Traceback" not in served.stderr
 
     v2 = register_logged(reg, models["new"])
     reg.promote(v2, v1)
@@ -818,11 +824,38 @@ def test_anything_but_binary_classifiers_is_refused_at_startup(
     ):
         ServingRuntime(s)
     canary = with_overrides(s, {"rollout": {"strategy": "canary"}})
-    with pytest.raises(ChallengerError, match=r"v3 \(challenger\) is a regressor"):
+    with pytest.raises(ChallengerError, match=r"v3 \(challenger\) is a regressor.*'binary'"):
         ServingRuntime(canary)
-    for task, metric in (("multiclass", "log_loss"), ("regression", "rmse")):
-        other = with_overrides(s, {"data": {"task": task}, "training": {"primary_metric": metric}})
-        with pytest.raises(ConfigError, match=f"data.task is '{task}'.*binary classifiers only"):
-            ServingRuntime(other)
-        with pytest.raises(ConfigError, match=f"data.task is '{task}'"):
-            review(other, reg, store_for(other))
+    # A regression project is served, but not with a classifier as its champion.
+    regression = with_overrides(
+        s,
+        {
+            "data": {"task": "regression"},
+            "training": {"primary_metric": "rmse"},
+            "rollout": {  # the settings were dumped whole: name the regression's metrics
+                "ab": {"metric": "mae"},
+                "canary": {"metrics": [{"name": "mae", "critical": True, "tolerance": 0}]},
+            },
+        },
+    )
+    with pytest.raises(
+        ChallengerError, match=r"v2 \(champion\) is a classifier.*, but data.task is 'regression'"
+    ):
+        ServingRuntime(regression)
+    # A multiclass project is served; a model of other classes than the champion's is not
+    # (and a regressor is no classifier): what cannot be compared is named at startup.
+    multiclass = with_overrides(
+        canary, {"data": {"task": "multiclass"}, "training": {"primary_metric": "log_loss"}}
+    )
+    with pytest.raises(
+        ChallengerError, match=r"v3 \(challenger\) is a regressor.*data.task is 'multiclass'"
+    ):
+        ServingRuntime(multiclass)
+    v4 = register_logged(reg, logged["four-classes"])
+    reg.mark_challenger(v4)
+    with pytest.raises(
+        ChallengerError,
+        match=r"v4 \(challenger\) is a classifier of the classes \[0, 1, 2, 3\], the "
+        r"champion's are \[0, 1\]: their predictions cannot be compared class by class",
+    ):
+        ServingRuntime(multiclass)

@@ -203,3 +203,21 @@ def test_a_declared_module_is_checked_from_its_source_without_running_it(
     cfg.write_text(cfg.read_text().replace("trees.Forest", "trees.Forrest"))
     with pytest.raises(ConfigError, match="has no class 'Forrest'"):
         load_config(cfg)
+
+
+def test_a_regression_gets_per_request_metrics_of_its_task() -> None:
+    from pydantic import ValidationError
+
+    reg = {"data": {"task": "regression", "target": "risk_score"}}
+    reg["training"] = {"primary_metric": "rmse"}
+    s = Settings.model_validate(reg)
+    assert s.rollout.ab.metric == "mse"
+    assert [m.name for m in s.rollout.canary.metrics] == ["error_rate", "latency_ms", "mae"]
+    assert Settings.model_validate({}).rollout.ab.metric == "brier"  # binary keeps its defaults
+    chosen = Settings.model_validate({**reg, "rollout": {"ab": {"metric": "value"}}})
+    assert chosen.rollout.ab.metric == "value"
+    with pytest.raises(ValidationError, match=r"rollout.ab.metric: 'brier' has no per-request"):
+        Settings.model_validate({**reg, "rollout": {"ab": {"metric": "brier"}}})
+    bad = {"canary": {"metrics": [{"name": "mae", "tolerance": 1.0}]}}
+    with pytest.raises(ValidationError, match=r"metrics\[0\].name: 'mae' has no per-request"):
+        Settings.model_validate({"rollout": bad})

@@ -259,11 +259,29 @@ def test_per_row_values_average_to_the_catalogue_metric() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 200).astype(float)
     p = np.clip(0.3 * y + rng.uniform(0, 0.7, 200), 0, 1)
-    for name in M.PER_ROW:
+    for name in M.per_row_metrics("binary"):
         rows = M.per_row(name, y, p)
         assert rows.shape == (200,)
         assert np.mean(rows) == pytest.approx(M.classification(name, y, p, (0, 1)))
+    t, f = rng.normal(5, 2, 200), rng.normal(5, 2, 200)
+    assert M.per_row_metrics("regression") == ("mse", "mae")
+    for name in M.per_row_metrics("regression"):
+        assert np.mean(M.per_row(name, t, f)) == pytest.approx(M.regression(name, t, f))
     y[0] = np.nan
     assert np.isnan(M.per_row("brier", y, p)[0])
     with pytest.raises(M.MetricError, match="no per-row form"):
         M.per_row("roc_auc", y, p)
+
+
+def test_multiclass_per_row_values_average_to_the_catalogue_metric() -> None:
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, 300)
+    p = rng.dirichlet([1.0, 1.0, 1.0], 300)
+    p[np.arange(300), y] += 0.5
+    p /= p.sum(axis=1, keepdims=True)
+    assert M.per_row_metrics("multiclass") == ("accuracy", "log_loss", "brier")
+    for name in M.per_row_metrics("multiclass"):
+        rows = M.per_row(name, y.astype(float), np.argmax(p, axis=1), proba=p)
+        assert np.mean(rows) == pytest.approx(M.classification(name, y, p, (0, 1, 2)))
+    missing = M.per_row("log_loss", np.array([np.nan, 1.0]), [0, 0], proba=p[:2])
+    assert np.isnan(missing[0]) and np.isfinite(missing[1])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+from challenger.config import Settings
 from challenger.errors import ChallengerError
 from challenger.store.record import TAG
 from challenger.store.registry import Registry
@@ -30,3 +33,13 @@ def reset_demo(registry: Registry) -> None:
         )
     registry.client.delete_registered_model(registry.model_name)
     registry.ensure_model()
+
+
+def clean_slate(settings: Settings, registry: Registry) -> None:
+    """What ``challenger demo`` does first: its registered model deleted (only if it is the
+    demo's, :func:`reset_demo`) and its data folders emptied (incoming, accepted, quarantine,
+    reports), so the timeline starts again with no champion."""
+    reset_demo(registry)
+    d = settings.data
+    for folder in (d.incoming_dir, d.accepted_dir, d.quarantine_dir, d.reports_dir):
+        shutil.rmtree(settings.path(folder), ignore_errors=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from challenger.artifact import Artifact
 from challenger.gate.decide import (
     GateDecision,
     describe_bounds,
@@ -556,3 +557,16 @@ def write_plots(
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths
+
+
+def gate_artifacts(
+    model_name: str, version: int, result: Mapping[str, Any], text: str
+) -> list[Artifact]:
+    """The ``gate-decision`` table and the ``gate-report`` markdown of a judged version."""
+    outcome = result["decision"]["outcome"]
+    return [
+        Artifact(
+            "gate-decision", f"{model_name} v{version}: {outcome}", table=decision_table(result)
+        ),
+        Artifact("gate-report", f"Gate report of v{version}", markdown=text),
+    ]

@@ -61,6 +61,7 @@ class Steps:
 
     validate: Callable[[Conformed, BatchSchema], ValidationResult] = check_batch
     drift: Callable[..., DriftResult | None] = assess.batch_drift
+    report: Callable[..., DriftResult | None] = assess.with_report  # after a sketch decision
     concept: Callable[..., ConceptResult | None] = watch_concept
 
 
@@ -150,10 +151,17 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         return Checked(checked, validation)
 
     model = registry.load_model(champion.version)
-    ref = assess.with_prediction(reference, model, d.features, d.task)
     cur = assess.with_prediction(frame, model, d.features, d.task)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
-    drift = steps.drift(ref, cur, settings, html)
+    html.unlink(missing_ok=True)  # only this check's report may be logged with it
+    stored = assess.drift_sketch(tracking.load_sketch(champion.run_id), settings)
+    if stored is not None:  # decided from the sketch; the report, apart, needs the rows
+        drift = steps.report(
+            steps.drift(stored, cur, settings, None), reference, model, cur, settings, html
+        )
+    else:  # a champion without a (usable) sketch: the reference rows, as before
+        ref = assess.with_prediction(reference, model, d.features, d.task)
+        drift = steps.drift(ref, cur, settings, html if settings.drift.report else None)
     labelled = [(batch_id, labelled_rows(frame, d.target))]
     concept = steps.concept(
         settings, champion, model, labelled, reference, source=batch_id, once=True
@@ -180,7 +188,7 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
     run_id = report.log_monitor_run(
         tracking, metric, batch_id, frame, drift, decision, champion.version, html, (effect, plot)
     )
-    return Checked(checked, validation, run_id, html, effect)
+    return Checked(checked, validation, run_id, html if html.exists() else None, effect)
 
 
 def _check_labels(at: _At, labels: Conformed) -> Checked:

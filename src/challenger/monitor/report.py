@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from challenger.artifact import Artifact
 from challenger.monitor.drift import DriftResult
 from challenger.monitor.lineage import Effectiveness
 from challenger.monitor.triggers import TriggerDecision
 from challenger.monitor.validation import ValidationResult
 from challenger.store.record import TAG
 from challenger.store.tracking import Tracking
+
+if TYPE_CHECKING:
+    from challenger.monitor.check import Checked
 
 
 def log_monitor_run(
@@ -61,7 +65,8 @@ def log_monitor_run(
         tracking.log_metrics(metrics)
         tracking.log_dict(drift.to_dict(), "drift/drift.json")
         tracking.log_dict(decision.to_dict(), "trigger.json")
-        tracking.log_file(html, "drift")
+        if html.exists():  # drift.report off: no Evidently report
+            tracking.log_file(html, "drift")
         if lineage is not None:
             verdict, png = lineage
             tracking.log_metrics({"lineage_alarm": float(verdict.alarm)})
@@ -119,6 +124,11 @@ def quarantine_markdown(name: str, validation: ValidationResult, where: Path) ->
     )
 
 
+def quarantine_artifact(name: str, note: str) -> Artifact:
+    """The ``quarantine`` artifact of a file that failed validation (its note: ``BatchQuarantined.report``)."""
+    return Artifact("quarantine", f"{name} failed validation", markdown=note)
+
+
 def drift_markdown(batch_id: str, drift: DriftResult, link: str) -> str:
     """The ``drift-summary``: every column's test, score, threshold, evidence and alarm."""
 
@@ -160,3 +170,51 @@ def drift_markdown(batch_id: str, drift: DriftResult, link: str) -> str:
             *rows,
         ]
     )
+
+
+def monitor_artifacts(checked: Checked, ui_base: str, experiment_id: str) -> list[Artifact]:
+    """What a checked file shows in the Prefect UI.
+
+    The ``monitor-decision`` table; the ``retraining-effectiveness`` note when the champion
+    lineage recovers less, ever sooner; and, when drift was measured, the link to the Evidently
+    report logged to MLflow (``drift-report``) and the ``drift-summary`` of every column.
+    """
+    file, drift = checked.file, checked.file.drift
+    shown = [
+        Artifact(
+            "monitor-decision",
+            f"monitor of {file.batch}",
+            table=decision_rows(
+                file.batch, file.kind, file.rows, checked.validation, drift, file.decision
+            ),
+        )
+    ]
+    if checked.effectiveness is not None and checked.effectiveness.alarm:
+        shown.append(
+            Artifact(
+                "retraining-effectiveness",
+                "the champion lineage recovers less, ever sooner",
+                markdown=f"## Retraining effectiveness\n\n{checked.effectiveness.message}\n",
+            )
+        )
+    if drift is None or checked.drift_run is None or checked.drift_html is None:
+        return shown
+    link = (
+        f"{ui_base}/#/experiments/{experiment_id}/runs/{checked.drift_run}"
+        f"/artifacts/drift/{checked.drift_html.name}"
+    )
+    return [
+        *shown,
+        Artifact(
+            "drift-report",
+            f"Evidently HTML report logged to MLflow run {checked.drift_run}; "
+            f"local copy {checked.drift_html}",
+            link=link,
+            link_text=f"Evidently drift report of {file.batch} (MLflow)",
+        ),
+        Artifact(
+            "drift-summary",
+            f"drift of {file.batch}",
+            markdown=drift_markdown(file.batch, drift, link),
+        ),
+    ]

@@ -4,5 +4,8 @@
 ``log`` and ``log_writer`` (the SQLite prediction log and its background writer),
 ``rollout`` (the A/B or canary state and its transitions), ``decision`` (what a judge
 decides), ``judges/`` (shadow, A/B, canary) and ``review`` (from the log to a decision
-carried out and recorded; the online-analysis flow sequences it).
+carried out and recorded; the online-analysis flow sequences it), ``act`` (carrying it out),
+``verdict`` (the review's decision as pass / fail / inconclusive for Argo Rollouts and
+Flagger), ``plan`` (planning an A/B test) and ``batch_shadow`` (champion and shadows on a
+batch file).
 """

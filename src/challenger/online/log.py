@@ -17,9 +17,15 @@ Tables:
     predictions  one row per answered record: id, time, variant, version, fingerprint, score,
                  latency (wall time of the request), model_ms (CPU time of the prediction),
                  status (ok / fallback / error), flagged (fields outside the champion's
-                 training profile, when ``serving.out_of_profile`` is flag)
+                 training profile, when ``serving.out_of_profile`` is flag), proba
     shadows      one row per record and shadow model: score, model_ms (CPU time of a request
-                 predicted alone; NULL when micro-batched or cold), error
+                 predicted alone; NULL when micro-batched or cold), error, proba
+
+The score follows ``data.task``: P(class 1) for a binary model, the predicted value for a
+regression, the predicted class's code (its index among the champion's sorted classes) for
+a multiclass model, whose class probabilities are in ``proba`` (a JSON list in code order;
+NULL for the other tasks and in logs written before it existed). A multiclass label is the
+true class's code, too.
     feedback     labels (and an optional business value) by request id and record index;
                  the first label of a record wins, a different one is refused unless the
                  sender asks to overwrite it
@@ -68,6 +74,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     error TEXT,
     attributes TEXT,
     flagged TEXT,
+    proba TEXT,
     PRIMARY KEY (request_id, idx)
 );
 CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts);
@@ -80,6 +87,7 @@ CREATE TABLE IF NOT EXISTS shadows (
     score REAL,
     model_ms REAL,
     error TEXT,
+    proba TEXT,
     PRIMARY KEY (request_id, idx, model)
 );
 CREATE TABLE IF NOT EXISTS feedback (
@@ -115,10 +123,36 @@ CREATE TABLE IF NOT EXISTS events (
 INSERT_EVENT: Final = "INSERT INTO events (ts, kind, detail) VALUES (?,?,?)"
 
 #: Columns added after the first release: (table, column, type), added to older databases.
-_ADDED_COLUMNS: Final = (("predictions", "flagged", "TEXT"),)
+_ADDED_COLUMNS: Final = (
+    ("predictions", "flagged", "TEXT"),
+    ("predictions", "proba", "TEXT"),
+    ("shadows", "proba", "TEXT"),
+)
 
 #: ``serving.log_synchronous`` → SQLite's ``PRAGMA synchronous`` value.
 SYNCHRONOUS: Final = {"normal": "NORMAL", "full": "FULL"}
+
+
+def score_and_proba(value: Any) -> tuple[float | None, str | None]:
+    """The log's ``score`` and ``proba`` of one model output: a number is the score itself;
+    a row of class probabilities gives the predicted class's code and the row as JSON."""
+    if value is None:
+        return None, None
+    if isinstance(value, list | tuple | np.ndarray):
+        row = [float(p) for p in value]
+        return float(np.argmax(row)), orjson.dumps(row).decode()
+    return float(value), None
+
+
+def read_proba(texts: pd.Series) -> np.ndarray:
+    """The (n, k) class probabilities of logged rows (``proba``); NaN rows where missing."""
+    rows = [orjson.loads(t) if isinstance(t, str) else None for t in texts]
+    k = max((len(r) for r in rows if r is not None), default=0)
+    out = np.full((len(rows), k), np.nan)
+    for i, r in enumerate(rows):
+        if r is not None and len(r) == k:
+            out[i] = r
+    return out
 
 
 def fingerprint_record(record: Mapping[str, Any]) -> str:
@@ -150,12 +184,13 @@ class PredictionRow:
     error: str | None
     attributes: Mapping[str, str] = field(default_factory=dict)
     flagged: str | None = None
+    proba: str | None = None
 
     @classmethod
     def for_records(
         cls,
         records: Sequence[Mapping[str, Any]],
-        scores: Sequence[float] | np.ndarray | None,
+        scores: Sequence[Any] | np.ndarray | None,
         *,
         request_id: str,
         ts: float,
@@ -178,12 +213,16 @@ class PredictionRow:
 
         Args:
             records: The request's records, in order.
-            scores: The score of each record, or None when the model failed.
+            scores: The score of each record (a row of class probabilities for a multiclass
+                model, see ``score_and_proba``), or None when the model failed.
             request_id: The request every row belongs to; the other keywords are the
                 fields of the same name, shared by every record of the request.
             flagged: Record index → its fields outside the training profile (comma-separated).
         """
         flags = flagged or {}
+        outputs = [
+            score_and_proba(None if scores is None else scores[i]) for i in range(len(records))
+        ]
         return [
             cls(
                 request_id=request_id,
@@ -198,13 +237,14 @@ class PredictionRow:
                 challenger_version=challenger_version,
                 stage=stage,
                 record=record,
-                score=None if scores is None else float(scores[i]),
+                score=outputs[i][0],
                 model_ms=model_ms,
                 latency_ms=latency_ms,
                 status=status,
                 error=error,
                 attributes=attributes,
                 flagged=flags.get(i),
+                proba=outputs[i][1],
             )
             for i, record in enumerate(records)
         ]
@@ -222,6 +262,7 @@ class ShadowRow:
     score: float | None
     model_ms: float | None
     error: str | None
+    proba: str | None = None
 
 
 @dataclass(frozen=True)
@@ -350,7 +391,8 @@ class LogStore:
             "SELECT p.request_id, p.idx, p.ts, p.user_id, p.model_version AS champion_version, "
             "p.score AS champion_score, p.model_ms AS champion_ms, p.status AS champion_status, "
             "s.model AS shadow, s.model_version AS shadow_version, s.score AS shadow_score, "
-            "s.model_ms AS shadow_ms, s.error AS shadow_error, f.label AS label "
+            "s.model_ms AS shadow_ms, s.error AS shadow_error, f.label AS label, "
+            "p.proba AS champion_proba, s.proba AS shadow_proba "
             "FROM shadows s JOIN predictions p ON p.request_id = s.request_id AND p.idx = s.idx "
             "LEFT JOIN feedback f ON f.request_id = s.request_id AND f.idx = s.idx "
             "WHERE s.model_version = ? AND p.variant = 'champion'"

@@ -31,8 +31,9 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -53,15 +54,21 @@ from challenger.online.log import (
 
 log = logging.getLogger(__name__)
 
-_INSERT_PREDICTION: Final = (
-    "INSERT OR REPLACE INTO predictions (request_id, idx, ts, user_id, strategy, experiment, "
-    "arm, variant, model_version, challenger_version, stage, fingerprint, score, model_ms, "
-    "latency_ms, status, error, attributes, flagged) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-_INSERT_SHADOW: Final = (
-    "INSERT OR REPLACE INTO shadows (request_id, idx, model, ts, model_version, score, "
-    "model_ms, error) VALUES (?,?,?,?,?,?,?,?)"
-)
+
+def _insert(table: str, row_type: type, column: Mapping[str, str]) -> str:
+    """``INSERT OR REPLACE`` of one row type: its fields in order (``column`` renames some)."""
+    names = [column.get(f.name, f.name) for f in dataclasses.fields(row_type)]
+    marks = ",".join("?" * len(names))
+    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({marks})"
+
+
+# A row's parameters are its fields in order; a prediction's record is stored as its fingerprint.
+_INSERT_PREDICTION: Final = _insert("predictions", PredictionRow, {"record": "fingerprint"})
+_INSERT_SHADOW: Final = _insert("shadows", ShadowRow, {})
+_PREDICTION_VALUES = attrgetter(*(f.name for f in dataclasses.fields(PredictionRow)))
+_SHADOW_VALUES = attrgetter(*(f.name for f in dataclasses.fields(ShadowRow)))
+_RECORD = [f.name for f in dataclasses.fields(PredictionRow)].index("record")
+_ATTRIBUTES = [f.name for f in dataclasses.fields(PredictionRow)].index("attributes")
 _INSERT_FEEDBACK: Final = (
     "INSERT {verb} INTO feedback (request_id, idx, label, value, ts) VALUES (?,?,?,?,?)"
 )
@@ -189,38 +196,12 @@ class _Effects:
 def _params(row: Row) -> tuple[str, tuple[Any, ...]]:
     """The statement and parameters of one row (raises on a value SQLite cannot take)."""
     if isinstance(row, PredictionRow):
-        return _INSERT_PREDICTION, (
-            row.request_id,
-            row.idx,
-            row.ts,
-            row.user_id,
-            row.strategy,
-            row.experiment,
-            row.arm,
-            row.variant,
-            row.model_version,
-            row.challenger_version,
-            row.stage,
-            fingerprint_record(row.record),
-            row.score,
-            row.model_ms,
-            row.latency_ms,
-            row.status,
-            row.error,
-            orjson.dumps(row.attributes).decode() if row.attributes else None,
-            row.flagged,
-        )
+        values = list(_PREDICTION_VALUES(row))
+        values[_RECORD] = fingerprint_record(row.record)
+        values[_ATTRIBUTES] = orjson.dumps(row.attributes).decode() if row.attributes else None
+        return _INSERT_PREDICTION, tuple(values)
     if isinstance(row, ShadowRow):
-        return _INSERT_SHADOW, (
-            row.request_id,
-            row.idx,
-            row.model,
-            row.ts,
-            row.model_version,
-            row.score,
-            row.model_ms,
-            row.error,
-        )
+        return _INSERT_SHADOW, _SHADOW_VALUES(row)
     if isinstance(row, AssignmentRow):
         return _INSERT_ASSIGNMENT, (row.experiment, row.user_id, row.arm, row.stratum, row.ts)
     if isinstance(row, EventRow):

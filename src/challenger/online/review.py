@@ -22,7 +22,7 @@ from challenger.online.judges.canary import judge_canary
 from challenger.online.judges.shadow import analyse_shadow, decide_shadow
 from challenger.online.log import LogStore
 from challenger.online.rollout import RolloutState
-from challenger.online.serve.models import require_binary_task, resolve
+from challenger.online.serve.models import resolve
 from challenger.store.registry import CHALLENGER, Registry
 
 #: ``kind`` of a champion-history entry written by an online promotion.
@@ -69,12 +69,7 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     Returns:
         keep_watching with the reason when there is nothing to decide yet (no challenger,
         no rollout running, too little data); otherwise the analysis's decision.
-
-    Raises:
-        ConfigError: ``data.task`` is not binary (the online analysis compares positive-class
-            probabilities and 0/1 labels).
     """
-    require_binary_task(settings.data.task)
     strategy = settings.rollout.strategy
     champion = registry.champion()
     challenger = registry.alias(CHALLENGER)
@@ -117,7 +112,7 @@ def _review_shadows(
             reports.append({"shadow": ref, "version": version, "pairs": 0})
             continue
         decision = decide_shadow(
-            analyse_shadow(pairs, cfg),
+            analyse_shadow(pairs, cfg, settings.data.task),
             cfg,
             settings.gate,
             primary_metric=settings.training.primary_metric,

@@ -360,24 +360,39 @@ def _prepare_store(settings: Settings) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _wait_http(url: str, proc: processes.Proc, timeout: float, hide: Sequence[str] = ()) -> None:
+def _wait_until(
+    ready: Callable[[], bool], proc: processes.Proc, what: str, timeout: float, hide: Sequence[str]
+) -> bool:
+    """Poll ``ready`` every half second while ``proc`` lives; False when ``timeout`` passes.
+
+    Raises:
+        ServiceError: ``proc`` exited (``what`` names it), with the end of its log.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not processes.alive(proc):
             raise ServiceError(
-                f"{proc.name} (pid {proc.pid}) exited while starting; see {proc.log}:\n"
+                f"{what} (pid {proc.pid}) exited while starting; see {proc.log}:\n"
                 + _scrub(processes.tail(proc.log), hide)
             )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
+        if ready():
+            return True
         time.sleep(0.5)
-    raise ServiceError(
-        f"{proc.name} did not answer {url} within {timeout:.0f} s; see {proc.log} "
-        "(raise service.startup_timeout on a slow machine)"
-    )
+    return False
+
+
+def _wait_http(url: str, proc: processes.Proc, timeout: float, hide: Sequence[str] = ()) -> None:
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    if not _wait_until(answers, proc, proc.name, timeout, hide):
+        raise ServiceError(
+            f"{proc.name} did not answer {url} within {timeout:.0f} s; see {proc.log} "
+            "(raise service.startup_timeout on a slow machine)"
+        )
 
 
 def _api(settings: Settings, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -459,18 +474,12 @@ def _ensure_pool(
 def _wait_pool_ready(
     settings: Settings, pool: str, worker: processes.Proc, timeout: float, hide: Sequence[str] = ()
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not processes.alive(worker):
-            raise ServiceError(
-                f"the worker for {pool!r} (pid {worker.pid}) exited; see {worker.log}:\n"
-                + _scrub(processes.tail(worker.log), hide)
-            )
+    def ready() -> bool:
         response = _api(settings, "GET", f"/work_pools/{pool}")
-        if response.status_code == 200 and response.json().get("status") == "READY":
-            return
-        time.sleep(0.5)
-    raise ServiceError(f"the worker for {pool!r} did not report ready; see {worker.log}")
+        return response.status_code == 200 and response.json().get("status") == "READY"
+
+    if not _wait_until(ready, worker, f"the worker for {pool!r}", timeout, hide):
+        raise ServiceError(f"the worker for {pool!r} did not report ready; see {worker.log}")
 
 
 def _deployments(settings: Settings) -> list[dict[str, Any]]:
@@ -514,7 +523,9 @@ def prefect_for_demo(settings: Settings) -> tuple[dict[str, str], str]:
         return {}, "the Prefect server this process already uses"
     if any(p.name == "prefect-server" for p in running(settings)):
         url = prefect_api_url(settings)
-        return {"PREFECT_API_URL": url}, f"the running `challenger up` server ({prefect_url(settings)})"
+        return {
+            "PREFECT_API_URL": url
+        }, f"the running `challenger up` server ({prefect_url(settings)})"
     home = settings.path(settings.service.state_dir) / "prefect"
     home.mkdir(parents=True, exist_ok=True)  # Prefect creates its home, not the folders above it
     env = {"PREFECT_HOME": str(home), PREFECT_DATABASE_ENV[0]: prefect_database_url(settings)}

@@ -24,6 +24,8 @@ from challenger.config import Settings
 from challenger.store.connection import connect, may_create, unavailable
 
 REFERENCE_ARTIFACT = "reference/reference.parquet"
+SKETCH_ARTIFACT = "reference/sketch.json"
+"""The per-column sketch of the reference rows (``challenger.monitor.drift.sketch``)."""
 TRAINING_ROWS_ARTIFACT = "reference/training_rows.npy"
 """The sorted distinct uint64 fingerprints of the rows a version was trained on."""
 PROCESS_TAG = "challenger.process"  # host:pid:start time of the process running a run
@@ -193,8 +195,12 @@ class Tracking:
         """Attach a local file to the active run."""
         self._mlflow.log_artifact(str(path), artifact_path)
 
-    def log_reference(self, frame: pd.DataFrame, seed: int) -> None:
-        """Log a bounded sample of the training data as the drift reference of this run."""
+    def log_reference(self, frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """Log a bounded sample of the training data as the drift reference of this run.
+
+        Returns:
+            The logged rows (the sketch logged beside them is of these same rows).
+        """
         sample = (
             frame.sample(n=min(len(frame), MAX_REFERENCE_ROWS), random_state=seed)
             if len(frame) > MAX_REFERENCE_ROWS
@@ -204,6 +210,7 @@ class Tracking:
             path = Path(tmp) / "reference.parquet"
             sample.to_parquet(path, index=False)
             self._mlflow.log_artifact(str(path), "reference")
+        return sample
 
     def log_training_rows(self, fingerprints: np.ndarray) -> None:
         """Log the fingerprints of the rows this run's model trained on, beside the reference.
@@ -277,6 +284,13 @@ class Tracking:
         """A JSON artifact logged with ``log_dict`` (None: no run, or no such artifact)."""
         local = self._download(run_id, artifact_file)
         return None if local is None else dict(json.loads(Path(local).read_text()))
+
+    def load_sketch(self, run_id: str | None) -> dict[str, Any] | None:
+        """The reference sketch a retrain run logged (None: no run, or a version without one).
+
+        The payload as logged; ``challenger.monitor.drift.sketch.read_payload`` reads it.
+        """
+        return self.load_dict(run_id, SKETCH_ARTIFACT)
 
     def load_reference(self, run_id: str | None) -> pd.DataFrame | None:
         """The training-data sample logged with a retrain run (the drift reference)."""

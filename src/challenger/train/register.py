@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, sketch_payload
+from challenger.monitor.drift.sketch import SKETCH_ARTIFACT, prediction_forms, sketch_payload
 from challenger.store.record import PENDING, VersionRecord
 from challenger.store.registry import Registry, VersionInfo
 from challenger.store.tracking import Tracking
@@ -67,8 +67,11 @@ def register_challenger(
     tracking.log_metrics(
         {"training_seconds": fitted.seconds, "peak_memory_mb": fitted.peak_memory_mb}
     )
-    tracking.log_reference(window.train, seed)
-    tracking.log_dict(sketch_payload(window.train), SKETCH_ARTIFACT)
+    reference = tracking.log_reference(window.train, seed)
+    # The sketch is of the very rows logged as the reference, and carries the model's output
+    # on them, so a monitor run decides drift from it as it would from those rows.
+    outputs = prediction_forms(fitted.model, reference[list(features)])
+    tracking.log_dict(sketch_payload(reference, outputs), SKETCH_ARTIFACT)
     tracking.log_training_rows(window.train_rows)
     model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
     size = registry.artifact_size_mb(model_uri)  # known before registering: one record write

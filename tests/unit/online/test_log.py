@@ -77,10 +77,53 @@ def test_one_row_per_record_shares_the_request_fields() -> None:
     }
     failed = PredictionRow.for_records([{"a": 1}], None, **{**_shared(rows[0]), "status": "error"})
     assert failed[0].score is None and failed[0].status == "error"
+    assert all(r.proba is None for r in rows)
+
+
+def test_multiclass_rows_keep_the_class_code_as_score_and_the_probabilities(
+    tmp_path: Path,
+) -> None:
+    from challenger.online.log import read_proba
+
+    proba = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    rows = PredictionRow.for_records([{"a": 1}, {"a": 2}], proba, **_shared(_row(0)))
+    assert [r.score for r in rows] == [1.0, 0.0]
+    store = LogStore(tmp_path / "log.db")
+    writer = LogWriter(store)
+    writer.put_many(rows)
+    writer.close()
+    logged = store.predictions()
+    assert np.allclose(read_proba(logged["proba"]), proba)
+
+
+def test_a_log_written_before_the_proba_column_is_still_read(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE predictions (request_id TEXT NOT NULL, idx INTEGER NOT NULL, "
+        "ts REAL NOT NULL, user_id TEXT, strategy TEXT NOT NULL, experiment TEXT, "
+        "arm TEXT NOT NULL, variant TEXT NOT NULL, model_version INTEGER, "
+        "challenger_version INTEGER, stage INTEGER, fingerprint TEXT NOT NULL, score REAL, "
+        "model_ms REAL, latency_ms REAL NOT NULL, status TEXT NOT NULL, error TEXT, "
+        "attributes TEXT, PRIMARY KEY (request_id, idx));"
+        "INSERT INTO predictions VALUES ('r', 0, 1.0, NULL, 'ab', 'e', 'champion', 'champion', "
+        "1, 2, NULL, 'f', 0.4, 0.1, 1.0, 'ok', NULL, NULL);"
+    )
+    old.commit()
+    old.close()
+    store = LogStore(path)
+    logged = store.predictions()
+    assert logged["score"].tolist() == [0.4] and logged["proba"].isna().all()
+    writer = LogWriter(store)
+    writer.put_many(PredictionRow.for_records([{"a": 1}], [[0.5, 0.5]], **_shared(_row(1))))
+    writer.close()
+    assert store.count("predictions") == 2
 
 
 def _shared(row: PredictionRow) -> dict[str, Any]:
-    keep = set(PredictionRow.__dataclass_fields__) - {"idx", "record", "score"}
+    keep = set(PredictionRow.__dataclass_fields__) - {"idx", "record", "score", "proba"}
     return {k: getattr(row, k) for k in keep}
 
 

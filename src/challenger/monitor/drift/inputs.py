@@ -63,6 +63,11 @@ def check_not_empty(
 
 def has_values(series: pd.Series) -> bool:
     """Whether the column holds at least one value Evidently would keep (not null, finite)."""
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return len(series) > 0  # numpy integers hold no nulls
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return bool(np.isfinite(series.to_numpy()).any())  # a view, no copy
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return bool(np.isfinite(series.to_numpy(dtype="float64", na_value=np.nan)).any())
     return bool(series.notna().any())

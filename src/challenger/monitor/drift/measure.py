@@ -23,6 +23,11 @@ and an effect-size rule). Categorical columns whose values are not of one kind o
 sides (integer codes in the reference, text in the batch) are compared as text, so code
 ``3`` and ``"3"`` are one category, and the result says so in ``notes``.
 
+:func:`measure_drift_from_sketch` takes the same decision from a reference's per-column
+sketch stored when the version was registered (``sketch.py`` states how close it is): the
+monitor uses it whenever the champion has one, so a batch's drift decision reads neither the
+reference rows nor the champion's scores on them.
+
 ``auto`` (the default) uses ``fast`` whenever it implements every requested method.
 The Evidently HTML report, when asked for, is always built on a seeded sample of at most
 ``max_rows`` rows per side, so it stays quick on large frames; its figures may then
@@ -41,7 +46,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -59,6 +64,7 @@ from challenger.monitor.drift.inputs import (
 )
 from challenger.monitor.drift.methods import METHODS, check_method
 from challenger.monitor.drift.result import ColumnDrift, DriftKind, DriftResult
+from challenger.monitor.drift.sketch import ColumnSketch, sketch_drifts, sketch_gaps
 from challenger.monitor.kinds import value_kind
 from challenger.store.batches import as_text
 
@@ -212,6 +218,145 @@ def measure_drift(
             html_path=Path(html_path),
         )
 
+    return _decided(
+        drifts,
+        columns,
+        prediction,
+        target,
+        share_threshold,
+        (control, alarm_rate, min_effect),
+        n_reference,
+        n_current,
+        "fast" if use_fast else "evidently",
+        report_rows,
+        notes,
+    )
+
+
+def measure_drift_from_sketch(
+    reference: Mapping[str, ColumnSketch],
+    n_reference: int,
+    current: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    share_threshold: float = 0.5,
+    method: str | None = None,
+    threshold: float | None = None,
+    per_column_method: Mapping[str, str] | None = None,
+    per_column_threshold: Mapping[str, float] | None = None,
+    prediction: str | None = None,
+    target: str | None = None,
+    prediction_kind: DriftKind = "numeric",
+    target_kind: DriftKind = "categorical",
+    control: Control = "holm",
+    alarm_rate: float = 0.05,
+    min_effect: float | None = 0.05,
+) -> DriftResult:
+    """:func:`measure_drift` against a stored reference sketch: the reference rows are not read.
+
+    The same checks, method choice, per-column tests, thresholds and alarm control as the
+    ``fast`` engine; how close each column's verdict is to the exact one is stated in
+    ``challenger.monitor.drift.sketch``. No HTML report: Evidently's needs the rows.
+
+    Args:
+        reference: Each reference column's sketch (the prediction's under its column name).
+        n_reference: The reference's rows.
+        current: The batch to compare.
+        numeric: Numeric feature columns.
+        categorical: Categorical feature columns.
+        share_threshold: See :func:`measure_drift`, as every other argument.
+        method: See :func:`measure_drift`.
+        threshold: See :func:`measure_drift`.
+        per_column_method: See :func:`measure_drift`.
+        per_column_threshold: See :func:`measure_drift`.
+        prediction: See :func:`measure_drift`.
+        target: See :func:`measure_drift`.
+        prediction_kind: See :func:`measure_drift`.
+        target_kind: See :func:`measure_drift`.
+        control: See :func:`measure_drift`.
+        alarm_rate: See :func:`measure_drift`.
+        min_effect: See :func:`measure_drift`.
+
+    Returns:
+        The per-column verdicts and alarms, and the dataset verdict (engine ``sketch``).
+
+    Raises:
+        DriftInputError: As :func:`measure_drift`, and when the sketch cannot decide a
+            column (``sketch_gaps``: the caller should then measure against the rows).
+    """
+    columns = _check_columns(numeric, categorical)
+    _check_options(share_threshold, 1, per_column_method, per_column_threshold, columns)
+    kinds: dict[str, DriftKind] = {name: "numeric" for name in numeric}
+    kinds.update({name: "categorical" for name in categorical})
+    check_present(current, columns, "current")
+    for name in numeric:
+        check_numeric(current, name, "current")
+    check_not_empty(current, columns, "current", sampled=False)
+    for name in columns:
+        if name in reference and reference[name].n == 0:
+            raise DriftInputError(
+                f"Column {name!r} is entirely null in the reference data; "
+                "validate the batch before measuring drift or leave the column out."
+            )
+    extras: dict[str, DriftKind] = {}
+    if prediction is not None:
+        check_present(current, [prediction], "current")
+        if prediction_kind == "numeric":
+            check_numeric(current, prediction, "current")
+        extras[prediction] = prediction_kind
+    if target is not None and target in current.columns and has_values(current[target]):
+        held = reference.get(target)
+        if held is not None and held.n > 0:
+            if target_kind == "numeric":
+                check_numeric(current, target, "current")
+            extras[target] = target_kind
+    kinds.update(extras)
+    methods = {name: (per_column_method or {}).get(name, method) for name in columns}
+    for extra in extras:
+        methods[extra] = method
+    thresholds = {name: (per_column_threshold or {}).get(name, threshold) for name in methods}
+    for name, chosen in methods.items():
+        if chosen is not None:
+            check_method(chosen, kinds[name], column=name)
+    gaps = sketch_gaps(reference, kinds, methods)
+    if gaps:
+        raise DriftInputError(
+            f"The stored reference sketch cannot decide drift: {'; '.join(gaps)}. "
+            "Measure against the reference rows instead."
+        )
+    sketches, current, notes = _same_kinds_sketch(reference, current, kinds)
+    drifts = sketch_drifts(sketches, current, kinds, methods, thresholds)
+    return _decided(
+        drifts,
+        columns,
+        prediction,
+        target,
+        share_threshold,
+        (control, alarm_rate, min_effect),
+        n_reference,
+        len(current),
+        "sketch",
+        None,
+        notes,
+    )
+
+
+def _decided(
+    drifts: Mapping[str, ColumnDrift],
+    columns: Sequence[str],
+    prediction: str | None,
+    target: str | None,
+    share_threshold: float,
+    alarm: tuple[Control, float, float | None],
+    n_reference: int,
+    n_current: int,
+    engine: Literal["fast", "evidently", "sketch"],
+    report_rows: int | None,
+    notes: tuple[str, ...],
+) -> DriftResult:
+    """The alarms under the control, and the dataset verdict, from every column's own test."""
+    control, alarm_rate, min_effect = alarm
     try:
         features, alarms = control_alarms(
             [drifts[name] for name in columns], control, alarm_rate, min_effect
@@ -228,12 +373,62 @@ def measure_drift(
         dataset_drift=share >= share_threshold,
         n_reference=n_reference,
         n_current=n_current,
-        engine="fast" if use_fast else "evidently",
+        engine=engine,
         prediction=drifts.get(prediction) if prediction is not None else None,
         target=drifts.get(target) if target is not None else None,
         report_rows=report_rows,
         control=alarms,
         notes=notes,
+    )
+
+
+def drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    html_path: Path,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    share_threshold: float = 0.5,
+    method: str | None = None,
+    threshold: float | None = None,
+    per_column_method: Mapping[str, str] | None = None,
+    per_column_threshold: Mapping[str, float] | None = None,
+    prediction: str | None = None,
+    target: str | None = None,
+    prediction_kind: DriftKind = "numeric",
+    target_kind: DriftKind = "categorical",
+    max_rows: int = 50_000,
+    seed: int = 0,
+) -> int:
+    """Only Evidently's HTML report, as :func:`measure_drift` draws it, apart from the decision.
+
+    For a decision taken from a stored sketch (:func:`measure_drift_from_sketch`): the report
+    still needs reference rows (a seeded sample of at most ``max_rows`` per side).
+
+    Returns:
+        The rows per side the report was drawn on.
+    """
+    kinds: dict[str, DriftKind] = {name: "numeric" for name in numeric}
+    kinds.update({name: "categorical" for name in categorical})
+    extras = _extras(reference, current, prediction, target, prediction_kind, target_kind)
+    kinds.update(extras)
+    reference, current, _ = _same_kinds(reference, current, kinds)
+    return save_report(
+        reference,
+        current,
+        kinds,
+        numeric=numeric,
+        categorical=categorical,
+        extras=extras,
+        method=method,
+        threshold=threshold,
+        per_column_method=per_column_method,
+        per_column_threshold=per_column_threshold,
+        share_threshold=share_threshold,
+        max_rows=max_rows,
+        seed=seed,
+        html_path=Path(html_path),
     )
 
 
@@ -336,19 +531,52 @@ def _same_kinds(
         ref_fix[name] = as_text(reference[name])
         cur_fix[name] = as_text(current[name])
         shared = set(ref_fix[name].dropna()) & set(cur_fix[name].dropna())
-        notes.append(
-            f"Column {name!r} holds {before} in the reference and {after} in the current "
-            f"data: both compared as text (3, 3.0 and '3' are one category); "
-            + (
-                f"{len(shared)} categories in common."
-                if shared
-                else "they share no category, so every row differs: check the encoding."
-            )
-        )
+        notes.append(_coerced_note(name, before, after, shared))
     if ref_fix:
         reference = reference.assign(**ref_fix)
         current = current.assign(**cur_fix)
     return reference, current, tuple(notes)
+
+
+def _same_kinds_sketch(
+    reference: Mapping[str, ColumnSketch], current: pd.DataFrame, kinds: Mapping[str, DriftKind]
+) -> tuple[dict[str, ColumnSketch], pd.DataFrame, tuple[str, ...]]:
+    """:func:`_same_kinds` with the reference known by its counts (and what its values were)."""
+    notes: list[str] = []
+    sketches = {name: reference[name] for name in kinds}
+    cur_fix: dict[str, pd.Series] = {}
+    for name, kind in kinds.items():
+        if kind != "categorical":
+            continue
+        before, after = sketches[name].holds, value_kind(current[name])
+        if before == after or "empty" in (before, after):
+            continue
+        keys = as_text(pd.Series(list(sketches[name].counts)))  # whole floats: integer text
+        counts = pd.Series(list(sketches[name].counts.values())).groupby(keys.to_numpy()).sum()
+        sketches[name] = dataclasses.replace(
+            sketches[name],
+            kind="categorical",
+            counts={str(k): int(v) for k, v in counts.items()},
+            holds="strings",
+        )
+        cur_fix[name] = as_text(current[name])
+        shared = set(sketches[name].counts) & set(cur_fix[name].dropna())
+        notes.append(_coerced_note(name, before, after, shared))
+    if cur_fix:
+        current = current.assign(**cur_fix)
+    return sketches, current, tuple(notes)
+
+
+def _coerced_note(name: str, before: str, after: str, shared: set[Any]) -> str:
+    return (
+        f"Column {name!r} holds {before} in the reference and {after} in the current "
+        f"data: both compared as text (3, 3.0 and '3' are one category); "
+        + (
+            f"{len(shared)} categories in common."
+            if shared
+            else "they share no category, so every row differs: check the encoding."
+        )
+    )
 
 
 def _with_evidence(drift: ColumnDrift, reference: pd.Series, current: pd.Series) -> ColumnDrift:

@@ -67,7 +67,8 @@ class DriftResult:
         dataset_drift: ``drift_share >= share_threshold``.
         n_reference: Reference rows the verdicts were computed on.
         n_current: Current rows the verdicts were computed on.
-        engine: ``fast`` (numpy/scipy on every row) or ``evidently`` (Evidently on a sample).
+        engine: ``fast`` (numpy/scipy on every row), ``evidently`` (Evidently on a sample)
+            or ``sketch`` (every current row against the reference's stored sketch).
         prediction: Drift of the model's scores (reference vs current), when compared.
         target: Drift of the label, when the current data has labels.
         report_rows: Rows per side in the HTML report (None when no report was drawn).
@@ -83,7 +84,7 @@ class DriftResult:
     dataset_drift: bool
     n_reference: int
     n_current: int
-    engine: Literal["fast", "evidently"] = "evidently"
+    engine: Literal["fast", "evidently", "sketch"] = "evidently"
     prediction: ColumnDrift | None = None
     target: ColumnDrift | None = None
     report_rows: int | None = None

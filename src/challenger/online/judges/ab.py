@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -18,9 +19,17 @@ from challenger import metrics
 from challenger.config import ABConfig
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
+from challenger.online.log import read_proba
 from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 
-__all__ = ["ABAnalysis", "analyse_ab", "decide_ab", "per_request_metric"]
+__all__ = ["ABAnalysis", "analyse_ab", "decide_ab", "logged_proba", "per_request_metric"]
+
+
+def logged_proba(frame: pd.DataFrame) -> np.ndarray | None:
+    """The class probabilities of logged rows (multiclass), None when the rows have none."""
+    if "proba" not in frame or not frame["proba"].notna().any():
+        return None
+    return read_proba(frame["proba"])
 
 
 def per_request_metric(frame: pd.DataFrame, metric: str) -> pd.Series:
@@ -28,11 +37,19 @@ def per_request_metric(frame: pd.DataFrame, metric: str) -> pd.Series:
 
     ``value`` is the business value sent with the label; the other metrics are the
     catalogue's per-row form (``challenger.metrics.per_row``) in its direction: accuracy is
-    1 when the thresholded score matches the label, Brier and log loss are negated losses.
+    1 when the thresholded score matches the label, Brier and log loss are negated losses,
+    and for a regression (the score is the prediction, the label the true value) MSE and MAE
+    are the negated squared and absolute errors. A multiclass model's rows carry their class
+    probabilities (``proba``): accuracy, Brier and log loss are computed from them.
     """
     if metric == "value":
         return frame["value"].astype(float)
-    rows = metrics.per_row(metric, frame["label"].astype(float), frame["score"].astype(float))
+    rows = metrics.per_row(
+        metric,
+        frame["label"].astype(float),
+        frame["score"].astype(float),
+        proba=logged_proba(frame),
+    )
     return pd.Series(metrics.sign(metric) * rows, index=frame.index)
 
 

@@ -18,6 +18,7 @@ from challenger import metrics
 from challenger.config import CanaryConfig, JudgeMetricConfig
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
+from challenger.online.judges.ab import logged_proba
 
 __all__ = ["JudgeMetricResult", "judge_canary"]
 
@@ -48,7 +49,12 @@ def _metric_values(rows: pd.DataFrame, name: str) -> pd.Series:
     if name == "latency_ms":
         return rows["latency_ms"].astype(float)
     ok = rows[(rows["status"] == "ok") & rows["label"].notna()]
-    losses = metrics.per_row(name, ok["label"].astype(float), ok["score"].astype(float))
+    # a per-row loss of the task (config checks it fits): Brier, log loss, squared or
+    # absolute error of the logged score (P(class 1) or the predicted value)
+    # (a multiclass model's from its logged class probabilities)
+    losses = metrics.per_row(
+        name, ok["label"].astype(float), ok["score"].astype(float), proba=logged_proba(ok)
+    )
     return pd.Series(losses, index=ok.index)
 
 
@@ -58,7 +64,8 @@ def _judge_metric(
     baseline: pd.Series,
     config: CanaryConfig,
 ) -> JudgeMetricResult:
-    needed = config.min_labels if metric.name in ("brier", "log_loss") else config.min_requests
+    labelled = metric.name not in ("error_rate", "latency_ms")  # a per-row loss of the task
+    needed = config.min_labels if labelled else config.min_requests
     floor = min(20, needed)  # a failure may be declared early; a pass needs the full sample
     nc, nb = len(canary), len(baseline)
     if min(nc, nb) < floor:

@@ -1,8 +1,11 @@
 """The shadow judge: a shadow model against the champion on the same live requests.
 
 ``analyse_shadow`` reads the paired predictions (``LogStore.shadow_pairs``): agreement rate of
-the two models' decisions, PSI of their score distributions (< 0.1 fine, 0.1–0.25 watch,
-> 0.25 alarm), the shadow's error rate and the latency it would add (CPU time of a
+the two models (binary: the same class at ``decision_threshold``; multiclass: the same
+predicted class; regression: predictions
+within ``agreement_tolerance`` standard deviations of the champion's predictions, with their
+mean absolute difference), PSI of their score (binary), predicted class (multiclass, one
+bin per class) or prediction (regression) distributions (< 0.1 fine, 0.1–0.25 watch, > 0.25 alarm), the shadow's error rate and the latency it would add (CPU time of a
 prediction, shadow minus champion, so a busy machine does not inflate it). ``decide_shadow``
 applies the guardrails, then, once enough requests are labelled, the offline gate's paired
 bootstrap on those live rows decides.
@@ -20,10 +23,18 @@ from challenger.config import GateConfig, ShadowConfig
 from challenger.gate.decide import Outcome, decide
 from challenger.gate.evidence import Check, gather_evidence
 from challenger.online.decision import Action, OnlineDecision
+from challenger.online.log import read_proba
 from challenger.stats import StatisticsInputError
 from challenger.stats.distribution import psi
 
-__all__ = ["MIN_TIMED", "ShadowAnalysis", "analyse_shadow", "decide_shadow"]
+__all__ = [
+    "MIN_TIMED",
+    "ShadowAnalysis",
+    "agreement",
+    "analyse_shadow",
+    "class_psi",
+    "decide_shadow",
+]
 
 #: Shadow predictions timed on their own needed before the added latency is judged.
 MIN_TIMED = 50
@@ -51,6 +62,8 @@ class ShadowAnalysis:
     shadow_ms_p50: float | None
     shadow_ms_p99: float | None
     labelled: pd.DataFrame = field(repr=False, compare=False)
+    task: str = "binary"
+    mean_abs_diff: float | None = None
 
     @property
     def added_ms_p50(self) -> float | None:
@@ -83,11 +96,46 @@ class ShadowAnalysis:
             "shadow_ms_p99": self.shadow_ms_p99,
             "added_ms_p50": self.added_ms_p50,
             "added_ms_p99": self.added_ms_p99,
+            "task": self.task,
+            "mean_abs_diff": self.mean_abs_diff,
         }
 
 
-def analyse_shadow(pairs: pd.DataFrame, config: ShadowConfig) -> ShadowAnalysis:
+def agreement(champion: np.ndarray, shadow: np.ndarray, task: str, config: ShadowConfig) -> float:
+    """The share of requests on which the two models agree.
+
+    Binary: both scores on the same side of ``decision_threshold`` (the same class answered).
+    Multiclass: the same predicted class (the logged scores are the classes' codes).
+    Regression: ``|shadow - champion| <= agreement_tolerance * sd(champion)``, the standard
+    deviation of the champion's predictions on these requests, so the rate does not depend
+    on the target's units (with constant champion predictions only equal ones agree).
+    """
+    if task == "multiclass":
+        return float((champion == shadow).mean())
+    if task == "regression":
+        allowed = config.agreement_tolerance * float(np.std(champion))
+        return float((np.abs(shadow - champion) <= allowed).mean())
+    t = config.decision_threshold
+    return float(((champion >= t) == (shadow >= t)).mean())
+
+
+def class_psi(champion: np.ndarray, shadow: np.ndarray, eps: float = 1e-4) -> float:
+    """PSI of two predicted-class distributions, one bin per class code."""
+    k = int(max(champion.max(), shadow.max())) + 1
+    pe = np.clip(np.bincount(champion.astype(int), minlength=k) / champion.size, eps, None)
+    pa = np.clip(np.bincount(shadow.astype(int), minlength=k) / shadow.size, eps, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def analyse_shadow(
+    pairs: pd.DataFrame, config: ShadowConfig, task: str = "binary"
+) -> ShadowAnalysis:
     """Compare a shadow with the champion on paired requests (``LogStore.shadow_pairs``).
+
+    Args:
+        pairs: The paired rows.
+        config: The shadow policy.
+        task: ``data.task``: what the scores are (P(class 1) or the predicted value).
 
     Raises:
         ValueError: The frame holds no pair, or pairs of several shadow versions.
@@ -100,17 +148,15 @@ def analyse_shadow(pairs: pd.DataFrame, config: ShadowConfig) -> ShadowAnalysis:
     champions = pairs["champion_version"].dropna().unique()
     ok = pairs[pairs["shadow_error"].isna() & pairs["champion_score"].notna()]
     n = len(pairs)
-    agreement = psi_value = None
+    agreed = psi_value = mad = None
     if len(ok):
-        t = config.decision_threshold
-        agreement = float(
-            ((ok["champion_score"] >= t) == (ok["shadow_score"] >= t)).to_numpy().mean()
+        champ, other = ok["champion_score"].to_numpy(float), ok["shadow_score"].to_numpy(float)
+        agreed = agreement(champ, other, task, config)
+        psi_value = (
+            class_psi(champ, other) if task == "multiclass" else psi(champ, other, config.psi_bins)
         )
-        psi_value = psi(
-            ok["champion_score"].to_numpy(float),
-            ok["shadow_score"].to_numpy(float),
-            config.psi_bins,
-        )
+        if task == "regression":
+            mad = float(np.mean(np.abs(other - champ)))
     labelled = ok[ok["label"].notna()]
     timed = ok["shadow_ms"].dropna()  # requests the worker predicted alone, warm
     return ShadowAnalysis(
@@ -119,7 +165,7 @@ def analyse_shadow(pairs: pd.DataFrame, config: ShadowConfig) -> ShadowAnalysis:
         champion_version=int(champions[-1]) if len(champions) else None,
         n_pairs=n,
         n_labelled=len(labelled),
-        agreement=agreement,
+        agreement=agreed,
         psi=psi_value,
         shadow_error_rate=float(pairs["shadow_error"].notna().mean()),
         champion_ms_p50=_quantile(pairs["champion_ms"], 0.5),
@@ -127,6 +173,8 @@ def analyse_shadow(pairs: pd.DataFrame, config: ShadowConfig) -> ShadowAnalysis:
         shadow_ms_p50=_quantile(timed, 0.5) if len(timed) >= MIN_TIMED else None,
         shadow_ms_p99=_quantile(timed, 0.99) if len(timed) >= MIN_TIMED else None,
         labelled=labelled,
+        task=task,
+        mean_abs_diff=mad,
     )
 
 
@@ -189,6 +237,7 @@ def decide_shadow(
             else "no successful shadow prediction to time",
         )
     )
+    what = {"regression": "predictions", "multiclass": "predicted classes"}.get(a.task, "scores")
     if a.psi is None:
         level = "n/a"
     elif a.psi < config.psi_watch:
@@ -204,7 +253,7 @@ def decide_shadow(
             level in ("fine", "watch"),
             "n/a" if a.psi is None else f"{a.psi:.3f} ({level})",
             f"<= {config.psi_alarm:g}",
-            "PSI of the shadow's scores against the champion's on the same requests: "
+            f"PSI of the shadow's {what} against the champion's on the same requests: "
             + ("n/a" if a.psi is None else f"{a.psi:.3f}, {level}"),
             hard=False,
         )
@@ -215,8 +264,16 @@ def decide_shadow(
             True,
             "n/a" if a.agreement is None else f"{a.agreement:.2%}",
             "reported",
-            "share of requests where both models take the same decision at threshold "
-            f"{config.decision_threshold:g}: "
+            (
+                f"share of requests where the predictions differ by at most "
+                f"{config.agreement_tolerance:g} sd of the champion's (mean absolute "
+                f"difference {a.mean_abs_diff:.4g}): "
+                if a.task == "regression" and a.mean_abs_diff is not None
+                else "share of requests where both models predict the same class: "
+                if a.task == "multiclass"
+                else "share of requests where both models take the same decision at threshold "
+                f"{config.decision_threshold:g}: "
+            )
             + ("n/a" if a.agreement is None else f"{a.agreement:.2%}"),
             hard=False,
         )
@@ -250,18 +307,26 @@ def decide_shadow(
             )
         )
         return decision("keep_watching", checks[-1].reason)
-    y = a.labelled["label"].to_numpy(float).astype(int)
+    y = a.labelled["label"].to_numpy(float)
+    if a.task != "regression":
+        y = y.astype(int)
+    shadow_scores = a.labelled["shadow_score"].to_numpy(float)
+    champion_scores = a.labelled["champion_score"].to_numpy(float)
+    if a.task == "multiclass":  # the gate reads class probabilities, columns in code order
+        shadow_scores = read_proba(a.labelled["shadow_proba"])
+        champion_scores = read_proba(a.labelled["champion_proba"])
     try:
         evidence = gather_evidence(
             y,
-            a.labelled["shadow_score"].to_numpy(float),
-            a.labelled["champion_score"].to_numpy(float),
+            shadow_scores,
+            champion_scores,
             primary_metric=primary_metric,
             champion_version=a.champion_version,
             challenger_version=a.shadow_version,
             confidence=gate.confidence,
             n_resamples=gate.n_resamples,
             seed=seed,
+            task=a.task,
         )
     except StatisticsInputError as exc:
         checks.append(Check("live_evidence", False, "n/a", "computable", str(exc), hard=False))

@@ -5,6 +5,7 @@
 models, flags, rollout state, log writer, shadow worker), ``guard`` (the canary guard),
 ``router`` (shadow, A/B, canary and flags routing), ``flags`` (the flags file), ``models``
 (loading and swapping registered models, input validation, scoring), ``shadow_worker`` (the
-shadow worker process), ``prometheus`` (the metrics) and ``server`` (uvicorn). Kept
+shadow worker process), ``verdict_routes`` (the rollout verdict for Argo Rollouts and
+Flagger), ``prometheus`` (the metrics) and ``server`` (uvicorn). Kept
 import-light: the shadow worker process imports this package.
 """

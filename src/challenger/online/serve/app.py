@@ -10,6 +10,8 @@ Endpoints:
     PATCH /admin/flags     (token) change flags; written to the flags file, applied at once
     POST /admin/rollback   (token) stop the challenger's traffic now, with a reason
     POST /admin/reload     (token) re-read the aliases now
+    /rollout/verdict, /rollout/flagger[/rollback]  the judge's verdict for Argo Rollouts and
+                           Flagger (``challenger.online.serve.verdict_routes``)
 
 Admin endpoints need ``Authorization: Bearer <serving.admin_token>`` (compared in constant
 time; the configuration refuses a token shorter than 16 characters, so an empty
@@ -39,7 +41,7 @@ from fastapi.responses import Response
 from pydantic import SecretStr
 
 from challenger.config import Settings
-from challenger.online.serve import routes
+from challenger.online.serve import routes, verdict_routes
 from challenger.online.serve.body import BodyLimit, StrictJSONRoute
 from challenger.online.serve.guard import run_guard
 from challenger.online.serve.routes import (
@@ -190,4 +192,5 @@ def create_app(settings: Settings, runtime: ServingRuntime | None = None) -> Fas
     async def admin_reload() -> Response:
         return await routes.admin_reload(rt)
 
+    app.include_router(verdict_routes.router)
     return app

@@ -4,8 +4,11 @@ Requests never name a model: the app loads ``champion`` and, when the strategy n
 ``challenger`` from the configured registered model. ``ModelHub.refresh`` re-reads the
 aliases and loads any version that changed *before* the swap; the swap is one reference
 assignment, so a request in flight finishes on the models it started with and none is
-dropped. Scores are what ``challenger.problem.model_scores`` says for the binary task: the
-probability of class 1.
+dropped. Scores are what ``challenger.problem.model_scores`` says for ``data.task``: the
+probability of class 1 (binary), the class probabilities (multiclass) or the predicted value
+(regression). Every served model must make the predictions of ``data.task`` and, for a
+multiclass task, know the champion's classes: otherwise the two cannot be compared, and the
+app refuses to start (or, at a later swap, keeps the model out and says so in /health).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from challenger.errors import ChallengerError, ConfigError, InputError
-from challenger.problem import model_scores, valid_scores
+from challenger.errors import ChallengerError, InputError
+from challenger.problem import model_classes, model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
 
 if TYPE_CHECKING:
@@ -225,66 +228,90 @@ def schema_from_registry(registry: Registry, version: int) -> InputSchema:
     return InputSchema(tuple(ColumnSpec(n, k, r) for n, k, r in cols))
 
 
-def binary_problem(model: Any) -> str | None:
-    """Why a model cannot be served here (None: it is a binary classifier).
+def task_problem(model: Any, task: str) -> str | None:
+    """Why a model cannot be served for ``data.task`` (None: it can).
 
-    The app answers a score and a class per record, the shadows, A/B and canary compare
-    positive-class probabilities, and feedback labels are 0 or 1: all of it assumes a
-    binary classifier with ``predict_proba``.
+    A binary task needs a classifier with ``predict_proba`` and two classes, a multiclass
+    task a classifier with ``predict_proba`` and its ``classes_``, a regression a model with
+    ``predict`` and no ``predict_proba``: its answers, its log rows and the judges read what
+    ``challenger.problem.model_scores`` gives for the task.
     """
-    if not hasattr(model, "predict_proba"):
-        kind = "a regressor" if hasattr(model, "predict") else "not a predictor"
-        return f"{kind} (it has no predict_proba)"
+    if not hasattr(model, "predict"):
+        return "not a predictor (it has no predict)"
+    proba = hasattr(model, "predict_proba")
+    if task == "regression":
+        return "a classifier (it has predict_proba), not a regressor" if proba else None
+    if not proba:
+        return "a regressor (it has no predict_proba), not a classifier"
     classes = getattr(model, "classes_", None)
-    if classes is not None and len(classes) != 2:
+    if task == "binary" and classes is not None and len(classes) != 2:
         return f"a classifier with {len(classes)} classes ({_shown(list(classes))})"
+    if task == "multiclass" and classes is None:
+        return "a classifier without classes_ (is it fitted?)"
     return None
 
 
-def require_binary_task(task: str) -> None:
-    """Refuse a project whose task the serving app cannot compare online.
+def classes_of(model: Any, task: str) -> tuple[Any, ...] | None:
+    """A multiclass model's classes in code order (None for the other tasks)."""
+    return model_classes(model) if task == "multiclass" else None
 
-    Raises:
-        ConfigError: ``data.task`` is not ``binary``.
+
+def comparison_problem(
+    champion: tuple[Any, ...] | None, other: tuple[Any, ...] | None
+) -> str | None:
+    """Why a model's predictions cannot be compared with the champion's (None: they can).
+
+    Multiclass models are compared class by class (agreement, log loss, the codes the log
+    and the labels use): both must know the same classes.
     """
-    if task != "binary":
-        raise ConfigError(
-            f"data.task is {task!r}: the serving app and the online comparison (shadow, A/B, "
-            "canary) support binary classifiers only for now; compare its models offline "
-            "(challenger retrain / challenger promote)"
-        )
-
-
-def require_binary(model: Any, what: str) -> None:
-    """Refuse a model the serving app cannot compare (see ``binary_problem``).
-
-    Raises:
-        ChallengerError: ``model`` is a regressor or a multiclass classifier.
-    """
-    problem = binary_problem(model)
-    if problem is not None:
-        raise ChallengerError(_refusal(what, problem))
-
-
-def _refusal(what: str, problem: str) -> str:
+    if champion == other:
+        return None
     return (
-        f"{what} is {problem}; the serving app and the online comparison (shadow, A/B, "
-        "canary) support binary classifiers only: serve a binary classifier, or compare "
-        "this model offline with challenger promote"
+        f"a classifier of the classes {_shown(list(other or ()))}, the champion's are "
+        f"{_shown(list(champion or ()))}"
     )
 
 
-def served_scores(model: Any, frame: pd.DataFrame) -> np.ndarray:
-    """P(class 1) per row, through the one scoring path (``challenger.problem.model_scores``).
-
-    Only for binary classifiers (``require_binary`` checks models when they are loaded);
-    what the model returned is checked to be one finite probability per row.
+def require_task(model: Any, task: str, what: str) -> None:
+    """Refuse a model that does not fit ``data.task`` (see ``task_problem``).
 
     Raises:
-        ValueError: The model returned something other than one probability per row.
+        ChallengerError: ``model`` does not make the task's predictions (a classifier in a
+            regression project, a regressor or a multiclass classifier in a binary one).
     """
-    scores = model_scores(model, frame, "binary")
-    problem = valid_scores(scores, len(frame), "binary")
+    problem = task_problem(model, task)
+    if problem is not None:
+        raise ChallengerError(_refusal(what, problem, task))
+
+
+def _refusal(what: str, problem: str, task: str) -> str:
+    return (
+        f"{what} is {problem}, but data.task is {task!r}: its predictions cannot be compared "
+        f"with the champion's; serve a {task} model, or set data.task to the task it was "
+        "trained for"
+    )
+
+
+def _class_refusal(what: str, clash: str) -> str:
+    return (
+        f"{what} is {clash}: their predictions cannot be compared class by class; serve "
+        "models trained on the same classes"
+    )
+
+
+def served_scores(model: Any, frame: pd.DataFrame, task: str = "binary") -> np.ndarray:
+    """The model's scores through the one scoring path (``challenger.problem.model_scores``):
+    P(class 1) per row for a binary task, the predicted value for a regression, the (n, k)
+    class probabilities of a multiclass model (columns in its sorted classes' order).
+
+    Only for models of the task (``require_task`` checks them when they are loaded); what
+    the model returned is checked to be one finite value (a probability) per row.
+
+    Raises:
+        ValueError: The model returned something other than one value per row.
+    """
+    scores = model_scores(model, frame, task)
+    problem = valid_scores(scores, len(frame), task)
     if problem is not None:
         raise ValueError(f"model returned unusable scores for {len(frame)} rows: {problem}")
     return scores
@@ -300,6 +327,7 @@ class LoadedModel:
     schema: InputSchema
     loaded_at: float
     profile: InputProfile | None = None
+    classes: tuple[Any, ...] | None = None  # multiclass: its classes in code order
 
 
 @dataclass(frozen=True)
@@ -346,6 +374,7 @@ class ModelHub:
         need_challenger: Whether the strategy serves the challenger (A/B, canary).
         shadow_refs: Aliases or versions of the shadow models (resolved, not loaded here).
         profiler: Computes a loaded version's training profile (once per load).
+        task: ``data.task``: every served model must make its predictions.
     """
 
     def __init__(
@@ -355,23 +384,26 @@ class ModelHub:
         need_challenger: bool,
         shadow_refs: Sequence[str] = (),
         profiler: Callable[[int, InputSchema], InputProfile] | None = None,
+        task: str = "binary",
     ) -> None:
         self.registry = registry
+        self.task = task
         self.need_challenger = need_challenger
         self.shadow_refs = tuple(shadow_refs)
         self.profiler = profiler
         self._lock = threading.Lock()
         self.swaps = 0
         self.last_error: str | None = None
-        self._checked: dict[int, str | None] = {}
+        self._checked: dict[int, tuple[str | None, tuple[Any, ...] | None]] = {}
         self.current = self._build(None)
 
     def _load(self, role: str, version: int) -> LoadedModel:
         model = self.registry.load_model(version)
-        require_binary(model, f"{self.registry.model_name} v{version} ({role})")
+        require_task(model, self.task, f"{self.registry.model_name} v{version} ({role})")
         schema = schema_from_registry(self.registry, version)
         profile = None if self.profiler is None else self.profiler(version, schema)
-        return LoadedModel(role, version, model, schema, time.time(), profile)
+        classes = classes_of(model, self.task)
+        return LoadedModel(role, version, model, schema, time.time(), profile, classes)
 
     def _build(self, old: ModelSet | None) -> ModelSet:
         champion = self.registry.alias(CHAMPION)
@@ -394,11 +426,22 @@ class ModelHub:
                 note = "no challenger alias"
             elif info.version == champ.version:
                 note = "challenger is the champion"
-            elif old is not None and old.challenger and old.challenger.version == info.version:
+            elif (
+                old is not None
+                and old.challenger
+                and old.challenger.version == info.version
+                and old.challenger.classes == champ.classes  # the champion may have moved
+            ):
                 challenger = old.challenger
             else:
                 candidate = self._load(CHALLENGER, info.version)
-                if candidate.schema.describe() != champ.schema.describe():
+                clash = comparison_problem(champ.classes, candidate.classes)
+                if clash is not None:
+                    what = f"{self.registry.model_name} v{info.version} (challenger)"
+                    if old is None:  # at startup: refuse clearly instead of comparing nonsense
+                        raise ChallengerError(_class_refusal(what, clash))
+                    note = f"{what} is {clash}: it is not served"
+                elif candidate.schema.describe() != champ.schema.describe():
                     note = (
                         f"challenger v{info.version}'s input schema differs from champion "
                         f"v{champ.version}'s; it is not served"
@@ -410,25 +453,33 @@ class ModelHub:
             version = resolve(self.registry, ref)
             if version is None or version == champ.version:
                 continue
-            problem = self._shadow_problem(version)
+            problem = self._shadow_problem(version, champ.classes)
             if problem is None:
                 shadows[ref] = version
                 continue
             what = f"shadow {ref!r} ({self.registry.model_name} v{version})"
             if old is None:  # at startup: refuse clearly instead of comparing nonsense
-                raise ChallengerError(_refusal(what, problem))
-            log.error("%s is %s; it is not shadowed (binary classifiers only)", what, problem)
+                by_class = self._checked[version][0] is None
+                raise ChallengerError(
+                    _class_refusal(what, problem)
+                    if by_class
+                    else _refusal(what, problem, self.task)
+                )
+            log.error("%s is %s; it is not shadowed (data.task %s)", what, problem, self.task)
             note = f"{note}; " if note else ""
-            note += f"{what} is {problem}: not shadowed (binary classifiers only)"
+            note += f"{what} is {problem}: not shadowed (data.task {self.task})"
         return ModelSet(champ, challenger, note, shadows)
 
-    def _shadow_problem(self, version: int) -> str | None:
-        """Load a shadow version once to check it is a binary classifier (versions never
-        change, so the answer is cached); the shadow worker loads its own copy."""
+    def _shadow_problem(self, version: int, classes: tuple[Any, ...] | None) -> str | None:
+        """Load a shadow version once to check it fits the task (versions never change, so
+        that answer and its classes are cached), then compare its classes with the current
+        champion's; the shadow worker loads its own copy."""
         if version not in self._checked:
             model = self.registry.load_model(version)
-            self._checked[version] = binary_problem(model)
-        return self._checked[version]
+            problem = task_problem(model, self.task)
+            self._checked[version] = (problem, None if problem else classes_of(model, self.task))
+        problem, own = self._checked[version]
+        return problem or comparison_problem(classes, own)
 
     def refresh(self) -> bool:
         """Re-read the aliases; load and swap in what changed. True when anything changed.

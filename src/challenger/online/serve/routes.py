@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 import uuid
 from typing import Annotated, Any
 
+import numpy as np
 import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -65,7 +67,12 @@ class FeedbackItem(BaseModel):
 
     request_id: Str64
     index: int = Field(0, ge=0, le=1_000_000, description="Record index within a batch request.")
-    label: int | None = Field(None, ge=0, le=1, description="The true class (0 or 1).")
+    label: Annotated[float, Field(allow_inf_nan=False)] | Str128 | None = Field(
+        None,
+        description="The truth: the class (0 or 1) of a binary model, the class label of a "
+        "multiclass model, the true value of a regression (checked against data.task when it "
+        "arrives).",
+    )
     value: float | None = Field(
         None, allow_inf_nan=False, description="A business value of the outcome."
     )
@@ -198,7 +205,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     status, error = "ok", None
     m0 = time.thread_time()  # CPU time of the prediction, comparable with the shadows'
     try:
-        scores = served_scores(served.model, frame)
+        scores = served_scores(served.model, frame, rt.task)
     except Exception as exc:
         error = f"v{served.version} failed: {type(exc).__name__}: {exc}"[:500]
         if served is models.champion:
@@ -222,7 +229,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         rt.metrics.errors.labels("challenger", "fallback").inc()
         status = "fallback"
         served = models.champion
-        scores = served_scores(served.model, frame)
+        scores = served_scores(served.model, frame, rt.task)
     model_ms = (time.thread_time() - m0) * 1000.0
     variant = "challenger" if served is models.challenger else "champion"
     handoff = _to_shadows(rt, shadow, chosen, models, request_id, columns, len(records), now)
@@ -247,10 +254,7 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
     m.requests.labels(variant).inc()
     m.records.labels(variant).inc(len(records))
     m.latency.labels(variant).observe(latency_s)
-    threshold = rt.threshold
-    predictions: list[dict[str, Any]] = [
-        {"score": float(s), "class": int(s >= threshold)} for s in scores
-    ]
+    predictions = answers(scores, rt.task, rt.threshold, served.classes)
     for i, fields in flagged.items():
         predictions[i]["out_of_profile"] = fields.split(",")
     out: dict[str, Any] = {
@@ -268,6 +272,75 @@ async def predict(rt: ServingRuntime, body: PredictRequest) -> Response:
         out["prediction"] = predictions[0]
     headers = {"x-request-id": request_id, "x-logged": "true" if logged else "false"}
     return json_response(out, headers=headers, background=handoff)
+
+
+def answers(
+    scores: Any, task: str, threshold: float, classes: tuple[Any, ...] | None = None
+) -> list[dict[str, Any]]:
+    """What /predict says about each record.
+
+    Binary: ``{"score": P(class 1), "class": 0 or 1}`` (class 1 at the threshold).
+    Multiclass: ``{"class": the most probable class, "probabilities": {class: p, ...}}``.
+    Regression: ``{"value": the prediction}``.
+    """
+    if task == "regression":
+        return [{"value": float(v)} for v in scores]
+    if task == "multiclass":
+        names = [str(c) for c in classes or ()]
+        return [
+            {
+                "class": (classes or ())[int(np.argmax(row))],
+                "probabilities": {n: float(p) for n, p in zip(names, row, strict=True)},
+            }
+            for row in scores
+        ]
+    return [{"score": float(s), "class": int(s >= threshold)} for s in scores]
+
+
+def _number(label: float | str | None) -> float | None:
+    """A label as a finite number, or None (text that is no number, NaN, infinity)."""
+    if label is None:
+        return None
+    try:
+        value = float(label)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def truth_codes(
+    items: list[FeedbackItem], task: str, classes: tuple[Any, ...] | None
+) -> tuple[list[float | None], str | None]:
+    """Each label as the log keeps it (0/1, the class's code, the true value), or why some
+    label does not fit ``data.task`` (a 422 detail)."""
+    codes: list[float | None] = []
+    wrong: list[str] = []
+    index: dict[Any, int] = {}
+    for i, c in enumerate(classes or ()):
+        index.setdefault(c, i)
+        index.setdefault(str(c), i)
+    for item in items:
+        label = item.label
+        number = _number(label)  # "1" and 1 are the same label, as before labels were typed
+        if label is None:
+            codes.append(None)
+        elif task == "multiclass" and label in index:
+            codes.append(float(index[label]))
+        elif number is not None and (
+            task == "regression" or (task == "binary" and number in (0, 1))
+        ):
+            codes.append(number)
+        else:
+            wrong.append(f"{item.request_id}[{item.index}]: {label!r}")
+            codes.append(None)
+    if not wrong:
+        return codes, None
+    want = {
+        "binary": "0 or 1",
+        "regression": "a number",
+        "multiclass": f"one of the model's classes {[str(c) for c in classes or ()]}",
+    }[task]
+    return codes, f"a {task} model's label is {want}; got {wrong[:3]}"
 
 
 async def _log(rt: ServingRuntime, rows: list[Row]) -> bool:
@@ -345,17 +418,20 @@ async def feedback(rt: ServingRuntime, body: FeedbackItem | FeedbackBatch) -> Re
         )
     if bad_index:
         return json_response({"detail": f"record index out of range: {bad_index[:3]}"}, 422)
+    codes, wrong = truth_codes(items, rt.task, rt.hub.current.champion.classes)
+    if wrong:
+        return json_response({"detail": wrong}, 422)
     now = time.time()
     rows = [
         FeedbackRow(
             i.request_id,
             i.index,
-            None if i.label is None else float(i.label),
+            code,
             i.value,
             now,
             overwrite=i.overwrite,
         )
-        for i in items
+        for i, code in zip(items, codes, strict=True)
     ]
     outcome = await writer.commit(rows, rt.settings.serving.log_wait_seconds)
     if not outcome.written:

@@ -28,7 +28,7 @@ from challenger.online.log import EventRow, LogStore
 from challenger.online.log_writer import LogWriter
 from challenger.online.rollout import RolloutState
 from challenger.online.serve.flags import FlagsFile
-from challenger.online.serve.models import InputSchema, ModelHub, require_binary_task
+from challenger.online.serve.models import InputSchema, ModelHub
 from challenger.online.serve.profile import InputProfile, build_profile
 from challenger.online.serve.prometheus import ServingMetrics
 from challenger.online.serve.router import Assigner
@@ -55,13 +55,12 @@ class ServingRuntime:
         registry: An open registry (default: the configured one).
 
     Raises:
-        ChallengerError: No champion, a model without a column signature, or a task or
-            model other than a binary classifier (``data.task``, champion, challenger or a
-            shadow).
+        ChallengerError: No champion, a model without a column signature, or a champion,
+            challenger or shadow whose predictions cannot be compared: not those of
+            ``data.task``, or (multiclass) not over the champion's classes.
     """
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
-        require_binary_task(settings.data.task)  # before anything loads: a clear refusal
         if settings.rollout.strategy in ("ab", "canary") and not settings.serving.log_enabled:
             raise ConfigError(
                 f"rollout.strategy is {settings.rollout.strategy} but serving.log_enabled is "
@@ -71,6 +70,7 @@ class ServingRuntime:
         self.settings = settings
         self.rollout = settings.rollout
         self.strategy = settings.rollout.strategy
+        self.task = settings.data.task
         #: Score at and above which /predict answers class 1 (the shadows' agreement uses it too).
         self.threshold = settings.rollout.shadow.decision_threshold
         self.registry = registry or Registry.from_settings(settings)
@@ -82,6 +82,7 @@ class ServingRuntime:
             need_challenger=self.strategy in ("ab", "canary"),
             shadow_refs=shadow_refs,
             profiler=self._profile,
+            task=settings.data.task,
         )
         self.flags = FlagsFile(settings.path(settings.serving.flags_file))
         self.store = LogStore(
@@ -144,6 +145,7 @@ class ServingRuntime:
             root=s.root,
             targets=targets,
             model_threads=s.serving.model_threads,
+            task=s.data.task,
         )
         self.shadow = ShadowRunner(spec, self.rollout.shadow.queue_size, self._shadow_stats)
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.config import EffectConfig
-from challenger.online.log import ShadowRow
+from challenger.online.log import ShadowRow, score_and_proba
 from challenger.online.serve.models import Columns, InputSchema
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class ShadowSpec:
     targets: Mapping[str, int]
     model_threads: int = 1
     log_synchronous: str = "normal"
+    task: str = "binary"  # data.task: how every shadow model is scored
     parent_pid: int = 0  # the app; 0: the worker's parent when it starts
 
 
@@ -156,7 +157,7 @@ def shadow_rows(
     batch: Sequence[tuple[Any, ...]],
     model: str,
     version: int,
-    scores: Sequence[float | None],
+    scores: Sequence[Any],
     first_ms: float | None,
     errors: Sequence[str | None],
 ) -> list[ShadowRow]:
@@ -166,7 +167,8 @@ def shadow_rows(
         batch: The predict messages (``collect_batch``).
         model: The shadow's configured name.
         version: Its registered version.
-        scores: Its score of each of the batch's records in order (None where it failed).
+        scores: Its score of each of the batch's records in order (None where it failed; a
+            row of class probabilities for a multiclass model, see ``score_and_proba``).
         first_ms: CPU milliseconds of the first request predicted alone (None: not timed);
             only the first request's rows carry it.
         errors: Why the prediction of each record failed (None where it did not).
@@ -176,13 +178,14 @@ def shadow_rows(
         for i in range(n):
             k = len(rows)
             ms = first_ms if j == 0 else None
-            rows.append(ShadowRow(request_id, i, model, ts, version, scores[k], ms, errors[k]))
+            score, proba = score_and_proba(scores[k])
+            rows.append(ShadowRow(request_id, i, model, ts, version, score, ms, errors[k], proba))
     return rows
 
 
 def isolate(
     score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, sizes: Sequence[int]
-) -> tuple[list[float | None], list[str | None]]:
+) -> tuple[list[Any], list[str | None]]:
     """Score a batch so that one failing row fails only itself.
 
     The whole frame first; if that raises, each request's rows (``sizes``, in order); and
@@ -202,7 +205,7 @@ def isolate(
         return np.asarray(score(frame), dtype=np.float64).tolist(), [None] * n
     except Exception:
         pass
-    scores: list[float | None] = []
+    scores: list[Any] = []
     errors: list[str | None] = []
 
     def attempt(part: pd.DataFrame) -> str | None:
@@ -303,7 +306,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
 
     from challenger.online.log import LogStore
     from challenger.online.log_writer import LogWriter
-    from challenger.online.serve.models import binary_problem, served_scores
+    from challenger.online.serve.models import served_scores, task_problem
     from challenger.store.registry import Registry
 
     try:
@@ -327,9 +330,9 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
         problems = []
         for version in set(new_targets.values()) - set(loaded):
             model = registry.load_model(version)
-            problem = binary_problem(model)
+            problem = task_problem(model, spec.task)
             if problem is not None:
-                problems.append(f"v{version} is {problem}: not shadowed (binary classifiers only)")
+                problems.append(f"v{version} is {problem}: not shadowed (data.task {spec.task})")
                 continue
             loaded[version] = model
         for version in set(loaded) - set(new_targets.values()):
@@ -359,7 +362,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
         # whatever else the (deprioritised) worker waited for meanwhile. None: it failed.
         t0 = time.thread_time()
         try:
-            served_scores(model, frame)
+            served_scores(model, frame, spec.task)
         except Exception:
             return None
         return time.thread_time() - t0
@@ -393,7 +396,9 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
             sizes = [m[3] for m in batch]
             for name, version in targets.items():
                 model = loaded[version]
-                scores, errors = isolate(functools.partial(served_scores, model), frame, sizes)
+                scores, errors = isolate(
+                    functools.partial(served_scores, model, task=spec.task), frame, sizes
+                )
                 failed = sum(e is not None for e in errors)
                 if failed:
                     tally.failed(name, failed)

@@ -50,3 +50,21 @@ def test_ab_decides_with_srm_first() -> None:
     same = _ab_rows(400, effect=0.0)
     d = decide_ab(analyse_ab(same, cfg), cfg, challenger_version=2, champion_version=1)
     assert d.action == "keep_watching", d.reason
+
+
+def test_ab_on_a_regression_compares_the_negated_errors_per_user() -> None:
+    from challenger.online.judges.ab import per_request_metric
+
+    rng = np.random.default_rng(5)
+    rows = _ab_rows(600, effect=0.0, seed=5)
+    truth = rng.normal(50.0, 10.0, len(rows))
+    chal = (rows["arm"] == "challenger").to_numpy()
+    rows["label"] = truth
+    rows["score"] = truth + rng.normal(0, np.where(chal, 1.0, 4.0))
+    assert np.allclose(per_request_metric(rows, "mse"), -((rows["score"] - truth) ** 2))
+    assert np.allclose(per_request_metric(rows, "mae"), -(rows["score"] - truth).abs())
+    cfg = ABConfig(metric="mae", min_users=100, mixture_sd=2.0)
+    d = decide_ab(analyse_ab(rows, cfg), cfg, challenger_version=2, champion_version=1)
+    assert d.action == "promote", d.reason
+    means = d.details["ab"]["means"]
+    assert means["challenger"] > means["champion"] + 2.0  # -0.8 against -3.2

@@ -61,3 +61,27 @@ def test_canary_judge_waits_for_enough_data() -> None:
     assert d.action == "keep_watching" and "need 100" in d.reason  # type: ignore[attr-defined]
     other_stage = _judge(_canary_rows(2000, stage=1), stage=0)
     assert other_stage.action == "keep_watching", "rows of another stage never count"  # type: ignore[attr-defined]
+
+
+def test_canary_judges_a_regression_on_its_absolute_error() -> None:
+    from challenger.config import JudgeMetricConfig
+
+    rng = np.random.default_rng(4)
+    n = 2000
+    rows = _canary_rows(n, seed=4)
+    truth = rng.normal(-14.0, 12.0, n)
+    is_c = (rows["arm"] == "challenger").to_numpy()
+    rows["label"] = truth
+    judge = (JudgeMetricConfig(name="mae", critical=True, tolerance=0.0),)
+    cfg = CanaryConfig(min_requests=100, min_labels=80, metrics=judge)
+
+    def verdict(canary_noise: float) -> object:
+        rows["score"] = truth + rng.normal(0, np.where(is_c, canary_noise, 5.0))
+        return judge_canary(rows, cfg, stage=0, challenger_version=2, champion_version=1)
+
+    better = verdict(2.0)
+    assert better.action == "advance", better.reason  # type: ignore[attr-defined]
+    mae = better.details["metrics"][0]  # type: ignore[attr-defined]
+    assert mae["canary"] < mae["baseline"] - 2.0  # mean |N(0, 2)| ≈ 1.6 against ≈ 4.0
+    worse = verdict(9.0)
+    assert worse.action == "rollback" and "mae canary worse" in worse.reason  # type: ignore[attr-defined]

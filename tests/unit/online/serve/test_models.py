@@ -1,5 +1,5 @@
-"""Input validation against a model's signature (clear, complete, typed errors); only binary
-classifiers are served."""
+"""Input validation against a model's signature (clear, complete, typed errors); served
+models must make the predictions of ``data.task``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from challenger.errors import InputError
 from challenger.online.serve.models import (
     ColumnSpec,
     InputSchema,
-    binary_problem,
-    require_binary,
+    comparison_problem,
+    require_task,
+    task_problem,
 )
 
 SCHEMA = InputSchema(
@@ -66,7 +67,7 @@ def test_every_error_is_listed_and_single_records_have_no_index() -> None:
     assert locs == [["record", "age"], ["record", "open_accounts"], ["record", "region"]]
 
 
-def test_only_binary_classifiers_are_served() -> None:
+def test_a_model_must_make_the_predictions_of_the_task() -> None:
     from sklearn.linear_model import LinearRegression, LogisticRegression
 
     from challenger.errors import ChallengerError
@@ -76,11 +77,30 @@ def test_only_binary_classifiers_are_served() -> None:
     binary = LogisticRegression().fit(X, (X[:, 0] > 0).astype(int))
     multi = LogisticRegression().fit(X, np.digitize(X[:, 0], [-0.5, 0.5]))
     regressor = LinearRegression().fit(X, X[:, 0])
-    assert binary_problem(binary) is None
-    assert "3 classes" in str(binary_problem(multi))
-    assert "regressor" in str(binary_problem(regressor))
-    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*binary"):
-        require_binary(regressor, "m v7 (champion)")
+    assert task_problem(binary, "binary") is None
+    assert task_problem(regressor, "regression") is None
+    assert "3 classes" in str(task_problem(multi, "binary"))
+    assert "regressor" in str(task_problem(regressor, "binary"))
+    assert "classifier" in str(task_problem(binary, "regression"))
+    with pytest.raises(ChallengerError, match=r"m v7 \(champion\) is a regressor.*'binary'"):
+        require_task(regressor, "binary", "m v7 (champion)")
+    with pytest.raises(ChallengerError, match=r"is a classifier.*'regression'"):
+        require_task(binary, "regression", "m v8 (challenger)")
+
+
+def test_multiclass_models_are_compared_only_over_the_same_classes() -> None:
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    multi = LogisticRegression().fit(
+        X, np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.5, 0.5])]
+    )
+    assert task_problem(multi, "multiclass") is None
+    assert "regressor" in str(task_problem(LinearRegression().fit(X, X[:, 0]), "multiclass"))
+    assert comparison_problem(("a", "b", "c"), ("a", "b", "c")) is None
+    clash = comparison_problem(("a", "b", "c"), ("a", "b"))
+    assert clash is not None and "['a', 'b']" in clash and "['a', 'b', 'c']" in clash
 
 
 def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None:
@@ -99,6 +119,31 @@ def test_served_scores_are_the_problem_modules_class_one_probabilities() -> None
     model.coef_[:] = np.nan  # a diverged training run: predict_proba returns NaN
     with pytest.raises(ValueError, match="unusable scores for 40 rows: non-finite"):
         served_scores(model, X)
+
+
+def test_served_scores_of_a_regressor_are_its_predictions() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from challenger.online.serve.models import served_scores
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame(rng.normal(size=(30, 2)), columns=["a", "b"])
+    model = LinearRegression().fit(X, 10 * X["a"] + 3)
+    assert np.allclose(served_scores(model, X, "regression"), model.predict(X))
+
+
+def test_served_scores_of_a_multiclass_model_are_its_class_probabilities() -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from challenger.online.serve.models import served_scores
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    model = LogisticRegression().fit(X, np.digitize(X["a"], [-0.5, 0.5]))
+    scores = served_scores(model, X, "multiclass")
+    assert scores.shape == (60, 3) and np.allclose(scores, model.predict_proba(X))
 
 
 @pytest.mark.parametrize(
