@@ -71,7 +71,7 @@ def promote_flow(
         )  # fmt: skip
         result = asked.result(run_id, verdict, promoted_from, batches)
         if force:
-            registry.tag_version(version, VersionRecord(gate_override=reason or "").to_tags())
+            registry.update_record(version, VersionRecord(gate_override=reason or ""))
         as_json = result.to_dict()
         text = publish(
             asked.model_name, settings.gate, registry, tracking, version, verdict,
