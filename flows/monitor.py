@@ -31,6 +31,7 @@ from challenger.monitor.concept import watch_concept
 from challenger.monitor.intake import check_batch
 from challenger.monitor.report import quarantine_artifact
 from challenger.monitor.triggers import TriggerDecision, retrain_event
+from challenger.online import batch_shadow
 from challenger.ops.service import mlflow_ui_base
 from challenger.results import FileCheck, MonitorResult, RetrainRequest, RetrainResult, ScanResult
 from flows.common import claim_flow_run, crash_dead_flow_runs, publish_artifacts, stores
@@ -40,6 +41,7 @@ STEPS = Steps(
     validate=task(name="validate", cache_policy=NO_CACHE)(check_batch),
     drift=task(name="measure-drift", cache_policy=NO_CACHE)(assess.batch_drift),
     concept=task(name="watch-concept", cache_policy=NO_CACHE)(watch_concept),
+    batch_shadow=task(name="batch-shadow", cache_policy=NO_CACHE)(batch_shadow.shadow_accepted),
 )
 
 

@@ -794,6 +794,13 @@ class ShadowConfig(_Section):
         "previous-champion, an online promotion is watched against the champion it replaced "
         "and rolled back if it does worse.",
     )
+    batch: bool = Field(
+        False,
+        description="Batch shadow: the monitor scores every accepted batch with the champion "
+        "and these shadow versions into the prediction log (source batch); labels that arrive "
+        "later are stored with them and the online analysis judges each shadow on them, "
+        "whether or not a serving app runs. A shadow's failure never fails the batch.",
+    )
     queue_size: int = Field(10_000, ge=10, description="Pending shadow requests before drops.")
     decision_threshold: float = Field(
         0.5,

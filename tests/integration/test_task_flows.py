@@ -145,31 +145,42 @@ def test_the_next_batch_is_validated_and_its_drift_measured(run: dict[str, Any])
 
 
 def test_batch_shadow_of_the_previous_champion_on_delayed_labels(run: dict[str, Any]) -> None:
-    from challenger.online import batch_shadow
-    from challenger.online.review import store_for
+    """The monitor shadows an unlabelled batch with v1; labels arrive in a label file; the
+    online review judges v1 against champion v2 on those rows with the gate's statistics."""
+    import yaml
+    from flows.monitor import monitor_flow
 
-    s = load_config(run["config"])
-    s = s.model_copy(
-        update={
-            "rollout": s.rollout.model_copy(
-                update={"shadow": s.rollout.shadow.model_copy(update={"models": ["1"]})}
-            )
-        }
-    )
-    spec = run["spec"]
-    frame = simulate_batch(2, 600, s.project.seed, target=spec["target"], task=run["task"])
-    path = write_table(frame, run["config"].parent / "scheduled" / "day-002.parquet")
-    if run["task"] == "multiclass":  # one number per logged row: not supported yet
-        with pytest.raises(ValueError, match="multiclass"):
-            batch_shadow.run_file(s, run["registry"], path)
-        return
-    out = batch_shadow.run_file(s, run["registry"], path)
-    assert out.scored and not out.shadow_errors
-    assert not batch_shadow.run_file(s, run["registry"], path).scored  # a re-run adds nothing
+    from challenger.online import batch_shadow
+    from challenger.online.review import review, store_for
+
+    spec, task = run["spec"], run["task"]
+    raw = yaml.safe_load(run["config"].read_text())
+    raw["rollout"] = {"strategy": "champion", "shadow": {"batch": True, "models": ["1"]}}
+    raw["serving"] = {**raw.get("serving", {}), "prediction_log": "shadow-log.sqlite"}
+    cfg = run["config"].parent / "challenger-shadow.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    s = load_config(cfg)
+    frame = simulate_batch(2, 600, s.project.seed, target=spec["target"], task=task)
+    unlabelled = frame.drop(columns=[spec["target"]])
+    path = write_table(unlabelled, cfg.parent / "scheduled" / "day-002.parquet")
+    day = monitor_flow(batch=str(path), config=str(cfg), retrain=False).to_dict()
+    assert day["status"] == "accepted" and day["champion"] == 2
     log = store_for(s)
     assert log.count("predictions") == 600 and log.count("shadows") == 600
-    assert batch_shadow.compare(log, 1, "mse") is None  # labels have not arrived yet
-    batch_shadow.record_labels(log, path.name, frame[spec["target"]].to_numpy(float))
-    result = batch_shadow.compare(log, 1, "mse", n_resamples=200)
-    assert result is not None and result.n_rows == 600
-    assert result.upper < 0  # the shadow (the weak first champion) is clearly worse
+    assert not batch_shadow.run_file(s, run["registry"], path).scored  # a re-run adds nothing
+    assert log.count("predictions") == 600
+    waiting = review(s, run["registry"], log)
+    [before] = [r for r in waiting.shadows if r["version"] == 1]
+    assert before["details"]["shadow"]["n_labelled"] == 0 and before["action"] == "keep_watching"
+
+    labels = frame[[s.data.id_column, spec["target"]]]
+    lpath = write_table(labels, cfg.parent / "scheduled" / "labels-002.parquet")
+    monitor_flow(batch=str(lpath), config=str(cfg), retrain=False)
+    assert log.count("feedback") == 600
+    judged = review(s, run["registry"], log)
+    [after] = [r for r in judged.shadows if r["version"] == 1]
+    assert after["details"]["shadow"]["n_labelled"] == 600
+    assert after["details"]["shadow"]["task"] == task
+    # the shadow (the weak first champion) is clearly worse: the gate's paired bootstrap says so
+    assert after["action"] == "rollback", after["reason"]
+    assert after["details"]["evidence"]["primary_metric"] == spec["metric"]

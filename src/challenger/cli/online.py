@@ -209,28 +209,43 @@ def release(
 @app.command()
 def shadow(
     batch: Annotated[Path, typer.Option(help="A batch file to score with champion and shadows.")],
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="A label file (id column and target) for the rows of --batch."),
+    ] = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Batch shadow: score a batch with the champion and every configured shadow version."""
+    """Batch shadow: score a batch with the champion and every configured shadow version.
+
+    Both outputs go to the prediction log (once per batch: a re-run adds nothing); with
+    --labels, the labels of those rows are stored too, and `challenger online` judges each
+    shadow on the labelled rows. Inside the monitor, `rollout.shadow.batch: true` does this
+    for every accepted batch and label file.
+    """
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config
-        from challenger.online.batch_shadow import run_file
+        from challenger.online.batch_shadow import label_file, run_file
         from challenger.store.registry import Registry
 
         settings = load_config(config)
-        out = run_file(settings, Registry.from_settings(settings), batch)
+        registry = Registry.from_settings(settings)
+        out = run_file(settings, registry, batch)
         rows = 0 if out.champion_scores is None else len(out.champion_scores)
+        stored = label_file(settings, registry, batch, labels) if labels else 0
         result = {
             "batch": out.batch_id,
             "scored": out.scored,
             "rows": rows,
+            "labels_stored": stored,
             "shadow_errors": {str(k): v for k, v in out.shadow_errors.items()},
         }
         if not as_json:
             done = f"{rows} rows scored" if out.scored else "already in the log: nothing added"
             Console().print(f"batch {out.batch_id}: {done}")
+            if labels:
+                Console().print(f"  {stored} labels stored from {labels}")
             for version, error in out.shadow_errors.items():
                 Console().print(f"  [yellow]shadow v{version} failed[/]: {error}")
         return result

@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import pandas as pd
 
 from challenger.config import Settings
 from challenger.errors import BatchQuarantined
@@ -40,6 +42,8 @@ from challenger.monitor.lineage import from_versions as lineage_of
 from challenger.monitor.quarantine import quarantine, unchanged_originals
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import BatchSchema, ValidationResult
+from challenger.online import batch_shadow
+from challenger.online.batch_shadow import BatchShadowOutcome
 from challenger.results import FileCheck
 from challenger.store.batches import Conformed, accept_batch
 from challenger.store.registry import Registry
@@ -63,6 +67,7 @@ class Steps:
     drift: Callable[..., DriftResult | None] = assess.batch_drift
     report: Callable[..., DriftResult | None] = assess.with_report  # after a sketch decision
     concept: Callable[..., ConceptResult | None] = watch_concept
+    batch_shadow: Callable[..., BatchShadowOutcome] = batch_shadow.shadow_accepted
 
 
 @dataclass(frozen=True)
@@ -151,6 +156,8 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         return Checked(checked, validation)
 
     model = registry.load_model(champion.version)
+    if settings.rollout.shadow.batch:
+        _shadow(at, batch_id, frame, (champion.version, model))
     cur = assess.with_prediction(frame, model, d.features, d.task)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
     html.unlink(missing_ok=True)  # only this check's report may be logged with it
@@ -202,6 +209,8 @@ def _check_labels(at: _At, labels: Conformed) -> Checked:
         _quarantine(path, validation, settings, kind="labels", move=owned)
     fresh = newly_labelled(per_batch, settings)
     written = apply_labels(per_batch, settings)
+    if settings.rollout.shadow.batch:
+        _shadow_labels(at, fresh)
     kept = archive_label_file(path, accepted_dir, move=owned)
     at.log.info(
         "Labels %s: %d rows labelled in %d batch(es); kept in %s",
@@ -222,6 +231,34 @@ def _check_labels(at: _At, labels: Conformed) -> Checked:
         decision, labelled_batches=tuple(sorted(p.stem for p in per_batch)),
     )  # fmt: skip
     return Checked(checked, validation)
+
+
+def _shadow(at: _At, batch_id: str, frame: pd.DataFrame, champion: tuple[int, Any]) -> None:
+    """Batch shadow of an accepted batch; whatever goes wrong is logged, never raised."""
+    try:
+        out = at.steps.batch_shadow(at.settings, at.stores[0], batch_id, frame, champion)
+    except Exception as exc:  # the batch is accepted; its shadow is an extra
+        at.log.warning("Batch shadow of %s failed (the batch is unaffected): %s", batch_id, exc)
+        return
+    if not out.scored:
+        at.log.info("Batch shadow: %s is already in the prediction log", batch_id)
+        return
+    failed = "; ".join(f"v{v}: {e}" for v, e in out.shadow_errors.items())
+    at.log.info(
+        "Batch shadow: %d rows of %s scored by champion v%d and the configured shadows%s",
+        len(frame), batch_id, champion[0], f" (failed: {failed})" if failed else "",
+    )  # fmt: skip
+
+
+def _shadow_labels(at: _At, fresh: list[tuple[str, pd.DataFrame]]) -> None:
+    """Labels of batch-shadowed rows into the prediction log; failures are logged only."""
+    try:
+        n = batch_shadow.label_rows(at.settings, at.stores[0], fresh)
+    except Exception as exc:
+        at.log.warning("Batch shadow labels of %s not stored: %s", at.path.name, exc)
+        return
+    if n:
+        at.log.info("Batch shadow: %d labels stored for the online analysis", n)
 
 
 def _quarantine(

@@ -75,9 +75,9 @@ def review(settings: Settings, registry: Registry, store: LogStore) -> Review:
     challenger = registry.alias(CHALLENGER)
     champ_v = champion.version if champion else None
     chal_v = challenger.version if challenger else None
-    if strategy == "champion":
+    if strategy == "champion" and not settings.rollout.shadow.batch:
         return _waiting(strategy, "strategy 'champion' serves only the champion", chal_v, champ_v)
-    if strategy == "shadow":
+    if strategy in ("shadow", "champion"):  # champion: only batch shadows were logged
         return _review_shadows(settings, registry, store, champ_v, chal_v)
 
     def rollback_recorded(version: int) -> bool:

@@ -51,19 +51,20 @@ def cron_every(minutes: float, key: str) -> str:
 
 
 def online_scheduled(settings: Settings) -> bool:
-    """Whether the online analysis gets an active schedule: a serving app to analyse exists.
+    """Whether the online analysis gets an active schedule: there is a log to analyse.
 
-    Only a binary task is compared online, only when ``serving.enabled`` says the app runs,
-    it logs predictions and the rollout compares a challenger (not ``champion`` only), every
-    ``rollout.review_minutes``.
+    Every ``rollout.review_minutes``, when the monitor shadows batches
+    (``rollout.shadow.batch``) or ``serving.enabled`` says the app runs, logs predictions
+    and the rollout compares a challenger (not ``champion`` only).
     """
-    return (
-        settings.data.task == "binary"
-        and settings.serving.enabled
+    if settings.rollout.review_minutes is None:
+        return False
+    served = (
+        settings.serving.enabled
         and settings.serving.log_enabled
         and settings.rollout.strategy != "champion"
-        and settings.rollout.review_minutes is not None
     )
+    return served or settings.rollout.shadow.batch
 
 
 def deployment_values(config: str | None = None) -> dict[str, Any]:

@@ -75,7 +75,13 @@ def test_too_little_history_says_why_and_the_switch_turns_it_off() -> None:
 def test_the_lineage_is_read_from_history_and_records(tmp_path: Path) -> None:
     history = [
         {"n": 1, "at": "2026-01-01T00:00:00+00:00", "kind": "promote", "to": 1, "status": "done"},
-        {"n": 2, "at": "2026-01-03T00:00:00+00:00", "kind": "promote", "to": 2, "status": "started"},
+        {
+            "n": 2,
+            "at": "2026-01-03T00:00:00+00:00",
+            "kind": "promote",
+            "to": 2,
+            "status": "started",
+        },
         {"n": 3, "at": "2026-01-04T00:00:00+00:00", "kind": "rollback", "to": 1, "status": "done"},
         {"n": 4, "at": "2026-01-05T00:00:00+00:00", "kind": "forced", "to": 3, "status": "done"},
     ]

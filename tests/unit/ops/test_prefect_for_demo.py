@@ -37,7 +37,8 @@ def test_a_running_up_server_takes_the_runs(settings, monkeypatch: pytest.Monkey
 
 
 def test_a_server_the_user_named_or_a_loaded_prefect_is_left_alone(
-    settings, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+    settings,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
     assert service.prefect_for_demo(settings)[0] == {}

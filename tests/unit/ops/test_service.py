@@ -64,7 +64,9 @@ def test_deployment_values_come_from_the_configuration(
     cfg.write_text(
         "data: {task: regression}\ntraining: {primary_metric: rmse}\nserving: {enabled: true}\n"
     )
-    assert deploy.deployment_values()["online_active"] is False  # online: binary tasks only
+    assert deploy.deployment_values()["online_active"] is True  # every task is compared online
+    cfg.write_text("rollout: {strategy: champion, shadow: {batch: true}}\n")
+    assert deploy.deployment_values()["online_active"] is True  # batch shadows to judge
     monkeypatch.setenv(deploy.CONFIG_ENV, str(REPO / "challenger.yaml"))
     assert deploy.deployment_values()["config"] == str(REPO / "challenger.yaml")
     cfg.write_text("triggers: {interval: {monitor_minutes: -1}}\n")

@@ -189,7 +189,7 @@ def decide_shadow(
     """Turn a shadow comparison into promote / keep watching / roll back.
 
     Guardrails first (error rate, added latency: failing either rolls back; a PSI alarm
-    blocks promotion until someone looks), then the offline gate's statistics on the
+    blocks a promotion until someone looks, but not a rollback the labels call for), then the offline gate's statistics on the
     labelled live rows: the same paired bootstrap and policy as the holdout comparison.
     """
     a = analysis
@@ -288,12 +288,10 @@ def decide_shadow(
         return decision(
             "keep_watching", f"only {a.n_pairs} of {config.min_requests} paired requests so far"
         )
-    if level == "alarm":
-        return decision(
-            "keep_watching",
-            f"score distributions differ (PSI {a.psi:.3f} > {config.psi_alarm:g}); "
-            "investigate before promoting",
-        )
+    psi_alarm = (
+        f"score distributions differ (PSI {a.psi:.3f} > {config.psi_alarm:g}); "
+        "investigate before promoting"
+    )
     if a.n_labelled < gate.min_holdout_rows:
         checks.append(
             Check(
@@ -306,7 +304,7 @@ def decide_shadow(
                 hard=False,
             )
         )
-        return decision("keep_watching", checks[-1].reason)
+        return decision("keep_watching", psi_alarm if level == "alarm" else checks[-1].reason)
     y = a.labelled["label"].to_numpy(float)
     if a.task != "regression":
         y = y.astype(int)
@@ -339,6 +337,8 @@ def decide_shadow(
     details["gate"] = gate_decision.to_dict()
     action: Action
     if gate_decision.promotes and gate_decision.outcome is Outcome.PROMOTE:
+        if level == "alarm":  # a PSI alarm blocks a promotion, not a rollback the labels show
+            return decision("keep_watching", f"{psi_alarm} ({gate_decision.reason})")
         action = "promote"
     elif gate_decision.outcome is Outcome.REJECT:
         action = "rollback"

@@ -63,8 +63,12 @@ def test_shadow_guardrails() -> None:
     assert d.action == "keep_watching" and "labels" in d.reason  # type: ignore[attr-defined]
     shifted = _pairs(1000, better=True)
     shifted["shadow_score"] = np.clip(shifted["shadow_score"] + 0.3, 0, 1)
-    d = _shadow(shifted)
+    d = _shadow(shifted)  # the labels show it miscalibrated: a PSI alarm does not hold that back
+    assert d.action == "rollback" and "calibration" in d.reason  # type: ignore[attr-defined]
+    # a better shadow whose scores moved beyond the alarm is held back, with the gate's reason
+    d = _shadow(_pairs(1000, better=True), psi_watch=0.0001, psi_alarm=0.0002)
     assert d.action == "keep_watching" and "PSI" in d.reason  # type: ignore[attr-defined]
+    assert "clears" in d.reason  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="no paired"):
         analyse_shadow(_pairs(10, better=True).head(0), ShadowConfig())
 
