@@ -362,7 +362,9 @@ def clear_cut(seeds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer seeds (seconds; a smoke run, not a measurement)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer seeds (seconds; a smoke run, not a measurement)"
+    )
     args = parser.parse_args()
     null_seeds, small_seeds, big_seeds = (100, 2, 4) if args.quick else (2000, 40, 200)
     t0 = time.perf_counter()

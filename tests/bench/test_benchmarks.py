@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         (
             "batch shadow on 2,000 rows",
             "with shadow / without (median):",
+            "monitor check with one batch shadow / without (median):",
             "failing shadow: batch scored, error recorded, champion outputs unchanged: True",
         ),
         False,

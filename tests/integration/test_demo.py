@@ -28,7 +28,15 @@ def test_demo_tells_the_whole_story(project: Path) -> None:
     assert events[1][1] == events[2][1] == "monitor → no retrain"
     assert events[3][0] == 3 and events[3][2] == "PROMOTE"
     assert events[4][1] == "quarantined"
-    assert events[-1][1] == "manual retrain" and events[-1][2] == "REJECT"
+    assert events[-2][1] == "manual retrain" and events[-2][2] == "REJECT"
+    # the rejected cheaper model shadows one more batch; the review judges it on its labels
+    shadow = rows[-1]
+    assert shadow["event"] == "batch shadow", shadow
+    assert (shadow["challenger"], shadow["champion"]) == (
+        rows[-2]["challenger"],
+        rows[-2]["champion"],
+    )
+    assert shadow["decision"] == "rollback" and "labelled live requests" in shadow["reason"]
 
     status = runner.invoke(app, ["status", "--config", str(cfg), "--json"])
     snap = json.loads(status.stdout)

@@ -70,9 +70,14 @@ def demo(
         t0 = time.perf_counter()
 
         def show(row: dict[str, Any]) -> None:
-            colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}.get(
-                row["decision"] or "", "white"
-            )
+            colour = {
+                "PROMOTE": "green",
+                "REJECT": "red",
+                "INCONCLUSIVE": "yellow",
+                "promote": "green",
+                "rollback": "red",
+                "keep_watching": "yellow",
+            }.get(row["decision"] or "", "white")
             line = f"[bold]day {row['day']}[/] {row['story']}\n   → {row['event']}"
             if row["decision"]:
                 line += f": [{colour}]{row['decision']}[/] v{row['challenger']}, champion v{row['champion']}"

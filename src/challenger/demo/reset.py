@@ -10,6 +10,8 @@ from challenger.store.record import TAG
 from challenger.store.registry import Registry
 
 DEMO_TAG = f"{TAG}demo"
+#: The batch id prefix of the demo's batch shadow (what :func:`clean_slate` takes out of the log).
+DEMO_BATCH = "demo-"
 
 
 def mark_demo(registry: Registry) -> None:
@@ -38,8 +40,18 @@ def reset_demo(registry: Registry) -> None:
 def clean_slate(settings: Settings, registry: Registry) -> None:
     """What ``challenger demo`` does first: its registered model deleted (only if it is the
     demo's, :func:`reset_demo`) and its data folders emptied (incoming, accepted, quarantine,
-    reports), so the timeline starts again with no champion."""
+    reports) and its batch shadow's rows taken out of the prediction log, so the timeline
+    starts again with no champion."""
     reset_demo(registry)
+    log = settings.path(settings.serving.prediction_log)
+    if log.exists():
+        from challenger.online.log import LogStore
+
+        with LogStore(log).connect() as conn:
+            for table in ("predictions", "shadows", "feedback"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE request_id LIKE ?", (f"batch:{DEMO_BATCH}%",)
+                )
     d = settings.data
     for folder in (d.incoming_dir, d.accepted_dir, d.quarantine_dir, d.reports_dir):
         shutil.rmtree(settings.path(folder), ignore_errors=True)

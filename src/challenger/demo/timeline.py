@@ -143,4 +143,62 @@ def run_demo(
                     f"candidates: {', '.join(step.manual_candidates)}",
                 )
             )
+    shadow = batch_shadow_day(settings, len(TIMELINE))
+    if shadow is not None:
+        emit(shadow)
     return rows
+
+
+def batch_shadow_day(settings: Settings, day: int) -> dict[str, Any] | None:
+    """The demo's batch shadow: the newest version that is not the champion scores one more
+    day's batch beside the champion (``rollout.shadow.batch``), the day's labels arrive, and
+    the online review judges it on those rows with the gate's statistics.
+
+    Returns the summary row, or None when there is no version to shadow.
+    """
+    from challenger.demo.reset import DEMO_BATCH
+    from challenger.online.batch_shadow import shadow_accepted
+    from challenger.online.review import review, store_for, with_overrides
+    from challenger.store.registry import Registry
+
+    registry = Registry.from_settings(settings)
+    champion = registry.champion()
+    others = [v.version for v in registry.versions() if champion and v.version != champion.version]
+    if champion is None or not others:
+        return None
+    shadow = max(others)
+    settings = with_overrides(
+        settings,
+        {"rollout": {"strategy": "champion", "shadow": {"batch": True, "models": [str(shadow)]}}},
+    )
+    frame = simulate_batch(
+        day,
+        settings.simulator.rows_per_batch,
+        settings.project.seed,
+        Period(1.0, 1.0),
+        target=settings.data.target,
+        timestamp=settings.data.timestamp or "ts",
+        id_column=settings.data.id_column or "application_id",
+        label_noise=settings.simulator.label_noise,
+    )
+    model = registry.load_model(champion.version)
+    out = shadow_accepted(
+        settings, registry, f"{DEMO_BATCH}day-{day:03d}", frame, (champion.version, model)
+    )
+    judged = review(settings, registry, store_for(settings))
+    verdict = next((r for r in judged.shadows if r["version"] == shadow), None)
+    step = Step(
+        day, f"batch shadow: v{shadow} scores the day's batch beside champion v{champion.version}"
+    )
+    row = _row(step, "batch shadow", None, f"{len(frame)} rows, labels arrived with the batch")
+    if verdict is None or "action" not in verdict:
+        return {**row, "note": f"{row['note']}; nothing to judge yet"}
+    errors = f"; shadow errors: {out.shadow_errors}" if out.shadow_errors else ""
+    return {
+        **row,
+        "decision": verdict["action"],
+        "challenger": shadow,
+        "champion": champion.version,
+        "reason": verdict["reason"],
+        "note": row["note"] + errors,
+    }
