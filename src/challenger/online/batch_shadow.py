@@ -25,18 +25,26 @@ statistics and records promote / keep watching / roll back on the version.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from challenger.errors import ConfigError
-from challenger.online.log import FeedbackRow, LogStore, PredictionRow, ShadowRow, score_and_proba
-from challenger.online.log_writer import LogWriter
+from challenger.online.log import (
+    FeedbackRow,
+    LogStore,
+    PredictionRow,
+    ShadowRow,
+    fingerprint_record,
+)
+from challenger.online.log_writer import LogWriter, write_columns
 from challenger.online.review import store_for
 from challenger.online.serve.models import resolve
 from challenger.problem import model_classes, model_scores
@@ -115,58 +123,71 @@ def score_batch(
     version, model = champion
     classes = model_classes(model) if task == "multiclass" else None
     scores, per_row_ms = _timed_scores(model, X, task, classes)
-    rows: list[PredictionRow | ShadowRow | FeedbackRow] = []
-    rows.extend(
-        PredictionRow.for_records(
-            [{"batch": batch_id, "row": i} for i in range(len(X))],
-            scores,
-            request_id=rid,
-            ts=ts,
-            user_id=None,
-            strategy="shadow",
-            experiment=None,
-            arm="champion",
-            variant="champion",
-            model_version=version,
-            challenger_version=None,
-            stage=None,
-            model_ms=per_row_ms,
-            latency_ms=per_row_ms,
-            status="ok",
-            error=None,
-            attributes={"source": "batch"},
+    n = len(X)
+    idx = range(n)
+    champ_score, champ_proba = _stored(scores)
+    tables: list[tuple[type, dict[str, Any]]] = [
+        (
+            PredictionRow,
+            {
+                "request_id": rid, "idx": idx, "ts": ts, "user_id": None, "strategy": "shadow",
+                "experiment": None, "arm": "champion", "variant": "champion",
+                "model_version": version, "challenger_version": None, "stage": None,
+                "record": [fingerprint_record({"batch": batch_id, "row": i}) for i in idx],
+                "score": champ_score, "model_ms": per_row_ms, "latency_ms": per_row_ms,
+                "status": "ok", "error": None, "attributes": _SOURCE, "flagged": None,
+                "proba": champ_proba,
+            },
         )
-    )
+    ]  # fmt: skip
     errors: dict[int, str] = {}
     for shadow_version, shadow in shadows.items():
-        out: np.ndarray | None
         try:
             out, ms = _timed_scores(shadow, X, task, classes)
+            score, proba = _stored(out)
             error = None
         except Exception as exc:  # a shadow's failure is recorded, never raised
-            out, ms, error = None, None, f"{type(exc).__name__}: {exc}"
+            score, proba, ms, error = None, None, None, f"{type(exc).__name__}: {exc}"
             errors[shadow_version] = error
-        for i in range(len(X)):
-            score, proba = score_and_proba(None if out is None else out[i])
-            rows.append(
-                ShadowRow(
-                    request_id=rid,
-                    idx=i,
-                    model=f"v{shadow_version}",
-                    ts=ts,
-                    model_version=shadow_version,
-                    score=score,
-                    model_ms=ms,
-                    error=error,
-                    proba=proba,
-                )
+        tables.append(
+            (
+                ShadowRow,
+                {
+                    "request_id": rid, "idx": idx, "model": f"v{shadow_version}", "ts": ts,
+                    "model_version": shadow_version, "score": score, "model_ms": ms,
+                    "error": error, "proba": proba,
+                },
             )
+        )  # fmt: skip
     if labels is not None:
-        rows.extend(
-            FeedbackRow(rid, i, float(y), None, ts) for i, y in enumerate(labels) if y is not None
-        )
-    _write(log, rows)
+        known = [(i, y) for i, y in enumerate(labels) if y is not None]
+        feedback = {
+            "request_id": rid,
+            "idx": [i for i, _ in known],
+            "label": [float(y) for _, y in known],
+            "value": None,
+            "ts": ts,
+        }
+        tables.append((FeedbackRow, feedback))
+    try:
+        write_columns(log, tables)
+    except sqlite3.Error as exc:
+        raise RuntimeError(f"the prediction log refused the batch: {exc}") from exc
     return BatchShadowOutcome(batch_id, scored=True, champion_scores=scores, shadow_errors=errors)
+
+
+#: The attributes of every batch row, as the log stores them.
+_SOURCE: Final = orjson.dumps({"source": "batch"}).decode()
+
+
+def _stored(out: np.ndarray) -> tuple[list[float], list[str] | None]:
+    """A model's outputs as the log stores them: scores, and class probabilities (JSON) when
+    the outputs are rows of them (multiclass: the score is the predicted class's code)."""
+    if out.ndim == 1:
+        return out.astype(float).tolist(), None
+    return out.argmax(axis=1).astype(float).tolist(), [
+        orjson.dumps(r).decode() for r in out.tolist()
+    ]
 
 
 def _write(log: LogStore, rows: Sequence[PredictionRow | ShadowRow | FeedbackRow]) -> None:

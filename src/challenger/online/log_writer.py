@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import queue
@@ -620,3 +621,49 @@ def _resolve_all(subs: list[_Submission]) -> None:
     for sub in subs:
         if sub.notify is not None and sub.outcome is not None:
             sub.notify(sub.outcome)
+
+
+#: The statement of each row type :func:`write_columns` takes.
+_BULK: Final = {
+    PredictionRow: _INSERT_PREDICTION,
+    ShadowRow: _INSERT_SHADOW,
+    FeedbackRow: _INSERT_FEEDBACK.format(verb="OR IGNORE"),  # first label wins
+}
+
+
+def write_columns(log: LogStore, tables: Sequence[tuple[type, Mapping[str, Any]]]) -> None:
+    """Write many rows given column by column, in one transaction on this thread (a batch
+    job's write: no writer thread, no per-row objects).
+
+    Each table is a row type (``PredictionRow``, ``ShadowRow`` or ``FeedbackRow``) with its
+    fields as stored: a sequence with one value per row, or one value for every row.
+    A prediction's ``record`` is its fingerprint and ``attributes`` its JSON text; a
+    feedback row has ``request_id, idx, label, value, ts`` and the first label of a row wins.
+    """
+    conn = log.open_connection()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for row_type, columns in tables:
+                names = (
+                    ["request_id", "idx", "label", "value", "ts"]
+                    if row_type is FeedbackRow
+                    else [f.name for f in dataclasses.fields(row_type)]
+                )
+                n = next(len(v) for v in columns.values() if not _scalar(v))
+                values = [
+                    itertools.repeat(columns[k], n) if _scalar(columns[k]) else columns[k]
+                    for k in names
+                ]
+                conn.executemany(_BULK[row_type], zip(*values, strict=True))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)
