@@ -283,11 +283,13 @@ def streamed_drift(
             continue
         if name == assess.PREDICTION:
             values = np.concatenate(acc.scores) if acc.scores else np.empty(0)
+            acc.scores.clear()  # one copy of the scores at a time
         else:
             values = _column(accepted, name)
-        frame = pd.DataFrame({name: values})
+        frame = pd.DataFrame({name: values}, copy=False)
+        del values
         drifts.update(sketch_drifts({name: ref[name]}, frame, {name: kind}, methods, thresholds))
-        del frame, values
+        del frame
     return _decided(
         {c: drifts[c] for c in kinds},
         [*numeric, *categorical],
