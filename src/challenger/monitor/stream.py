@@ -80,8 +80,9 @@ def is_large(path: Path, settings: Settings) -> bool:
 def _chunks(path: Path, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Any:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
-    for batch in pf.iter_batches(batch_size=rows, columns=columns):
+    # pre_buffer (pyarrow's default) keeps what it read ahead: memory grows with the file.
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    for batch in pf.iter_batches(batch_size=rows, columns=columns, use_threads=False):
         yield batch.to_pandas()
 
 
@@ -308,5 +309,5 @@ def streamed_drift(
 def _column(path: Path, name: str) -> np.ndarray:
     import pyarrow.parquet as pq
 
-    col = pq.read_table(path, columns=[name]).column(name)
+    col = pq.read_table(path, columns=[name], pre_buffer=False).column(name)
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype="float64")
