@@ -97,6 +97,15 @@ class DataConfig(_Section):
     categorical: tuple[str, ...] = ("region", "home_ownership", "loan_purpose", "channel")
     incoming_dir: Path = Path("data/incoming")
     accepted_dir: Path = Path("data/accepted")
+    stream_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description=(
+            "Parquet batches with more rows than this (read from the file's metadata, not its "
+            "rows) are monitored in row groups with bounded memory (challenger.monitor.stream); "
+            "no Evidently HTML report and no concept watch on that path."
+        ),
+    )
     quarantine_dir: Path = Path("data/quarantine")
     reports_dir: Path = Path("data/reports")
 

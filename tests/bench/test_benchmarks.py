@@ -79,6 +79,15 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ),
         False,
     ),
+    "bench_stream_monitor.py": (
+        (),
+        (
+            "streamed monitor of 500,000 rows: peak RSS",
+            "limit: 1,536 MB",
+            "ratio streamed peak / in-memory peak on 10x fewer rows:",
+        ),
+        False,
+    ),
     "bench_wide_drift.py": (
         (),
         (

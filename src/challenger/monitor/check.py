@@ -25,7 +25,7 @@ import pandas as pd
 
 from challenger.config import Settings
 from challenger.errors import BatchQuarantined
-from challenger.monitor import assess, report
+from challenger.monitor import assess, report, stream
 from challenger.monitor.concept import ConceptResult, watch_concept
 from challenger.monitor.drift import DriftResult
 from challenger.monitor.intake import check_batch, new_batches, read_incoming
@@ -113,8 +113,10 @@ def check_file(
         BatchQuarantined: The file failed validation; it is in quarantine with its report.
         DataError: The file is missing or cannot be read.
     """
-    batch = read_incoming(path, settings)
     at = _At(path, settings, stores, reason, owned, log, steps)
+    if stream.is_large(path, settings):  # too large for memory: row groups (monitor.stream)
+        return stream.check_large_batch(at)
+    batch = read_incoming(path, settings)
     if is_label_file(batch.frame, settings):
         return _check_labels(at, batch)
     return _check_batch(at, batch)
