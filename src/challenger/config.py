@@ -97,13 +97,15 @@ class DataConfig(_Section):
     categorical: tuple[str, ...] = ("region", "home_ownership", "loan_purpose", "channel")
     incoming_dir: Path = Path("data/incoming")
     accepted_dir: Path = Path("data/accepted")
-    stream_rows: int = Field(
-        2_000_000,
+    stream_rows: int | None = Field(
+        None,
         ge=1,
         description=(
-            "Parquet batches with more rows than this (read from the file's metadata, not its "
-            "rows) are monitored in row groups with bounded memory (challenger.monitor.stream); "
-            "no Evidently HTML report and no concept watch on that path."
+            "Opt-in, first version: Parquet batches with more rows than this (read from the "
+            "file's metadata, not its rows) are monitored in row groups with bounded memory "
+            "(challenger.monitor.stream): drift from the champion's sketch only, no Evidently "
+            "HTML report, no concept watch and no MLflow monitor run on that path. None: every "
+            "batch is read into memory."
         ),
     )
     quarantine_dir: Path = Path("data/quarantine")

@@ -73,8 +73,11 @@ def parquet_rows(path: Path) -> int | None:
 
 def is_large(path: Path, settings: Settings) -> bool:
     """Whether a batch takes the streaming path: a Parquet file of more than ``stream_rows``."""
+    limit = settings.data.stream_rows
+    if limit is None:
+        return False
     rows = parquet_rows(path)
-    return rows is not None and rows > settings.data.stream_rows
+    return rows is not None and rows > limit
 
 
 def _chunks(path: Path, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Any:
