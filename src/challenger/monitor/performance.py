@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from challenger import metrics
 from challenger.config import Settings
@@ -110,7 +111,7 @@ def recent_labelled(
     for path in reversed(accepted_batches(accepted_dir)):
         if path.stem in exclude:
             continue
-        rows = labelled_rows(read_table(path), target)
+        rows = _newest_labelled(path, target, max_rows - found)
         if rows.empty:
             continue
         parts.append(rows)
@@ -124,6 +125,29 @@ def recent_labelled(
     if ts and ts in frame.columns:
         frame = frame.sort_values(ts, kind="stable", ignore_index=True)
     return frame.iloc[max(0, len(frame) - max_rows) :].reset_index(drop=True), used[::-1]
+
+
+#: Accepted batches with more rows than this are read from their last row groups only, as
+#: many as hold the labelled rows wanted, so a huge batch is never read whole for a window.
+TAIL_READ_ROWS = 1_000_000
+
+
+def _newest_labelled(path: Path, target: str, wanted: int) -> pd.DataFrame:
+    """The labelled rows of one accepted batch: all of them, or for a batch of more than
+    :data:`TAIL_READ_ROWS` rows those of its last row groups (file order), enough for
+    ``wanted`` rows, so the memory used follows the window, not the batch."""
+    meta = pq.ParquetFile(path) if path.suffix == ".parquet" else None
+    if meta is None or meta.metadata.num_rows <= TAIL_READ_ROWS:
+        return labelled_rows(read_table(path), target)
+    parts: list[pd.DataFrame] = []
+    found = 0
+    for group in reversed(range(meta.num_row_groups)):
+        rows = labelled_rows(meta.read_row_group(group).to_pandas(), target)
+        parts.append(rows)
+        found += len(rows)
+        if found >= wanted:
+            break
+    return pd.concat(parts[::-1], ignore_index=True)
 
 
 def labelled_rows_since(accepted_dir: Path, target: str, exclude: set[str]) -> int:
