@@ -184,3 +184,32 @@ def test_batch_shadow_of_the_previous_champion_on_delayed_labels(run: dict[str, 
     # the shadow (the weak first champion) is clearly worse: the gate's paired bootstrap says so
     assert after["action"] == "rollback", after["reason"]
     assert after["details"]["evidence"]["primary_metric"] == spec["metric"]
+
+
+def test_a_broken_prediction_log_never_fails_the_batch(
+    run: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batch shadow cannot write (its log path is a folder): the batch is still accepted,
+    its drift measured and the champion untouched."""
+    if run["task"] != "regression":
+        pytest.skip("one task is enough for the fault")
+    import yaml
+    from flows.monitor import monitor_flow
+
+    spec = run["spec"]
+    raw = yaml.safe_load(run["config"].read_text())
+    raw["rollout"] = {"strategy": "champion", "shadow": {"batch": True, "models": ["1"]}}
+    broken = run["config"].parent / "log-is-a-folder"
+    broken.mkdir()
+    raw["serving"] = {**raw.get("serving", {}), "prediction_log": str(broken)}
+    cfg = run["config"].parent / "challenger-broken-log.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    s = load_config(cfg)
+    frame = simulate_batch(3, 400, s.project.seed, target=spec["target"], task=run["task"])
+    path = write_table(frame, cfg.parent / "scheduled" / "day-003.parquet")
+    day = monitor_flow(batch=str(path), config=str(cfg), retrain=False).to_dict()
+    assert day["status"] == "accepted" and day["drift"] is not None
+    assert (s.path(s.data.accepted_dir) / "day-003.parquet").exists()
+    assert run["registry"].champion().version == 2
+    assert not any(broken.iterdir())  # nothing was written where the log should be
+    assert "Batch shadow of day-003 failed (the batch is unaffected)" in caplog.text
