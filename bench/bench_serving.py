@@ -39,6 +39,11 @@ Usage:
                                   [--rounds 16] [--throughput-requests 3000]
                                   [--throughput-rounds 5] [--concurrency 16] [--load 20000]
                                   [--only shadow|log|load] [--quick]
+                                  [--task binary|multiclass|regression]
+
+``--task multiclass`` serves a multiclass champion and challenger (answers carry the class and
+its probabilities; the shadow's agreement and PSI follow the task); ``--task regression``
+serves numbers.
 
 ``--quick`` runs the same code at a size that takes seconds (the test suite runs it so that a
 moved module cannot break the benchmark unnoticed): the ratios are printed, not judged; the
@@ -93,8 +98,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_store(root: Path, n_rows: int) -> dict[str, Any]:
-    """Register a champion and a challenger; returns the shared MLflow settings."""
+TASKS = {  # task -> (target column, primary metric, champion, challenger)
+    "binary": (
+        "default",
+        "roc_auc",
+        ("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),
+        (
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            {"max_iter": 150, "max_leaf_nodes": 15},
+        ),
+    ),
+    "multiclass": (
+        "risk_grade",
+        "log_loss",
+        ("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),
+        (
+            "sklearn.ensemble.HistGradientBoostingClassifier",
+            {"max_iter": 150, "max_leaf_nodes": 15},
+        ),
+    ),
+    "regression": (
+        "risk_score",
+        "rmse",
+        ("sklearn.linear_model.Ridge", {}),
+        ("sklearn.ensemble.HistGradientBoostingRegressor", {"max_iter": 150, "max_leaf_nodes": 15}),
+    ),
+}
+
+
+def project_config(mlflow_cfg: dict[str, Any], task: str) -> dict[str, Any]:
+    """The part of challenger.yaml every process of the benchmark shares."""
+    target, metric, _, _ = TASKS[task]
+    return {
+        "mlflow": mlflow_cfg,
+        "data": {"task": task, "target": target},
+        "training": {"primary_metric": metric},
+    }
+
+
+def build_store(root: Path, n_rows: int, task: str = "binary") -> dict[str, Any]:
+    """Register a champion and a challenger of ``task``; returns the shared MLflow settings."""
     from challenger.config import CandidateConfig, load_config
     from challenger.demo.simulator import Period, simulate_batch
     from challenger.store.connection import create_store
@@ -106,38 +149,34 @@ def build_store(root: Path, n_rows: int) -> dict[str, Any]:
         "tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
         "artifact_root": (root / "artifacts").as_uri(),
     }
-    (root / "base.yaml").write_text(yaml.safe_dump({"mlflow": mlflow_cfg}))
+    (root / "base.yaml").write_text(yaml.safe_dump(project_config(mlflow_cfg, task)))
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     s = load_config(root / "base.yaml")
     create_store(s.tracking_uri)  # a store named explicitly is created only when asked
     reg = Registry.from_settings(s)
     tracking = Tracking.from_settings(s)
     feats = list(s.data.features)
-    old = simulate_batch(0, n_rows, 7, Period())
-    new = simulate_batch(1, n_rows, 7, Period(1.0, 1.0))
+    target, _, champion, challenger = TASKS[task]
+
+    def batch(day: int, n: int, seed: int, period: Period) -> Any:
+        return simulate_batch(day, n, seed, period, target=target, task=task)
+
+    old = batch(0, n_rows, 7, Period())
+    new = batch(1, n_rows, 7, Period(1.0, 1.0))
     candidates = (
-        CandidateConfig(
-            name="lr",
-            estimator="sklearn.linear_model.LogisticRegression",
-            params={"max_iter": 1000},
-        ),
-        CandidateConfig(
-            name="gbm",
-            estimator="sklearn.ensemble.HistGradientBoostingClassifier",
-            params={"max_iter": 150, "max_leaf_nodes": 15},
-        ),
+        CandidateConfig(name="champion", estimator=champion[0], params=champion[1]),
+        CandidateConfig(name="challenger", estimator=challenger[0], params=challenger[1]),
     )
     versions = []
     for cand, frame in zip(candidates, (old, new), strict=True):
-        model = build_pipeline(cand, s.data.numeric, s.data.categorical, 7).fit(
-            frame[feats], frame["default"]
-        )
+        model = build_pipeline(cand, s.data.numeric, s.data.categorical, 7, task=task)
+        model.fit(frame[feats], frame[target].to_numpy())
         with tracking.start_run(f"bench-{cand.name}") as run_id:
             uri = tracking.log_model(model, frame[feats].head(100))
             versions.append(reg.register(uri, run_id, {}, "bench").version)
     reg.promote(versions[0], None)
     reg.mark_challenger(versions[1])
-    live = simulate_batch(2, 5000, 8, Period(1.0, 1.0))
+    live = batch(2, 5000, 8, Period(1.0, 1.0))
     return {"mlflow": mlflow_cfg, "records": live[feats].to_dict("records")}
 
 
@@ -170,12 +209,12 @@ class Server:
 
 
 def start_server(
-    root: Path, name: str, mlflow_cfg: dict[str, Any], strategy: str, log: bool
+    root: Path, name: str, mlflow_cfg: dict[str, Any], strategy: str, log: bool, task: str
 ) -> Server:
     folder = root / name
     folder.mkdir()
     cfg = {
-        "mlflow": mlflow_cfg,
+        **project_config(mlflow_cfg, task),
         "rollout": {"strategy": strategy, "shadow": {"queue_size": 100_000}},
         "serving": {
             "log_enabled": log,
@@ -365,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help="run only these parts (repeatable; default: all)",
     )
+    parser.add_argument(
+        "--task",
+        choices=tuple(TASKS),
+        default="binary",
+        help="the kind of model served (multiclass answers classes and probabilities)",
+    )
     parser.add_argument("--store-rows", type=int, default=4000, help=argparse.SUPPRESS)
     parser.add_argument("--warmup-requests", type=int, default=300, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -381,15 +426,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        store = build_store(root, args.store_rows)
+        store = build_store(root, args.store_rows, args.task)
         records = store["records"]
         gc.collect()
         gc.freeze()  # the libraries and records stay; collections only walk what rounds add
-        print(f"store: champion LR, challenger HGB registered in {time.perf_counter() - t0:.0f} s")
+        champion, challenger = (TASKS[args.task][i][0].rsplit(".", 1)[1] for i in (2, 3))
+        print(
+            f"store ({args.task}): champion {champion}, challenger {challenger} registered in "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         servers = {
-            "A": start_server(root, "A", store["mlflow"], "champion", True),
-            "B": start_server(root, "B", store["mlflow"], "shadow", True),
-            "C": start_server(root, "C", store["mlflow"], "champion", False),
+            "A": start_server(root, "A", store["mlflow"], "champion", True, args.task),
+            "B": start_server(root, "B", store["mlflow"], "shadow", True, args.task),
+            "C": start_server(root, "C", store["mlflow"], "champion", False, args.task),
         }
         try:
             for key, server in servers.items():

@@ -424,7 +424,10 @@ def ab_world(
         folder,
         models["store"],
         "ab-model",
-        {"strategy": "ab", "ab": {"split": 0.3, "balance_by": ["country"], "min_users": 50}},
+        {
+            "strategy": "ab",
+            "ab": {"split": 0.3, "balance_by": ["country"], "min_users": 50, "mde": 0.05},
+        },
     )
     reg = Registry.from_settings(s)
     v1 = register_logged(reg, models["old"])
@@ -617,6 +620,14 @@ def test_ab_analysis_checks_sample_ratio_and_records_the_decision(ab_world: dict
     assert dec["details"]["ab"]["sequential"]["n_challenger"] > 100
     assert dec["action"] == "promote", dec["reason"]
     assert dec["details"]["ab"]["sequential"]["p_value"] < s.rollout.ab.alpha
+    # The record states the plan (rollout.ab.mde) and whether the labelled users reached it.
+    plan, seq = dec["details"]["ab"]["plan"], dec["details"]["ab"]["sequential"]
+    assert plan["mde"] == 0.05 and plan["sd_from"] == "prediction log"
+    reached = (
+        seq["n_champion"] >= plan["users_champion"]
+        and seq["n_challenger"] >= plan["users_challenger"]
+    )
+    assert plan["met"] is reached is names["planned_sample"]["passed"]
     assert result["done"] == f"champion moved from v{v1} to v{v2}"
     assert reg.version(v2).tags["challenger.gate_decision"] == "PROMOTE"
     wait_until(lambda: client.get("/health").json()["champion"] == v2, 10, "the swap to v2")

@@ -59,7 +59,7 @@ def plan_ab(
     n_chal = math.ceil(float(n1))
     n_champ = math.ceil(float(n1) * ratio)
     days = max(n_chal / (daily_traffic * split), n_champ / (daily_traffic * (1.0 - split)))
-    return AbPlan(n_challenger=n_chal, n_champion=n_champ, days=days)
+    return AbPlan(n_challenger=n_chal, n_champion=n_champ, days=float(days))
 
 
 def sequential_stop(
@@ -112,14 +112,23 @@ def baseline_of(rows: Any, metric: str, experiment: str) -> Baseline:
 
     rows = rows[(rows["experiment"] == experiment) & rows["user_id"].notna()]
     first_ts = rows.groupby("user_id")["ts"].min()
-    span_days = (first_ts.max() - first_ts.min()) / 86_400 if len(first_ts) > 1 else 0.0
-    per_day = len(first_ts) / span_days if span_days > 0 else None
     champ = rows[rows["arm"] == "champion"]
     outcome = champ.assign(m=per_request_metric(champ, metric))
     per_user = outcome[outcome["m"].notna()].groupby("user_id")["m"].mean()
-    if len(per_user) < 2:
-        return Baseline(len(per_user), None, None, per_day)
-    return Baseline(len(per_user), float(per_user.mean()), float(per_user.std(ddof=1)), per_day)
+    return baseline_from(per_user, first_ts)
+
+
+def baseline_from(champion_per_user: Any, first_ts: Any) -> Baseline:
+    """The baseline of the champion arm's per-user metrics and every user's first time
+    (epoch seconds): their mean and sd (None under two users) and users a day."""
+    span_days = (first_ts.max() - first_ts.min()) / 86_400 if len(first_ts) > 1 else 0.0
+    per_day = float(len(first_ts) / span_days) if span_days > 0 else None
+    n = len(champion_per_user)
+    if n < 2:
+        return Baseline(n, None, None, per_day)
+    return Baseline(
+        n, float(champion_per_user.mean()), float(champion_per_user.std(ddof=1)), per_day
+    )
 
 
 def plan_experiment(

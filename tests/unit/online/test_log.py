@@ -139,6 +139,22 @@ def test_close_drains_every_queued_row(tmp_path: Path) -> None:
     assert mode.iloc[0, 0] == "wal"
 
 
+def test_a_grouping_writer_commits_its_rows_together_and_a_flush_or_close_ends_the_group(
+    tmp_path: Path,
+) -> None:
+    store = LogStore(tmp_path / "log.db")
+    writer = LogWriter(store, group_seconds=60.0)  # far longer than the test
+    writer.put(_row(0))
+    writer.put_many([_row(1), _row(2)])
+    time.sleep(0.2)
+    assert store.count("predictions") == 0  # still collecting: nothing committed yet
+    assert writer.flush(timeout=10.0)  # a flush does not wait out the group
+    assert store.count("predictions") == 3
+    writer.put(_row(3))
+    writer.close(timeout=10.0)  # nor does a stop
+    assert store.count("predictions") == 4 and writer.written == 4
+
+
 def test_labels_join_by_request_and_index(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
     writer = LogWriter(store)

@@ -3,6 +3,12 @@
 Sample-ratio mismatch first (chi-squared, alarm at ``srm_alpha``), balance of the declared
 attributes, then an always-valid mSPRT (Johari, Pekelis & Walsh) on the per-user business
 metric, so the test may be read after every user without inflating its error rate.
+
+With ``rollout.ab.mde`` set, the record also states the test's plan
+(``challenger.online.plan.plan_experiment``: users per arm for that effect at ``alpha`` and
+``power``, from the configured or the champion arm's measured sd and traffic) and whether the
+labelled users have reached it. The plan informs, it never decides: the always-valid test may
+stop earlier, and ``max_users`` is what ends a test that never decides.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from scipy import stats
 
 from challenger import metrics
 from challenger.config import ABConfig
+from challenger.errors import ConfigError
 from challenger.gate.evidence import Check
 from challenger.online.decision import Action, OnlineDecision
 from challenger.online.log import read_proba
+from challenger.online.plan import baseline_from, plan_experiment
 from challenger.stats.sequential import SequentialResult, SRMResult, msprt, srm_test
 
 __all__ = ["ABAnalysis", "analyse_ab", "decide_ab", "logged_proba", "per_request_metric"]
@@ -65,10 +73,14 @@ class ABAnalysis:
     n_users: int
     n_labelled_users: int
     means: dict[str, float | None]
+    #: The plan (``plan_experiment``'s record plus ``met``), ``{"missing": why}`` when it
+    #: cannot be made yet, None without ``rollout.ab.mde``.
+    plan: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {
+            "plan": self.plan,
             "experiment": self.experiment,
             "metric": self.metric,
             "srm": self.srm.__dict__,
@@ -123,9 +135,27 @@ def analyse_ab(rows: pd.DataFrame, config: ABConfig) -> ABAnalysis:
             ("challenger", per_user.loc[per_user["arm"] == "challenger", "metric"]),
         )
     }
+    plan = None if config.mde is None else _plan(config, per_user, first["ts"], test)
     return ABAnalysis(
-        config.experiment, config.metric, srm, balance, test, len(first), len(per_user), means
+        config.experiment, config.metric, srm, balance, test, len(first), len(per_user), means, plan
     )
+
+
+def _plan(
+    config: ABConfig, per_user: pd.DataFrame, first_ts: pd.Series, test: SequentialResult
+) -> dict[str, Any]:
+    """The test's plan from what the log shows (champion users' sd, users a day), and whether
+    each arm's labelled users have reached it."""
+    champ = per_user.loc[per_user["arm"] == "champion", "metric"]
+    baseline = baseline_from(champ, first_ts)
+    try:
+        plan = plan_experiment(config, baseline)
+    except ConfigError as exc:
+        return {"missing": str(exc)}
+    plan["met"] = (
+        test.n_challenger >= plan["users_challenger"] and test.n_champion >= plan["users_champion"]
+    )
+    return plan
 
 
 def decide_ab(
@@ -167,17 +197,30 @@ def decide_ab(
             )
         )
     t = a.test
-    checks.append(
-        Check(
-            "sequential_test",
-            t.p_value < config.alpha and t.delta > 0,
-            f"Δ {t.delta:+.4f} [{t.lower:+.4f}, {t.upper:+.4f}], p={t.p_value:.3g}",
-            f"always-valid p < {config.alpha:g}",
-            f"mSPRT on per-user {a.metric} (higher is better): Δ = {t.delta:+.4f}, "
-            f"always-valid p = {t.p_value:.3g} after {t.n_champion} + {t.n_challenger} users",
-            hard=False,
-        )
+    sequential = Check(
+        "sequential_test",
+        t.p_value < config.alpha and t.delta > 0,
+        f"Δ {t.delta:+.4f} [{t.lower:+.4f}, {t.upper:+.4f}], p={t.p_value:.3g}",
+        f"always-valid p < {config.alpha:g}",
+        f"mSPRT on per-user {a.metric} (higher is better): Δ = {t.delta:+.4f}, "
+        f"always-valid p = {t.p_value:.3g} after {t.n_champion} + {t.n_challenger} users",
+        hard=False,
     )
+    checks.append(sequential)
+    plan = a.plan
+    if plan is not None and "missing" not in plan:
+        checks.append(
+            Check(
+                "planned_sample",
+                bool(plan["met"]),
+                f"{t.n_champion} + {t.n_challenger} users",
+                f">= {plan['users_champion']} + {plan['users_challenger']}",
+                f"the plan (mde {plan['mde']:g}, sd {plan['sd']:.4g}, power {plan['power']:g}) "
+                f"needs {plan['users_champion']} + {plan['users_challenger']} labelled users, "
+                f"about {plan['days']:.1f} days at {plan['daily_users']:.0f} users a day",
+                hard=False,
+            )
+        )
     broken = [c for c in checks if c.hard and not c.passed]
     if broken:
         return decision(
@@ -193,12 +236,18 @@ def decide_ab(
         )
     if t.p_value < config.alpha:
         if t.delta > 0:
-            return decision("promote", checks[-1].reason + ": the challenger is better")
-        return decision("rollback", checks[-1].reason + ": the challenger is worse")
+            return decision("promote", sequential.reason + ": the challenger is better")
+        return decision("rollback", sequential.reason + ": the challenger is worse")
     if config.max_users is not None and t.n_champion + t.n_challenger >= config.max_users:
         return decision(
             "rollback",
             f"no difference detected after {t.n_champion + t.n_challenger} users "
             f"(max_users {config.max_users}); stopping keeps the champion",
         )
-    return decision("keep_watching", checks[-1].reason + ": not decided yet")
+    reason = sequential.reason + ": not decided yet"
+    if plan is not None and "missing" not in plan and not plan["met"]:
+        reason += (
+            f"; the plan needs {plan['users_champion']} + {plan['users_challenger']} labelled "
+            f"users (about {plan['days']:.1f} days in all)"
+        )
+    return decision("keep_watching", reason)

@@ -68,3 +68,42 @@ def test_ab_on_a_regression_compares_the_negated_errors_per_user() -> None:
     assert d.action == "promote", d.reason
     means = d.details["ab"]["means"]
     assert means["challenger"] > means["champion"] + 2.0  # -0.8 against -3.2
+
+
+def test_the_ab_record_states_its_plan_and_whether_the_users_reached_it() -> None:
+    rows = _ab_rows(2000, effect=0.0, seed=3)
+    rows["ts"] = rows["ts"] * 86.4  # 2,000 users over two days: 1,000 a day
+    cfg = ABConfig(min_users=100, mde=0.02, power=0.8)
+    d = decide_ab(analyse_ab(rows, cfg), cfg, challenger_version=2, champion_version=1)
+    plan = d.details["ab"]["plan"]
+    # The plan is made from the champion arm's measured per-user sd and the traffic.
+    from challenger.online.plan import plan_ab
+
+    champ = rows[rows["arm"] == "champion"]
+    per_user = -((champ["score"] - champ["label"]) ** 2)  # the default metric: negated Brier
+    expected = plan_ab(mde=0.02, daily_traffic=plan["daily_users"], split=0.5, sd=per_user.std())
+    assert plan["sd_from"] == "prediction log" and plan["sd"] == float(per_user.std())
+    assert plan["users_challenger"] == expected.n_challenger
+    assert abs(plan["daily_users"] - 1000.0) < 5.0
+    check = next(c for c in d.checks if c.name == "planned_sample")
+    smaller_arm = min(int((rows["arm"] == a).sum()) for a in ("champion", "challenger"))
+    assert plan["met"] is check.passed is (smaller_arm >= expected.n_challenger)
+    assert not check.hard
+    # A small effect needs more users than two days bring: not met, and the reason says so.
+    small = ABConfig(min_users=100, mde=0.002)
+    d = decide_ab(analyse_ab(rows, small), small, challenger_version=2, champion_version=1)
+    assert d.details["ab"]["plan"]["met"] is False and d.action == "keep_watching"
+    assert "the plan needs" in d.reason
+    # A big one is met well before: the plan never holds a decision back or forces one.
+    big = ABConfig(min_users=100, mde=0.2)
+    d = decide_ab(analyse_ab(rows, big), big, challenger_version=2, champion_version=1)
+    assert d.details["ab"]["plan"]["met"] is True and "the plan needs" not in d.reason
+
+
+def test_without_an_mde_the_record_has_no_plan_and_without_labels_it_says_what_is_missing() -> None:
+    rows = _ab_rows(300, effect=0.0)
+    cfg = ABConfig(min_users=100)
+    assert analyse_ab(rows, cfg).plan is None
+    unlabelled = rows.assign(label=np.nan)
+    plan = analyse_ab(unlabelled, ABConfig(min_users=100, mde=0.01)).plan
+    assert plan is not None and "per-user sd" in plan["missing"]
