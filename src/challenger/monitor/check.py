@@ -16,7 +16,8 @@ Prefect; :func:`incoming_files` lists what a scan still has to look at.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,7 +47,7 @@ from challenger.online import batch_shadow
 from challenger.online.batch_shadow import BatchShadowOutcome
 from challenger.results import FileCheck
 from challenger.store.batches import Conformed, accept_batch
-from challenger.store.registry import Registry
+from challenger.store.registry import Registry, VersionInfo
 from challenger.store.tracking import Tracking
 from challenger.train.window import labelled_rows
 
@@ -158,9 +159,12 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         return Checked(checked, validation)
 
     model = registry.load_model(champion.version)
-    if settings.rollout.shadow.batch:
-        _shadow(at, batch_id, frame, (champion.version, model))
+    start = time.perf_counter()
     cur = assess.with_prediction(frame, model, d.features, d.task)
+    if settings.rollout.shadow.batch:  # the champion's scores once, for drift and the shadow
+        ms = (time.perf_counter() - start) * 1000.0 / max(len(frame), 1)
+        scored = None if d.task == "multiclass" else (cur[assess.PREDICTION].to_numpy(), ms)
+        _shadow(at, batch_id, frame, (champion.version, model), scored)
     html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
     html.unlink(missing_ok=True)  # only this check's report may be logged with it
     stored = assess.drift_sketch(tracking.load_sketch(champion.run_id), settings)
@@ -187,17 +191,42 @@ def _check_batch(at: _At, batch: Conformed) -> Checked:
         log.warning("No feature of %s has values on both sides: drift was not measured", batch_id)
         return Checked(checked, validation)
     log.info("Drift: %s", drift.summary())
+    run_id, effect = record_measured(at, checked, drift, versions, html)
+    return Checked(checked, validation, run_id, html if html.exists() else None, effect)
+
+
+def record_measured(
+    at: _At,
+    checked: FileCheck,
+    drift: DriftResult,
+    versions: Sequence[VersionInfo],
+    html: Path,
+) -> tuple[str, Effectiveness]:
+    """The end of every measured batch's check (in memory or streamed): whether retraining
+    still pays off (the champion lineage, its plot, a warning on an alarm) and the MLflow
+    monitor run with the drift, the trigger decision and the lineage. Returns (run id,
+    the lineage's verdict)."""
+    settings, (registry, tracking) = at.settings, at.stores
     metric = settings.training.primary_metric
     promotions, retrains = lineage_of(versions, registry.history(), metric)
     effect = assess_lineage(promotions, retrains, metric, settings.triggers.effectiveness)
-    png = settings.path(d.reports_dir) / f"{batch_id}-lineage.png"
+    png = settings.path(settings.data.reports_dir) / f"{checked.batch}-lineage.png"
     plot = lineage_plot(promotions, retrains, metric, png) if len(promotions) > 1 else None
     if effect.alarm:
-        log.warning("%s", effect.message)
+        at.log.warning("%s", effect.message)
+    assert checked.champion is not None  # measured: against a champion
     run_id = report.log_monitor_run(
-        tracking, metric, batch_id, frame, drift, decision, champion.version, html, (effect, plot)
+        tracking,
+        metric,
+        checked.batch,
+        checked.rows,
+        drift,
+        checked.decision,
+        checked.champion,
+        html,
+        (effect, plot),
     )
-    return Checked(checked, validation, run_id, html if html.exists() else None, effect)
+    return run_id, effect
 
 
 def _check_labels(at: _At, labels: Conformed) -> Checked:
@@ -235,10 +264,19 @@ def _check_labels(at: _At, labels: Conformed) -> Checked:
     return Checked(checked, validation)
 
 
-def _shadow(at: _At, batch_id: str, frame: pd.DataFrame, champion: tuple[int, Any]) -> None:
-    """Batch shadow of an accepted batch; whatever goes wrong is logged, never raised."""
+def _shadow(
+    at: _At,
+    batch_id: str,
+    frame: pd.DataFrame,
+    champion: tuple[int, Any],
+    scored: tuple[Any, float] | None = None,
+) -> None:
+    """Batch shadow of an accepted batch; whatever goes wrong is logged, never raised.
+    ``scored``: the champion's scores and ms per row, when the monitor has them already."""
     try:
-        out = at.steps.batch_shadow(at.settings, at.stores[0], batch_id, frame, champion)
+        out = at.steps.batch_shadow(
+            at.settings, at.stores[0], batch_id, frame, champion, champion_scored=scored
+        )
     except Exception as exc:  # the batch is accepted; its shadow is an extra
         at.log.warning("Batch shadow of %s failed (the batch is unaffected): %s", batch_id, exc)
         return

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from challenger.artifact import Artifact
 from challenger.monitor.drift import DriftResult
 from challenger.monitor.lineage import Effectiveness
@@ -23,7 +21,7 @@ def log_monitor_run(
     tracking: Tracking,
     primary_metric: str,
     batch_id: str,
-    frame: pd.DataFrame,
+    rows: int,
     drift: DriftResult,
     decision: TriggerDecision,
     champion_version: int,
@@ -42,7 +40,7 @@ def log_monitor_run(
         metrics = {
             "drift_share": drift.drift_share,
             "drift_unadjusted_share": len(drift.unadjusted_columns()) / max(1, len(drift.columns)),
-            "rows": len(frame),
+            "rows": rows,
         }
         if drift.control is not None:
             metrics["drift_alarm_rate"] = drift.control.rate

@@ -22,6 +22,9 @@ chunks (``pyarrow.parquet.ParquetFile.iter_batches``) and returns the same
   drawn (it needs the rows in memory): a log line says so.
 * concept watch and the performance-based trigger are skipped (the concept watch joins the
   batch's labelled rows in memory); the trigger policy decides from drift and the schedule.
+* the rest is the in-memory path's own end (``check.record_measured``): the champion
+  lineage's verdict and plot, and the MLflow monitor run with the drift and the decision.
+* batch shadow (``rollout.shadow.batch``) does not score a streamed batch: a log line says so.
 
 A champion without a usable sketch (or ``drift.engine: evidently``) gets no drift measure on
 this path: a warning says so, and the batch is still validated and accepted.
@@ -123,7 +126,7 @@ def check_large_batch(at: _At) -> Checked:
     Raises:
         BatchQuarantined: A chunk failed validation; the whole file is in quarantine.
     """
-    from challenger.monitor.check import Checked, _quarantine
+    from challenger.monitor.check import Checked, _quarantine, record_measured
 
     path, settings, log = at.path, at.settings, at.log
     d, batch_id = settings.data, path.stem
@@ -167,16 +170,25 @@ def check_large_batch(at: _At) -> Checked:
     else:
         drift = streamed_drift(sketch, acc, accepted, settings)
     log.info("Streamed batch %s: no Evidently HTML report and no concept watch", batch_id)
-    newest = max((v.created_ms for v in registry.versions()), default=0)
+    if settings.rollout.shadow.batch:
+        log.warning(
+            "Streamed batch %s is not batch-shadowed (too large to score in memory)", batch_id
+        )
+    versions = registry.versions()
+    newest = max((v.created_ms for v in versions), default=0)
     decision = assess.trigger_decision(
         settings, champion, model, newest, at.reason, drift, None, None, None
     )
     checked = FileCheck(
         batch_id, "batch", "accepted", validation.n_rows, champion.version, decision, drift
     )
-    if drift is not None:
-        log.info("Drift: %s", drift.summary())
-    return Checked(checked, validation)
+    if drift is None:
+        return Checked(checked, validation)
+    log.info("Drift: %s", drift.summary())
+    html = settings.path(d.reports_dir) / f"{batch_id}-drift.html"
+    html.unlink(missing_ok=True)  # no report on this path: an older one is not this batch's
+    run_id, effect = record_measured(at, checked, drift, versions, html)
+    return Checked(checked, validation, run_id, None, effect)
 
 
 class _Accumulator:

@@ -99,6 +99,7 @@ def score_batch(
     *,
     labels: Sequence[float | None] | None = None,
     now: float | None = None,
+    champion_scored: tuple[np.ndarray, float] | None = None,
 ) -> BatchShadowOutcome:
     """Score a batch with the champion and each shadow, storing every output in the log.
 
@@ -112,6 +113,9 @@ def score_batch(
         labels: The rows' labels as the log keeps them (see :func:`label_codes`), None
             for a row without one; the labelled rows are stored as feedback at once.
         now: Timestamp of the rows (default: the clock).
+        champion_scored: The champion's outputs on ``X`` and the milliseconds per row they
+            took, when the caller has them already (``challenger.problem.model_scores``;
+            binary or regression): not computed again.
 
     Raises:
         Exception: Whatever the champion raises (the batch job's own failure).
@@ -122,7 +126,13 @@ def score_batch(
     ts = time.time() if now is None else now
     version, model = champion
     classes = model_classes(model) if task == "multiclass" else None
-    scores, per_row_ms = _timed_scores(model, X, task, classes)
+    if champion_scored is not None and task != "multiclass" and len(champion_scored[0]) == len(X):
+        scores, per_row_ms = (
+            np.asarray(champion_scored[0], dtype=float).reshape(-1),
+            champion_scored[1],
+        )
+    else:
+        scores, per_row_ms = _timed_scores(model, X, task, classes)
     n = len(X)
     idx = range(n)
     champ_score, champ_proba = _stored(scores)
@@ -268,9 +278,13 @@ def shadow_accepted(
     batch_id: str,
     frame: pd.DataFrame,
     champion: tuple[int, Any],
+    *,
+    champion_scored: tuple[np.ndarray, float] | None = None,
 ) -> BatchShadowOutcome:
     """The monitor's step: score an accepted batch with the champion (already loaded) and
-    every configured shadow into the prediction log; labelled rows are stored at once."""
+    every configured shadow into the prediction log; labelled rows are stored at once.
+    ``champion_scored``: the champion's outputs and milliseconds per row, when the monitor
+    computed them already."""
     shadows, failed = _shadow_models(settings, registry, champion[0])
     d = settings.data
     classes = model_classes(champion[1]) if d.task == "multiclass" else None
@@ -283,6 +297,7 @@ def shadow_accepted(
         champion,
         shadows,
         labels=labels,
+        champion_scored=champion_scored,
     )
     return BatchShadowOutcome(
         out.batch_id, out.scored, out.champion_scores, {**failed, **out.shadow_errors}

@@ -91,6 +91,15 @@ def test_streamed_check_equals_the_in_memory_check(
     assert s.prediction is not None and m.prediction is not None
     assert s.prediction.score == pytest.approx(m.prediction.score)
     assert streamed.file.decision.retrain == memory.file.decision.retrain
+    # Both end alike: an MLflow monitor run with the drift and the decision, and the lineage.
+    assert streamed.drift_run is not None and memory.drift_run is not None
+    run = tracking.client.get_run(streamed.drift_run)
+    assert run.data.tags["challenger.batch"] == "b1" and run.data.metrics["rows"] == 2000
+    assert run.data.metrics["drift_share"] == pytest.approx(s.drift_share)
+    logged = {a.path for a in tracking.client.list_artifacts(streamed.drift_run)}
+    assert {"drift", "trigger.json", "lineage"} <= logged
+    assert streamed.effectiveness is not None and memory.effectiveness is not None
+    assert streamed.effectiveness.alarm == memory.effectiveness.alarm
     # the accepted file: same rows and metadata as accept_batch's
     again = pq.read_schema(accepted).metadata
     assert again[b"challenger.newest"] == meta[b"challenger.newest"] != b""

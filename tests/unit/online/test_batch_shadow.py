@@ -127,3 +127,18 @@ def test_a_label_file_joins_the_scored_batch_file_by_id(tmp_path: Path) -> None:
     assert pairs["label"].notna().sum() == 3
     other = write_table(frame, tmp_path / "other.parquet")  # a batch never scored: nothing
     assert batch_shadow.label_file(settings, registry, other, labels) == 0
+
+
+def test_scores_the_monitor_already_has_are_stored_not_computed_again(tmp_path: Path) -> None:
+    X, y = _data(120)
+    log = LogStore(tmp_path / "log.sqlite")
+    champion = LinearRegression().fit(X, y)
+    known = champion.predict(X)
+    out = batch_shadow.score_batch(
+        log, "b1", X, "regression", (1, _Broken()), {2: champion}, champion_scored=(known, 0.25)
+    )  # the champion's model would raise if it were asked again
+    assert out.scored and not out.shadow_errors
+    np.testing.assert_allclose(out.champion_scores, known)
+    pairs = log.shadow_pairs(2)
+    np.testing.assert_allclose(pairs["champion_score"], known)
+    assert (pairs["champion_ms"] == 0.25).all()
