@@ -22,10 +22,12 @@ from challenger.monitor.validation import (
     schema_from_reference,
 )
 from challenger.problem import target_kind
-from challenger.store.batches import accepted_batches, read_table
+from challenger.store.batches import accepted_batches, parquet_columns, read_chunks
 
 RECENT_BATCHES = 5
 """Accepted batches an incoming batch's rows are compared with, besides the reference."""
+SEEN_CHUNK_ROWS = 250_000
+"""Rows of an accepted batch hashed at once (the "seen before" rows cost 8 bytes each)."""
 DUPLICATE_TOLERANCE = 0.05
 """Share of repeated rows tolerated beyond what chance explains (learned rule)."""
 
@@ -148,16 +150,20 @@ def duplicate_rule(
             return None
         return DuplicateRule(numeric, categorical, max_share=limit)
     reference_hashes = row_hashes(reference, numeric, categorical)
-    seen = set(reference_hashes.tolist())
+    hashes = [reference_hashes]
     recent = [p for p in accepted_batches(settings.path(data.accepted_dir)) if p.stem != incoming][
         -RECENT_BATCHES:
     ]
-    frames = [read_table(p) for p in recent]
-    frames = [f for f in frames if set(data.features) <= set(f.columns)]
-    for frame in frames:
-        seen.update(row_hashes(frame, numeric, categorical).tolist())
+    used = 0
+    for path in recent:  # only the features, a chunk at a time: any batch size fits
+        if not set(data.features) <= set(parquet_columns(path)):
+            continue
+        used += 1
+        for chunk in read_chunks(path, [*numeric, *categorical], SEEN_CHUNK_ROWS):
+            hashes.append(row_hashes(chunk, numeric, categorical))
+    seen = np.unique(np.concatenate(hashes))
     source = "the champion's training data" + (
-        f" or the {len(frames)} newest accepted batch(es)" if frames else ""
+        f" or the {used} newest accepted batch(es)" if used else ""
     )
     collision = collision_probability(reference_hashes)
     return DuplicateRule(
@@ -166,7 +172,7 @@ def duplicate_rule(
         collision=collision if math.isfinite(collision) else 0.0,
         tolerance=DUPLICATE_TOLERANCE,
         max_share=limit,
-        seen=frozenset(seen),
+        seen=seen,
         seen_from=source,
     )
 

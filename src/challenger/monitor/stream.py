@@ -52,7 +52,15 @@ from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import ValidationResult
 from challenger.problem import prediction_for_drift
 from challenger.results import FileCheck
-from challenger.store.batches import _ACCEPTED, _NEWEST, _metadata, _stamp, as_time, conform
+from challenger.store.batches import (
+    _ACCEPTED,
+    _NEWEST,
+    _metadata,
+    _stamp,
+    as_time,
+    conform,
+    read_chunks,
+)
 
 if TYPE_CHECKING:
     from challenger.config import Settings
@@ -84,12 +92,7 @@ def is_large(path: Path, settings: Settings) -> bool:
 
 
 def _chunks(path: Path, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Any:
-    import pyarrow.parquet as pq
-
-    # pre_buffer (pyarrow's default) keeps what it read ahead: memory grows with the file.
-    pf = pq.ParquetFile(path, pre_buffer=False)
-    for batch in pf.iter_batches(batch_size=rows, columns=columns, use_threads=False):
-        yield batch.to_pandas()
+    return read_chunks(path, columns, rows)
 
 
 def merge_validations(results: list[ValidationResult]) -> ValidationResult:

@@ -22,7 +22,7 @@ import functools
 import logging
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -164,7 +164,8 @@ class DuplicateRule:
         tolerance: Share added to the chance bounds.
         max_share: A configured limit for both shares, or None to use the bounds.
         seen: Row hashes (:func:`~challenger.monitor.kinds.row_hashes`) of the rows seen
-            before; empty for no comparison with earlier rows.
+            before, sorted and unique (a uint64 array: 8 bytes a row, where a Python set of
+            the same hashes took about 70); empty for no comparison with earlier rows.
         seen_from: What ``seen`` holds, for messages (e.g. "the champion's training data").
     """
 
@@ -173,7 +174,7 @@ class DuplicateRule:
     collision: float = 0.0
     tolerance: float = 0.05
     max_share: float | None = None
-    seen: frozenset[int] = frozenset()
+    seen: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64), compare=False)
     seen_from: str = "earlier data"
 
     @property
@@ -191,7 +192,7 @@ class DuplicateRule:
         """Largest tolerated share of a batch's rows that repeat a row seen before."""
         if self.max_share is not None:
             return self.max_share
-        return min(1.0, len(self.seen) * self.collision + self.tolerance)
+        return min(1.0, self.seen.size * self.collision + self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -381,10 +382,11 @@ def _seen_before(df: pd.DataFrame, rule: DuplicateRule | None) -> CheckFailure |
 
     Returns a failure with a zero count when the batch passes, so the caller counts the check.
     """
-    if rule is None or not rule.seen or df.empty or not set(rule.columns) <= set(df.columns):
+    if rule is None or not rule.seen.size or df.empty or not set(rule.columns) <= set(df.columns):
         return None
     hashes = row_hashes(df, rule.numeric, rule.categorical)
-    repeated = int(np.isin(hashes, np.fromiter(rule.seen, np.uint64, len(rule.seen))).sum())
+    at = np.searchsorted(rule.seen, hashes).clip(max=rule.seen.size - 1)
+    repeated = int((rule.seen[at] == hashes).sum())
     limit = rule.seen_limit()
     if repeated <= limit * len(df):
         return CheckFailure(None, DUPLICATES_SEEN, 0, "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +61,27 @@ def read_table(path: Path | str) -> pd.DataFrame:
         return pd.DataFrame()
     except Exception as exc:
         raise DataError(f"data file {p} cannot be read as {suffix[1:]}: {exc}") from exc
+
+
+def read_chunks(
+    path: Path | str, columns: Sequence[str] | None = None, rows: int = 250_000
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file as frames of at most ``rows`` rows (only ``columns``, default all), the
+    dtypes as :func:`read_table` gives them: its memory is one chunk's, whatever the file's
+    size. (pyarrow's ``pre_buffer``, on by default, keeps what it read ahead: off here.)"""
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path, pre_buffer=False)
+    wanted = None if columns is None else list(columns)
+    for batch in pf.iter_batches(batch_size=rows, columns=wanted, use_threads=False):
+        yield batch.to_pandas()
+
+
+def parquet_columns(path: Path | str) -> list[str]:
+    """The column names of a Parquet file, from its footer (no rows read)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
 
 
 def write_table(

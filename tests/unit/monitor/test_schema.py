@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from challenger.config import Settings
 from challenger.demo.simulator import simulate_batch
@@ -146,6 +147,30 @@ def test_repeats_are_compared_with_recent_batches_other_than_itself(tmp_path: Pa
         stream.batch(1), batch_schema(settings, reference, incoming="b001")
     ).success
     assert batch_schema(settings, reference).duplicates is None  # a retrain's window may overlap
+
+
+def test_rows_seen_in_a_large_accepted_batch_are_read_in_chunks_and_all_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from challenger.monitor import schema as schema_module
+
+    monkeypatch.setattr(schema_module, "SEEN_CHUNK_ROWS", 64)  # 1,000 rows: 16 chunks
+    stream = Stream(seed=5)
+    reference = stream.batch(0).iloc[:700]
+    settings = stream_settings(tmp_path)
+    big = pd.concat([stream.batch(1), stream.batch(2)], ignore_index=True).iloc[:1000]
+    accept_batch(big, "b001", settings.path(settings.data.accepted_dir))
+    schema = batch_schema(settings, reference, incoming="b002")
+    assert schema.duplicates is not None
+    assert schema.duplicates.seen.dtype == np.uint64
+    seen = schema.duplicates.seen
+    assert np.all(seen[1:] > seen[:-1])  # sorted, unique
+    # 100 rows of the accepted batch's last chunk replayed among 300 fresh ones
+    replay = pd.concat([stream.batch(3).iloc[:300], big.iloc[900:]], ignore_index=True)
+    replay["row_id"] = range(5_000_000, 5_000_000 + len(replay))
+    found = failures(replay, schema)
+    assert found[SEEN].unexpected_count == 100
+    assert "1 newest accepted batch" in found[SEEN].message
 
 
 def test_data_that_repeats_by_nature_is_not_flagged(tmp_path: Path) -> None:
