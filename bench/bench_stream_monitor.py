@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 import yaml
 
 LIMIT_MB = 1536.0
+DEFAULT_STREAM_ROWS = 2_000_000  # data.stream_rows's default: the 20M batch streams as is
 FEATURES = [f"f{i:02d}" for i in range(18)]
 GROUP = 1_000_000
 
@@ -171,7 +172,7 @@ def main() -> int:
             f"generated {rows:,} x 20 Parquet ({big.stat().st_size / 2**20:,.0f} MB on disk, "
             f"{rows * 20 * 8 / 2**20:,.0f} MB raw) in {time.perf_counter() - t0:.0f} s"
         )
-        peak, wall = measured(config, big, stream_rows=min(rows - 1, 2_000_000))
+        peak, wall = measured(config, big, stream_rows=min(rows - 1, DEFAULT_STREAM_ROWS))
         base_peak, base_wall = measured(config, base, stream_rows=10**12)
     raw = rows * 20 * 8 / 2**20
     print(f"streamed monitor of {rows:,} rows: peak RSS {peak:,.0f} MB ({wall:.0f} s)")

@@ -98,14 +98,14 @@ class DataConfig(_Section):
     incoming_dir: Path = Path("data/incoming")
     accepted_dir: Path = Path("data/accepted")
     stream_rows: int | None = Field(
-        None,
+        2_000_000,
         ge=1,
         description=(
-            "Opt-in, first version: Parquet batches with more rows than this (read from the "
-            "file's metadata, not its rows) are monitored in row groups with bounded memory "
-            "(challenger.monitor.stream): drift from the champion's sketch only, no Evidently "
-            "HTML report, no concept watch and no MLflow monitor run on that path. None: every "
-            "batch is read into memory."
+            "Parquet batches with more rows than this (read from the file's footer, not its "
+            "rows) are monitored in row groups with bounded memory (challenger.monitor.stream): "
+            "drift from the champion's sketch only, no Evidently HTML report, no concept watch, "
+            "no performance trigger and no batch shadow on that path. None: every batch is read "
+            "into memory, whatever its size."
         ),
     )
     quarantine_dir: Path = Path("data/quarantine")
