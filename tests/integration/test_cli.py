@@ -13,6 +13,7 @@ from challenger.config import load_config
 from challenger.demo.simulator import simulate_batch
 from challenger.store.batches import write_table
 from challenger.store.registry import Registry
+from challenger.store.tracking import Tracking
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -121,6 +122,38 @@ def test_monitor_quarantines_a_batch_with_an_unknown_column(trained: Path) -> No
     assert path.exists()  # a file the user named stays where it is; a copy is in quarantine
     code, out, _ = _invoke("status", "--config", str(trained), "--json")
     assert any(q["batch"] == "day-unknown.parquet" for q in json.loads(out)["quarantined"])
+
+
+def test_monitor_fast_checks_without_a_flow_and_says_the_same(trained: Path) -> None:
+    """``--fast``: the same check as the flow (library call), its MLflow monitor run, exit 2 on a
+    bad batch; the same JSON document as without it."""
+    good = write_table(simulate_batch(1, 600, seed=8), trained.parent / "day-fast.csv")
+    code, out, err = _invoke(
+        "monitor",
+        "--config",
+        str(trained),
+        "--batch",
+        str(good),
+        "--no-retrain",
+        "--fast",
+        "--json",
+    )
+    assert code == 0, err
+    fast = json.loads(out)
+    assert fast["status"] == "accepted" and fast["rows"] == 600 and fast["retrain"] is None
+    assert fast["drift"] is not None and fast["drift"]["engine"] == "sketch"
+    tracking = Tracking.from_settings(load_config(trained))
+    runs = tracking.client.search_runs(
+        [tracking.experiment_id], "tags.`challenger.batch` = 'day-fast'"
+    )
+    assert len(runs) == 1 and runs[0].data.metrics["rows"] == 600
+    bad = simulate_batch(2, 300, seed=9).assign(favourite_colour="blue")
+    path = write_table(bad, trained.parent / "day-fast-bad.parquet")
+    code, out, _ = _invoke(
+        "monitor", "--config", str(trained), "--batch", str(path), "--fast", "--json"
+    )
+    assert code == 2 and "favourite_colour" in json.loads(out)["error"]
+    assert "Traceback" not in out
 
 
 def test_broken_config_exits_2_naming_the_key(tmp_path: Path) -> None:

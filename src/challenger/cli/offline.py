@@ -25,7 +25,7 @@ from challenger.cli.base import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from challenger.results import MonitorResult
 
 
 @app.command()
@@ -127,6 +127,15 @@ def monitor(
     reason: Annotated[
         str, typer.Option(help="scheduled, or manual to force a retrain after a valid batch.")
     ] = "scheduled",
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Check the batch without Prefect: the same checks, files and MLflow monitor "
+            "run, seconds sooner, but no monitor flow run in the Prefect UI. A retrain the "
+            "check asks for still runs as the retrain flow.",
+        ),
+    ] = False,
 ) -> None:
     """Validate one batch, measure drift against the champion, retrain if a trigger fires.
 
@@ -137,17 +146,21 @@ def monitor(
 
     def work() -> dict[str, Any]:
         preflight(config)
-        from flows.monitor import monitor_flow
-
         from challenger.results import MonitorResult
 
-        result = monitor_flow(
-            batch=str(batch.resolve()),
-            reason=reason,
-            config=config_arg(config),
-            retrain=not no_retrain,
-        )
-        assert isinstance(result, MonitorResult)  # one batch was named
+        if fast:
+            result = _monitor_fast(batch, config, reason, retrain=not no_retrain)
+        else:
+            from flows.monitor import monitor_flow
+
+            flowed = monitor_flow(
+                batch=str(batch.resolve()),
+                reason=reason,
+                config=config_arg(config),
+                retrain=not no_retrain,
+            )
+            assert isinstance(flowed, MonitorResult)  # one batch was named
+            result = flowed
         if not as_json:
             c = Console()
             checked, trig = result.file, result.file.decision
@@ -165,6 +178,32 @@ def monitor(
         return result.to_dict()
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
+
+
+def _monitor_fast(batch: Path, config: Path | None, reason: str, *, retrain: bool) -> MonitorResult:
+    """``monitor --fast``: the library's check of one file (``monitor.check.check_file``, what
+    the flow's tasks run), without Prefect unless a trigger fires and a retrain runs."""
+    import logging
+
+    from challenger.config import load_config
+    from challenger.monitor.check import check_file
+    from challenger.results import MonitorResult
+    from challenger.store.registry import Registry
+    from challenger.store.tracking import Tracking
+
+    settings = load_config(config)
+    stores = (Registry.from_settings(settings), Tracking.from_settings(settings))
+    log = logging.getLogger("challenger.monitor")
+    checked = check_file(batch.resolve(), settings, stores, reason, owned=False, log=log)
+    decision = checked.file.decision
+    if not (retrain and decision.retrain):
+        return MonitorResult(checked.file)
+    from flows.retrain import retrain_flow
+
+    run = retrain_flow(
+        reason=decision.trigger, config=config_arg(config), trigger_evidence=decision.to_dict()
+    )
+    return MonitorResult(checked.file, run)
 
 
 @app.command()
