@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -152,3 +152,57 @@ def test_the_champion_history_is_one_readable_line_per_move(tmp_path: Path) -> N
     assert registry.history()[-1]["reason"] == "old"
     snapshot = read_snapshot(registry.tracking_uri, "recorded")
     assert snapshot is not None and snapshot["history"] == registry.history()
+
+
+def _update_in_rounds(
+    uri: str, version: int, field_name: str, rounds: int, go: Any, done: Any
+) -> None:
+    """One process's updates of one record field, one per round, all writers starting a round
+    together (run in its own interpreter)."""
+    from challenger.store.record import VersionRecord
+    from challenger.store.registry import Registry
+
+    registry = Registry(uri, "recorded")
+    for r in range(rounds):
+        go.wait(timeout=60)
+        value: float | str = float(r) if field_name == "model_size_mb" else f"round {r}"
+        registry.update_record(version, VersionRecord(**{field_name: value}))
+        done.wait(timeout=60)
+
+
+def test_two_processes_updating_one_record_keep_each_others_fields(tmp_path: Path) -> None:
+    """The record is read, merged and written under the record lock. Two processes update
+    different fields of one version at the same moment, round after round; after every round
+    the record holds both (without the lock, a writer that read before the other wrote put
+    the other's field back: one of six rounds lost an update in a run without it)."""
+    import multiprocessing
+
+    registry, tracking = _stores(tmp_path)
+    with tracking.start_run("retrain-race") as run_id:
+        v = registry.register(_MODEL, run_id, {}, "card").version
+    ctx = multiprocessing.get_context("spawn")
+    go, done = ctx.Barrier(3), ctx.Barrier(3)
+    rounds = 6
+    writers = [
+        ctx.Process(
+            target=_update_in_rounds, args=(registry.tracking_uri, v, name, rounds, go, done)
+        )
+        for name in ("model_size_mb", "gate_override")
+    ]
+    for w in writers:
+        w.start()
+    try:
+        lost = []
+        for r in range(rounds):
+            go.wait(timeout=120)  # the first round also waits for both interpreters to start
+            done.wait(timeout=60)
+            record = registry.version(v).record
+            if (record.model_size_mb, record.gate_override) != (float(r), f"round {r}"):
+                lost.append((r, record.model_size_mb, record.gate_override))
+        assert not lost, f"updates lost in rounds {lost}"
+    finally:
+        for w in writers:
+            w.join(timeout=60)
+            if w.is_alive():
+                w.kill()
+    assert all(w.exitcode == 0 for w in writers)

@@ -15,6 +15,12 @@ releases the moment the holding process goes away:
 
 Every lock waits at most ``timeout`` seconds and then raises :class:`LockTimeout` naming the
 holder when it can.
+
+:func:`record_lock` is a second lock of the same kinds, per registered model, held only while
+one version's record is read, merged and written (``Registry.update_record``): stages that
+write a record outside the promotion lock (registration, marking a challenger, the repair of
+abandoned versions) would otherwise lose each other's fields. It is never taken while held,
+and the promotion lock may be held around it, never the other way round.
 """
 
 from __future__ import annotations
@@ -123,4 +129,19 @@ def promotion_lock(
         return file_lock(db.with_name(f"{db.name}.{safe}.promotion.lock"), timeout, what)
     if tracking_uri.startswith(("postgresql://", "postgresql+", "postgres://")):
         return advisory_lock(tracking_uri, f"challenger-promotion:{model_name}", timeout, what)
+    return None
+
+
+def record_lock(
+    tracking_uri: str, model_name: str, timeout: float = 120.0
+) -> AbstractContextManager[None] | None:
+    """The crash-safe lock around a version record's read-merge-write (None where the store
+    has none: an MLflow tracking server over HTTP)."""
+    what = f"record lock of {model_name!r}"
+    db = _sqlite_path(tracking_uri)
+    if db is not None:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_name)
+        return file_lock(db.with_name(f"{db.name}.{safe}.record.lock"), timeout, what)
+    if tracking_uri.startswith(("postgresql://", "postgresql+", "postgres://")):
+        return advisory_lock(tracking_uri, f"challenger-record:{model_name}", timeout, what)
     return None

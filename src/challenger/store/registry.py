@@ -18,7 +18,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -30,6 +30,7 @@ from challenger.errors import ChampionMoved
 from challenger.store import history as _history
 from challenger.store.connection import connect, may_create, unavailable
 from challenger.store.history import ABANDONED_MOVE, DONE, HISTORY, STARTED
+from challenger.store.lock import record_lock
 from challenger.store.record import (
     ABANDONED,
     NOTE,
@@ -345,8 +346,15 @@ class Registry:
         The artifact is written before the tags, so a process killed in between leaves the
         complete record right and at most a summary tag behind. A version recorded the older
         way (every field a tag) moves to the artifact here; a version without a run keeps
-        every field as a tag.
+        every field as a tag. Read, merge and write happen under :func:`record_lock`, so two
+        processes updating one version's record keep both their fields.
         """
+        with record_lock(self.tracking_uri, self.model_name) or nullcontext():
+            return self._update_record(version, change, description)
+
+    def _update_record(
+        self, version: int, change: VersionRecord, description: str | None
+    ) -> VersionRecord:
         info = self.version(version)
         merged = info.record.updated(change)
         if self._write_record(info.run_id, version, merged):
