@@ -43,7 +43,12 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
     ),
     "bench_commands.py": (
         ("--skip-retrain",),
-        ("challenger status:", "s wall (median of", "monitor of a 1,000-row batch: command"),
+        (
+            "challenger status:",
+            "s wall (median of",
+            "monitor (flow) of a 1,000-row batch: command",
+            "monitor (--fast) of a 1,000-row batch: command",
+        ),
         True,
     ),
     "bench_cv_parallel.py": (
