@@ -122,14 +122,7 @@ def promotion_lock(
         model_name: The registered model (each model has its own lock).
         timeout: Seconds to wait for the lock before :class:`LockTimeout`.
     """
-    what = f"promotion lock of {model_name!r}"
-    db = _sqlite_path(tracking_uri)
-    if db is not None:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_name)
-        return file_lock(db.with_name(f"{db.name}.{safe}.promotion.lock"), timeout, what)
-    if tracking_uri.startswith(("postgresql://", "postgresql+", "postgres://")):
-        return advisory_lock(tracking_uri, f"challenger-promotion:{model_name}", timeout, what)
-    return None
+    return _store_lock(tracking_uri, model_name, "promotion", timeout)
 
 
 def record_lock(
@@ -137,11 +130,18 @@ def record_lock(
 ) -> AbstractContextManager[None] | None:
     """The crash-safe lock around a version record's read-merge-write (None where the store
     has none: an MLflow tracking server over HTTP)."""
-    what = f"record lock of {model_name!r}"
+    return _store_lock(tracking_uri, model_name, "record", timeout)
+
+
+def _store_lock(
+    tracking_uri: str, model_name: str, kind: str, timeout: float
+) -> AbstractContextManager[None] | None:
+    """The ``kind`` lock of a registered model in the store's own terms (module docstring)."""
+    what = f"{kind} lock of {model_name!r}"
     db = _sqlite_path(tracking_uri)
     if db is not None:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in model_name)
-        return file_lock(db.with_name(f"{db.name}.{safe}.record.lock"), timeout, what)
+        return file_lock(db.with_name(f"{db.name}.{safe}.{kind}.lock"), timeout, what)
     if tracking_uri.startswith(("postgresql://", "postgresql+", "postgres://")):
-        return advisory_lock(tracking_uri, f"challenger-record:{model_name}", timeout, what)
+        return advisory_lock(tracking_uri, f"challenger-{kind}:{model_name}", timeout, what)
     return None
