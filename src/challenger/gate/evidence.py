@@ -217,8 +217,9 @@ def measure_latency(
     median of all and by the lowest of the rounds' p99s. Other work on the machine only ever
     adds time, so a burst of it (another process, a collection in this one) that lands in one
     round no longer decides a latency guardrail (seen: a 223 ms p99 against the champion's
-    4 ms, a burst of stalled calls among 200, rejected a model during a loaded test run). The batch figure is the
-    best of three predictions of up to ``batch_rows`` rows, per 1,000 rows.
+    4 ms, a burst of stalled calls among 200, rejected a model during a loaded test run).
+    The batch figure is the best of three predictions of up to ``batch_rows`` rows, per
+    1,000 rows.
 
     Predictions run with ``threads`` OpenMP/BLAS threads (``serving.model_threads``, as the
     serving app runs them; None: the libraries' default). Unlimited, a model such as

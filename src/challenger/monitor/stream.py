@@ -91,10 +91,6 @@ def is_large(path: Path, settings: Settings) -> bool:
     return rows is not None and rows > limit
 
 
-def _chunks(path: Path, columns: list[str] | None = None, rows: int = CHUNK_ROWS) -> Any:
-    return read_chunks(path, columns, rows)
-
-
 def merge_validations(results: list[ValidationResult]) -> ValidationResult:
     """One result for the whole file: rows added, failures combined (same failure summed).
 
@@ -145,7 +141,7 @@ def check_large_batch(at: _At) -> Checked:
 
     acc = _Accumulator(settings, model)
     results = []
-    for frame in _chunks(path):
+    for frame in read_chunks(path, rows=CHUNK_ROWS):
         batch = conform(frame, d)
         results.append(check_batch(batch, schema))
         if results[-1].success:
@@ -251,7 +247,7 @@ def _accept_streamed(
     writer = None
     schema = None
     try:
-        for frame in _chunks(path):
+        for frame in read_chunks(path, rows=CHUNK_ROWS):
             table = pa.Table.from_pandas(
                 conform(frame, settings.data).frame, schema=schema, preserve_index=False
             )

@@ -267,9 +267,9 @@ class LogWriter:
         max_batch: Most rows per transaction.
         group_seconds: How long the thread collects after a group's first row before it
             writes (0: at once, what a request that waits for its commit needs). A writer
-            nobody waits for (the shadow worker's) commits less often with it, so it holds
-            the database's write lock, which the answering app's commits would wait for,
-            a few times a minute instead of several times a second.
+            nobody waits for (the shadow worker's, 1 s) commits less often with it, so it
+            holds the database's write lock, which the answering app's commits would wait
+            for, once a second instead of several times a second.
     """
 
     _STOP: Final = object()
@@ -635,15 +635,22 @@ def _resolve_all(subs: list[_Submission]) -> None:
             sub.notify(sub.outcome)
 
 
-#: The table and column names of each row type :func:`write_columns` takes.
+#: Per row type :func:`write_columns` takes: its statement's verb and table, the fields it is
+#: given (by name) and the columns they are stored in, in the same order.
 _BULK: Final = {
     PredictionRow: (
         "INSERT OR REPLACE INTO predictions",
+        [f.name for f in dataclasses.fields(PredictionRow)],
         [{"record": "fingerprint"}.get(f.name, f.name) for f in dataclasses.fields(PredictionRow)],
     ),
-    ShadowRow: ("INSERT OR REPLACE INTO shadows", [f.name for f in dataclasses.fields(ShadowRow)]),
+    ShadowRow: (
+        "INSERT OR REPLACE INTO shadows",
+        [f.name for f in dataclasses.fields(ShadowRow)],
+        [f.name for f in dataclasses.fields(ShadowRow)],
+    ),
     FeedbackRow: (  # first label wins
         "INSERT OR IGNORE INTO feedback",
+        ["request_id", "idx", "label", "value", "ts"],
         ["request_id", "idx", "label", "value", "ts"],
     ),
 }
@@ -680,20 +687,11 @@ def write_columns(log: LogStore, tables: Sequence[tuple[type, Mapping[str, Any]]
 
 def _bulk_insert(row_type: type, columns: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
     """One ``INSERT ... SELECT ... FROM json_each(?)`` of a table given by columns."""
-    verb, stored = _BULK[row_type]
-    fields = (
-        ["request_id", "idx", "label", "value", "ts"]
-        if row_type is FeedbackRow
-        else [f.name for f in dataclasses.fields(row_type)]
-    )
+    verb, fields, stored = _BULK[row_type]
     varying = [k for k in fields if not _scalar(columns[k])]
-    exprs, params = [], []
-    for k in fields:
-        if k in varying:
-            exprs.append(f"value ->> {varying.index(k)}")
-        else:
-            exprs.append("?")
-            params.append(columns[k])
+    at = {k: i for i, k in enumerate(varying)}
+    exprs = [f"value ->> {at[k]}" if k in at else "?" for k in fields]
+    params = [columns[k] for k in fields if k not in at]
     rows = orjson.dumps(
         list(zip(*(list(columns[k]) for k in varying), strict=True)),
         option=orjson.OPT_SERIALIZE_NUMPY,
