@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from challenger.monitor.drift import DriftResult, measure_drift
+from challenger.monitor.drift import DriftResult, DriftSpec, measure_drift
 
 TARGET_RATIO = 2.0
 THRESHOLD = 0.1  # Evidently's default for both distances above 1,000 reference rows
@@ -50,6 +50,7 @@ NUMERIC = tuple(f"num_{i:02d}" for i in range(14))
 CATEGORICAL = tuple(f"cat_{i}" for i in range(6))
 SHIFTED = ("num_01", "num_04", "num_07", "num_10", "cat_1", "cat_4")
 LEVELS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel")
+SPEC = DriftSpec(numeric=NUMERIC, categorical=CATEGORICAL, share_threshold=0.3)
 # Above 1,000 reference rows, so Evidently's method choice is the one of the full size.
 QUICK = {"rows": 20_000, "repeats": 2, "report_rows": 2_000}
 
@@ -94,9 +95,7 @@ def baseline(reference: pd.DataFrame, current: pd.DataFrame) -> dict[str, bool]:
 
 def drift_check(reference: pd.DataFrame, current: pd.DataFrame) -> DriftResult:
     """The monitor's decision: every row, Evidently's default methods."""
-    return measure_drift(
-        reference, current, numeric=NUMERIC, categorical=CATEGORICAL, share_threshold=0.3
-    )
+    return measure_drift(reference, current, SPEC)
 
 
 def timed(func: object, *args: object) -> tuple[float, object]:
@@ -158,13 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             html = Path(tmp) / "drift.html"
             start = time.perf_counter()
             reported = measure_drift(
-                reference,
-                current,
-                numeric=NUMERIC,
-                categorical=CATEGORICAL,
-                share_threshold=0.3,
-                max_rows=args.report_rows,
-                html_path=html,
+                reference, current, SPEC, max_rows=args.report_rows, html_path=html
             )
             total = time.perf_counter() - start
         print(

@@ -24,6 +24,7 @@ from challenger.config import Settings
 from challenger.monitor.concept import ConceptResult
 from challenger.monitor.drift import (
     DriftResult,
+    DriftSpec,
     drift_report,
     measure_drift,
     measure_drift_from_sketch,
@@ -87,7 +88,7 @@ def batch_drift(
     return measure_drift(
         reference,
         current,
-        **_drift_options(settings, numeric, categorical, PREDICTION in reference.columns),
+        _drift_options(settings, numeric, categorical, PREDICTION in reference.columns),
         engine=cfg.engine,
         max_rows=cfg.max_rows,
         seed=settings.project.seed,
@@ -97,26 +98,26 @@ def batch_drift(
 
 def _drift_options(
     settings: Settings, numeric: list[str], categorical: list[str], with_prediction: bool
-) -> dict[str, Any]:
+) -> DriftSpec:
     """What the drift decision takes from the configuration, for the measured columns."""
     d, cfg = settings.data, settings.drift
     kept = set(numeric) | set(categorical)
-    return {
-        "numeric": numeric,
-        "categorical": categorical,
-        "share_threshold": settings.triggers.data_change.drift_share,
-        "method": cfg.method,
-        "threshold": cfg.threshold,
-        "per_column_method": {c: m for c, m in cfg.per_column_method.items() if c in kept},
-        "per_column_threshold": {c: t for c, t in cfg.per_column_threshold.items() if c in kept},
-        "prediction": PREDICTION if with_prediction else None,
-        "target": d.target,
-        "prediction_kind": "categorical" if d.task == "multiclass" else "numeric",
-        "target_kind": "numeric" if d.task == "regression" else "categorical",
-        "control": cfg.control,
-        "alarm_rate": cfg.alarm_rate,
-        "min_effect": cfg.min_effect,
-    }
+    return DriftSpec(
+        numeric=numeric,
+        categorical=categorical,
+        share_threshold=settings.triggers.data_change.drift_share,
+        method=cfg.method,
+        threshold=cfg.threshold,
+        per_column_method={c: m for c, m in cfg.per_column_method.items() if c in kept},
+        per_column_threshold={c: t for c, t in cfg.per_column_threshold.items() if c in kept},
+        prediction=PREDICTION if with_prediction else None,
+        target=d.target,
+        prediction_kind="categorical" if d.task == "multiclass" else "numeric",
+        target_kind="numeric" if d.task == "regression" else "categorical",
+        control=cfg.control,
+        alarm_rate=cfg.alarm_rate,
+        min_effect=cfg.min_effect,
+    )
 
 
 def drift_sketch(payload: Mapping[str, Any] | None, settings: Settings) -> ReferenceSketch | None:
@@ -167,7 +168,7 @@ def _sketch_drift(
         reference.columns,
         reference.n_rows,
         current,
-        **_drift_options(settings, numeric, categorical, with_prediction),
+        _drift_options(settings, numeric, categorical, with_prediction),
     )
 
 
@@ -189,14 +190,11 @@ def with_report(
     d, cfg = settings.data, settings.drift
     numeric = [c for c in d.numeric if any(c == x.column for x in drift.columns)]
     categorical = [c for c in d.categorical if any(c == x.column for x in drift.columns)]
-    options = _drift_options(settings, numeric, categorical, drift.prediction is not None)
-    for decision_only in ("control", "alarm_rate", "min_effect"):
-        options.pop(decision_only)
     rows = drift_report(
         with_prediction(reference, model, d.features, d.task),
         current,
         html,
-        **options,
+        _drift_options(settings, numeric, categorical, drift.prediction is not None),
         max_rows=cfg.max_rows,
         seed=settings.project.seed,
     )

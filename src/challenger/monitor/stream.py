@@ -268,7 +268,6 @@ def streamed_drift(
 ) -> DriftResult | None:
     """The sketch engine's drift decision from the summed counts and one column at a time."""
     d = settings.data
-    options = assess._drift_options(settings, [], [], True)
     ref = sketch.columns
 
     def measurable(columns: tuple[str, ...]) -> list[str]:
@@ -305,19 +304,8 @@ def streamed_drift(
         del values
         drifts.update(sketch_drifts({name: ref[name]}, frame, {name: kind}, methods, thresholds))
         del frame
-    return _decided(
-        {c: drifts[c] for c in kinds},
-        [*numeric, *categorical],
-        assess.PREDICTION,
-        d.target if d.target in kinds else None,
-        options["share_threshold"],
-        (options["control"], options["alarm_rate"], options["min_effect"]),
-        sketch.n_rows,
-        acc.n,
-        "sketch",
-        None,
-        (),
-    )
+    spec = assess._drift_options(settings, numeric, categorical, True)
+    return _decided({c: drifts[c] for c in kinds}, spec, sketch.n_rows, acc.n, "sketch", None, ())
 
 
 def _column(path: Path, name: str) -> np.ndarray:

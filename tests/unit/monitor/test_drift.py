@@ -16,6 +16,7 @@ from challenger.monitor.drift import (
     FAST_METHODS,
     ColumnDrift,
     DriftResult,
+    DriftSpec,
     measure_drift,
 )
 
@@ -44,14 +45,18 @@ def make_frame(
     return pd.DataFrame(data)
 
 
+SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(DriftSpec))
+
+
+def measure_with(reference: pd.DataFrame, current: pd.DataFrame, **kwargs: Any) -> DriftResult:
+    """:func:`measure_drift`: the :class:`DriftSpec` fields in ``kwargs`` make the spec, the
+    others (``engine``, ``max_rows``, ``seed``, ``html_path``) go to the call."""
+    spec = DriftSpec(**{k: kwargs.pop(k) for k in SPEC_FIELDS.intersection(kwargs)})
+    return measure_drift(reference, current, spec, **kwargs)
+
+
 def measure(reference: pd.DataFrame, current: pd.DataFrame, **kwargs: Any) -> DriftResult:
-    return measure_drift(
-        reference,
-        current,
-        numeric=NUMERIC,
-        categorical=CATEGORICAL,
-        **kwargs,
-    )
+    return measure_with(reference, current, numeric=NUMERIC, categorical=CATEGORICAL, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +289,7 @@ def test_bad_arguments_raise_drift_input_error(
     reference: pd.DataFrame, same: pd.DataFrame, kwargs: dict[str, Any], fragment: str
 ) -> None:
     with pytest.raises(DriftInputError, match=fragment):
-        measure_drift(reference, same, **kwargs)
+        measure_with(reference, same, **kwargs)
 
 
 # --- the fast engine against Evidently ------------------------------------------------------
@@ -337,14 +342,14 @@ def mixed_frame(seed: int, n: int, shift: float = 0.0) -> pd.DataFrame:
 def measure_mixed(
     reference: pd.DataFrame, current: pd.DataFrame, engine: str, **kwargs: Any
 ) -> DriftResult:
-    return measure_drift(
+    return measure_with(
         reference,
         current,
         numeric=MIXED_NUMERIC,
         categorical=MIXED_CATEGORICAL,
         prediction="score",
         target="label",
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         max_rows=100_000,
         **kwargs,
     )
@@ -424,11 +429,12 @@ def test_large_columns_agree_with_plain_scipy() -> None:
     reference = pd.DataFrame({"x": rng.normal(0, 1, n), "c": rng.choice(["a", "b", "c"], n)})
     current = pd.DataFrame({"x": rng.normal(0.03, 1, n), "c": rng.choice(["a", "b", "c"], n)})
 
-    wasserstein = measure_drift(reference, current, numeric=["x"], categorical=["c"])
+    wasserstein = measure_drift(reference, current, DriftSpec(numeric=["x"], categorical=["c"]))
     ks = measure_drift(
-        reference, current, numeric=["x"], categorical=["c"], method=None,
-        per_column_method={"x": "ks"},
-    )  # fmt: skip
+        reference,
+        current,
+        DriftSpec(numeric=["x"], categorical=["c"], method=None, per_column_method={"x": "ks"}),
+    )
 
     expected = stats.wasserstein_distance(reference.x, current.x) / np.std(reference.x)
     assert wasserstein.column("x").score == pytest.approx(expected, rel=1e-9)

@@ -12,20 +12,19 @@ from statsmodels.stats.multitest import multipletests
 
 from challenger.demo.streams import CATEGORICAL, NUMERIC, Stream
 from challenger.errors import DriftInputError
-from challenger.monitor.drift import ColumnDrift, measure_drift
+from challenger.monitor.drift import ColumnDrift, DriftSpec, measure_drift
 from challenger.monitor.drift.control import adjust, control_alarms, is_p_value
 from challenger.monitor.drift.fast import two_sample_evidence
 
 
 def measure(reference: pd.DataFrame, current: pd.DataFrame, **kwargs: object) -> object:
-    return measure_drift(
-        reference,
-        current,
+    spec = DriftSpec(
         numeric=NUMERIC,
         categorical=CATEGORICAL,
         share_threshold=0.3,
         **kwargs,  # type: ignore[arg-type]
     )
+    return measure_drift(reference, current, spec)
 
 
 @pytest.mark.parametrize(("method", "statsmodels_name"), [("holm", "holm"), ("bh", "fdr_bh")])
@@ -75,11 +74,11 @@ def test_a_p_value_test_needs_a_minimum_effect_at_large_n() -> None:
     shifted = pd.DataFrame({"x": rng.normal(0.5, 1, n), "c": rng.choice(["a", "b"], n)})
 
     def ks(cur: pd.DataFrame, **kwargs: object) -> ColumnDrift:
-        result = measure_drift(
-            reference, cur, numeric=["x"], categorical=["c"], per_column_method={"x": "ks"},
+        spec = DriftSpec(
+            numeric=["x"], categorical=["c"], per_column_method={"x": "ks"},
             **kwargs,  # type: ignore[arg-type]
         )  # fmt: skip
-        return result.column("x")
+        return measure_drift(reference, cur, spec).column("x")
 
     tiny = ks(current)
     assert tiny.drifted is True and tiny.adjusted_p is not None and tiny.adjusted_p < 0.001
@@ -87,7 +86,7 @@ def test_a_p_value_test_needs_a_minimum_effect_at_large_n() -> None:
     assert ks(current, min_effect=None).alarm is True  # without the effect rule it would alarm
     assert ks(shifted).alarm is True  # a real shift still does
     # a distance test is its own effect-size rule: 0.03 sd is far below Wasserstein's 0.1
-    wasserstein = measure_drift(reference, current, numeric=["x"], categorical=["c"])
+    wasserstein = measure_drift(reference, current, DriftSpec(numeric=["x"], categorical=["c"]))
     assert wasserstein.column("x").drifted is False and wasserstein.column("x").alarm is False
 
 

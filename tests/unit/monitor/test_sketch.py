@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from challenger.errors import DriftInputError
-from challenger.monitor.drift import measure_drift, measure_drift_from_sketch
+from challenger.monitor.drift import DriftSpec, measure_drift, measure_drift_from_sketch
 from challenger.monitor.drift.fast import fast_drifts
 from challenger.monitor.drift.result import DriftKind, DriftResult
 from challenger.monitor.drift.sketch import (
@@ -54,18 +54,16 @@ def _frame(rng: np.random.Generator, n: int, shift: bool) -> pd.DataFrame:
     return frame
 
 
-def _options(**extra: Any) -> dict[str, Any]:
-    return {"numeric": NUMERIC, "categorical": CATEGORICAL, **extra}
+def _spec(**extra: Any) -> DriftSpec:
+    return DriftSpec(**{"numeric": NUMERIC, "categorical": CATEGORICAL, **extra})
 
 
 def _both(reference: pd.DataFrame, current: pd.DataFrame, **extra: Any) -> tuple[DriftResult, ...]:
     """The exact decision on the rows, and the decision from the JSON-logged sketch."""
-    exact = measure_drift(reference, current, engine="fast", **_options(**extra))
+    exact = measure_drift(reference, current, _spec(**extra), engine="fast")
     stored = read_payload(json.loads(json.dumps(sketch_payload(reference), default=str)))
     assert stored is not None
-    sketched = measure_drift_from_sketch(
-        stored.columns, stored.n_rows, current, **_options(**extra)
-    )
+    sketched = measure_drift_from_sketch(stored.columns, stored.n_rows, current, _spec(**extra))
     return exact, sketched
 
 
@@ -159,7 +157,7 @@ def test_what_the_sketch_cannot_decide_is_named() -> None:
     assert sketch_gaps(stored, {"n_heavy": "categorical"}, {"n_heavy": None})
     with pytest.raises(DriftInputError, match="cannot decide"):
         measure_drift_from_sketch(
-            stored, 3000, reference, numeric=["n_same"], categorical=[], method="psi"
+            stored, 3000, reference, DriftSpec(numeric=["n_same"], categorical=[], method="psi")
         )
 
 
@@ -169,7 +167,9 @@ def test_a_column_without_values_in_the_reference_is_refused() -> None:
     reference["n_same"] = np.nan
     stored = sketch_frame(reference, column_kinds(reference))
     with pytest.raises(DriftInputError, match="entirely null in the reference"):
-        measure_drift_from_sketch(stored, 500, current, numeric=["n_same"], categorical=[])
+        measure_drift_from_sketch(
+            stored, 500, current, DriftSpec(numeric=["n_same"], categorical=[])
+        )
 
 
 def test_payload_round_trips_and_older_payloads_fall_back() -> None:

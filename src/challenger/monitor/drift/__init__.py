@@ -1,7 +1,8 @@
 """Data, prediction and target drift: one entry point, two engines and a stored sketch, our own result types.
 
 :func:`measure_drift` (``measure.py``) compares a current batch with reference data column
-by column and returns a :class:`DriftResult` (``result.py``). The engines reach the same
+by column, as a :class:`DriftSpec` (``spec.py``) states the columns, tests, thresholds and
+alarm control, and returns a :class:`DriftResult` (``result.py``). The engines reach the same
 verdicts with Evidently 0.7's methods and thresholds (``methods.py``):
 
 * ``fast.py`` computes every column's statistic with vectorised numpy/scipy on all rows;
@@ -19,11 +20,13 @@ from challenger.monitor.drift.measure import (
 )
 from challenger.monitor.drift.methods import FAST_METHODS
 from challenger.monitor.drift.result import ColumnDrift, DriftResult
+from challenger.monitor.drift.spec import DriftSpec
 
 __all__ = [
     "FAST_METHODS",
     "ColumnDrift",
     "DriftResult",
+    "DriftSpec",
     "Engine",
     "drift_report",
     "measure_drift",

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from challenger.errors import DriftInputError
-from challenger.monitor.drift.control import Control, control_alarms
+from challenger.monitor.drift.control import control_alarms
 from challenger.monitor.drift.evidently import evidently_drifts, save_report
 from challenger.monitor.drift.fast import fast_drifts, two_sample_evidence
 from challenger.monitor.drift.inputs import (
@@ -65,6 +65,7 @@ from challenger.monitor.drift.inputs import (
 from challenger.monitor.drift.methods import METHODS, check_method
 from challenger.monitor.drift.result import ColumnDrift, DriftKind, DriftResult
 from challenger.monitor.drift.sketch import ColumnSketch, sketch_drifts, sketch_gaps
+from challenger.monitor.drift.spec import DriftSpec
 from challenger.monitor.kinds import value_kind
 from challenger.store.batches import as_text
 
@@ -79,63 +80,26 @@ Engine = Literal["auto", "fast", "evidently"]
 def measure_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
+    spec: DriftSpec,
     *,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    share_threshold: float = 0.5,
-    method: str | None = None,
-    threshold: float | None = None,
-    per_column_method: Mapping[str, str] | None = None,
-    per_column_threshold: Mapping[str, float] | None = None,
-    prediction: str | None = None,
-    target: str | None = None,
-    prediction_kind: DriftKind = "numeric",
-    target_kind: DriftKind = "categorical",
     engine: Engine = "auto",
     max_rows: int = 50_000,
     seed: int = 0,
     html_path: Path | None = None,
-    control: Control = "holm",
-    alarm_rate: float = 0.05,
-    min_effect: float | None = 0.05,
 ) -> DriftResult:
     """Measure drift of ``current`` against ``reference``.
-
-    Method choice follows Evidently 0.7: without a method, a reference of up to 1,000 rows
-    gets the K-S p-value (numeric) and chi-square or Z-test p-values (categorical); a
-    larger one gets the normed Wasserstein distance (numeric) and the Jensen-Shannon
-    distance (categorical, and numeric columns with at most five values).
 
     Args:
         reference: Reference data, e.g. the champion's training sample.
         current: The batch to compare.
-        numeric: Numeric feature columns.
-        categorical: Categorical feature columns.
-        share_threshold: Share of drifted feature columns from which the dataset counts as
-            drifted.
-        method: Evidently stattest name for all columns (e.g. ``"ks"``, ``"wasserstein"``,
-            ``"psi"``, ``"jensenshannon"``, ``"chisquare"``); None for Evidently's defaults.
-        threshold: Drift threshold for all columns; None for each test's default.
-        per_column_method: Stattest name per column, overriding ``method``.
-        per_column_threshold: Threshold per column, overriding ``threshold``.
-        prediction: A column of model outputs present in both frames; its drift is
-            reported apart from the features and does not count in the share.
-        target: The label column; its drift is reported when both frames hold labels
-            (rows without a label are left out), apart from the features.
-        prediction_kind: ``numeric`` (scores, a regression's values) or ``categorical``
-            (predicted classes).
-        target_kind: ``categorical`` (class labels) or ``numeric`` (a regression target).
+        spec: The columns, tests, thresholds and alarm control (see :class:`DriftSpec`);
+            the prediction and target columns are looked up in both frames.
         engine: ``fast``, ``evidently`` or ``auto`` (see the module docstring).
         max_rows: Rows per side in Evidently's computations (the ``evidently`` engine and
             the HTML report); the ``fast`` engine always uses every row.
         seed: Seed for the sampling.
         html_path: If given, Evidently's HTML report (the data drift preset, plus the
             prediction and target) is saved there.
-        control: How column alarms are decided: ``holm`` (family-wise error),
-            ``bh`` (false discovery rate) or ``none`` (each test's own verdict).
-        alarm_rate: The family-wise error or false discovery rate across feature columns.
-        min_effect: Smallest K-S statistic or total variation distance for a p-value test
-            to alarm; None for no minimum.
 
     Returns:
         The per-column verdicts and alarms, and the dataset verdict.
@@ -145,10 +109,10 @@ def measure_drift(
             declared numeric, declared twice, or a method is unknown, does not apply, or
             is not implemented by the requested engine.
     """
-    columns = _check_columns(numeric, categorical)
-    _check_options(share_threshold, max_rows, per_column_method, per_column_threshold, columns)
+    columns = _checked_columns(spec, max_rows)
     if engine not in ("auto", "fast", "evidently"):
         raise DriftInputError(f"engine is {engine!r}; use auto, fast or evidently.")
+    prediction, target = spec.prediction, spec.target
     for name, role in ((prediction, "prediction"), (target, "target")):
         if name is not None and name in columns:
             raise DriftInputError(
@@ -158,24 +122,13 @@ def measure_drift(
     if prediction is not None and prediction == target:
         raise DriftInputError(f"Column {prediction!r} cannot be both prediction and target.")
 
-    kinds: dict[str, DriftKind] = {name: "numeric" for name in numeric}
-    kinds.update({name: "categorical" for name in categorical})
+    kinds = _feature_kinds(spec)
     for label, frame in (("reference", reference), ("current", current)):
-        check_present(frame, columns, label)
-        for name in numeric:
-            check_numeric(frame, name, label)
-        check_not_empty(frame, columns, label, sampled=False)
-    extras = _extras(reference, current, prediction, target, prediction_kind, target_kind)
+        _check_frame(frame, spec, columns, label)
+    extras = _extras(reference, current, spec)
     kinds.update(extras)
     reference, current, notes = _same_kinds(reference, current, kinds)
-
-    methods = {name: (per_column_method or {}).get(name, method) for name in columns}
-    for extra in extras:
-        methods[extra] = method
-    thresholds = {name: (per_column_threshold or {}).get(name, threshold) for name in methods}
-    for name, chosen in methods.items():
-        if chosen is not None:
-            check_method(chosen, kinds[name], column=name)
+    methods, thresholds = _methods(spec, columns, kinds, extras)
 
     unsupported = sorted({m for m in methods.values() if m is not None and m not in METHODS})
     if engine == "fast" and unsupported:
@@ -201,30 +154,13 @@ def measure_drift(
 
     report_rows: int | None = None
     if html_path is not None:
-        report_rows = save_report(
-            reference,
-            current,
-            kinds,
-            numeric=numeric,
-            categorical=categorical,
-            extras=extras,
-            method=method,
-            threshold=threshold,
-            per_column_method=per_column_method,
-            per_column_threshold=per_column_threshold,
-            share_threshold=share_threshold,
-            max_rows=max_rows,
-            seed=seed,
-            html_path=Path(html_path),
+        report_rows = _save_report(
+            reference, current, kinds, extras, spec, max_rows, seed, Path(html_path)
         )
 
     return _decided(
         drifts,
-        columns,
-        prediction,
-        target,
-        share_threshold,
-        (control, alarm_rate, min_effect),
+        spec,
         n_reference,
         n_current,
         "fast" if use_fast else "evidently",
@@ -237,21 +173,7 @@ def measure_drift_from_sketch(
     reference: Mapping[str, ColumnSketch],
     n_reference: int,
     current: pd.DataFrame,
-    *,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    share_threshold: float = 0.5,
-    method: str | None = None,
-    threshold: float | None = None,
-    per_column_method: Mapping[str, str] | None = None,
-    per_column_threshold: Mapping[str, float] | None = None,
-    prediction: str | None = None,
-    target: str | None = None,
-    prediction_kind: DriftKind = "numeric",
-    target_kind: DriftKind = "categorical",
-    control: Control = "holm",
-    alarm_rate: float = 0.05,
-    min_effect: float | None = 0.05,
+    spec: DriftSpec,
 ) -> DriftResult:
     """:func:`measure_drift` against a stored reference sketch: the reference rows are not read.
 
@@ -263,20 +185,7 @@ def measure_drift_from_sketch(
         reference: Each reference column's sketch (the prediction's under its column name).
         n_reference: The reference's rows.
         current: The batch to compare.
-        numeric: Numeric feature columns.
-        categorical: Categorical feature columns.
-        share_threshold: See :func:`measure_drift`, as every other argument.
-        method: See :func:`measure_drift`.
-        threshold: See :func:`measure_drift`.
-        per_column_method: See :func:`measure_drift`.
-        per_column_threshold: See :func:`measure_drift`.
-        prediction: See :func:`measure_drift`.
-        target: See :func:`measure_drift`.
-        prediction_kind: See :func:`measure_drift`.
-        target_kind: See :func:`measure_drift`.
-        control: See :func:`measure_drift`.
-        alarm_rate: See :func:`measure_drift`.
-        min_effect: See :func:`measure_drift`.
+        spec: As :func:`measure_drift`'s.
 
     Returns:
         The per-column verdicts and alarms, and the dataset verdict (engine ``sketch``).
@@ -285,40 +194,30 @@ def measure_drift_from_sketch(
         DriftInputError: As :func:`measure_drift`, and when the sketch cannot decide a
             column (``sketch_gaps``: the caller should then measure against the rows).
     """
-    columns = _check_columns(numeric, categorical)
-    _check_options(share_threshold, 1, per_column_method, per_column_threshold, columns)
-    kinds: dict[str, DriftKind] = {name: "numeric" for name in numeric}
-    kinds.update({name: "categorical" for name in categorical})
-    check_present(current, columns, "current")
-    for name in numeric:
-        check_numeric(current, name, "current")
-    check_not_empty(current, columns, "current", sampled=False)
+    columns = _checked_columns(spec)
+    kinds = _feature_kinds(spec)
+    _check_frame(current, spec, columns, "current")
     for name in columns:
         if name in reference and reference[name].n == 0:
             raise DriftInputError(
                 f"Column {name!r} is entirely null in the reference data; "
                 "validate the batch before measuring drift or leave the column out."
             )
+    prediction, target = spec.prediction, spec.target
     extras: dict[str, DriftKind] = {}
     if prediction is not None:
         check_present(current, [prediction], "current")
-        if prediction_kind == "numeric":
+        if spec.prediction_kind == "numeric":
             check_numeric(current, prediction, "current")
-        extras[prediction] = prediction_kind
+        extras[prediction] = spec.prediction_kind
     if target is not None and target in current.columns and has_values(current[target]):
         held = reference.get(target)
         if held is not None and held.n > 0:
-            if target_kind == "numeric":
+            if spec.target_kind == "numeric":
                 check_numeric(current, target, "current")
-            extras[target] = target_kind
+            extras[target] = spec.target_kind
     kinds.update(extras)
-    methods = {name: (per_column_method or {}).get(name, method) for name in columns}
-    for extra in extras:
-        methods[extra] = method
-    thresholds = {name: (per_column_threshold or {}).get(name, threshold) for name in methods}
-    for name, chosen in methods.items():
-        if chosen is not None:
-            check_method(chosen, kinds[name], column=name)
+    methods, thresholds = _methods(spec, columns, kinds, extras)
     gaps = sketch_gaps(reference, kinds, methods)
     if gaps:
         raise DriftInputError(
@@ -327,50 +226,39 @@ def measure_drift_from_sketch(
         )
     sketches, current, notes = _same_kinds_sketch(reference, current, kinds)
     drifts = sketch_drifts(sketches, current, kinds, methods, thresholds)
-    return _decided(
-        drifts,
-        columns,
-        prediction,
-        target,
-        share_threshold,
-        (control, alarm_rate, min_effect),
-        n_reference,
-        len(current),
-        "sketch",
-        None,
-        notes,
-    )
+    return _decided(drifts, spec, n_reference, len(current), "sketch", None, notes)
 
 
 def _decided(
     drifts: Mapping[str, ColumnDrift],
-    columns: Sequence[str],
-    prediction: str | None,
-    target: str | None,
-    share_threshold: float,
-    alarm: tuple[Control, float, float | None],
+    spec: DriftSpec,
     n_reference: int,
     n_current: int,
     engine: Literal["fast", "evidently", "sketch"],
     report_rows: int | None,
     notes: tuple[str, ...],
 ) -> DriftResult:
-    """The alarms under the control, and the dataset verdict, from every column's own test."""
-    control, alarm_rate, min_effect = alarm
+    """The alarms under the spec's control, and the dataset verdict, from every column's test.
+
+    ``drifts`` holds every feature column of ``spec``, and the prediction and target when
+    they were compared.
+    """
+    columns = [*spec.numeric, *spec.categorical]
     try:
         features, alarms = control_alarms(
-            [drifts[name] for name in columns], control, alarm_rate, min_effect
+            [drifts[name] for name in columns], spec.control, spec.alarm_rate, spec.min_effect
         )
     except ValueError as exc:
         raise DriftInputError(f"{exc}.") from exc
     n_drifted = sum(bool(d.alarm) for d in features)
     share = n_drifted / len(features)
+    prediction, target = spec.prediction, spec.target
     return DriftResult(
         columns=features,
         n_drifted=n_drifted,
         drift_share=share,
-        share_threshold=share_threshold,
-        dataset_drift=share >= share_threshold,
+        share_threshold=spec.share_threshold,
+        dataset_drift=share >= spec.share_threshold,
         n_reference=n_reference,
         n_current=n_current,
         engine=engine,
@@ -386,53 +274,102 @@ def drift_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     html_path: Path,
+    spec: DriftSpec,
     *,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
-    share_threshold: float = 0.5,
-    method: str | None = None,
-    threshold: float | None = None,
-    per_column_method: Mapping[str, str] | None = None,
-    per_column_threshold: Mapping[str, float] | None = None,
-    prediction: str | None = None,
-    target: str | None = None,
-    prediction_kind: DriftKind = "numeric",
-    target_kind: DriftKind = "categorical",
     max_rows: int = 50_000,
     seed: int = 0,
 ) -> int:
     """Only Evidently's HTML report, as :func:`measure_drift` draws it, apart from the decision.
 
     For a decision taken from a stored sketch (:func:`measure_drift_from_sketch`): the report
-    still needs reference rows (a seeded sample of at most ``max_rows`` per side).
+    still needs reference rows (a seeded sample of at most ``max_rows`` per side). The spec's
+    alarm control (``control``, ``alarm_rate``, ``min_effect``) does not enter the report.
 
     Returns:
         The rows per side the report was drawn on.
     """
-    kinds: dict[str, DriftKind] = {name: "numeric" for name in numeric}
-    kinds.update({name: "categorical" for name in categorical})
-    extras = _extras(reference, current, prediction, target, prediction_kind, target_kind)
+    kinds = _feature_kinds(spec)
+    extras = _extras(reference, current, spec)
     kinds.update(extras)
     reference, current, _ = _same_kinds(reference, current, kinds)
+    return _save_report(reference, current, kinds, extras, spec, max_rows, seed, Path(html_path))
+
+
+def _save_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    kinds: Mapping[str, DriftKind],
+    extras: Mapping[str, DriftKind],
+    spec: DriftSpec,
+    max_rows: int,
+    seed: int,
+    html_path: Path,
+) -> int:
     return save_report(
         reference,
         current,
         kinds,
-        numeric=numeric,
-        categorical=categorical,
+        numeric=spec.numeric,
+        categorical=spec.categorical,
         extras=extras,
-        method=method,
-        threshold=threshold,
-        per_column_method=per_column_method,
-        per_column_threshold=per_column_threshold,
-        share_threshold=share_threshold,
+        method=spec.method,
+        threshold=spec.threshold,
+        per_column_method=spec.per_column_method,
+        per_column_threshold=spec.per_column_threshold,
+        share_threshold=spec.share_threshold,
         max_rows=max_rows,
         seed=seed,
-        html_path=Path(html_path),
+        html_path=html_path,
     )
 
 
 # --- checks ---------------------------------------------------------------------------------
+
+
+def _checked_columns(spec: DriftSpec, max_rows: int | None = None) -> list[str]:
+    """The spec's feature columns, once its columns and options are checked (and ``max_rows``)."""
+    columns = _check_columns(spec.numeric, spec.categorical)
+    _check_options(
+        spec.share_threshold,
+        max_rows,
+        spec.per_column_method,
+        spec.per_column_threshold,
+        columns,
+    )
+    return columns
+
+
+def _feature_kinds(spec: DriftSpec) -> dict[str, DriftKind]:
+    kinds: dict[str, DriftKind] = {name: "numeric" for name in spec.numeric}
+    kinds.update({name: "categorical" for name in spec.categorical})
+    return kinds
+
+
+def _check_frame(frame: pd.DataFrame, spec: DriftSpec, columns: Sequence[str], label: str) -> None:
+    """Every feature column is in ``frame``, the numeric ones hold numbers, none is all null."""
+    check_present(frame, columns, label)
+    for name in spec.numeric:
+        check_numeric(frame, name, label)
+    check_not_empty(frame, columns, label, sampled=False)
+
+
+def _methods(
+    spec: DriftSpec,
+    columns: Sequence[str],
+    kinds: Mapping[str, DriftKind],
+    extras: Mapping[str, DriftKind],
+) -> tuple[dict[str, str | None], dict[str, float | None]]:
+    """Each compared column's method and threshold (the spec's overrides applied), checked."""
+    methods = {name: (spec.per_column_method or {}).get(name, spec.method) for name in columns}
+    for extra in extras:
+        methods[extra] = spec.method
+    thresholds = {
+        name: (spec.per_column_threshold or {}).get(name, spec.threshold) for name in methods
+    }
+    for name, chosen in methods.items():
+        if chosen is not None:
+            check_method(chosen, kinds[name], column=name)
+    return methods, thresholds
 
 
 def _check_columns(numeric: Sequence[str], categorical: Sequence[str]) -> list[str]:
@@ -451,7 +388,7 @@ def _check_columns(numeric: Sequence[str], categorical: Sequence[str]) -> list[s
 
 def _check_options(
     share_threshold: float,
-    max_rows: int,
+    max_rows: int | None,
     per_column_method: Mapping[str, str] | None,
     per_column_threshold: Mapping[str, float] | None,
     columns: Sequence[str],
@@ -460,7 +397,7 @@ def _check_options(
         raise DriftInputError(
             f"share_threshold is {share_threshold}; use a share above 0 and at most 1."
         )
-    if max_rows < 1:
+    if max_rows is not None and max_rows < 1:
         raise DriftInputError(f"max_rows is {max_rows}; use at least 1.")
     for label, mapping in (
         ("per_column_method", per_column_method),
@@ -478,14 +415,11 @@ def _check_options(
 
 
 def _extras(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    prediction: str | None,
-    target: str | None,
-    prediction_kind: DriftKind = "numeric",
-    target_kind: DriftKind = "categorical",
+    reference: pd.DataFrame, current: pd.DataFrame, spec: DriftSpec
 ) -> dict[str, DriftKind]:
     """The prediction and target columns that can be compared, with their kinds."""
+    prediction, target = spec.prediction, spec.target
+    prediction_kind, target_kind = spec.prediction_kind, spec.target_kind
     out: dict[str, DriftKind] = {}
     if prediction is not None:
         for frame, label in ((reference, "reference"), (current, "current")):
