@@ -208,7 +208,7 @@ def new_detector(policy: ConceptTriggerConfig) -> Any:
         k: int(v) if k in _INT_PARAMS else float(v) for k, v in policy.params.items()
     }
     if policy.detector == "adwin":
-        return drift.ADWIN(**params)  # type: ignore[no-untyped-call]
+        return drift.ADWIN(**params)
     if policy.detector == "page_hinkley":
         return drift.PageHinkley(mode="up", **params)
     return drift.binary.DDM(**({"warm_start": DDM_WARM_START} | params))

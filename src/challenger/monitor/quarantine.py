@@ -385,7 +385,7 @@ def _write_data_docs(report: Mapping[str, Any], path: Path) -> bool:
 
         loaded = ExpectationSuiteValidationResultSchema().load(dict(report))
         document = ValidationResultsPageRenderer().render(loaded)
-        html = DefaultJinjaPageView().render(document)  # type: ignore[no-untyped-call]
+        html = DefaultJinjaPageView().render(document)
     except Exception as exc:  # the JSON evidence is the record; the page is a convenience
         logger.warning("Could not render GX data docs for %s: %s", path.parent, exc)
         return False

@@ -174,7 +174,7 @@ class Registry:
             # The run's own artifact repository, asked without a destination: a local store
             # hands back its file (no copy, none of MLflow's progress bars on the terminal).
             repo = get_artifact_repository(self.client.get_run(run_id).info.artifact_uri)
-            local = repo.download_artifacts(record_artifact(version))  # type: ignore[no-untyped-call]
+            local = repo.download_artifacts(record_artifact(version))
             data = json.loads(Path(local).read_text(encoding="utf-8"))
         except (MlflowException, OSError, ValueError):
             return None
