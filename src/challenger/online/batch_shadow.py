@@ -44,7 +44,8 @@ from challenger.online.log import (
     ShadowRow,
     fingerprint_record,
 )
-from challenger.online.log_writer import LogWriter, write_columns
+from challenger.online.log_sql import write_columns
+from challenger.online.log_writer import LogWriter
 from challenger.online.review import store_for
 from challenger.online.serve.models import resolve
 from challenger.problem import model_classes, model_scores

@@ -18,6 +18,12 @@ aside (appended as a JSON line to ``<log>.rejected.jsonl``) and reported to its 
 It also runs the configured side effects (``serving.effects``: JSON lines per written
 record; once-only effects never run for shadow outputs). ``LogWriter.close`` drains the
 queue before it returns, so nothing is lost on a clean shutdown.
+
+This module is the thread and its bookkeeping: the queue, group commits and their retries,
+the outcomes and their waiters, the rejected rows, the side effects and the health. What a
+group's rows become in SQL (each row's ``INSERT``, first-wins labels) is
+``challenger.online.log_sql``, beside the bulk columnar write a batch job uses
+(``write_columns``).
 """
 
 from __future__ import annotations
@@ -31,75 +37,21 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-import orjson
-
 from challenger.config import EffectConfig
-from challenger.online.log import (
-    INSERT_EVENT,
-    AssignmentRow,
-    EventRow,
-    FeedbackRow,
-    LogStore,
-    PredictionRow,
-    Row,
-    ShadowRow,
-    fingerprint_record,
-)
+from challenger.online.log import LogStore, PredictionRow, Row, ShadowRow
+from challenger.online.log_sql import LabelConflict, LabelTally, write_rows
 
 log = logging.getLogger(__name__)
 
-
-def _insert(table: str, row_type: type, column: Mapping[str, str]) -> str:
-    """``INSERT OR REPLACE`` of one row type: its fields in order (``column`` renames some)."""
-    names = [column.get(f.name, f.name) for f in dataclasses.fields(row_type)]
-    marks = ",".join("?" * len(names))
-    return f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({marks})"
-
-
-# A row's parameters are its fields in order; a prediction's record is stored as its fingerprint.
-_INSERT_PREDICTION: Final = _insert("predictions", PredictionRow, {"record": "fingerprint"})
-_INSERT_SHADOW: Final = _insert("shadows", ShadowRow, {})
-_PREDICTION_VALUES = attrgetter(*(f.name for f in dataclasses.fields(PredictionRow)))
-_SHADOW_VALUES = attrgetter(*(f.name for f in dataclasses.fields(ShadowRow)))
-_RECORD = [f.name for f in dataclasses.fields(PredictionRow)].index("record")
-_ATTRIBUTES = [f.name for f in dataclasses.fields(PredictionRow)].index("attributes")
-_INSERT_FEEDBACK: Final = (
-    "INSERT {verb} INTO feedback (request_id, idx, label, value, ts) VALUES (?,?,?,?,?)"
-)
-_COMPLETE_FEEDBACK: Final = (
-    "UPDATE feedback SET label = COALESCE(label, ?), value = COALESCE(value, ?), ts = ? "
-    "WHERE request_id = ? AND idx = ?"
-)
-_INSERT_ASSIGNMENT: Final = (
-    "INSERT OR IGNORE INTO assignments (experiment, user_id, arm, stratum, ts) VALUES (?,?,?,?,?)"
-)
 #: A commit that takes longer than this makes the log unhealthy (a hung disk, a lock).
 STALL_SECONDS: Final = 5.0
 #: The rejected-rows file stops growing beyond this size (rows are still counted).
 MAX_REJECTED_BYTES: Final = 100 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class LabelConflict:
-    """A label that contradicts the one already recorded for the same record (not written).
-
-    Attributes:
-        request_id: The answered request.
-        idx: The record within it.
-        label: The label recorded first (it stays).
-        value: The business value recorded first.
-    """
-
-    request_id: str
-    idx: int
-    label: float | None
-    value: float | None
 
 
 @dataclass(frozen=True)
@@ -137,13 +89,6 @@ class _Submission:
         self.notify = notify
         self.loop = loop
         self.outcome: Outcome | None = None
-
-
-@dataclass
-class _Labels:
-    conflicts: list[LabelConflict] = dataclasses.field(default_factory=list)
-    duplicates: int = 0
-    replaced: int = 0
 
 
 class _Effects:
@@ -191,69 +136,6 @@ class _Effects:
     def close(self) -> None:
         for _, handle in self._files:
             handle.close()
-
-
-def _params(row: Row) -> tuple[str, tuple[Any, ...]]:
-    """The statement and parameters of one row (raises on a value SQLite cannot take)."""
-    if isinstance(row, PredictionRow):
-        values = list(_PREDICTION_VALUES(row))
-        values[_RECORD] = fingerprint_record(row.record)
-        values[_ATTRIBUTES] = orjson.dumps(row.attributes).decode() if row.attributes else None
-        return _INSERT_PREDICTION, tuple(values)
-    if isinstance(row, ShadowRow):
-        return _INSERT_SHADOW, _SHADOW_VALUES(row)
-    if isinstance(row, AssignmentRow):
-        return _INSERT_ASSIGNMENT, (row.experiment, row.user_id, row.arm, row.stratum, row.ts)
-    if isinstance(row, EventRow):
-        return INSERT_EVENT, (row.ts, row.kind, json.dumps(dict(row.detail), default=str))
-    raise TypeError(f"not a prediction-log row: {type(row).__name__}")
-
-
-def _label(conn: sqlite3.Connection, row: FeedbackRow, tally: _Labels) -> None:
-    """Write one label, first-wins: a contradicting label is a conflict unless it overwrites."""
-    params = (row.request_id, row.idx, row.label, row.value, row.ts)
-    if row.overwrite:
-        existed = conn.execute(
-            "SELECT 1 FROM feedback WHERE request_id = ? AND idx = ?", (row.request_id, row.idx)
-        ).fetchone()
-        conn.execute(_INSERT_FEEDBACK.format(verb="OR REPLACE"), params)
-        tally.replaced += existed is not None
-        return
-    if conn.execute(_INSERT_FEEDBACK.format(verb="OR IGNORE"), params).rowcount == 1:
-        return
-    old_label, old_value = conn.execute(
-        "SELECT label, value FROM feedback WHERE request_id = ? AND idx = ?",
-        (row.request_id, row.idx),
-    ).fetchone()
-    clash = (row.label is not None and old_label is not None and row.label != old_label) or (
-        row.value is not None and old_value is not None and row.value != old_value
-    )
-    if clash:
-        tally.conflicts.append(LabelConflict(row.request_id, row.idx, old_label, old_value))
-    elif (row.label is not None and old_label is None) or (
-        row.value is not None and old_value is None
-    ):
-        conn.execute(_COMPLETE_FEEDBACK, (row.label, row.value, row.ts, row.request_id, row.idx))
-    else:
-        tally.duplicates += 1
-
-
-def _apply(conn: sqlite3.Connection, submissions: Sequence[_Submission]) -> list[_Labels]:
-    """Every row of the submissions, in the current transaction; label results per submission."""
-    results: list[_Labels] = []
-    batched: dict[str, list[tuple[Any, ...]]] = {}
-    for sub in submissions:
-        tally = _Labels()
-        for row in sub.rows:
-            if isinstance(row, FeedbackRow):
-                _label(conn, row, tally)
-            else:
-                sql, params = _params(row)
-                batched.setdefault(sql, []).append(params)
-        results.append(tally)
-    for sql, rows in batched.items():
-        conn.executemany(sql, rows)
-    return results
 
 
 class LogWriter:
@@ -487,7 +369,7 @@ class LogWriter:
             if conn is None:
                 conn = self.store.open_connection()
             try:
-                self._finish(subs, self._transaction(conn, subs))
+                self._finish(subs, write_rows(conn, [s.rows for s in subs]))
             except Exception as exc:
                 if len(subs) == 1 or isinstance(exc, sqlite3.OperationalError):
                     # One submission, or the database itself failing (locked, read-only,
@@ -504,7 +386,7 @@ class LogWriter:
                     )
                     for sub in subs:
                         try:
-                            self._finish([sub], self._transaction(conn, [sub]))
+                            self._finish([sub], write_rows(conn, [sub.rows]))
                         except Exception as one:
                             self._reject(sub, f"{type(one).__name__}: {one}")
         except sqlite3.Error as exc:  # cannot even connect: every submission fails
@@ -523,19 +405,7 @@ class LogWriter:
         self._reset(conn)
         return None
 
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection, subs: list[_Submission]) -> list[_Labels]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            labels = _apply(conn, subs)
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return labels
-
-    def _finish(self, subs: list[_Submission], labels: list[_Labels]) -> None:
+    def _finish(self, subs: list[_Submission], labels: list[LabelTally]) -> None:
         """The submissions are committed: count them, run the effects, set the outcomes."""
         for sub, tally in zip(subs, labels, strict=True):
             n = len(sub.rows)
@@ -633,72 +503,3 @@ def _resolve_all(subs: list[_Submission]) -> None:
     for sub in subs:
         if sub.notify is not None and sub.outcome is not None:
             sub.notify(sub.outcome)
-
-
-#: Per row type :func:`write_columns` takes: its statement's verb and table, the fields it is
-#: given (by name) and the columns they are stored in, in the same order.
-_BULK: Final = {
-    PredictionRow: (
-        "INSERT OR REPLACE INTO predictions",
-        [f.name for f in dataclasses.fields(PredictionRow)],
-        [{"record": "fingerprint"}.get(f.name, f.name) for f in dataclasses.fields(PredictionRow)],
-    ),
-    ShadowRow: (
-        "INSERT OR REPLACE INTO shadows",
-        [f.name for f in dataclasses.fields(ShadowRow)],
-        [f.name for f in dataclasses.fields(ShadowRow)],
-    ),
-    FeedbackRow: (  # first label wins
-        "INSERT OR IGNORE INTO feedback",
-        ["request_id", "idx", "label", "value", "ts"],
-        ["request_id", "idx", "label", "value", "ts"],
-    ),
-}
-
-
-def write_columns(log: LogStore, tables: Sequence[tuple[type, Mapping[str, Any]]]) -> None:
-    """Write many rows given column by column, in one transaction on this thread (a batch
-    job's write: no writer thread, no per-row objects).
-
-    Each table is a row type (``PredictionRow``, ``ShadowRow`` or ``FeedbackRow``) with its
-    fields as stored: a sequence with one value per row, or one value for every row.
-    A prediction's ``record`` is its fingerprint and ``attributes`` its JSON text; a
-    feedback row has ``request_id, idx, label, value, ts`` and the first label of a row wins.
-
-    The columns that vary go to SQLite as one JSON array of rows, unpacked by ``json_each``
-    in one ``INSERT ... SELECT`` (the per-row work in C: half the time of ``executemany``'s
-    per-row binding on 100,000 rows); the others are bound once. Values come back as stored
-    by ``executemany`` (floats to the last bit; NaN, which SQLite stores as NULL, as NULL).
-    """
-    conn = log.open_connection()
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for row_type, columns in tables:
-                conn.execute(*_bulk_insert(row_type, columns))
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
-
-
-def _bulk_insert(row_type: type, columns: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-    """One ``INSERT ... SELECT ... FROM json_each(?)`` of a table given by columns."""
-    verb, fields, stored = _BULK[row_type]
-    varying = [k for k in fields if not _scalar(columns[k])]
-    at = {k: i for i, k in enumerate(varying)}
-    exprs = [f"value ->> {at[k]}" if k in at else "?" for k in fields]
-    params = [columns[k] for k in fields if k not in at]
-    rows = orjson.dumps(
-        list(zip(*(list(columns[k]) for k in varying), strict=True)),
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    )
-    sql = f"{verb} ({', '.join(stored)}) SELECT {', '.join(exprs)} FROM json_each(?)"
-    return sql, (*params, rows)
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float)
