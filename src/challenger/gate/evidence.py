@@ -5,14 +5,16 @@ on: the primary metric's paired bounds (BCa bootstrap, or studentized jackknife 
 holdout of fewer than ``gate.small_sample_rows`` units: :mod:`challenger.stats.small`), the
 declared decision-level metrics' bounds, secondary metrics with intervals, cross-checks
 (McNemar mid-p, DeLong), per-slice deltas with Holm-adjusted regression tests, calibration,
-and the operational indicators measured on the models loaded back from the registry.
+and the operational indicators measured on the models loaded back from the registry
+(:class:`Operational`; the latency is timed by ``challenger.gate.latency``). It also holds
+:class:`Check`, the form every check of the gate takes, and the smoke test of a version
+loaded back from the registry.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,12 +24,7 @@ import pandas as pd
 from challenger import metrics
 from challenger.config import SliceConfig
 from challenger.errors import StatisticsInputError
-from challenger.problem import (
-    model_scores,
-    predict_method,
-    predicted_labels,
-    valid_scores,
-)
+from challenger.problem import model_scores, predicted_labels, valid_scores
 from challenger.stats import (
     SMALL_SAMPLE_UNITS,
     PairedBootstrap,
@@ -75,7 +72,21 @@ class Operational:
 
 @dataclass(frozen=True)
 class SliceResult:
-    """The primary metric's paired delta within one slice of the holdout."""
+    """The primary metric's paired delta within one slice of the holdout.
+
+    Attributes:
+        column: The slice column (``gate.slices``).
+        value: The slice's value in it, as text.
+        n_rows: Holdout rows in the slice.
+        margin: The largest tolerated drop of the primary metric in the slice.
+        delta: The oriented Δ on the slice (positive = challenger better); None if skipped.
+        lower: Its one-sided lower bound (oriented).
+        upper: Its one-sided upper bound (oriented).
+        p_regression: H0: delta >= -margin; small p = confident regression.
+        p_adjusted: ``p_regression`` Holm-adjusted across the judged slices.
+        regressed: Holm rejects H0 on this slice: it regressed beyond its margin.
+        skipped: Why the slice was reported but not judged.
+    """
 
     column: str
     value: str
@@ -84,10 +95,10 @@ class SliceResult:
     delta: float | None = None
     lower: float | None = None
     upper: float | None = None
-    p_regression: float | None = None  # H0: delta >= -margin; small p = confident regression
-    p_adjusted: float | None = None  # Holm across judged slices
+    p_regression: float | None = None
+    p_adjusted: float | None = None
     regressed: bool = False
-    skipped: str | None = None  # why the slice was reported but not judged
+    skipped: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -139,7 +150,7 @@ class Evidence:
         }
 
 
-# ---- predictions and the smoke test ----------------------------------------------------------
+# ---- the smoke test --------------------------------------------------------------------------
 
 
 def smoke_test(
@@ -198,70 +209,6 @@ def smoke_test(
     )
 
 
-#: Rounds the single-row timings are split into; the p99 is the lowest round's.
-LATENCY_ROUNDS = 3
-
-
-def measure_latency(
-    model: Any,
-    X: pd.DataFrame,
-    repeats: int,
-    batch_rows: int = 1000,
-    task: str = "binary",
-    threads: int | None = 1,
-) -> Operational:
-    """Time single-row and batch predictions of a loaded model.
-
-    Single-row latency is what an online request pays: ``repeats`` predictions of one row
-    each (cycling through the holdout), in :data:`LATENCY_ROUNDS` rounds, summarised by the
-    median of all and by the lowest of the rounds' p99s. Other work on the machine only ever
-    adds time, so a burst of it (another process, a collection in this one) that lands in one
-    round no longer decides a latency guardrail (seen: a 223 ms p99 against the champion's
-    4 ms, a burst of stalled calls among 200, rejected a model during a loaded test run).
-    The batch figure is the best of three predictions of up to ``batch_rows`` rows, per
-    1,000 rows.
-
-    Predictions run with ``threads`` OpenMP/BLAS threads (``serving.model_threads``, as the
-    serving app runs them; None: the libraries' default). Unlimited, a model such as
-    HistGradientBoosting spins a thread per core on every one-row call, and its p99 then
-    measures whatever else the machine is doing (seen: 10-20x the single-thread p99).
-    """
-    from threadpoolctl import threadpool_limits
-
-    if len(X) == 0:
-        return Operational()
-    if threads is None:
-        return _time_predictions(model, X, repeats, batch_rows, task)
-    with threadpool_limits(limits=threads):
-        return _time_predictions(model, X, repeats, batch_rows, task)
-
-
-def _time_predictions(
-    model: Any, X: pd.DataFrame, repeats: int, batch_rows: int, task: str
-) -> Operational:
-    n = len(X)
-    predict = getattr(model, predict_method(task))
-    predict(X.iloc[:1])  # warm caches and lazy imports
-    single = np.empty(repeats)
-    for i in range(repeats):
-        row = X.iloc[[i % n]]
-        t0 = time.perf_counter()
-        predict(row)
-        single[i] = (time.perf_counter() - t0) * 1000.0
-    rounds = np.array_split(single, min(LATENCY_ROUNDS, repeats))
-    batch = X.iloc[: min(n, batch_rows)]
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        predict(batch)
-        best = min(best, time.perf_counter() - t0)
-    return Operational(
-        latency_p50_ms=float(np.percentile(single, 50)),
-        latency_p99_ms=min(float(np.percentile(r, 99)) for r in rounds),
-        batch_ms_per_1k_rows=best * 1000.0 * 1000.0 / len(batch),
-    )
-
-
 # ---- resampling units ------------------------------------------------------------------------
 
 
@@ -302,42 +249,25 @@ def resampling_groups(
 def _secondary(
     y: np.ndarray,
     challenger: np.ndarray,
-    champion: np.ndarray | None,
-    confidence: float,
-    n_resamples: int,
-    seed: int,
-    groups: np.ndarray | None,
     task: str,
-    computed: Mapping[str, PairedBootstrap] | None = None,
-    small_sample_units: int = SMALL_SAMPLE_UNITS,
+    champion: np.ndarray | None = None,
+    bootstrap: Callable[[str], PairedBootstrap] | None = None,
 ) -> dict[str, dict[str, float | None]]:
-    """Each secondary metric of the task with its oriented Δ and bounds (None where undefined)."""
+    """Each secondary metric of the task with its oriented Δ and bounds (None where undefined).
+
+    Without a champion, the challenger's values only; with one, ``bootstrap`` gives a
+    metric's paired bounds.
+    """
     out: dict[str, dict[str, float | None]] = {}
-    done = dict(computed or {})
     for m in metrics.secondary_metrics(task):
         try:
             row: dict[str, float | None] = {"challenger": metric_value(m, y, challenger)}
         except StatisticsInputError:
             continue  # undefined on this holdout (e.g. a class missing): not reported
-        if champion is not None:
+        if champion is not None and bootstrap is not None:
             row["champion"] = metric_value(m, y, champion)  # defined where the challenger's is
-            if m in done:  # already bootstrapped (primary or decision metric): reuse it
-                b = done[m]
-                row |= {"delta": b.delta, "lower": b.lower, "upper": b.upper}
-                out[m] = row
-                continue
             try:
-                b = paired_bootstrap(
-                    m,
-                    y,
-                    champion,
-                    challenger,
-                    confidence=confidence,
-                    n_resamples=max(200, n_resamples // 2),
-                    seed=seed,
-                    groups=groups,
-                    small_sample_units=small_sample_units,
-                )
+                b = bootstrap(m)
                 row |= {"delta": b.delta, "lower": b.lower, "upper": b.upper}
             except StatisticsInputError:
                 row |= {"delta": None, "lower": None, "upper": None}
@@ -543,10 +473,7 @@ def gather_evidence(
     calibration = _calibration(y, challenger_scores, "challenger", task)
     ops = dict(operational or {})
     if champion_scores is None:
-        secondary = _secondary(
-            y, challenger_scores, None, confidence, n_resamples, seed, groups, task,
-            small_sample_units=small_sample_units,
-        )  # fmt: skip
+        secondary = _secondary(y, challenger_scores, task)
         return Evidence(
             primary_metric,
             higher,
@@ -566,14 +493,14 @@ def gather_evidence(
         )
     champ_value = metric_value(primary_metric, y, champion_scores)
 
-    def compare(metric: str) -> PairedBootstrap:
+    def compare(metric: str, resamples: int = n_resamples) -> PairedBootstrap:
         return paired_bootstrap(
             metric,
             y,
             champion_scores,
             challenger_scores,
             confidence=confidence,
-            n_resamples=n_resamples,
+            n_resamples=resamples,
             seed=seed,
             groups=groups,
             small_sample_units=small_sample_units,
@@ -581,10 +508,14 @@ def gather_evidence(
 
     boot = compare(primary_metric)
     decision = {m: compare(m) for m in decision_metrics if m != primary_metric}
-    secondary = _secondary(
-        y, challenger_scores, champion_scores, confidence, n_resamples, seed, groups, task,
-        {primary_metric: boot, **decision}, small_sample_units,
-    )  # fmt: skip
+    done = {primary_metric: boot, **decision}
+
+    def secondary_bounds(metric: str) -> PairedBootstrap:
+        # Bootstrapped already (the primary or a decision metric): the same bounds; otherwise
+        # half the resamples (at least 200) for a metric that only informs.
+        return done[metric] if metric in done else compare(metric, max(200, n_resamples // 2))
+
+    secondary = _secondary(y, challenger_scores, task, champion_scores, secondary_bounds)
     cross = cross_checks(y, champion_scores, challenger_scores, task)
     calibration |= _calibration(y, champion_scores, "champion", task)
     slice_results = (

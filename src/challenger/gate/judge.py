@@ -24,10 +24,10 @@ from challenger.gate.evidence import (
     Evidence,
     Operational,
     gather_evidence,
-    measure_latency,
     resampling_groups,
     smoke_test,
 )
+from challenger.gate.latency import measure_latency
 from challenger.problem import encode_target, model_scores, shared_classes
 from challenger.store.registry import Registry, VersionInfo
 from challenger.train.window import HoldoutDraw, row_hashes, seen_in

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from challenger.gate.evidence import LATENCY_ROUNDS, measure_latency
+from challenger.gate.latency import LATENCY_ROUNDS, measure_latency
 
 
 class _Model:
