@@ -21,9 +21,12 @@ studentized jackknife t bounds of :mod:`challenger.stats.small` below
 ``gate.small_sample_rows``). ``gate.min_holdout_rows`` holds back only a PROMOTE: a
 REJECT whose upper bound is below the threshold stands on any holdout.
 
-Δ is printed as challenger − champion in the metric's units, with its direction said in
-words ("Δ rmse −23.5 (challenger better)"); internally it stays oriented (positive = the
-challenger is better), as :mod:`challenger.stats` computes it.
+Around the decision: the guardrails it also weighs (budgets, slices, calibration) are
+``challenger.gate.guardrails``; how a Δ is said (challenger − champion in the metric's
+units, "Δ rmse −23.5 (challenger better)", while it stays oriented inside: positive = the
+challenger is better) is ``challenger.gate.describe``. What stays here: the outcome and the
+decision types, the statistical check with its routes and power calculation, ``decide``, and
+what the promotion step may do to a decision afterwards.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from challenger import metrics
 from challenger.config import GateConfig
+from challenger.gate.describe import describe_bounds, describe_delta, required
 from challenger.gate.evidence import Check, Evidence
+from challenger.gate.guardrails import budget_checks, calibration_check, slice_checks
 from challenger.stats import PairedBootstrap, holm, rows_needed
 
 
@@ -76,64 +80,16 @@ class GateDecision:
         }
 
 
-def _fmt(x: float) -> str:
-    return f"{x:+.4f}"
-
-
 def threshold(policy: GateConfig) -> float:
     """The value the oriented lower bound of Δ must clear: ``min_improvement`` or ``-margin``."""
     return policy.min_improvement if policy.rule == "superiority" else -policy.margin
 
 
-# ---- Δ as a person reads it: challenger − champion, in the metric's units ---------------------
-
-
-def natural(metric: str, oriented: float) -> float:
-    """An oriented Δ (positive = challenger better) as challenger − champion in ``metric``'s units."""
-    return metrics.sign(metric) * oriented
-
-
-def natural_bounds(metric: str, lower: float, upper: float) -> tuple[float, float]:
-    """Oriented bounds as bounds of challenger − champion (they swap for a loss)."""
-    a, b = natural(metric, lower), natural(metric, upper)
-    return (a, b) if a <= b else (b, a)
-
-
-def direction(oriented: float) -> str:
-    """The oriented Δ in words."""
-    if oriented > 0:
-        return "challenger better"
-    if oriented < 0:
-        return "challenger worse"
-    return "no difference"
-
-
-def describe_delta(metric: str, oriented: float) -> str:
-    """``Δ rmse −23.4800 (challenger better)``: challenger − champion, and what it means."""
-    return f"Δ {metric} {_fmt(natural(metric, oriented))} ({direction(oriented)})"
-
-
-def describe_bounds(bs: PairedBootstrap) -> str:
-    """The bounds of challenger − champion, their level and the method behind them."""
-    lo, hi = natural_bounds(bs.metric, bs.lower, bs.upper)
-    unit = "groups" if bs.n_groups is not None else "rows"
-    return (
-        f"challenger − champion, one-sided {bs.confidence:.0%} bounds [{_fmt(lo)}, {_fmt(hi)}] "
-        f"({bs.method}, {bs.n_units} {unit})"
-    )
-
-
-def required(metric: str, oriented_threshold: float) -> str:
-    """What a bound must clear, said as challenger − champion: ``Δ > +0.002`` or ``Δ < -0.05``."""
-    cmp = ">" if metrics.info(metric).higher_is_better else "<"
-    return f"Δ {cmp} {_fmt(natural(metric, oriented_threshold))}"
+# ---- the statistics --------------------------------------------------------------------------
 
 
 def _shown(bs: PairedBootstrap) -> str:
     return f"{describe_delta(bs.metric, bs.delta)}; {describe_bounds(bs)}"
-
-
-# ---- the statistics --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -315,162 +271,7 @@ def statistical_check(
     return Outcome.INCONCLUSIVE, checks, needed
 
 
-_BUDGETS = (
-    ("latency_p50_ms", "latency_p50", "ms", "single-row p50 latency"),
-    ("latency_p99_ms", "latency_p99", "ms", "single-row p99 latency"),
-    ("model_size_mb", "model_size", "MB", "model size"),
-    ("training_seconds", "training_seconds", "s", "training time"),
-    ("peak_memory_mb", "peak_memory", "MB", "peak training memory"),
-)
-
-
-def budget_checks(evidence: Evidence, policy: GateConfig) -> list[Check]:
-    """Absolute and champion-relative operational budgets (only those configured).
-
-    A relative budget applies only where the challenger's value is above its absolute floor
-    (``gate.relative_budgets.floors``): a ratio on a negligible cost is not a cost.
-    """
-    chal = evidence.operational.get("challenger")
-    champ = evidence.operational.get("champion")
-    checks: list[Check] = []
-    if chal is None:
-        return checks
-    floors = policy.relative_budgets.floors
-    for attr, rel_attr, unit, label in _BUDGETS:
-        value = getattr(chal, attr)
-        limit = getattr(policy.budgets, attr)
-        if limit is not None:
-            if value is None:
-                checks.append(
-                    Check(
-                        f"budget_{attr}",
-                        False,
-                        "not measured",
-                        f"<= {limit:g} {unit}",
-                        f"{label} has a budget of {limit:g} {unit} but was not measured",
-                    )
-                )
-            else:
-                ok = value <= limit
-                checks.append(
-                    Check(
-                        f"budget_{attr}",
-                        ok,
-                        f"{value:.3g} {unit}",
-                        f"<= {limit:g} {unit}",
-                        f"challenger {label} {value:.3g} {unit} {'within' if ok else 'exceeds'} the budget {limit:g} {unit}",
-                    )
-                )
-        ratio_limit = getattr(policy.relative_budgets, rel_attr)
-        base = getattr(champ, attr) if champ is not None else None
-        if ratio_limit is not None and value is not None and base:
-            ratio = value / base
-            floor = getattr(floors, attr)
-            above = f" above {floor:g} {unit}" if floor is not None else ""
-            seen = f"challenger {label} is {ratio:.2f}x the champion's ({value:.3g} vs {base:.3g} {unit})"
-            if floor is not None and value <= floor:
-                ok, why = (
-                    True,
-                    (
-                        f"{seen}, but {value:.3g} {unit} is at or below the floor {floor:g} {unit} "
-                        f"(gate.relative_budgets.floors.{attr}), where the relative budget does not apply"
-                    ),
-                )
-            else:
-                ok = ratio <= ratio_limit
-                why = f"{seen}; budget {ratio_limit:g}x{above}"
-            checks.append(
-                Check(
-                    f"relative_{rel_attr}",
-                    ok,
-                    f"{ratio:.2f}x ({value:.3g} {unit})",
-                    f"<= {ratio_limit:g}x champion{above}",
-                    why,
-                )
-            )
-    return checks
-
-
-def slice_checks(evidence: Evidence) -> list[Check]:
-    """One check per judged slice: no confident regression beyond its margin (Holm)."""
-    checks = []
-    metric = evidence.primary_metric
-    for s in evidence.slices:
-        if s.skipped is not None or s.delta is None:
-            continue
-        shown = describe_delta(metric, s.delta)
-        checks.append(
-            Check(
-                f"slice {s.column}={s.value}",
-                not s.regressed,
-                f"{shown} (n={s.n_rows}, Holm p={s.p_adjusted:.3g})",
-                f"not worse than {required(metric, -s.margin)}",
-                f"slice {s.column}={s.value}: {shown} on {s.n_rows} rows "
-                + ("regressed beyond" if s.regressed else "no confident regression beyond")
-                + f" the margin {s.margin:g} (Holm-adjusted p={s.p_adjusted:.3g})",
-            )
-        )
-    return checks
-
-
-def calibration_check(evidence: Evidence, policy: GateConfig) -> list[Check]:
-    """The challenger's calibration may not be confidently worse than the champion's beyond a margin.
-
-    ``calibration.metric: brier`` — and ECE on a holdout of fewer than ``calibration.min_rows``
-    rows, where binned ECE measures its own noise more than calibration — is judged on the
-    paired bounds of the Brier score: it fails only if even the most favourable bound of the
-    increase exceeds ``max_increase``.
-    """
-    cfg = policy.calibration
-    if cfg.max_increase is None or evidence.champion_version is None:
-        return []
-    small = cfg.metric == "ece" and evidence.n_rows < cfg.min_rows
-    if cfg.metric == "brier" or small:
-        row = evidence.secondary.get("brier", {})
-        lower = row.get("lower")  # oriented: positive = challenger better (lower loss)
-        if lower is None:
-            return []
-        # Worse calibration beyond the margin with confidence: the upper bound of the
-        # oriented improvement is below -max_increase.
-        upper = row.get("upper")
-        assert upper is not None
-        ok = upper >= -cfg.max_increase
-        increase = natural("brier", upper)  # challenger − champion: the smallest plausible increase
-        instead = (
-            f" (ECE needs calibration.min_rows {cfg.min_rows} holdout rows, this one has "
-            f"{evidence.n_rows}: judged on the Brier score's bounds instead)"
-            if small
-            else ""
-        )
-        return [
-            Check(
-                "calibration_brier",
-                ok,
-                f"Δ brier lower bound {increase:+.4f}",
-                f"<= +{cfg.max_increase:g}",
-                "Brier score (challenger − champion) "
-                + ("not confidently worse" if ok else "confidently worse")
-                + f" than the champion's beyond {cfg.max_increase:g}"
-                + instead,
-            )
-        ]
-    chal = evidence.calibration.get("ece_challenger")
-    champ = evidence.calibration.get("ece_champion")
-    if chal is None or champ is None:
-        return []
-    increase = chal - champ
-    ok = increase <= cfg.max_increase
-    return [
-        Check(
-            "calibration_ece",
-            ok,
-            f"{chal:.4f} vs champion {champ:.4f}",
-            f"increase <= {cfg.max_increase:g}",
-            f"expected calibration error {chal:.4f} vs the champion's {champ:.4f}: "
-            + ("within" if ok else "beyond")
-            + f" the tolerated increase {cfg.max_increase:g}",
-        )
-    ]
+# ---- the decision ----------------------------------------------------------------------------
 
 
 def decide(evidence: Evidence, hard_checks: tuple[Check, ...], policy: GateConfig) -> GateDecision:

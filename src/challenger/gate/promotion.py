@@ -31,10 +31,10 @@ from challenger.gate.decide import (
     GateDecision,
     already_champion,
     forced,
-    natural,
     refused,
     rejudged,
 )
+from challenger.gate.describe import natural
 from challenger.gate.evidence import Check
 from challenger.gate.judge import JudgeSettings, Provenance, Verdict, judge
 from challenger.store.record import VersionRecord

@@ -16,7 +16,8 @@ from typing import Any
 
 from challenger.config import GateConfig
 from challenger.gate import report
-from challenger.gate.decide import GateDecision, direction, natural, natural_bounds, threshold
+from challenger.gate.decide import GateDecision, threshold
+from challenger.gate.describe import direction, natural, natural_bounds
 from challenger.gate.evidence import Evidence
 from challenger.gate.judge import Verdict
 from challenger.store.record import TAG, Delta, VersionRecord

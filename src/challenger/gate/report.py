@@ -11,13 +11,8 @@ from typing import Any
 import numpy as np
 
 from challenger.artifact import Artifact
-from challenger.gate.decide import (
-    GateDecision,
-    describe_bounds,
-    describe_delta,
-    natural,
-    natural_bounds,
-)
+from challenger.gate.decide import GateDecision
+from challenger.gate.describe import describe_bounds, describe_delta, natural, natural_bounds
 from challenger.gate.evidence import Check, Evidence
 from challenger.train.leakage import Finding
 from challenger.train.selection import CVResult, KSensitivity
