@@ -121,6 +121,29 @@ def _cell(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+@dataclass(frozen=True)
+class CardInputs:
+    """What every model card starts from, however the version came to be judged.
+
+    Attributes:
+        model_name: The registered model.
+        version: The version the card is for.
+        trigger: What started the judgement (a retrain's trigger, ``manual``, ...).
+        trigger_reasons: Why, in words (the card joins them after the trigger).
+        evidence: The comparison on the holdout.
+        decision: The gate's decision.
+        fingerprint: The training data's fingerprint.
+    """
+
+    model_name: str
+    version: int
+    trigger: str
+    trigger_reasons: Sequence[str]
+    evidence: Evidence
+    decision: GateDecision
+    fingerprint: str
+
+
 def retrain_card(
     *,
     model_name: str,
@@ -139,18 +162,10 @@ def retrain_card(
 ) -> str:
     """The model card of a freshly trained version: the card, the training section, the CV test."""
     metric = evidence.primary_metric
-    card = model_card(
-        model_name=model_name,
-        version=version,
-        cv=best,
-        all_cv=all_cv,
-        trigger=trigger,
-        trigger_reasons=trigger_reasons,
-        evidence=evidence,
-        decision=decision,
-        fingerprint=fingerprint,
-        n_train=n_train,
+    inputs = CardInputs(
+        model_name, version, trigger, trigger_reasons, evidence, decision, fingerprint
     )
+    card = model_card(inputs, cv=best, all_cv=all_cv, n_train=n_train)
     card += training_section(metric, k_sensitivity, warnings, best)
     if cv_test is not None:
         card += (
@@ -172,17 +187,9 @@ def promotion_card(
     earlier: str,
 ) -> str:
     """The model card of an existing version judged again (``challenger promote``)."""
+    reasons = [reason] if reason else []
     card = model_card(
-        model_name=model_name,
-        version=version,
-        cv=None,
-        all_cv=(),
-        trigger=trigger,
-        trigger_reasons=[reason] if reason else [],
-        evidence=evidence,
-        decision=decision,
-        fingerprint=fingerprint,
-        n_train=0,
+        CardInputs(model_name, version, trigger, reasons, evidence, decision, fingerprint)
     )
     if earlier:
         card += "\n\n---\n**Earlier record of this version:**\n\n" + earlier[:1500]
@@ -190,26 +197,22 @@ def promotion_card(
 
 
 def model_card(
-    *,
-    model_name: str,
-    version: int,
-    cv: CVResult | None,
-    all_cv: tuple[CVResult, ...],
-    trigger: str,
-    trigger_reasons: tuple[str, ...] | list[str],
-    evidence: Evidence,
-    decision: GateDecision,
-    fingerprint: str,
-    n_train: int,
+    inputs: CardInputs,
+    cv: CVResult | None = None,
+    all_cv: tuple[CVResult, ...] = (),
+    n_train: int = 0,
 ) -> str:
     """A short markdown model card: what this version is and how it compared.
 
-    ``cv=None`` (a manual promotion of an existing version) leaves out the training part.
+    ``cv=None`` (a manual promotion of an existing version) leaves out the training part:
+    the model, its training data (``n_train`` rows) and the candidates' CV results
+    (``all_cv``).
     """
+    evidence, decision = inputs.evidence, inputs.decision
     m = evidence.primary_metric
     # One paragraph per line: MLflow's markdown joins lines that a single newline separates.
     lines = [
-        f"## {model_name} v{version}: {decision.outcome.value}",
+        f"## {inputs.model_name} v{inputs.version}: {decision.outcome.value}",
         "",
         f"**Decision:** {decision.outcome.value} → {decision.action.replace('_', ' ')} ({decision.mode} gate, {decision.rule}).",
         "",
@@ -218,14 +221,15 @@ def model_card(
         f"**Task:** {evidence.task}; primary metric `{m}` "
         f"({'higher' if evidence.higher_is_better else 'lower'} is better).",
         "",
-        f"**Trigger:** {trigger}" + (f" — {'; '.join(trigger_reasons)}" if trigger_reasons else ""),
+        f"**Trigger:** {inputs.trigger}"
+        + (f" — {'; '.join(inputs.trigger_reasons)}" if inputs.trigger_reasons else ""),
     ]
     if cv is not None:
         lines += [
             "",
             f"**Model:** `{cv.estimator}` (candidate `{cv.candidate}`), params `{cv.params}`",
             "",
-            f"**Training data:** {n_train} rows, fingerprint `{fingerprint}`; "
+            f"**Training data:** {n_train} rows, fingerprint `{inputs.fingerprint}`; "
             f"CV {cv.strategy} k={cv.n_splits}: {m} {cv.mean(m):.4f} ± {cv.std(m):.4f}",
             "",
             "| candidate | CV " + m + " (mean ± sd) |",
