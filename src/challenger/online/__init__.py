@@ -1,7 +1,8 @@
 """Online comparison: the champion and a challenger on live traffic.
 
 ``serve/`` (the request path: the FastAPI app, routing, models, flags, the shadow worker),
-``log`` and ``log_writer`` (the SQLite prediction log and its background writer),
+``log``, ``log_writer`` and ``log_sql`` (the SQLite prediction log, its background writer
+and the SQL both write with),
 ``rollout`` (the A/B or canary state and its transitions), ``decision`` (what a judge
 decides), ``judges/`` (shadow, A/B, canary) and ``review`` (from the log to a decision
 carried out and recorded; the online-analysis flow sequences it), ``act`` (carrying it out),
