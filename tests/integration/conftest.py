@@ -29,6 +29,9 @@ SMALL = {
         ],
     },
     "gate": {"n_resamples": 1000, **GATE_TIMING},
+    # Evidently's HTML report costs about a second and a half of every monitored batch and no
+    # decision reads it; the tests of the report turn it on (test_monitor_sketch, the e2e run).
+    "drift": {"report": False},
 }
 
 

@@ -49,6 +49,12 @@ def own_store() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
+def project(make_project: Callable[..., Path]) -> Path:
+    """The small configuration with Evidently's report on: this module checks it is drawn."""
+    return make_project("sketch", {"drift": {"report": True}})
+
+
+@pytest.fixture(scope="module")
 def champion(own_store: None, project: Path) -> Path:
     """The project with a first champion, registered (with its sketch) by a retrain."""
     from flows.monitor import monitor_flow

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +14,7 @@ from rich.table import Table
 from challenger import run_contract
 
 if TYPE_CHECKING:
-    from challenger.results import Judged
+    from challenger.results import Judged, PromotionResult, RetrainResult
 
 app = typer.Typer(
     name="challenger",
@@ -80,6 +80,13 @@ def preflight(config: Path | None, training_data: Path | None = None) -> None:
 
         check_file_columns(settings, training_data, "training")
     check_store(settings.tracking_uri, create=may_create(settings))
+
+
+def judged_output(result: RetrainResult | PromotionResult, as_json: bool) -> dict[str, Any]:
+    """A judged step's ``--json`` document; without ``--json`` its decision panel is printed."""
+    if not as_json:
+        decision_panel(result, Console())
+    return result.to_dict()
 
 
 def decision_panel(result: Judged, console: Console) -> None:

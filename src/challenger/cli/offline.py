@@ -21,6 +21,7 @@ from challenger.cli.base import (
     config_arg,
     decision_panel,
     err,
+    judged_output,
     preflight,
 )
 
@@ -276,9 +277,7 @@ def retrain(
             candidates=list(candidate or []) or None,
             config=config_arg(config),
         )
-        if not as_json:
-            decision_panel(result, Console())
-        return result.to_dict()
+        return judged_output(result, as_json)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
@@ -371,9 +370,7 @@ def promote(
             data=str(data.resolve()) if data else None,
             config=config_arg(config),
         )
-        if not as_json:
-            decision_panel(result, Console())
-        return result.to_dict()
+        return judged_output(result, as_json)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
