@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from challenger.errors import DriftInputError
 from challenger.monitor.drift.inputs import check_not_empty, has_values, sample, select
 from challenger.monitor.drift.methods import METHODS, resolve_stattest
 from challenger.monitor.drift.result import ColumnDrift, DriftKind
+from challenger.monitor.drift.spec import DriftSpec
 
 if TYPE_CHECKING:
     from evidently.core.container import MetricOrContainer
@@ -80,15 +81,9 @@ def save_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     kinds: Mapping[str, DriftKind],
-    *,
-    numeric: Sequence[str],
-    categorical: Sequence[str],
     extras: Mapping[str, DriftKind],
-    method: str | None,
-    threshold: float | None,
-    per_column_method: Mapping[str, str] | None,
-    per_column_threshold: Mapping[str, float] | None,
-    share_threshold: float,
+    spec: DriftSpec,
+    *,
     max_rows: int,
     seed: int,
     html_path: Path,
@@ -99,7 +94,9 @@ def save_report(
 
     ref = sample(select(reference, list(kinds), "reference"), max_rows, seed)
     cur = sample(select(current, list(kinds), "current"), max_rows, seed)
-    features = [*numeric, *categorical]
+    features = [*spec.numeric, *spec.categorical]
+    method, threshold = spec.method, spec.threshold
+    per_column_method, per_column_threshold = spec.per_column_method, spec.per_column_threshold
     for frame, original, label in ((ref, reference, "reference"), (cur, current, "current")):
         check_not_empty(frame, features, label, sampled=len(frame) < len(original))
     # The preset adds the dataset-level drift table people expect; prediction and target
@@ -107,7 +104,7 @@ def save_report(
     metrics: list[MetricOrContainer] = [
         DataDriftPreset(
             columns=features,
-            drift_share=share_threshold,
+            drift_share=spec.share_threshold,
             method=method,
             threshold=threshold,
             per_column_method=dict(per_column_method) if per_column_method else None,

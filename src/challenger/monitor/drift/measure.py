@@ -154,8 +154,15 @@ def measure_drift(
 
     report_rows: int | None = None
     if html_path is not None:
-        report_rows = _save_report(
-            reference, current, kinds, extras, spec, max_rows, seed, Path(html_path)
+        report_rows = save_report(
+            reference,
+            current,
+            kinds,
+            extras,
+            spec,
+            max_rows=max_rows,
+            seed=seed,
+            html_path=Path(html_path),
         )
 
     return _decided(
@@ -292,34 +299,15 @@ def drift_report(
     extras = _extras(reference, current, spec)
     kinds.update(extras)
     reference, current, _ = _same_kinds(reference, current, kinds)
-    return _save_report(reference, current, kinds, extras, spec, max_rows, seed, Path(html_path))
-
-
-def _save_report(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    kinds: Mapping[str, DriftKind],
-    extras: Mapping[str, DriftKind],
-    spec: DriftSpec,
-    max_rows: int,
-    seed: int,
-    html_path: Path,
-) -> int:
     return save_report(
         reference,
         current,
         kinds,
-        numeric=spec.numeric,
-        categorical=spec.categorical,
-        extras=extras,
-        method=spec.method,
-        threshold=spec.threshold,
-        per_column_method=spec.per_column_method,
-        per_column_threshold=spec.per_column_threshold,
-        share_threshold=spec.share_threshold,
+        extras,
+        spec,
         max_rows=max_rows,
         seed=seed,
-        html_path=html_path,
+        html_path=Path(html_path),
     )
 
 
