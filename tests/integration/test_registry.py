@@ -154,6 +154,21 @@ def test_the_champion_history_is_one_readable_line_per_move(tmp_path: Path) -> N
     assert snapshot is not None and snapshot["history"] == registry.history()
 
 
+def test_aliases_name_every_alias_in_one_read_and_follow_each_move(tmp_path: Path) -> None:
+    registry, tracking = _stores(tmp_path)
+    assert registry.aliases() == {}  # no registered model yet
+    with tracking.start_run("log") as run_id:
+        one, two = (registry.register(_MODEL, run_id, {}, "x").version for _ in range(2))
+    assert registry.aliases() == {}
+    registry.promote(one, None)
+    registry.mark_challenger(two)
+    assert registry.aliases() == {"champion": one, "challenger": two}
+    registry.promote(two, one)
+    moved = registry.aliases()
+    assert moved["champion"] == two and moved["previous-champion"] == one
+    assert moved == {a: registry.alias(a).version for a in moved}  # type: ignore[union-attr]
+
+
 def _update_in_rounds(
     uri: str, version: int, field_name: str, rounds: int, go: Any, done: Any
 ) -> None:

@@ -355,13 +355,19 @@ class ModelSet:
         return self.challenger.version if self.challenger else None
 
 
-def resolve(registry: Registry, ref: str) -> int | None:
-    """A configured model reference (alias or version number) → version, or None."""
+def resolve(registry: Registry, ref: str, aliases: Mapping[str, int] | None = None) -> int | None:
+    """A configured model reference (alias or version number) → version, or None.
+
+    ``aliases`` (``Registry.aliases()``, read once by the caller) answers an alias without
+    another registry read.
+    """
     if ref.isdigit():
         try:
             return registry.version(int(ref)).version
         except Exception:
             return None
+    if aliases is not None:
+        return aliases.get(ref)
     info = registry.alias(ref)
     return None if info is None else info.version
 
@@ -406,7 +412,9 @@ class ModelHub:
         return LoadedModel(role, version, model, schema, time.time(), profile, classes)
 
     def _build(self, old: ModelSet | None) -> ModelSet:
-        champion = self.registry.alias(CHAMPION)
+        # One registry read names every alias's version; only a moved one loads anything.
+        aliases = self.registry.aliases()
+        champion = aliases.get(CHAMPION)
         if champion is None:
             if old is not None:
                 raise ChallengerError("the champion alias was removed; keeping the served models")
@@ -414,43 +422,43 @@ class ModelHub:
                 f"registered model {self.registry.model_name!r} in {self.registry.tracking_uri} "
                 "has no champion; run `challenger demo` or `challenger retrain` first"
             )
-        if old is not None and old.champion.version == champion.version:
+        if old is not None and old.champion.version == champion:
             champ = replace(old.champion, role=CHAMPION)
         else:
-            champ = self._load(CHAMPION, champion.version)
+            champ = self._load(CHAMPION, champion)
         challenger: LoadedModel | None = None
         note = ""
         if self.need_challenger:
-            info = self.registry.alias(CHALLENGER)
-            if info is None:
+            wanted = aliases.get(CHALLENGER)
+            if wanted is None:
                 note = "no challenger alias"
-            elif info.version == champ.version:
+            elif wanted == champ.version:
                 note = "challenger is the champion"
             elif (
                 old is not None
                 and old.challenger
-                and old.challenger.version == info.version
+                and old.challenger.version == wanted
                 and old.challenger.classes == champ.classes  # the champion may have moved
             ):
                 challenger = old.challenger
             else:
-                candidate = self._load(CHALLENGER, info.version)
+                candidate = self._load(CHALLENGER, wanted)
                 clash = comparison_problem(champ.classes, candidate.classes)
                 if clash is not None:
-                    what = f"{self.registry.model_name} v{info.version} (challenger)"
+                    what = f"{self.registry.model_name} v{wanted} (challenger)"
                     if old is None:  # at startup: refuse clearly instead of comparing nonsense
                         raise ChallengerError(_class_refusal(what, clash))
                     note = f"{what} is {clash}: it is not served"
                 elif candidate.schema.describe() != champ.schema.describe():
                     note = (
-                        f"challenger v{info.version}'s input schema differs from champion "
+                        f"challenger v{wanted}'s input schema differs from champion "
                         f"v{champ.version}'s; it is not served"
                     )
                 else:
                     challenger = candidate
         shadows: dict[str, int] = {}
         for ref in self.shadow_refs:
-            version = resolve(self.registry, ref)
+            version = resolve(self.registry, ref, aliases)
             if version is None or version == champ.version:
                 continue
             problem = self._shadow_problem(version, champ.classes)
