@@ -30,7 +30,7 @@ SMALL: dict[str, Any] = {
             }
         ],
     },
-    "gate": {"n_resamples": 200, "min_holdout_rows": 20},
+    "gate": {"n_resamples": 200, "min_holdout_rows": 20, "plots": False},
 }
 
 

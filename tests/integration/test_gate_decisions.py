@@ -114,6 +114,12 @@ def test_a_retrain_with_another_seed_is_judged_on_rows_neither_model_trained_on(
     )
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert f"/#/experiments/{experiment.experiment_id}/runs/{v2.run_id}" in v2.description
+    # gate.plots is off in the small configuration: the report and decision are logged, no
+    # figure (test_task_flows checks the figures with it on).
+    client = reseeded["registry"].client
+    logged = {Path(a.path).name for a in client.list_artifacts(v2.run_id, "gate")}
+    assert {"report.md", "decision.json"} <= logged
+    assert not {n for n in logged if n.endswith(".png")}, logged
 
 
 def test_promote_judges_on_rows_neither_version_trained_on(reseeded: dict[str, Any]) -> None:

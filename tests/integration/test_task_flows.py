@@ -71,6 +71,7 @@ def run(request: pytest.FixtureRequest, make_project: Callable[..., Path]) -> di
             # Timing guardrails are measured on a shared machine; they are not what this tests.
             "gate": {
                 "n_resamples": 1000,
+                "plots": True,  # test_task_plot_is_logged_with_the_evidence
                 "first_champion_floor": None,
                 "relative_budgets": {"latency_p99": None, "model_size": None},
             },

@@ -78,7 +78,7 @@ def publish(
 
     Args:
         model_name: The registered model's name.
-        policy: The gate section (the threshold drawn in the plots).
+        policy: The gate section (whether to draw the plots, the threshold drawn in them).
         registry: The registered model.
         tracking: The experiment whose run is active.
         version: The judged version.
@@ -102,13 +102,17 @@ def publish(
         description=card[: _DESCRIPTION_LIMIT - len(footer)] + footer,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        plots = report.write_plots(
-            verdict.y,
-            verdict.champion_scores,
-            verdict.challenger_scores,
-            evidence,
-            threshold(policy),
-            Path(tmp),
+        plots = (
+            report.write_plots(
+                verdict.y,
+                verdict.champion_scores,
+                verdict.challenger_scores,
+                evidence,
+                threshold(policy),
+                Path(tmp),
+            )
+            if policy.plots
+            else []
         )
         for p in plots:
             tracking.log_file(p, "gate")
