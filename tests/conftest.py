@@ -8,7 +8,9 @@ work, so a module's fixtures (a trained store, a running app, `challenger up`) a
 once, on one worker, and its tests run there in file order; the modules of ``SPLIT_BY_PARAM``
 are split into one unit per parameter (their parametrized worlds share nothing). Units go out
 in collection order, heavy integration modules first, and the many small unit-test modules
-fill in at the end. Without ``-n`` nothing of this applies.
+fill in at the end. The controller also starts the one temporary Prefect API server all
+workers share (``prefect_harness``). Without ``-n`` nothing of this applies, and the session
+uses Prefect's own test harness.
 """
 
 from __future__ import annotations
@@ -56,14 +58,111 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return UnitScheduling(config, log)
 
 
+# Under xdist the controller starts one temporary Prefect API server for every worker (in
+# pytest_configure, while the workers start) and names it here; each worker's harness then
+# joins it instead of starting and migrating a server of its own (about 8 s of each worker).
+SHARED_PREFECT = "CHALLENGER_TEST_PREFECT_API_URL"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if (
+        os.environ.get("PYTEST_XDIST_WORKER")
+        or not getattr(config.option, "numprocesses", None)
+        or os.environ.get(SHARED_PREFECT)
+    ):
+        return
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="challenger-test-prefect-"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # What prefect.testing.utilities.prefect_test_harness runs (SubprocessASGIServer): the
+    # API without the UI, on a fresh SQLite database in a temporary folder.
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(folder),
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",
+        "PREFECT__SERVER_FINAL": "1",
+    }
+    log = (folder / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log.close()
+    os.environ[SHARED_PREFECT] = f"http://127.0.0.1:{port}/api"
+    config.stash[_SERVER] = (proc, folder)
+
+
+_SERVER = pytest.StashKey[tuple[Any, Path]]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    started = config.stash.get(_SERVER, None)
+    if started is None:
+        return
+    import shutil
+    import subprocess
+
+    proc, folder = started
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=20)
+    os.environ.pop(SHARED_PREFECT, None)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _wait_healthy(api_url: str, timeout: float) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{api_url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the session's Prefect server at {api_url} did not start")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[str]:
-    """One temporary Prefect server and database for the session (per xdist worker); its API URL.
+    """One temporary Prefect server and database for the session; its API URL.
 
-    Integration tests use it automatically (tests/integration/conftest.py); a subprocess
-    joins it through ``PREFECT_API_URL``.
+    Under xdist it is the one server the controller started for every worker
+    (``pytest_configure``); without, Prefect's own ``prefect_test_harness``. Integration
+    tests use it automatically (tests/integration/conftest.py); a subprocess joins it through
+    ``PREFECT_API_URL``.
     """
     from prefect.settings import PREFECT_API_URL
+
+    shared = os.environ.get(SHARED_PREFECT)
+    if shared:
+        from prefect.context import _temporary_global_settings_context, get_settings_context
+        from prefect.settings import temporary_settings
+
+        _wait_healthy(shared, 120)
+        # As prefect_test_harness does: the settings also for contexts copied before them.
+        with (
+            temporary_settings(updates={PREFECT_API_URL: shared}),
+            _temporary_global_settings_context(get_settings_context()),
+        ):
+            yield shared
+        return
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):

@@ -56,9 +56,14 @@ def _monitor_runs(pid_of: dict[str, int]) -> dict[int, str]:
     """State of each monitor flow run, by the pid whose batch (run parameter) it checks."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
 
+    # Newest first: the session's server holds every module's monitor runs (a page is 200).
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor"])))
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["monitor"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        )
     return {
         pid_of[str(r.parameters.get("batch"))]: str(r.state_type.value)
         for r in runs

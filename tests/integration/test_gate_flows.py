@@ -50,18 +50,20 @@ def store(project: Path) -> dict[str, Any]:
     }
 
 
-def _labelled_run(outcome: str) -> Any:
-    """The newest flow run the gate labelled with ``outcome`` (tag and name)."""
+def _labelled_run(outcome: str, project: Path) -> Any:
+    """The newest flow run of ``project`` (a config beside it) the gate labelled with
+    ``outcome`` (tag and name); the session's Prefect server also holds other projects' runs."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
     from prefect.client.schemas.sorting import FlowRunSort
 
     with get_client(sync_client=True) as client:
-        [run] = client.read_flow_runs(
+        runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"gate:{outcome}"])),
             sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-            limit=1,
         )
+    folder = str(project.parent)
+    [run, *_] = [r for r in runs if str(r.parameters.get("config", "")).startswith(folder)]
     return run
 
 
@@ -74,7 +76,7 @@ def test_latency_budget_rejects_a_better_model(store: dict[str, Any]) -> None:
     assert r["evidence"]["bootstrap"]["lower"] > 0  # better on the metric, refused on cost
     budget = next(c for c in r["decision"]["checks"] if c["name"] == "budget_latency_p99_ms")
     assert budget["passed"] is False and "exceeds the budget" in budget["reason"]
-    run = _labelled_run("REJECT")  # the outcome in Prefect's run list: name and tag
+    run = _labelled_run("REJECT", store["cfg"])  # the outcome in Prefect's run list: name and tag
     assert run.name.startswith(f"v{r['challenger_version']} REJECT · ")
     assert "challenger" in run.tags and not any(t.startswith("gate:P") for t in run.tags)
     ops = r["evidence"]["operational"]["challenger"]
@@ -92,7 +94,9 @@ def test_tiny_holdout_is_inconclusive_with_a_power_calculation(store: dict[str, 
     # A power calculation, more than the 36 rows used, not the policy's floor restated.
     assert r["decision"]["rows_needed"] > 36
     assert "power calculation" in r["decision"]["reason"]
-    assert _labelled_run("INCONCLUSIVE").name.startswith(f"v{r['challenger_version']} INCON")
+    assert _labelled_run("INCONCLUSIVE", store["cfg"]).name.startswith(
+        f"v{r['challenger_version']} INCON"
+    )
     assert r["promoted"] is False
     assert store["registry"].champion().version == 1
 
