@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from challenger.errors import ChallengerError, InputError
+from challenger.online.serve.rows import compile_rows
 from challenger.problem import model_classes, model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
 
@@ -409,7 +410,9 @@ class ModelHub:
         schema = schema_from_registry(self.registry, version)
         profile = None if self.profiler is None else self.profiler(version, schema)
         classes = classes_of(model, self.task)
-        return LoadedModel(role, version, model, schema, time.time(), profile, classes)
+        # A request's few rows skip scikit-learn's per-call preprocessing cost (rows.py).
+        served = compile_rows(model)
+        return LoadedModel(role, version, served, schema, time.time(), profile, classes)
 
     def _build(self, old: ModelSet | None) -> ModelSet:
         # One registry read names every alias's version; only a moved one loads anything.

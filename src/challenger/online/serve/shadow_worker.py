@@ -311,6 +311,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     from challenger.online.log import LogStore
     from challenger.online.log_writer import LogWriter
     from challenger.online.serve.models import served_scores, task_problem
+    from challenger.online.serve.rows import compile_rows
     from challenger.store.registry import Registry
 
     try:
@@ -339,7 +340,7 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
             if problem is not None:
                 problems.append(f"v{version} is {problem}: not shadowed (data.task {spec.task})")
                 continue
-            loaded[version] = model
+            loaded[version] = compile_rows(model)  # a batch of a few requests: numpy
         for version in set(loaded) - set(new_targets.values()):
             del loaded[version]
         targets.clear()
