@@ -35,9 +35,19 @@ def monitor(
     config: str | Path | None = None,
     reason: str = "scheduled",
     retrain: bool = True,
+    fast: bool = False,
 ) -> MonitorResult | ScanResult:
     """Validate a batch (or every new file in ``data.incoming_dir``), measure drift, retrain if
-    a trigger fires. Raises ``BatchQuarantined`` when a file failed validation."""
+    a trigger fires. Raises ``BatchQuarantined`` when a file failed validation.
+
+    ``fast`` (one named batch only) runs the same check without Prefect: no monitor flow run,
+    the same MLflow monitor run, quarantine and result; a retrain it asks for still runs as
+    the retrain flow.
+    """
+    if fast:
+        if batch is None:
+            raise ValueError("fast checks one named batch; give batch")
+        return _monitor_fast(Path(batch).resolve(), _path(config), reason, retrain=retrain)
     from flows.monitor import monitor_flow
 
     return monitor_flow(
@@ -46,6 +56,30 @@ def monitor(
         config=_path(config),
         retrain=retrain,
     )
+
+
+def _monitor_fast(batch: Path, config: str | None, reason: str, *, retrain: bool) -> MonitorResult:
+    """The library's check of one file (``monitor.check.check_file``, what the flow's tasks
+    run), without Prefect unless a trigger fires and a retrain runs."""
+    import logging
+
+    from challenger.config import load_config
+    from challenger.monitor.check import check_file
+    from challenger.results import MonitorResult
+    from challenger.store.registry import Registry
+    from challenger.store.tracking import Tracking
+
+    settings = load_config(config)
+    stores = (Registry.from_settings(settings), Tracking.from_settings(settings))
+    log = logging.getLogger("challenger.monitor")
+    checked = check_file(batch, settings, stores, reason, owned=False, log=log)
+    decision = checked.file.decision
+    if not (retrain and decision.retrain):
+        return MonitorResult(checked.file)
+    from flows.retrain import retrain_flow
+
+    run = retrain_flow(reason=decision.trigger, config=config, trigger_evidence=decision.to_dict())
+    return MonitorResult(checked.file, run)
 
 
 def retrain(

@@ -1072,6 +1072,13 @@ class ServiceConfig(_Section):
     host: str = Field("127.0.0.1", description="Loopback address both servers listen on.")
     prefect_port: int = Field(4200, ge=1, le=65535)
     mlflow_port: int = Field(5000, ge=1, le=65535)
+    runner_port: int = Field(
+        4210,
+        ge=1,
+        le=65535,
+        description="The warm runner `challenger up` starts: `challenger monitor` hands its "
+        "batch to it instead of paying a fresh interpreter's imports.",
+    )
     state_dir: Path = Field(
         Path(".challenger"), description="Pid files, logs and the Prefect database."
     )
@@ -1116,8 +1123,12 @@ class ServiceConfig(_Section):
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> ServiceConfig:
-        if self.prefect_port == self.mlflow_port:
-            raise ValueError(f"prefect_port and mlflow_port are both {self.prefect_port}")
+        ports = {"prefect_port": self.prefect_port, "mlflow_port": self.mlflow_port}
+        ports["runner_port"] = self.runner_port
+        for i, (a, pa) in enumerate(ports.items()):
+            for b, pb in list(ports.items())[i + 1 :]:
+                if pa == pb:
+                    raise ValueError(f"{a} and {b} are both {pa}")
         return self
 
 

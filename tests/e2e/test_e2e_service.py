@@ -116,7 +116,11 @@ def up_config(model_name: str, **sections: dict[str, Any]) -> dict[str, Any]:
         # Active schedules that cannot come due during the test (once a year).
         "triggers": {"interval": {"monitor_minutes": 525_600, "retrain_hours": 8_760}},
         "rollout": {"review_minutes": 525_600},
-        "service": {"prefect_port": free_port(), "mlflow_port": free_port()},
+        "service": {
+            "prefect_port": free_port(),
+            "mlflow_port": free_port(),
+            "runner_port": free_port(),
+        },
     }
     for section, values in sections.items():
         cfg.setdefault(section, {}).update(values)
@@ -249,7 +253,8 @@ def test_up_serves_both_uis_with_the_deployments_and_their_schedules(
         "{{ event.payload.evidence }}"
     )
     pids = service["processes"]
-    assert set(pids) == {"prefect-server", "mlflow", "worker-challenger"}
+    assert set(pids) == {"prefect-server", "mlflow", "worker-challenger", "runner"}
+    assert httpx.get(f"{service['runner_url']}/health", timeout=10).json()["ok"] is True
 
 
 def test_a_manual_run_from_prefect_trains_the_first_champion(service: dict[str, Any]) -> None:
@@ -355,6 +360,45 @@ def test_the_drift_event_starts_the_triggered_retrain(service: dict[str, Any]) -
     assert "drift/day-003-drift.html" in {f["path"] for f in files}
 
 
+def test_monitor_hands_its_batch_to_up_s_warm_runner(service: dict[str, Any]) -> None:
+    batch = write_table(simulate_batch(4, 1000, 7), service["folder"] / "warm-day-004.parquet")
+
+    def monitor(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = ("monitor", "--batch", str(path), "--no-retrain", "--json", *extra)
+        return challenger(*args, "--config", str(service["config"]), env=service["env"])
+
+    done = monitor(batch)
+
+    assert done.returncode == 0, done.stderr
+    assert "checked by the warm runner" in done.stderr
+    out = json.loads(done.stdout)
+    assert (out["batch"], out["status"], out["rows"]) == ("warm-day-004", "accepted", 1000)
+    assert out["champion"] == 2 and out["retrain"] is None and out["drift"]["columns"]
+    # The runner ran the monitor flow on up's server: its run is in the Prefect UI.
+    runs = api(
+        service,
+        "POST",
+        "/flow_runs/filter",
+        {"flows": {"name": {"any_": ["monitor"]}}, "sort": "START_TIME_DESC", "limit": 20},
+    )
+    [run] = [r for r in runs if r["parameters"].get("batch") == str(batch)]
+    assert run["state_type"] == "COMPLETED"
+
+    # An expected outcome crosses over as itself: one sentence, exit 2, the same JSON.
+    bad = simulate_batch(5, 200, 7).drop(columns=["income"])
+    broken = write_table(bad, service["folder"] / "warm-day-005.parquet")
+    refused = monitor(broken)
+    assert refused.returncode == 2, refused.stderr
+    assert json.loads(refused.stdout)["kind"] == "BatchQuarantined"
+    assert "Traceback" not in refused.stderr
+    # --local does the same work in the command's own process.
+    other = write_table(simulate_batch(6, 1000, 8), service["folder"] / "warm-day-006.parquet")
+    here = monitor(other, "--local")
+    assert here.returncode == 0, here.stderr
+    assert "warm runner" not in here.stderr
+    assert json.loads(here.stdout)["rows"] == 1000
+
+
 def test_the_online_analysis_deployment_runs_on_its_queue(service: dict[str, Any]) -> None:
     done = prefect(
         "deployment", "run", "online-analysis/review-live-traffic",
@@ -377,14 +421,15 @@ def test_the_online_analysis_deployment_runs_on_its_queue(service: dict[str, Any
 
 def test_down_stops_everything(service: dict[str, Any]) -> None:
     pids = recorded_pids(service["state"])
-    assert len(pids) == 3 and all(alive(p) for p in pids)
+    assert len(pids) == 4 and all(alive(p) for p in pids)
 
     down = challenger("down", "--config", str(service["config"]), "--json", env=clean_env())
 
     assert down.returncode == 0, down.stderr
     stopped = json.loads(down.stdout)["stopped"]
-    assert set(stopped) == {"prefect-server", "mlflow", "worker-challenger"}
+    assert set(stopped) == {"prefect-server", "mlflow", "worker-challenger", "runner"}
     assert not any(alive(p) for p in pids)
-    for url in (service["prefect_url"], service["mlflow_url"]):
+    assert not (service["state"] / "run" / "runner.json").exists()
+    for url in (service["prefect_url"], service["mlflow_url"], service["runner_url"]):
         with pytest.raises(httpx.ConnectError):
             httpx.get(url, timeout=2)

@@ -77,6 +77,7 @@ def service(
                 "service": {
                     "prefect_port": free_port(),
                     "mlflow_port": free_port(),
+                    "runner_port": free_port(),
                     "prefect_database_url": postgres.url("prefect", "postgresql+asyncpg"),
                 },
             }

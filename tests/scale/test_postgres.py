@@ -69,7 +69,7 @@ def test_up_serves_both_servers_from_postgresql_and_never_shows_the_password(
     assert service["mlflow_store"] == f"postgresql://{where}/mlflow"
     assert httpx.get(f"{service['prefect_api_url']}/health", timeout=10).status_code == 200
     assert httpx.get(f"{service['mlflow_url']}/health", timeout=10).text.strip() == "OK"
-    assert set(service["processes"]) == {"prefect-server", "mlflow", "worker-challenger"}
+    assert set(service["processes"]) == {"prefect-server", "mlflow", "worker-challenger", "runner"}
 
     # Both schemas live in PostgreSQL, and neither server fell back to a SQLite file.
     def tables(database: str) -> set[str]:

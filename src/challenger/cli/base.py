@@ -14,7 +14,7 @@ from rich.table import Table
 from challenger import run_contract
 
 if TYPE_CHECKING:
-    from challenger.results import Judged, PromotionResult, RetrainResult
+    from challenger.results import PromotionResult, RetrainResult
 
 app = typer.Typer(
     name="challenger",
@@ -84,23 +84,30 @@ def preflight(config: Path | None, training_data: Path | None = None) -> None:
 
 def judged_output(result: RetrainResult | PromotionResult, as_json: bool) -> dict[str, Any]:
     """A judged step's ``--json`` document; without ``--json`` its decision panel is printed."""
+    out = result.to_dict()
     if not as_json:
-        decision_panel(result, Console())
-    return result.to_dict()
+        decision_panel(out, Console())
+    return out
 
 
-def decision_panel(result: Judged, console: Console) -> None:
-    dec = result.decision
-    outcome = dec.outcome.value
+def decision_panel(judged: dict[str, Any], console: Console) -> None:
+    """A judged step's decision, from its JSON document (``RetrainResult.to_dict()`` or
+    ``PromotionResult.to_dict()``, whichever process produced it)."""
+    dec = judged["decision"]
+    outcome = dec["outcome"]
     colour = {"PROMOTE": "green", "REJECT": "red", "INCONCLUSIVE": "yellow"}[outcome]
-    console.print(
-        f"[bold {colour}]{outcome}[/] v{result.challenger_version} "
-        f"(champion before: {result.champion_before or 'none'}, after: v{result.champion_after})"
-        if result.champion_after
-        else f"[bold {colour}]{outcome}[/] v{result.challenger_version} (no champion)"
+    version, before, after = (
+        judged["challenger_version"],
+        judged["champion_before"],
+        judged["champion_after"],
     )
-    console.print(f"  {dec.reason}")
+    console.print(
+        f"[bold {colour}]{outcome}[/] v{version} (champion before: {before or 'none'}, after: v{after})"
+        if after
+        else f"[bold {colour}]{outcome}[/] v{version} (no champion)"
+    )
+    console.print(f"  {dec['reason']}")
     table = Table("check", "result", "reason", show_lines=False)
-    for c in dec.checks:
-        table.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", c.reason)
+    for c in dec["checks"]:
+        table.add_row(c["name"], "[green]pass[/]" if c["passed"] else "[red]fail[/]", c["reason"])
     console.print(table)

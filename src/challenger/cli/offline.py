@@ -26,7 +26,7 @@ from challenger.cli.base import (
 )
 
 if TYPE_CHECKING:
-    from challenger.results import MonitorResult
+    pass
 
 
 @app.command()
@@ -137,74 +137,77 @@ def monitor(
             "check asks for still runs as the retrain flow.",
         ),
     ] = False,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local",
+            help="Run the check in this process even when `challenger up` runs: by default "
+            "the batch goes to up's warm runner, which has the libraries loaded already.",
+        ),
+    ] = False,
 ) -> None:
     """Validate one batch, measure drift against the champion, retrain if a trigger fires.
 
     A batch that fails validation is copied to the quarantine folder with its report (the
     file itself stays where it is) and the command exits with code 2; the champion is not
-    touched.
+    touched. While `challenger up` runs for this project, its warm runner does the work
+    (seconds sooner; the same flow run, files and result).
     """
 
     def work() -> dict[str, Any]:
         preflight(config)
-        from challenger.results import MonitorResult
+        out = None if local else _hand_over(batch, config, reason, not no_retrain, fast)
+        if out is None:
+            from challenger import api
+            from challenger.results import MonitorResult
 
-        if fast:
-            result = _monitor_fast(batch, config, reason, retrain=not no_retrain)
-        else:
-            from flows.monitor import monitor_flow
-
-            flowed = monitor_flow(
-                batch=str(batch.resolve()),
-                reason=reason,
-                config=config_arg(config),
-                retrain=not no_retrain,
+            result = api.monitor(
+                batch, config=config, reason=reason, retrain=not no_retrain, fast=fast
             )
-            assert isinstance(flowed, MonitorResult)  # one batch was named
-            result = flowed
+            assert isinstance(result, MonitorResult)  # one batch was named
+            out = result.to_dict()
         if not as_json:
-            c = Console()
-            checked, trig = result.file, result.file.decision
-            c.print(f"batch [bold]{checked.batch}[/]: accepted ({checked.rows} rows)")
-            if checked.drift is not None:
-                dr = checked.drift
-                c.print(
-                    f"drift: {dr.n_drifted} of {len(dr.columns)} features drifted ({dr.drift_share:.0%})"
-                )
-            c.print(
-                f"retrain: {'yes' if trig.retrain else 'no'} ({trig.trigger}) — {'; '.join(trig.reasons)}"
-            )
-            if result.retrain is not None:
-                decision_panel(result.retrain, c)
-        return result.to_dict()
+            _print_monitor(out, Console())
+        return out
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
 
-def _monitor_fast(batch: Path, config: Path | None, reason: str, *, retrain: bool) -> MonitorResult:
-    """``monitor --fast``: the library's check of one file (``monitor.check.check_file``, what
-    the flow's tasks run), without Prefect unless a trigger fires and a retrain runs."""
-    import logging
-
-    from challenger.config import load_config
-    from challenger.monitor.check import check_file
-    from challenger.results import MonitorResult
-    from challenger.store.registry import Registry
-    from challenger.store.tracking import Tracking
+def _hand_over(
+    batch: Path, config: Path | None, reason: str, retrain: bool, fast: bool
+) -> dict[str, Any] | None:
+    """The result from ``challenger up``'s warm runner of this project, or None without one."""
+    from challenger.config import find_config, load_config
+    from challenger.ops import runner
 
     settings = load_config(config)
-    stores = (Registry.from_settings(settings), Tracking.from_settings(settings))
-    log = logging.getLogger("challenger.monitor")
-    checked = check_file(batch.resolve(), settings, stores, reason, owned=False, log=log)
-    decision = checked.file.decision
-    if not (retrain and decision.retrain):
-        return MonitorResult(checked.file)
-    from flows.retrain import retrain_flow
-
-    run = retrain_flow(
-        reason=decision.trigger, config=config_arg(config), trigger_evidence=decision.to_dict()
+    state = settings.path(settings.service.state_dir)
+    if not runner.runner_file(state).is_file():
+        return None
+    found = find_config(config)
+    out = runner.hand_over(
+        state, found, settings.root, batch.resolve(), reason=reason, retrain=retrain, fast=fast
     )
-    return MonitorResult(checked.file, run)
+    if out is not None:
+        err.print("[dim]checked by the warm runner of `challenger up` (--local: here)[/]")
+    return out
+
+
+def _print_monitor(out: dict[str, Any], c: Console) -> None:
+    """A monitor result (``MonitorResult.to_dict()``) for people."""
+    trig, drift = out["trigger"], out["drift"]
+    c.print(f"batch [bold]{out['batch']}[/]: accepted ({out['rows']} rows)")
+    if drift is not None:
+        c.print(
+            f"drift: {drift['n_drifted']} of {len(drift['columns'])} features drifted "
+            f"({drift['drift_share']:.0%})"
+        )
+    c.print(
+        f"retrain: {'yes' if trig['retrain'] else 'no'} ({trig['trigger']}) — "
+        f"{'; '.join(trig['reasons'])}"
+    )
+    if out["retrain"] is not None:
+        decision_panel(out["retrain"], c)
 
 
 @app.command()

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 @app.command()
 def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Start the Prefect server, a worker and the MLflow UI on loopback, and deploy prefect.yaml.
+    """Start the Prefect server, a worker, the MLflow UI and the warm runner on loopback, and
+    deploy prefect.yaml.
 
     The processes run in the background (pid files and logs under service.state_dir);
     `challenger down` stops them. Running it again starts only what is not running and
@@ -40,6 +41,9 @@ def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         )
         out.print(f"[bold green]Prefect UI[/]  {info['prefect_url']}")
         out.print(f"[bold green]MLflow UI[/]   {info['model_url']}")
+        out.print(
+            f"[dim]warm runner {info['runner_url']}: `challenger monitor` hands batches to it[/]"
+        )
         for d in info["deployments"]:
             sched = ", ".join(
                 f"cron {s['cron']} UTC" + ("" if s["active"] else " (off)")
@@ -58,7 +62,8 @@ def up(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def down(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Stop the worker, the MLflow UI and the Prefect server that `challenger up` started."""
+    """Stop the warm runner, the worker, the MLflow UI and the Prefect server that
+    `challenger up` started."""
 
     def work() -> dict[str, Any]:
         from challenger.config import load_config

@@ -1,8 +1,8 @@
 """Running challenger as a service on one machine: ``challenger up`` and ``challenger down``.
 
 ``up`` starts, each as a detached process on a loopback address, a Prefect server (UI and
-API), the MLflow UI on the configured store, and one Prefect worker per work pool that
-``prefect.yaml`` names; it creates the process work pools and the ``retrain`` and
+API), the MLflow UI on the configured store, one Prefect worker per work pool that
+``prefect.yaml`` names, and the warm runner (``challenger.ops.runner``); it creates the process work pools and the ``retrain`` and
 ``online`` queues (one run at a time each), deploys ``prefect.yaml`` with
 ``prefect deploy --all``, and returns the two URLs. Pid files and logs live under
 ``service.state_dir`` (``.challenger/`` by default), as does the Prefect database unless
@@ -10,8 +10,8 @@ API), the MLflow UI on the configured store, and one Prefect worker per work poo
 points elsewhere, e.g. at PostgreSQL; the MLflow UI serves ``mlflow.tracking_uri``. Both
 URLs reach the servers through their environment, never their command line, and every
 message shows them with the password replaced by ``***``. ``down`` stops what ``up``
-started, by the recorded process ids only: workers first, so no run is picked up by a
-half-stopped system, then the servers.
+started, by the recorded process ids only: the runner and the workers first, so no run is
+picked up by a half-stopped system, then the servers.
 
 The processes themselves are ``challenger.ops.processes``; the values ``prefect.yaml``
 deploys with, ``challenger.ops.deploy``. Nothing here imports Prefect: the servers are
@@ -38,6 +38,7 @@ import httpx
 from challenger.config import Settings
 from challenger.errors import ConfigError, ServiceError
 from challenger.ops import deploy, processes
+from challenger.ops import runner as warm
 
 __all__ = [
     "QUEUE_LIMITS",
@@ -58,7 +59,7 @@ QUEUE_LIMITS: Mapping[str, int] = {"retrain": 1, "online": 1}
 was started (schedule, Run button or drift event), and one online analysis at a time;
 further runs wait in the queue."""
 _TELEMETRY_OFF = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-_STOP_ORDER = ("worker", "mlflow", "prefect-server")
+_STOP_ORDER = ("runner", "worker", "mlflow", "prefect-server")
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 #: Where Prefect reads its server's database URL; either one set in the environment wins.
 PREFECT_DATABASE_ENV = (
@@ -80,6 +81,11 @@ _DRIVERS: Mapping[str, str] = {
 def prefect_url(settings: Settings) -> str:
     """The Prefect UI that ``challenger up`` serves."""
     return f"http://{_host(settings)}:{settings.service.prefect_port}"
+
+
+def runner_address(settings: Settings) -> str:
+    """The warm runner's base URL (``challenger.ops.runner``)."""
+    return f"http://{_host(settings)}:{settings.service.runner_port}"
 
 
 def prefect_api_url(settings: Settings) -> str:
@@ -179,7 +185,7 @@ def up(
         say: Where progress messages go.
 
     Returns:
-        ``prefect_url``, ``prefect_api_url``, ``mlflow_url``, ``model_url``, the two
+        ``prefect_url``, ``prefect_api_url``, ``mlflow_url``, ``model_url``, ``runner_url``, the two
         databases with their passwords redacted (``prefect_database``, ``mlflow_store``),
         the deployments, the process ids and the state folder.
 
@@ -296,10 +302,25 @@ def _up(
         cwd=prefect_file.parent,
         what=f"deploying {prefect_file}",
     )
+    runner = processes.running_named(state, "runner")
+    runner_url = runner_address(settings)
+    if runner is None:
+        _port_is_free(host, settings.service.runner_port, "runner_port")
+        say(f"starting the warm runner on {runner_url} (`challenger monitor` hands batches to it)")
+        token = warm.new_token(state, runner_url, config_path, settings.root)
+        runner = processes.spawn(
+            state,
+            "runner",
+            [sys.executable, "-m", "challenger.ops.runner"],
+            {**env, warm.TOKEN_ENV: token, warm.ROOT_ENV: str(settings.root.resolve())},
+            token="challenger.ops.runner",
+        )
+        started["runner"] = runner
     for pool, worker in workers.items():
         _wait_pool_ready(settings, pool, worker, timeout, hide)
     if ui is not None:
         _wait_http(f"{mlflow_url}/health", ui, timeout, hide)
+    _wait_http(f"{runner_url}/health", runner, timeout, hide)
 
     deployments = _deployments(settings)
     info = {
@@ -307,6 +328,7 @@ def _up(
         "prefect_api_url": prefect_api_url(settings),
         "mlflow_url": mlflow_url,
         "model_url": f"{mlflow_url}/#/models/{settings.project.model_name}",
+        "runner_url": runner_url,
         "prefect_database": redact(database),
         "mlflow_store": redact(store),
         "deployments": deployments,
@@ -561,6 +583,7 @@ def down(settings: Settings, *, timeout: float = 20.0) -> dict[str, Any]:
             stopped[proc.name] = proc.pid
         (state / "run" / f"{proc.name}.pid").unlink(missing_ok=True)
     (state / "run" / "up.json").unlink(missing_ok=True)
+    warm.runner_file(state).unlink(missing_ok=True)
     return {"stopped": stopped, "killed": killed, "stale": stale, "state_dir": str(state)}
 
 

@@ -86,9 +86,10 @@ def test_urls_follow_the_service_section_and_an_mlflow_server(
 ) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("service: {prefect_port: 4300, mlflow_port: 5100}\n")
+    cfg.write_text("service: {prefect_port: 4300, mlflow_port: 5100, runner_port: 4310}\n")
     settings = load_config(cfg)
     assert service.prefect_api_url(settings) == "http://127.0.0.1:4300/api"
+    assert service.runner_address(settings) == "http://127.0.0.1:4310"
     assert service.mlflow_ui_base(settings) == "http://127.0.0.1:5100"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000/")
     assert service.mlflow_ui_base(settings) == "http://mlflow.internal:5000"
