@@ -48,6 +48,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
             "s wall (median of",
             "monitor (flow) of a 1,000-row batch: command",
             "monitor (--fast) of a 1,000-row batch: command",
+            "handed to the warm runner of `challenger up`) of a 1,000-row batch: command",
         ),
         True,
     ),
