@@ -42,6 +42,10 @@ def measure_latency(
     The batch figure is the best of three predictions of up to ``batch_rows`` rows, per
     1,000 rows.
 
+    The model is timed the way the serving app and its shadow worker call it: a pipeline of
+    ``build_pipeline`` through ``challenger.train.rows`` (its preprocessing in numpy), any
+    other model as it is.
+
     Predictions run with ``threads`` OpenMP/BLAS threads (``serving.model_threads``, as the
     serving app runs them; None: the libraries' default). Unlimited, a model such as
     HistGradientBoosting spins a thread per core on every one-row call, and its p99 then
@@ -49,8 +53,11 @@ def measure_latency(
     """
     from threadpoolctl import threadpool_limits
 
+    from challenger.train.rows import compile_rows
+
     if len(X) == 0:
         return Operational()
+    model = compile_rows(model)
     if threads is None:
         return _time_predictions(model, X, repeats, batch_rows, task)
     with threadpool_limits(limits=threads):

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from challenger.errors import ChallengerError, InputError
-from challenger.online.serve.rows import compile_rows
 from challenger.problem import model_classes, model_scores, valid_scores
 from challenger.store.registry import CHALLENGER, CHAMPION, Registry
+from challenger.train.rows import compile_rows
 
 if TYPE_CHECKING:
     from challenger.online.serve.profile import InputProfile

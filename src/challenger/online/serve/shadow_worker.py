@@ -311,8 +311,8 @@ def _worker(spec: ShadowSpec, inbox: Any, outbox: Any) -> None:  # pragma: no co
     from challenger.online.log import LogStore
     from challenger.online.log_writer import LogWriter
     from challenger.online.serve.models import served_scores, task_problem
-    from challenger.online.serve.rows import compile_rows
     from challenger.store.registry import Registry
+    from challenger.train.rows import compile_rows
 
     try:
         registry = Registry(spec.tracking_uri, spec.model_name)

@@ -15,8 +15,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from challenger.config import CandidateConfig, DataConfig
 from challenger.demo.simulator import Period, simulate_batch
-from challenger.online.serve.rows import RowPipeline, compile_rows
 from challenger.train.pipeline import build_pipeline
+from challenger.train.rows import RowPipeline, compile_rows
 
 D = DataConfig()
 FEATURES = [*D.numeric, *D.categorical]
@@ -102,3 +102,20 @@ def test_integer_categories_are_encoded_like_the_encoder_does() -> None:
     X = data[FEATURES].head(40).copy()
     X.loc[X.index[:5], "region"] = 99  # an unseen code: all zeros, as handle_unknown="ignore"
     np.testing.assert_allclose(compiled.predict_proba(X), pipe.predict_proba(X), 1e-12, 0)
+
+
+def test_the_gate_times_a_model_the_way_serving_calls_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from challenger.gate.latency import measure_latency
+
+    pipe, data = _fitted("binary", None)
+    calls: list[int] = []
+    original = RowPipeline.predict_proba
+
+    def counted(self: RowPipeline, X: pd.DataFrame) -> np.ndarray:
+        calls.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(RowPipeline, "predict_proba", counted)
+    ops = measure_latency(pipe, data[FEATURES].head(50), repeats=12, batch_rows=40)
+    assert calls.count(1) == 13 and calls.count(40) == 3  # warm-up + 12 single rows, 3 batches
+    assert ops.latency_p50_ms is not None and ops.latency_p50_ms > 0
