@@ -85,6 +85,15 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {
         ),
         False,
     ),
+    "bench_rows.py": (
+        (),
+        (
+            "binary, 1 row(s) a call: Pipeline",
+            "regression, 20 row(s) a call: Pipeline",
+            "(same answers: True)",
+        ),
+        False,
+    ),
     "bench_stream_monitor.py": (
         (),
         (
