@@ -14,6 +14,7 @@ from rich.table import Table
 from challenger import run_contract
 
 if TYPE_CHECKING:
+    from challenger.config import Settings
     from challenger.results import PromotionResult, RetrainResult
 
 app = typer.Typer(
@@ -64,8 +65,9 @@ def config_arg(config: Path | None) -> str | None:
     return str(config.resolve()) if config is not None else None
 
 
-def preflight(config: Path | None, training_data: Path | None = None) -> None:
-    """Check the configuration, the store and a training file before a flow starts Prefect.
+def preflight(config: Path | None, training_data: Path | None = None) -> Settings:
+    """Check the configuration, the store and a training file before a flow starts Prefect;
+    returns the configuration.
 
     The flow checks them again; this only saves the seconds of starting a server for a
     command that cannot work (a read-only, corrupt or mistyped store, a training file that
@@ -80,6 +82,7 @@ def preflight(config: Path | None, training_data: Path | None = None) -> None:
 
         check_file_columns(settings, training_data, "training")
     check_store(settings.tracking_uri, create=may_create(settings))
+    return settings
 
 
 def judged_output(result: RetrainResult | PromotionResult, as_json: bool) -> dict[str, Any]:

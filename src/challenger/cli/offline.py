@@ -26,7 +26,7 @@ from challenger.cli.base import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from challenger.config import Settings
 
 
 @app.command()
@@ -155,8 +155,8 @@ def monitor(
     """
 
     def work() -> dict[str, Any]:
-        preflight(config)
-        out = None if local else _hand_over(batch, config, reason, not no_retrain, fast)
+        settings = preflight(config)
+        out = None if local else _hand_over(settings, batch, config, reason, not no_retrain, fast)
         if out is None:
             from challenger import api
             from challenger.results import MonitorResult
@@ -174,19 +174,21 @@ def monitor(
 
 
 def _hand_over(
-    batch: Path, config: Path | None, reason: str, retrain: bool, fast: bool
+    settings: Settings, batch: Path, config: Path | None, reason: str, retrain: bool, fast: bool
 ) -> dict[str, Any] | None:
     """The result from ``challenger up``'s warm runner of this project, or None without one."""
-    from challenger.config import find_config, load_config
+    from challenger.config import find_config
     from challenger.ops import runner
 
-    settings = load_config(config)
     state = settings.path(settings.service.state_dir)
-    if not runner.runner_file(state).is_file():
-        return None
-    found = find_config(config)
     out = runner.hand_over(
-        state, found, settings.root, batch.resolve(), reason=reason, retrain=retrain, fast=fast
+        state,
+        find_config(config),
+        settings.root,
+        batch.resolve(),
+        reason=reason,
+        retrain=retrain,
+        fast=fast,
     )
     if out is not None:
         err.print("[dim]checked by the warm runner of `challenger up` (--local: here)[/]")

@@ -129,14 +129,15 @@ def _shape_of(pipeline: Any) -> bool:
         imp = steps.named_steps["impute"]
         if imp.strategy != want[0][1] or imp.add_indicator or not _nan_missing(imp):
             return False
-    num = dict((n, s) for n, s, _ in pre.transformers_).get("numeric")
+    steps = {name: fitted for name, fitted, _ in pre.transformers_}
+    num = steps.get("numeric")
     if num is not None:
         scale = num.named_steps["scale"]
         if not (scale.with_mean and scale.with_std):
             return False
         if np.isnan(np.asarray(num.named_steps["impute"].statistics_, dtype=float)).any():
             return False  # a column empty in training: sklearn drops it
-    cat = dict((n, s) for n, s, _ in pre.transformers_).get("categorical")
+    cat = steps.get("categorical")
     if cat is not None:
         hot = cat.named_steps["onehot"]
         if hot.drop is not None or hot.handle_unknown != "ignore" or hot.sparse_output:
@@ -168,17 +169,17 @@ def _probe(pipeline: Any, compiled: RowPipeline) -> pd.DataFrame:
     )
     for col, known in zip(compiled.categorical, cats, strict=True):
         values = [_key(v) for v in known]
-        unknown: Any = "\x00unseen" if all(isinstance(v, str) for v in values) else None
-        if unknown is None:
-            numbers = [v for v in values if isinstance(v, int | float)]
-            unknown = (max(numbers) + 1) if numbers else None
-        row = [values[i % len(values)] for i in range(n - 1)]
-        if unknown is not None:
-            row.append(unknown)
-        else:
-            row.append(values[0])
-        cols[col] = pd.Series(row, dtype=known.dtype if known.dtype != object else object)
+        row = [values[i % len(values)] for i in range(n - 1)] + [_unseen(values)]
+        cols[col] = pd.Series(row, dtype=known.dtype)
     return pd.DataFrame(cols, columns=list(pipeline.feature_names_in_))
+
+
+def _unseen(values: list[Any]) -> Any:
+    """A category outside ``values`` of their kind (a seen one when none can be made)."""
+    if all(isinstance(v, str) for v in values):
+        return "\x00unseen"
+    numbers = [v for v in values if isinstance(v, int | float)]
+    return max(numbers) + 1 if numbers else values[0]
 
 
 def compile_rows(pipeline: Any) -> Any:
