@@ -35,6 +35,7 @@ from challenger.stats import (
     metric_value,
     paired_bootstrap,
 )
+from challenger.train.folds import time_order
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def resampling_groups(
             )
         return np.asarray(holdout[group_column].astype(str).to_numpy())
     order = (
-        np.argsort(pd.to_datetime(holdout[timestamp]).to_numpy(), kind="stable")
+        time_order(holdout[timestamp])
         if timestamp and timestamp in holdout.columns
         else np.arange(len(holdout))
     )

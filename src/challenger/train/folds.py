@@ -81,10 +81,26 @@ def resolve_strategy(cv: CVConfig, timestamp: str | None, task: str) -> str:
     return "stratified_kfold" if is_classification(task) else "kfold"
 
 
+def instants(timestamps: pd.Series) -> np.ndarray:
+    """Timestamps as ``datetime64[ns]`` (zone-aware ones as UTC), to sort and compare.
+
+    A zone-aware column's own ``to_numpy()`` is an object array of ``Timestamp``s, which
+    sorts and compares in Python (about 0.5 s for 200,000 rows); the UTC instants order
+    exactly as the zone-aware values do.
+    """
+    parsed = pd.to_datetime(timestamps)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return np.asarray(parsed.to_numpy())
+
+
+def time_order(timestamps: pd.Series) -> np.ndarray:
+    """Row positions oldest first; rows with the same time keep their order."""
+    return np.argsort(instants(timestamps), kind="stable")
+
+
 def _time_order(timestamps: pd.Series | None, n: int) -> np.ndarray:
-    if timestamps is None:
-        return np.arange(n)
-    return np.argsort(pd.to_datetime(timestamps).to_numpy(), kind="stable")
+    return np.arange(n) if timestamps is None else time_order(timestamps)
 
 
 def make_splits(

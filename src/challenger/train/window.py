@@ -30,6 +30,7 @@ from challenger.errors import DataError, NoUnseenHoldout
 from challenger.monitor.schema import batch_schema
 from challenger.monitor.validation import ValidationResult, validate_batch
 from challenger.store.batches import assemble_window, fingerprint, read_batch
+from challenger.train.folds import time_order
 from challenger.train.plan import check_training_frame
 
 
@@ -195,7 +196,7 @@ def split_unseen(
     union, unknown = _known(seen)
     ts = data.timestamp
     if ts and ts in frame.columns:
-        order = np.argsort(pd.to_datetime(frame[ts]).to_numpy(), kind="stable")
+        order = time_order(frame[ts])
         eligible = np.flatnonzero(~seen_in(hashes[order], union))  # positions in time order
         chosen = eligible[-n_hold:]
         cut = int(chosen.min()) if chosen.size else n

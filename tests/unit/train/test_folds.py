@@ -8,7 +8,7 @@ import pytest
 
 from challenger.config import CVConfig, Settings, load_config
 from challenger.errors import ConfigError, DataError
-from challenger.train.folds import make_splits, resolve_strategy
+from challenger.train.folds import instants, make_splits, resolve_strategy, time_order
 
 Y = np.array([0, 1] * 30)  # 60 rows, balanced
 TS = pd.Series(pd.date_range("2026-01-01", periods=60, freq="h"), name="ts")
@@ -17,6 +17,28 @@ TS = pd.Series(pd.date_range("2026-01-01", periods=60, freq="h"), name="ts")
 def _covered_once(plan) -> None:  # type: ignore[no-untyped-def]
     seen = np.concatenate([s.test for s in plan.splits])
     assert sorted(seen.tolist()) == list(range(len(Y)))
+
+
+def test_zone_aware_times_order_as_their_instants() -> None:
+    # Three zones, shuffled, with a tie at the same instant written in two zones.
+    stamps = pd.Series(
+        [
+            pd.Timestamp("2026-01-01 10:00", tz="Europe/Paris"),
+            pd.Timestamp("2026-01-01 08:30", tz="UTC"),
+            pd.Timestamp("2026-01-01 04:00", tz="America/New_York"),
+            pd.Timestamp("2026-01-01 09:00", tz="UTC"),
+            pd.Timestamp("2026-01-01 08:30", tz="UTC"),
+        ]
+    )
+    aware = pd.to_datetime(stamps, utc=True)
+    assert instants(aware).dtype == np.dtype("datetime64[ns]")
+    expected = sorted(range(5), key=lambda i: (aware[i], i))  # Python's comparison, stable
+    assert time_order(aware).tolist() == expected
+    assert instants(aware)[0] == np.datetime64("2026-01-01T09:00")
+    # Naive times and ISO text sort as before.
+    assert time_order(TS[::-1].reset_index(drop=True)).tolist() == list(range(59, -1, -1))
+    text = pd.Series(["2026-01-02T00:00:00", "2026-01-01T00:00:00"])
+    assert time_order(text).tolist() == [1, 0]
 
 
 def test_auto_is_time_series_with_a_timestamp() -> None:

@@ -10,7 +10,7 @@ from challenger.config import CVConfig, LeakageConfig, Settings
 from challenger.demo.simulator import simulate_batch
 from challenger.errors import LeakageError
 from challenger.train.folds import make_splits
-from challenger.train.leakage import check_leakage
+from challenger.train.leakage import _rank_auc, check_leakage
 from challenger.train.plan import plan_training
 
 S = Settings()
@@ -62,6 +62,7 @@ def test_shuffled_folds_of_timestamped_data_validate_on_the_past(frame: pd.DataF
     found = _check(frame, LeakageConfig(), CVConfig(strategy="kfold"))
     assert [(f.guard, f.column) for f in found] == [("temporal", "ts")]
     assert "validating on the past" in found[0].message
+    assert "+00:00" in found[0].message  # the zone-aware times are named in UTC
     with pytest.raises(LeakageError, match=r"'ts'.*use training\.cv\.strategy time_series"):
         _check(frame, LeakageConfig(temporal="refuse"), CVConfig(strategy="kfold"))
 
@@ -77,3 +78,13 @@ def test_the_plan_refuses_before_any_training(frame: pd.DataFrame) -> None:
     leaky = frame.assign(income=frame["default"] * 50_000.0 + 1.0)
     with pytest.raises(LeakageError, match="'income'"):
         plan_training(leaky, S, S.enabled_candidates())
+
+
+def test_the_rank_auc_is_sklearn_s_roc_auc_with_ties() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        v = rng.integers(0, 12, 400).astype(float)  # many ties
+        positive = rng.random(400) < 0.3
+        assert _rank_auc(positive, v) == pytest.approx(roc_auc_score(positive, v), abs=1e-12)
