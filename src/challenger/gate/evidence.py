@@ -14,7 +14,9 @@ loaded back from the registry.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -34,8 +36,12 @@ from challenger.stats import (
     mcnemar_midp,
     metric_value,
     paired_bootstrap,
+    paired_bootstraps,
 )
 from challenger.train.folds import time_order
+
+#: Threads the gate's bootstraps run on (the slices, the ROC AUC, the shared sum metrics).
+EVIDENCE_WORKERS = min(3, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,7 @@ def slice_evidence(
     n_resamples: int,
     seed: int,
     small_sample_units: int = SMALL_SAMPLE_UNITS,
+    executor: Executor | None = None,
 ) -> tuple[SliceResult, ...]:
     """Per-slice paired deltas, with a Holm-adjusted test that no slice regressed.
 
@@ -298,9 +305,52 @@ def slice_evidence(
     it is 1 unless Δ itself is below −margin. Holm's step-down adjustment keeps the chance of
     wrongly flagging any slice at most α = 1 − confidence however many slices there are.
     """
-    results: list[SliceResult] = []
-    judged: list[int] = []
-    pvals: list[float] = []
+    pending = _submit_slices(
+        metric, y, champion, challenger, slice_values, configs, confidence=confidence,
+        n_resamples=n_resamples, seed=seed, small_sample_units=small_sample_units,
+        executor=executor,
+    )  # fmt: skip
+    return _slice_results(pending, confidence)
+
+
+def _slice_bootstrap(
+    metric: str,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    mask: np.ndarray,
+    **options: Any,
+) -> PairedBootstrap | StatisticsInputError:
+    try:
+        return paired_bootstrap(metric, y[mask], champion[mask], challenger[mask], **options)
+    except StatisticsInputError as exc:
+        return exc
+
+
+def _submit_slices(
+    metric: str,
+    y: np.ndarray,
+    champion: np.ndarray,
+    challenger: np.ndarray,
+    slice_values: Mapping[str, np.ndarray],
+    configs: Sequence[SliceConfig],
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    small_sample_units: int,
+    executor: Executor | None,
+) -> list[SliceResult | tuple[SliceResult, Future[PairedBootstrap | StatisticsInputError]]]:
+    """Each slice, in report order: skipped already, or its bootstrap submitted."""
+    options: dict[str, Any] = {
+        "confidence": confidence,
+        "n_resamples": max(200, n_resamples // 2),
+        "seed": seed,
+        "small_sample_units": small_sample_units,
+    }
+    pending: list[
+        SliceResult | tuple[SliceResult, Future[PairedBootstrap | StatisticsInputError]]
+    ] = []
     for cfg in configs:
         values = slice_values[cfg.column]
         for value in sorted(pd.unique(values).tolist(), key=str):
@@ -308,32 +358,49 @@ def slice_evidence(
             n = int(mask.sum())
             base = SliceResult(cfg.column, str(value), n, cfg.margin)
             if n < cfg.min_rows:
-                results.append(
+                pending.append(
                     SliceResult(
                         **{**base.to_dict(), "skipped": f"{n} rows < min_rows {cfg.min_rows}"}
                     )
                 )
                 continue
-            try:
-                b = paired_bootstrap(
-                    metric,
-                    y[mask],
-                    champion[mask],
-                    challenger[mask],
-                    confidence=confidence,
-                    n_resamples=max(200, n_resamples // 2),
-                    seed=seed,
-                    small_sample_units=small_sample_units,
-                )
-            except StatisticsInputError as exc:
-                results.append(SliceResult(**{**base.to_dict(), "skipped": str(exc)}))
-                continue
-            p = b.p_value(-cfg.margin, alternative="less")
-            judged.append(len(results))
-            pvals.append(p)
-            results.append(
-                SliceResult(cfg.column, str(value), n, cfg.margin, b.delta, b.lower, b.upper, p)
+            args = (metric, y, champion, challenger, mask)
+            if executor is None:
+                future: Future[PairedBootstrap | StatisticsInputError] = Future()
+                future.set_result(_slice_bootstrap(*args, **options))
+            else:
+                future = executor.submit(_slice_bootstrap, *args, **options)
+            pending.append((base, future))
+    return pending
+
+
+def _slice_results(
+    pending: Sequence[
+        SliceResult | tuple[SliceResult, Future[PairedBootstrap | StatisticsInputError]]
+    ],
+    confidence: float,
+) -> tuple[SliceResult, ...]:
+    """The slices' results, their regression p-values Holm-adjusted together."""
+    results: list[SliceResult] = []
+    judged: list[int] = []
+    pvals: list[float] = []
+    for entry in pending:
+        if isinstance(entry, SliceResult):
+            results.append(entry)
+            continue
+        base, future = entry
+        b = future.result()
+        if isinstance(b, StatisticsInputError):
+            results.append(SliceResult(**{**base.to_dict(), "skipped": str(b)}))
+            continue
+        p = b.p_value(-base.margin, alternative="less")
+        judged.append(len(results))
+        pvals.append(p)
+        results.append(
+            SliceResult(
+                base.column, base.value, base.n_rows, base.margin, b.delta, b.lower, b.upper, p
             )
+        )
     if pvals:
         alpha = 1.0 - confidence
         reject, adjusted = holm(pvals, alpha)
@@ -493,48 +560,44 @@ def gather_evidence(
             task,
         )
     champ_value = metric_value(primary_metric, y, champion_scores)
-
-    def compare(metric: str, resamples: int = n_resamples) -> PairedBootstrap:
-        return paired_bootstrap(
-            metric,
+    # Every bootstrap of the gate, as paired_bootstrap would give it alone: the decision
+    # metrics on the full resamples, an informing secondary metric on half (at least 200).
+    requests = {primary_metric: n_resamples} | {m: n_resamples for m in decision_metrics}
+    for m in metrics.secondary_metrics(task):
+        requests.setdefault(m, max(200, n_resamples // 2))
+    # The slices, the ROC AUC and the shared pass of the sum metrics are independent jobs;
+    # numpy releases the GIL in their heavy steps, so they run side by side.
+    with ThreadPoolExecutor(max_workers=EVIDENCE_WORKERS) as pool:
+        sliced = _submit_slices(
+            primary_metric, y, champion_scores, challenger_scores, slice_values or {},
+            slices if slice_values is not None else (), confidence=confidence,
+            n_resamples=n_resamples, seed=seed, small_sample_units=small_sample_units,
+            executor=pool,
+        )  # fmt: skip
+        boots = paired_bootstraps(
+            requests,
             y,
             champion_scores,
             challenger_scores,
             confidence=confidence,
-            n_resamples=resamples,
             seed=seed,
             groups=groups,
             small_sample_units=small_sample_units,
+            executor=pool,
         )
+        slice_results = _slice_results(sliced, confidence)
+
+    def compare(metric: str) -> PairedBootstrap:
+        found = boots[metric]
+        if isinstance(found, StatisticsInputError):
+            raise found
+        return found
 
     boot = compare(primary_metric)
     decision = {m: compare(m) for m in decision_metrics if m != primary_metric}
-    done = {primary_metric: boot, **decision}
-
-    def secondary_bounds(metric: str) -> PairedBootstrap:
-        # Bootstrapped already (the primary or a decision metric): the same bounds; otherwise
-        # half the resamples (at least 200) for a metric that only informs.
-        return done[metric] if metric in done else compare(metric, max(200, n_resamples // 2))
-
-    secondary = _secondary(y, challenger_scores, task, champion_scores, secondary_bounds)
+    secondary = _secondary(y, challenger_scores, task, champion_scores, compare)
     cross = cross_checks(y, champion_scores, challenger_scores, task)
     calibration |= _calibration(y, champion_scores, "champion", task)
-    slice_results = (
-        slice_evidence(
-            primary_metric,
-            y,
-            champion_scores,
-            challenger_scores,
-            slice_values,
-            slices,
-            confidence=confidence,
-            n_resamples=n_resamples,
-            seed=seed,
-            small_sample_units=small_sample_units,
-        )
-        if slices and slice_values is not None
-        else ()
-    )
     return Evidence(
         primary_metric,
         higher,

@@ -45,7 +45,7 @@ Three input conventions, told apart by the shape of the scores:
 """
 
 from challenger.errors import StatisticsInputError
-from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap
+from challenger.stats.bootstrap import PairedBootstrap, paired_bootstrap, paired_bootstraps
 from challenger.stats.calibration import expected_calibration_error
 from challenger.stats.crosschecks import (
     CorrectedTTest,
@@ -82,6 +82,7 @@ __all__ = [
     "metric_value",
     "msprt",
     "paired_bootstrap",
+    "paired_bootstraps",
     "psi",
     "rows_needed",
     "srm_test",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,13 +23,14 @@ from challenger.stats.resample import (
     BATCH_ELEMENTS,
     MAX_DEGENERATE_SHARE,
     MIN_RESAMPLES,
+    Comparison,
     bca_bounds,
     bca_parameters,
     bootstrap_p_value,
 )
 from challenger.stats.small import METHOD as STUDENTIZED
 from challenger.stats.small import studentized_bounds, t_p_value
-from challenger.stats.sums import sum_comparison
+from challenger.stats.sums import SumRequest, sum_comparison, sum_comparisons
 
 # --------------------------------------------------------------------------- results
 
@@ -238,77 +241,200 @@ def paired_bootstrap(
             or balanced accuracy; a constant target for R²; or more than 10 % of resamples
             where the metric is undefined.
     """
-    info = paired_metric(metric)
-    y, s0, s1 = prepare(metric, y_true, score_champion, score_challenger)
-    multiclass = s0.ndim == 2
-    if not 0.5 < confidence < 1.0:
-        raise StatisticsInputError(
-            f"`confidence` must be in (0.5, 1) for a one-sided bound; got {confidence}."
-        )
-    if n_resamples < MIN_RESAMPLES:
-        raise StatisticsInputError(
-            f"`n_resamples` must be at least {MIN_RESAMPLES} (a few thousand is usual); "
-            f"got {n_resamples}."
-        )
-    if batch_size is not None and batch_size < 1:
-        raise StatisticsInputError(f"`batch_size` must be a positive integer; got {batch_size}.")
-    codes, n_units = group_codes(groups, y.size)
-    unit = "rows" if codes is None else "groups"
-    if n_units < MIN_UNITS:
-        raise StatisticsInputError(
-            f"A bootstrap needs at least {MIN_UNITS} {unit}; got {n_units}; use a larger holdout."
-        )
-    validate_classes(metric, y, codes, 2, s0.shape[1] if multiclass else None)
-    if metric == "r2" and np.ptp(y) == 0.0:
-        raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
-
-    rng = np.random.default_rng(seed)
+    case = _Case.checked(
+        metric, y_true, score_champion, score_challenger, confidence, n_resamples, batch_size,
+        groups,
+    )  # fmt: skip
     if metric == "roc_auc":
-        batch = batch_size or max(1, BATCH_ELEMENTS // y.size)
-        if multiclass:
-            comparison = ovr_auc_comparison(y, s0, s1, codes, n_units, seed, n_resamples, batch)
-        else:
-            comparison = auc_comparison(y, s0, s1, codes, n_units, rng, n_resamples, batch)
+        comparison = case.auc(seed, batch_size)
     else:
-        batch = batch_size or max(1, BATCH_ELEMENTS // n_units)
-        sign = 1.0 if info.higher_is_better else -1.0
+        rng = np.random.default_rng(seed)
         comparison = sum_comparison(
-            metric, y, s0, s1, codes, n_units, sign, threshold, rng, n_resamples, batch
-        )
+            metric, case.y, case.s0, case.s1, case.codes, case.n_units, case.sign, threshold,
+            rng, n_resamples, case.sum_batch(batch_size),
+        )  # fmt: skip
+    return case.result(comparison, confidence, small_sample_units)
 
-    boot = comparison.bootstrap[np.isfinite(comparison.bootstrap)]
-    if boot.size < (1.0 - MAX_DEGENERATE_SHARE) * n_resamples:
-        raise StatisticsInputError(
-            f"{metric} is undefined in {n_resamples - boot.size} of {n_resamples} resamples "
-            f"(a class or all target variation missing); the holdout has too few {unit} of "
-            "the rare class; use a larger holdout."
+
+def paired_bootstraps(
+    requests: Mapping[str, int],
+    y_true: ArrayLike,
+    score_champion: ArrayLike,
+    score_challenger: ArrayLike,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    groups: ArrayLike | None = None,
+    threshold: float = 0.5,
+    small_sample_units: int = 0,
+    executor: Executor | None = None,
+) -> dict[str, PairedBootstrap | StatisticsInputError]:
+    """:func:`paired_bootstrap` of several metrics on the same rows, each as if called alone.
+
+    ``requests`` maps each metric to its resamples. Every result (or the
+    :class:`StatisticsInputError` its own call would raise, returned in its place) is the
+    one ``paired_bootstrap(metric, ..., n_resamples=requests[metric], seed=seed)`` gives:
+    the sum metrics share one stream of resample counts (:func:`sum_comparisons`; the
+    shorter requests take its first resamples, which is what their own stream would draw),
+    so the draws are made once, not once per metric. With an ``executor`` the ROC AUC
+    comparisons and the shared sum pass run as parallel jobs (numpy releases the GIL in
+    the heavy steps); the results do not depend on it.
+    """
+    out: dict[str, PairedBootstrap | StatisticsInputError] = {}
+    cases: dict[str, _Case] = {}
+    for metric, n_resamples in requests.items():
+        try:
+            cases[metric] = _Case.checked(
+                metric, y_true, score_champion, score_challenger, confidence, n_resamples,
+                None, groups,
+            )  # fmt: skip
+        except StatisticsInputError as exc:
+            out[metric] = exc
+    sums = [m for m in cases if m != "roc_auc"]
+
+    def sums_job() -> list[Comparison]:
+        first = cases[sums[0]]
+        shared = [
+            SumRequest(
+                m, cases[m].y, cases[m].s0, cases[m].s1, cases[m].sign, threshold, requests[m]
+            )
+            for m in sums
+        ]
+        rng = np.random.default_rng(seed)
+        return sum_comparisons(shared, first.codes, first.n_units, rng, first.sum_batch(None))
+
+    jobs: dict[str, Callable[[], Any]] = {}
+    if "roc_auc" in cases:
+        jobs["roc_auc"] = lambda: cases["roc_auc"].auc(seed, None)
+    if sums:
+        jobs["sums"] = sums_job
+    if executor is None:
+        finished = {name: job() for name, job in jobs.items()}
+    else:
+        futures = {name: executor.submit(job) for name, job in jobs.items()}
+        finished = {name: future.result() for name, future in futures.items()}
+    comparisons: dict[str, Comparison] = dict(zip(sums, finished.get("sums", ()), strict=True))
+    if "roc_auc" in finished:
+        comparisons["roc_auc"] = finished["roc_auc"]
+    for metric, case in cases.items():
+        try:
+            out[metric] = case.result(comparisons[metric], confidence, small_sample_units)
+        except StatisticsInputError as exc:
+            out[metric] = exc
+    return {m: out[m] for m in requests}
+
+
+@dataclass(frozen=True)
+class _Case:
+    """One metric's checked inputs: what :func:`paired_bootstrap` validates before resampling."""
+
+    metric: str
+    info: Any
+    y: np.ndarray
+    s0: np.ndarray
+    s1: np.ndarray
+    codes: np.ndarray | None
+    n_units: int
+    n_resamples: int
+
+    @classmethod
+    def checked(
+        cls,
+        metric: str,
+        y_true: ArrayLike,
+        score_champion: ArrayLike,
+        score_challenger: ArrayLike,
+        confidence: float,
+        n_resamples: int,
+        batch_size: int | None,
+        groups: ArrayLike | None,
+    ) -> _Case:
+        info = paired_metric(metric)
+        y, s0, s1 = prepare(metric, y_true, score_champion, score_challenger)
+        multiclass = s0.ndim == 2
+        if not 0.5 < confidence < 1.0:
+            raise StatisticsInputError(
+                f"`confidence` must be in (0.5, 1) for a one-sided bound; got {confidence}."
+            )
+        if n_resamples < MIN_RESAMPLES:
+            raise StatisticsInputError(
+                f"`n_resamples` must be at least {MIN_RESAMPLES} (a few thousand is usual); "
+                f"got {n_resamples}."
+            )
+        if batch_size is not None and batch_size < 1:
+            raise StatisticsInputError(
+                f"`batch_size` must be a positive integer; got {batch_size}."
+            )
+        codes, n_units = group_codes(groups, y.size)
+        unit = "rows" if codes is None else "groups"
+        if n_units < MIN_UNITS:
+            raise StatisticsInputError(
+                f"A bootstrap needs at least {MIN_UNITS} {unit}; got {n_units}; use a larger holdout."
+            )
+        validate_classes(metric, y, codes, 2, s0.shape[1] if multiclass else None)
+        if metric == "r2" and np.ptp(y) == 0.0:
+            raise StatisticsInputError("r2 is undefined for a constant `y_true`; use mse or mae.")
+        return cls(metric, info, y, s0, s1, codes, n_units, n_resamples)
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.info.higher_is_better else -1.0
+
+    def sum_batch(self, batch_size: int | None) -> int:
+        return batch_size or max(1, BATCH_ELEMENTS // self.n_units)
+
+    def auc(self, seed: int, batch_size: int | None) -> Comparison:
+        y, s0, s1, codes, n_units = self.y, self.s0, self.s1, self.codes, self.n_units
+        batch = batch_size or max(1, BATCH_ELEMENTS // y.size)
+        if s0.ndim == 2:
+            return ovr_auc_comparison(y, s0, s1, codes, n_units, seed, self.n_resamples, batch)
+        rng = np.random.default_rng(seed)
+        return auc_comparison(y, s0, s1, codes, n_units, rng, self.n_resamples, batch)
+
+    def result(
+        self, comparison: Comparison, confidence: float, small_sample_units: int
+    ) -> PairedBootstrap:
+        """The bounds, standard error and quantiles of a comparison of this case."""
+        metric, n_resamples, n_units, codes = (
+            self.metric,
+            self.n_resamples,
+            self.n_units,
+            self.codes,
         )
-    alpha = 1.0 - confidence
-    jack = comparison.jackknife
-    lower, upper, method = bca_bounds(comparison.delta, boot, jack, alpha)
-    se = float(np.std(boot, ddof=1))
-    small = studentized_bounds(comparison.delta, jack, alpha, se)
-    df: int | None = None
-    if n_units < small_sample_units:
-        lower, upper, method, df = small.lower, small.upper, STUDENTIZED, small.df
-    quantiles = np.percentile(boot, np.arange(101, dtype=np.float64))
-    return PairedBootstrap(
-        metric=metric,
-        higher_is_better=info.higher_is_better,
-        champion=comparison.champion,
-        challenger=comparison.challenger,
-        delta=comparison.delta,
-        lower=lower,
-        upper=upper,
-        confidence=confidence,
-        se=se,
-        n_rows=int(y.size),
-        n_resamples=int(boot.size),
-        method=method,
-        quantiles=tuple(float(q) for q in quantiles),
-        n_groups=None if codes is None else n_units,
-        se_jackknife=small.se,
-        df=df,
-        bca=bca_parameters(comparison.delta, boot, jack) if method == "BCa" else None,
-        distribution=np.sort(boot),
-    )
+        unit = "rows" if codes is None else "groups"
+        boot = comparison.bootstrap[np.isfinite(comparison.bootstrap)]
+        if boot.size < (1.0 - MAX_DEGENERATE_SHARE) * n_resamples:
+            raise StatisticsInputError(
+                f"{metric} is undefined in {n_resamples - boot.size} of {n_resamples} resamples "
+                f"(a class or all target variation missing); the holdout has too few {unit} of "
+                "the rare class; use a larger holdout."
+            )
+        alpha = 1.0 - confidence
+        jack = comparison.jackknife
+        lower, upper, method = bca_bounds(comparison.delta, boot, jack, alpha)
+        se = float(np.std(boot, ddof=1))
+        small = studentized_bounds(comparison.delta, jack, alpha, se)
+        df: int | None = None
+        if n_units < small_sample_units:
+            lower, upper, method, df = small.lower, small.upper, STUDENTIZED, small.df
+        quantiles = np.percentile(boot, np.arange(101, dtype=np.float64))
+        return PairedBootstrap(
+            metric=metric,
+            higher_is_better=self.info.higher_is_better,
+            champion=comparison.champion,
+            challenger=comparison.challenger,
+            delta=comparison.delta,
+            lower=lower,
+            upper=upper,
+            confidence=confidence,
+            se=se,
+            n_rows=int(self.y.size),
+            n_resamples=int(boot.size),
+            method=method,
+            quantiles=tuple(float(q) for q in quantiles),
+            n_groups=None if codes is None else n_units,
+            se_jackknife=small.se,
+            df=df,
+            bca=bca_parameters(comparison.delta, boot, jack) if method == "BCa" else None,
+            distribution=np.sort(boot),
+        )

@@ -5,7 +5,7 @@ a bootstrap resample is then one matrix product of its row weights with the feat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -244,6 +244,19 @@ def metric_value(metric: str, y_true: ArrayLike, score: ArrayLike, threshold: fl
     return float(spec.value(sums))
 
 
+@dataclass(frozen=True)
+class SumRequest:
+    """One sum metric to bootstrap: its prepared arrays, orientation and resample count."""
+
+    metric: str
+    y: FloatArray
+    s0: FloatArray
+    s1: FloatArray
+    sign: float
+    threshold: float
+    n_resamples: int
+
+
 def sum_comparison(
     metric: str,
     y: FloatArray,
@@ -257,34 +270,72 @@ def sum_comparison(
     n_resamples: int,
     batch_size: int,
 ) -> Comparison:
-    spec = _sum_metric(metric, s0.ndim == 2)
+    request = SumRequest(metric, y, s0, s1, sign, threshold, n_resamples)
+    return sum_comparisons((request,), codes, n_units, rng, batch_size)[0]
+
+
+def _unit_features(
+    request: SumRequest, codes: IntArray | None, n_units: int
+) -> tuple[_SumMetric, FloatArray, FloatArray]:
+    spec = _sum_metric(request.metric, request.s0.ndim == 2)
     per_model = []
-    for score in (s0, s1):
-        rows = spec.features(y, score, threshold)
+    for score in (request.s0, request.s1):
+        rows = spec.features(request.y, score, request.threshold)
         if codes is None:
             per_model.append(rows)
         else:
             per_model.append(
                 np.stack([np.bincount(codes, weights=f, minlength=n_units) for f in rows])
             )
-    units0, units1 = per_model
-    total0, total1 = units0.sum(axis=1), units1.sum(axis=1)
-    champion, challenger = float(spec.value(total0)), float(spec.value(total1))
+    return spec, per_model[0], per_model[1]
 
-    deltas = []
+
+def sum_comparisons(
+    requests: Sequence[SumRequest],
+    codes: IntArray | None,
+    n_units: int,
+    rng: np.random.Generator,
+    batch_size: int,
+) -> list[Comparison]:
+    """Bootstrap several sum metrics of the same rows on one stream of resamples.
+
+    The resample counts are drawn once, for the largest request; a request of fewer
+    resamples takes the first ones. The stream does not depend on the batch size, so each
+    result is what its own :func:`sum_comparison` with an identically seeded generator
+    gives (up to rounding in the products of a shorter last batch): the draws, which are
+    most of the time, are shared instead of repeated per metric.
+    """
+    prepared = [_unit_features(r, codes, n_units) for r in requests]
+    deltas: list[list[FloatArray]] = [[] for _ in requests]
+    most = max((r.n_resamples for r in requests), default=0)
+    done = 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        for counts in count_batches(rng, n_units, n_resamples, batch_size):
+        for counts in count_batches(rng, n_units, most, batch_size):
             weights = counts.astype(np.float64)
-            # Two products of the same shape: identical models give bitwise identical sums.
-            v0 = spec.value(weights @ units0.T)
-            v1 = spec.value(weights @ units1.T)
-            deltas.append(sign * (v1 - v0))
-        # Leave one unit out: subtract its sums.
-        jack = sign * (spec.value(total1 - units1.T) - spec.value(total0 - units0.T))
-    return Comparison(
-        champion=champion,
-        challenger=challenger,
-        delta=sign * (challenger - champion),
-        bootstrap=np.concatenate(deltas),
-        jackknife=np.asarray(jack, dtype=np.float64),
-    )
+            for r, (spec, units0, units1), out in zip(requests, prepared, deltas, strict=True):
+                take = min(len(weights), r.n_resamples - done)
+                if take <= 0:
+                    continue
+                w = weights if take == len(weights) else weights[:take]
+                # Two products of the same shape: identical models give bitwise identical sums.
+                v0 = spec.value(w @ units0.T)
+                v1 = spec.value(w @ units1.T)
+                out.append(r.sign * (v1 - v0))
+            done += len(weights)
+    results = []
+    for r, (spec, units0, units1), out in zip(requests, prepared, deltas, strict=True):
+        total0, total1 = units0.sum(axis=1), units1.sum(axis=1)
+        champion, challenger = float(spec.value(total0)), float(spec.value(total1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Leave one unit out: subtract its sums.
+            jack = r.sign * (spec.value(total1 - units1.T) - spec.value(total0 - units0.T))
+        results.append(
+            Comparison(
+                champion=champion,
+                challenger=challenger,
+                delta=r.sign * (challenger - champion),
+                bootstrap=np.concatenate(out),
+                jackknife=np.asarray(jack, dtype=np.float64),
+            )
+        )
+    return results
