@@ -37,22 +37,21 @@ def trigger_document(trigger: str, decision: Mapping[str, Any] | None) -> dict[s
 
 def log_candidate(tracking: Tracking, r: CVResult) -> None:
     """On the active (nested) run: fold metrics (one step per fold), mean, sd, search table."""
-    tracking.log_params({"estimator": r.estimator, "cv_strategy": r.strategy, **r.params})
-    tracking.set_run_tags({f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)})
+    summary: dict[str, float] = {}
     for m, scores in r.fold_scores.items():
-        for i, s in enumerate(scores):
-            tracking.log_metrics({f"cv_{m}": s}, step=i)
-        summary = {f"cv_{m}_mean": float(np.mean(scores))}
+        summary[f"cv_{m}_mean"] = float(np.mean(scores))
         if len(scores) > 1:
             summary[f"cv_{m}_std"] = float(np.std(scores, ddof=1))
-        tracking.log_metrics(summary)
-    extra = {
-        "fit_seconds": r.fit_seconds,
-        "n_folds": float(len(next(iter(r.fold_scores.values())))),
-    }
+    summary["fit_seconds"] = r.fit_seconds
+    summary["n_folds"] = float(len(next(iter(r.fold_scores.values()))))
     if r.model_size_mb is not None:
-        extra["model_size_mb"] = r.model_size_mb
-    tracking.log_metrics(extra)
+        summary["model_size_mb"] = r.model_size_mb
+    tracking.log_batch(
+        metrics=summary,
+        series={f"cv_{m}": scores for m, scores in r.fold_scores.items()},
+        params={"estimator": r.estimator, "cv_strategy": r.strategy, **r.params},
+        tags={f"{TAG}candidate": r.candidate, f"{TAG}cv_nested": str(r.nested)},
+    )
     if r.search:
         tracking.log_text(pd.DataFrame(list(r.search)).to_csv(index=False), "search/results.csv")
         tracking.log_dict({"rows": list(r.search)}, "search/results.json")

@@ -71,7 +71,7 @@ def register_challenger(
     # The sketch is of the very rows logged as the reference, and carries the model's output
     # on them, so a monitor run decides drift from it as it would from those rows.
     outputs = prediction_forms(fitted.model, reference[list(features)])
-    tracking.log_dict(sketch_payload(reference, outputs), SKETCH_ARTIFACT)
+    tracking.log_dict(sketch_payload(reference, outputs), SKETCH_ARTIFACT, indent=None)
     tracking.log_training_rows(window.train_rows)
     model_uri = tracking.log_model(fitted.model, window.train[list(features)].head(_EXAMPLE_ROWS))
     size = registry.artifact_size_mb(model_uri)  # known before registering: one record write
