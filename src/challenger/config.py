@@ -649,7 +649,9 @@ class BudgetsConfig(_Section):
     model_size_mb: float | None = Field(None, gt=0)
     training_seconds: float | None = Field(None, gt=0)
     peak_memory_mb: float | None = Field(
-        None, gt=0, description="Peak Python allocation while fitting."
+        None,
+        gt=0,
+        description="Peak memory the final fit adds (resident set on Linux, else traced allocations).",
     )
 
 
