@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from flows.executor import chunks, task_runner
+import pytest
+from flows.executor import chunks, fold_threads, task_runner
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
@@ -38,3 +39,14 @@ def test_many_small_jobs_are_chunked() -> None:
     )
     assert [len(p) for p in chunks(jobs[:10])] == [1] * 10
     assert chunks([]) == []
+
+
+def test_parallel_folds_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from challenger.config import ExecutorConfig
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert fold_threads(ExecutorConfig()) == 1  # 8 folds at once, one native thread each
+    assert fold_threads(ExecutorConfig(workers=2)) == 4
+    assert fold_threads(ExecutorConfig(kind="processes", workers=3)) == 2
+    assert fold_threads(ExecutorConfig(workers=16)) == 1
+    assert fold_threads(ExecutorConfig(kind="dask", address="local")) is None
