@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.faults.kit import embedded_store, write_config
@@ -21,7 +22,7 @@ from challenger.config import load_config
 from challenger.demo.simulator import corrupt, simulate_batch, split_labels
 from challenger.errors import BatchQuarantined
 from challenger.store.batches import accepted_batches
-from challenger.train.window import training_window
+from challenger.train.window import fingerprints, training_window
 
 ROWS = 300
 
@@ -61,6 +62,8 @@ def test_a_csv_then_a_parquet_batch_make_one_window_chosen_by_time(
     assert window.frame["ts"].is_monotonic_increasing
     assert window.holdout["ts"].min() >= window.train["ts"].max()
     assert window.holdout["ts"].min() >= pd.Timestamp(tuesday["ts"].min())  # newest rows held out
+    # The fingerprints recorded with the version are those of exactly the training rows.
+    assert np.array_equal(window.train_rows, fingerprints(window.train, settings.data))
     assert {p: p.read_bytes() for p in home.iterdir()} == named  # nothing taken from the user
     archived = accepted / "labels" / "labels-monday.csv"
     assert archived.read_bytes() == named[home / "labels-monday.csv"]

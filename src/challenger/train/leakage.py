@@ -67,7 +67,7 @@ def _association(x: pd.Series, y: np.ndarray, task: str) -> float:
         v, t = v[ok], y[ok]
         if v.size < 3 or np.ptp(v) == 0:
             return 0.0
-        if task == "binary" and np.unique(t).size == 2:
+        if task == "binary" and t.min() != t.max():  # both classes (at most two values)
             return abs(2.0 * _rank_auc(t == np.max(t), v) - 1.0)
         if task == "multiclass":
             return _correlation_ratio(v, t)
@@ -80,7 +80,8 @@ def _association(x: pd.Series, y: np.ndarray, task: str) -> float:
     n_cat = frame["x"].nunique()
     if not is_classification(task) or n_cat > max(20, len(frame) // 20):
         return 0.0
-    majority = frame.groupby("x")["y"].agg(lambda s: s.value_counts().iloc[0]).sum() / len(frame)
+    # Rows of each category's most frequent label, summed over the categories.
+    majority = frame.groupby(["x", "y"]).size().groupby(level=0).max().sum() / len(frame)
     base = frame["y"].value_counts().iloc[0] / len(frame)
     if base >= 1.0:
         return 0.0

@@ -190,6 +190,23 @@ def split_unseen(
     Raises:
         NoUnseenHoldout: No row is left that no model trained on.
     """
+    train_idx, hold_idx, draw, _ = _unseen_positions(frame, fraction, data, seed, seen, source)
+    return _rows(frame, train_idx), _rows(frame, hold_idx), draw
+
+
+def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    return frame.iloc[np.sort(positions)].reset_index(drop=True)
+
+
+def _unseen_positions(
+    frame: pd.DataFrame,
+    fraction: float,
+    data: DataConfig,
+    seed: int,
+    seen: Mapping[int, np.ndarray | None],
+    source: str,
+) -> tuple[np.ndarray, np.ndarray, HoldoutDraw, np.ndarray]:
+    """:func:`split_unseen`'s row positions (train, holdout), its draw and the row hashes."""
     n = len(frame)
     n_hold = max(1, round(n * fraction))
     hashes = row_hashes(frame, data)
@@ -228,12 +245,7 @@ def split_unseen(
         )
     if hold_idx.size == 0:
         raise _refuse(source, seen, n)
-    draw = HoldoutDraw(how, int(hold_idx.size), excluded, unknown)
-    return (
-        frame.iloc[np.sort(train_idx)].reset_index(drop=True),
-        frame.iloc[np.sort(hold_idx)].reset_index(drop=True),
-        draw,
-    )
+    return train_idx, hold_idx, HoldoutDraw(how, int(hold_idx.size), excluded, unknown), hashes
 
 
 @dataclass(frozen=True)
@@ -350,7 +362,7 @@ def training_window(
             f"the training data failed validation, so nothing was trained: {validation.summary()}"
         )
     frame = labelled_rows(frame, d.target)
-    train, holdout, draw = split_unseen(
+    train_idx, hold_idx, draw, hashes = _unseen_positions(
         frame,
         settings.training.holdout_fraction,
         d,
@@ -358,6 +370,7 @@ def training_window(
         dict(seen or {}),
         _source(data, batches),
     )
+    train, holdout = _rows(frame, train_idx), _rows(frame, hold_idx)
     stamps = pd.to_datetime(train[d.timestamp]) if d.timestamp and d.timestamp in train else None
     return TrainingWindow(
         frame,
@@ -368,6 +381,6 @@ def training_window(
         str(stamps.max()) if stamps is not None else None,
         validation,
         draw,
-        fingerprints(train, d),
+        np.unique(hashes[train_idx]),  # fingerprints(train, d), from the hashes at hand
         str(stamps.min()) if stamps is not None else None,
     )
