@@ -338,7 +338,8 @@ def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
         schema: What the batch must look like.
 
     Returns:
-        The parsed result, with GX's own report attached.
+        The parsed result, with GX's own report attached (pass or fail per expectation for
+        a batch that passes; with counts and example values for one that fails).
 
     Raises:
         DataError: If the frame has duplicate column names (GX cannot address them).
@@ -357,8 +358,12 @@ def validate_batch(df: pd.DataFrame, schema: BatchSchema) -> ValidationResult:
         batch_definition = _batch_definition()
         suite = gx.ExpectationSuite(name="challenger-batch", expectations=expectations)
         batch = batch_definition.get_batch(batch_parameters={"dataframe": prepared})
-        # BASIC has the counts and a few example values; SUMMARY costs ~40% more here.
-        gx_result = batch.validate(suite, result_format="BASIC")
+        # Pass or fail first (BOOLEAN_ONLY: ~40% less than BASIC at 200,000 rows). Only a
+        # failing batch is validated again for BASIC's counts and example values, which its
+        # failures and quarantine report are made of (SUMMARY would cost ~40% more again).
+        gx_result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+        if not gx_result.success:
+            gx_result = batch.validate(suite, result_format="BASIC")
     report: dict[str, Any] = gx_result.to_json_dict()
     learned = frozenset(c.name for c in schema.columns if c.learned)
     failures = parse_failures(report, prepared, skipped_ranges, learned)
