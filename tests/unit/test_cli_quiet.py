@@ -67,3 +67,21 @@ def test_verbose_keeps_everything(
     run_contract.quiet_expected_outcomes()
     _log_failure(run_logger, BatchQuarantined("batch b.csv failed validation", Path("q")))
     assert len(_kept(run_logger)) == 3
+
+
+def test_commands_run_their_flows_without_prefect_heartbeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.settings import get_current_settings
+
+    from challenger.run_contract import without_heartbeats
+
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    before = get_current_settings().flows.heartbeat_frequency
+    with without_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    assert get_current_settings().flows.heartbeat_frequency == before
+    # A user who asked for heartbeats keeps them.
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
+    with without_heartbeats():
+        assert get_current_settings().flows.heartbeat_frequency == before

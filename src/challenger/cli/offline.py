@@ -85,7 +85,8 @@ def demo(
             out.print(line)
             out.print(f"   [dim]{row.get('reason') or row['note']}[/]")
 
-        rows = run_demo(settings, config_arg(config), monitor_flow, retrain_flow, on_step=show)
+        with run_contract.without_heartbeats():
+            rows = run_demo(settings, config_arg(config), monitor_flow, retrain_flow, on_step=show)
         elapsed = time.perf_counter() - t0
         table = Table(
             "day", "event", "gate", "challenger", "champion", title="challenger demo: summary"
@@ -161,9 +162,10 @@ def monitor(
             from challenger import api
             from challenger.results import MonitorResult
 
-            result = api.monitor(
-                batch, config=config, reason=reason, retrain=not no_retrain, fast=fast
-            )
+            with run_contract.without_heartbeats():
+                result = api.monitor(
+                    batch, config=config, reason=reason, retrain=not no_retrain, fast=fast
+                )
             assert isinstance(result, MonitorResult)  # one batch was named
             out = result.to_dict()
         if not as_json:
@@ -276,12 +278,13 @@ def retrain(
         preflight(config, data)
         from flows.retrain import retrain_flow
 
-        result = retrain_flow(
-            reason=reason,
-            data=str(data.resolve()) if data else None,
-            candidates=list(candidate or []) or None,
-            config=config_arg(config),
-        )
+        with run_contract.without_heartbeats():
+            result = retrain_flow(
+                reason=reason,
+                data=str(data.resolve()) if data else None,
+                candidates=list(candidate or []) or None,
+                config=config_arg(config),
+            )
         return judged_output(result, as_json)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
@@ -368,13 +371,14 @@ def promote(
         preflight(config)
         from flows.promote import promote_flow
 
-        result = promote_flow(
-            version=version,
-            force=force,
-            reason=reason,
-            data=str(data.resolve()) if data else None,
-            config=config_arg(config),
-        )
+        with run_contract.without_heartbeats():
+            result = promote_flow(
+                version=version,
+                force=force,
+                reason=reason,
+                data=str(data.resolve()) if data else None,
+                config=config_arg(config),
+            )
         return judged_output(result, as_json)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
@@ -397,7 +401,8 @@ def rollback(
         preflight(config)
         from flows.promote import rollback_flow
 
-        result = rollback_flow(to=to, reason=reason, config=config_arg(config))
+        with run_contract.without_heartbeats():
+            result = rollback_flow(to=to, reason=reason, config=config_arg(config))
         if not as_json:
             Console().print(
                 f"champion [bold]v{result.was}[/] → [bold green]v{result.now}[/] ({reason})"

@@ -86,10 +86,11 @@ def online(
     def work() -> dict[str, Any]:
         from flows.online import online_flow
 
-        result = online_flow(
-            config=config_arg(config),
-            overrides={"rollout": {"strategy": strategy}} if strategy else None,
-        )
+        with run_contract.without_heartbeats():
+            result = online_flow(
+                config=config_arg(config),
+                overrides={"rollout": {"strategy": strategy}} if strategy else None,
+            )
         if not as_json:
             c = Console()
             dec = result["decision"]
@@ -134,7 +135,8 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")
 
-        return run_online_demo(settings, config_arg(config), online_flow, on_step=show)
+        with run_contract.without_heartbeats():
+            return run_online_demo(settings, config_arg(config), online_flow, on_step=show)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)
 
