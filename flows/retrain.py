@@ -111,7 +111,7 @@ def retrain_flow(
         log_training(tracking, params_logged, plan, cv_results, ksens, metric, trigger_evidence)
         version = register_challenger(
             registry, tracking, run_id, fitted, window, settings.data.features, trained.record(),
-            settings.project.seed,
+            settings.project.seed, settings.data.target,
         )  # fmt: skip
         log.info("Registered %s v%d as challenger", name, version.version)
         verdict, promoted_from = promote_if_better(

@@ -133,6 +133,14 @@ def test_a_batch_after_a_retrain_is_decided_from_the_sketch(
     assert exact.drifted_columns()  # the planted covariate shift alarms
     assert drift["drift_share"] == exact.drift_share
     assert drift["dataset_drift"] == exact.dataset_drift
+    # The sketch holds the columns drift is decided on, not the id or the timestamp.
+    settings = load_config(champion)
+    champ = Registry.from_settings(settings).champion()
+    assert champ is not None
+    payload = Tracking.from_settings(settings).load_sketch(champ.run_id)
+    assert payload is not None
+    d = settings.data
+    assert set(payload["columns"]) == {*d.features, d.target}
     assert exact.prediction is not None and exact.target is not None
     assert drift["prediction"]["drifted"] == exact.prediction.drifted
     assert drift["target"]["score"] == pytest.approx(exact.target.score, rel=1e-9)
