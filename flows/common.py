@@ -11,6 +11,7 @@ Prefect would otherwise show RUNNING forever (:func:`crash_dead_flow_runs`).
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -43,6 +44,26 @@ OUTCOME_TAG = "gate:"  # + PROMOTE / REJECT / INCONCLUSIVE, the judged run's out
 
 judge_task = task(name="evaluate", cache_policy=NO_CACHE)(judge)
 """The judgement as a Prefect task (one task run per judgement in the UI)."""
+
+
+_heap_frozen = False
+
+
+def freeze_heap() -> None:
+    """Leave what this process has loaded so far out of later garbage collections (once).
+
+    Every flow calls this first. By then the process holds the objects of its imports
+    (Prefect, MLflow, Great Expectations, Evidently, scikit-learn): about 780,000 in a
+    retrain. A full cycle collection walks all of them, and one took 0.48 s in the middle
+    of a retrain. ``gc.freeze`` moves them to the permanent generation; the same
+    collection then took 0.02 s. Reference counting still frees those objects; only the
+    cycle collector skips them. So the cost is a cycle among them that becomes garbage
+    later, which is not collected.
+    """
+    global _heap_frozen
+    if not _heap_frozen:
+        gc.freeze()
+        _heap_frozen = True
 
 
 def stores(settings: Settings) -> tuple[Registry, Tracking]:

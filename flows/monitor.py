@@ -34,7 +34,13 @@ from challenger.monitor.triggers import TriggerDecision, retrain_event
 from challenger.online import batch_shadow
 from challenger.ops.service import mlflow_ui_base
 from challenger.results import FileCheck, MonitorResult, RetrainRequest, RetrainResult, ScanResult
-from flows.common import claim_flow_run, crash_dead_flow_runs, publish_artifacts, stores
+from flows.common import (
+    claim_flow_run,
+    crash_dead_flow_runs,
+    freeze_heap,
+    publish_artifacts,
+    stores,
+)
 from flows.retrain import retrain_flow
 
 STEPS = Steps(
@@ -69,6 +75,7 @@ def monitor_flow(
             report and the named file stayed where it is (a scanned file leaves the
             incoming folder); when scanning, after the other files were checked.
     """
+    freeze_heap()
     settings = load_config(config)
     if retrain_via not in ("subflow", "event"):
         raise ConfigError(f"retrain_via is {retrain_via!r}; use subflow or event")

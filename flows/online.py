@@ -22,7 +22,7 @@ from challenger.online.review import Review, review, store_for, with_overrides
 from challenger.store.record import TAG
 from challenger.store.registry import Registry
 from challenger.store.tracking import Tracking
-from flows.common import promotion_lock
+from flows.common import freeze_heap, promotion_lock
 
 
 @task(name="review-online-evidence", cache_policy=NO_CACHE)
@@ -64,6 +64,7 @@ def online_flow(
         config: Path to challenger.yaml.
         overrides: Nested settings merged over the file, e.g. {"rollout": {"strategy": "canary"}}.
     """
+    freeze_heap()
     log = get_run_logger()
     settings = with_overrides(load_config(config), overrides)
     rev = review_task(settings)

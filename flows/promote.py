@@ -22,6 +22,7 @@ from challenger.store.registry import VersionInfo
 from challenger.train.window import holdout_of
 from flows.common import (
     claim_flow_run,
+    freeze_heap,
     gate_artifacts,
     judge_task,
     promotion_lock,
@@ -47,6 +48,7 @@ def promote_flow(
         data: Judge on the newest rows of this file instead of the newest accepted batches.
         config: Path to challenger.yaml.
     """
+    freeze_heap()
     log = get_run_logger()
     settings = load_config(config)
     asked = Request(settings.project.model_name, version, force, reason)
@@ -91,6 +93,7 @@ def rollback_flow(
     to: int | None = None, reason: str = "manual rollback", config: str | None = None
 ) -> RollbackResult:
     """Move ``champion`` back to ``previous-champion`` (or to ``to``), mirror stages, record why."""
+    freeze_heap()
     log = get_run_logger()
     settings = load_config(config)
     name = settings.project.model_name

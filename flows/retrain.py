@@ -36,7 +36,14 @@ from challenger.train.selection import (
     k_sensitivity_plan,
     summarize,
 )
-from flows.common import gate_artifacts, judge_task, promotion_lock, repair_at_start, stores
+from flows.common import (
+    freeze_heap,
+    gate_artifacts,
+    judge_task,
+    promotion_lock,
+    repair_at_start,
+    stores,
+)
 from flows.executor import run_fold_jobs, task_runner
 
 
@@ -82,6 +89,7 @@ def retrain_flow(
         config: Path to challenger.yaml (default: ./challenger.yaml or built-in defaults).
         trigger_evidence: What the monitor saw when it fired (recorded with the version).
     """
+    freeze_heap()
     log = get_run_logger()
     settings = load_config(config)
     name, metric = settings.project.model_name, settings.training.primary_metric
