@@ -58,7 +58,9 @@ def freeze_heap() -> None:
     of a retrain. ``gc.freeze`` moves them to the permanent generation; the same
     collection then took 0.02 s. Reference counting still frees those objects; only the
     cycle collector skips them. So the cost is a cycle among them that becomes garbage
-    later, which is not collected.
+    later, which is not collected. The serving app does the same at start and at a swap
+    (``challenger.online.serve.runtime.freeze_heap``), after a full collection: a server
+    lives long enough to pay for one, a command's single flow run would not gain from it.
     """
     global _heap_frozen
     if not _heap_frozen:
