@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from challenger.artifact import Artifact
 from challenger.config import Settings
@@ -66,6 +68,26 @@ def freeze_heap() -> None:
     if not _heap_frozen:
         gc.freeze()
         _heap_frozen = True
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs started inside emit no Prefect heartbeats (unless the user set
+    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``).
+
+    Prefect 3.9 sends heartbeats from a thread that sleeps in one-second steps and joins
+    it at the end of every flow run: 0 to 1 s (0.6 s measured on average) added to every
+    command. Heartbeats feed Prefect's zombie-run automation; a run started in a command's
+    process dies with it, and the next flow run marks it Crashed (:func:`repair_at_start`,
+    :func:`crash_dead_flow_runs`), so there they only cost time. The commands and
+    ``challenger.api`` run their flows inside this; deployment runs (``challenger up``)
+    keep Prefect's heartbeats.
+    """
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def stores(settings: Settings) -> tuple[Registry, Tracking]:

@@ -8,6 +8,7 @@ and closes it afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -62,11 +63,9 @@ def fold_task(
 
     ``threads`` caps the OpenMP/BLAS threads of each fit (None: the libraries' default).
     """
-    if threads is None:
-        return tuple(run_fold(j, X, y, settings, strategy, pooled, groups) for j in jobs)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=threads):
+    with contextlib.nullcontext() if threads is None else threadpool_limits(limits=threads):
         return tuple(run_fold(j, X, y, settings, strategy, pooled, groups) for j in jobs)
 
 

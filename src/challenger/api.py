@@ -48,14 +48,16 @@ def monitor(
         if batch is None:
             raise ValueError("fast checks one named batch; give batch")
         return _monitor_fast(Path(batch).resolve(), _path(config), reason, retrain=retrain)
+    from flows.common import without_heartbeats
     from flows.monitor import monitor_flow
 
-    return monitor_flow(
-        batch=None if batch is None else str(Path(batch).resolve()),
-        reason=reason,
-        config=_path(config),
-        retrain=retrain,
-    )
+    with without_heartbeats():
+        return monitor_flow(
+            batch=None if batch is None else str(Path(batch).resolve()),
+            reason=reason,
+            config=_path(config),
+            retrain=retrain,
+        )
 
 
 def _monitor_fast(batch: Path, config: str | None, reason: str, *, retrain: bool) -> MonitorResult:
@@ -76,9 +78,13 @@ def _monitor_fast(batch: Path, config: str | None, reason: str, *, retrain: bool
     decision = checked.file.decision
     if not (retrain and decision.retrain):
         return MonitorResult(checked.file)
+    from flows.common import without_heartbeats
     from flows.retrain import retrain_flow
 
-    run = retrain_flow(reason=decision.trigger, config=config, trigger_evidence=decision.to_dict())
+    with without_heartbeats():
+        run = retrain_flow(
+            reason=decision.trigger, config=config, trigger_evidence=decision.to_dict()
+        )
     return MonitorResult(checked.file, run)
 
 
@@ -90,14 +96,16 @@ def retrain(
     candidates: list[str] | None = None,
 ) -> RetrainResult:
     """Train the candidates, register the best as ``challenger`` and run the gate."""
+    from flows.common import without_heartbeats
     from flows.retrain import retrain_flow
 
-    return retrain_flow(
-        reason=reason,
-        data=None if data is None else str(Path(data).resolve()),
-        candidates=candidates,
-        config=_path(config),
-    )
+    with without_heartbeats():
+        return retrain_flow(
+            reason=reason,
+            data=None if data is None else str(Path(data).resolve()),
+            candidates=candidates,
+            config=_path(config),
+        )
 
 
 def promote(

@@ -105,28 +105,6 @@ def _stdout_to_stderr(active: bool) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def without_heartbeats() -> Iterator[None]:
-    """Flow runs this process starts emit no Prefect heartbeats (unless the user set
-    ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``).
-
-    Prefect 3.9 sends heartbeats from a thread that sleeps in one-second steps and joins
-    it at the end of every flow run: 0 to 1 s (0.6 s measured on average) added to every
-    command. Heartbeats feed Prefect's zombie-run automation; a run started here dies with
-    this process, and the next flow run marks it Crashed (``flows.common.repair_at_start``),
-    so here they only cost time. Deployment runs (``challenger up``) keep them. Used
-    around the commands' flow calls (importing Prefect's settings costs a second, which
-    a command that runs no flow should not pay).
-    """
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
-        yield
-        return
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
-
-
 def run(as_json: bool, work: Callable[[], T]) -> T:
     """Run a command body with the exit-code contract and JSON-clean stdout."""
     _prepare_environment()

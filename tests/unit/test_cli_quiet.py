@@ -72,9 +72,8 @@ def test_verbose_keeps_everything(
 def test_commands_run_their_flows_without_prefect_heartbeats(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from flows.common import without_heartbeats
     from prefect.settings import get_current_settings
-
-    from challenger.run_contract import without_heartbeats
 
     monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
     before = get_current_settings().flows.heartbeat_frequency

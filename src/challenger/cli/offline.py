@@ -63,6 +63,7 @@ def demo(
 
         prefect_env, runs_go_to = prefect_for_demo(settings)
         os.environ.update(prefect_env)  # before Prefect loads: it reads its settings once
+        from flows.common import without_heartbeats
         from flows.monitor import monitor_flow
         from flows.retrain import retrain_flow
 
@@ -85,7 +86,7 @@ def demo(
             out.print(line)
             out.print(f"   [dim]{row.get('reason') or row['note']}[/]")
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             rows = run_demo(settings, config_arg(config), monitor_flow, retrain_flow, on_step=show)
         elapsed = time.perf_counter() - t0
         table = Table(
@@ -162,10 +163,9 @@ def monitor(
             from challenger import api
             from challenger.results import MonitorResult
 
-            with run_contract.without_heartbeats():
-                result = api.monitor(
-                    batch, config=config, reason=reason, retrain=not no_retrain, fast=fast
-                )
+            result = api.monitor(
+                batch, config=config, reason=reason, retrain=not no_retrain, fast=fast
+            )
             assert isinstance(result, MonitorResult)  # one batch was named
             out = result.to_dict()
         if not as_json:
@@ -276,9 +276,10 @@ def retrain(
 
     def work() -> dict[str, Any]:
         preflight(config, data)
+        from flows.common import without_heartbeats
         from flows.retrain import retrain_flow
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             result = retrain_flow(
                 reason=reason,
                 data=str(data.resolve()) if data else None,
@@ -369,9 +370,10 @@ def promote(
 
     def work() -> dict[str, Any]:
         preflight(config)
+        from flows.common import without_heartbeats
         from flows.promote import promote_flow
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             result = promote_flow(
                 version=version,
                 force=force,
@@ -399,9 +401,10 @@ def rollback(
 
     def work() -> dict[str, Any]:
         preflight(config)
+        from flows.common import without_heartbeats
         from flows.promote import rollback_flow
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             result = rollback_flow(to=to, reason=reason, config=config_arg(config))
         if not as_json:
             Console().print(

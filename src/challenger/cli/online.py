@@ -84,9 +84,10 @@ def online(
     """Analyse what the serving app logged and promote, advance, keep watching or roll back."""
 
     def work() -> dict[str, Any]:
+        from flows.common import without_heartbeats
         from flows.online import online_flow
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             result = online_flow(
                 config=config_arg(config),
                 overrides={"rollout": {"strategy": strategy}} if strategy else None,
@@ -115,6 +116,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """
 
     def work() -> list[dict[str, Any]]:
+        from flows.common import without_heartbeats
         from flows.online import online_flow
 
         from challenger.config import load_config
@@ -135,7 +137,7 @@ def online_demo(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
             if row.get("served"):
                 out.print(f"   [dim]served: {row['served']}[/]")
 
-        with run_contract.without_heartbeats():
+        with without_heartbeats():
             return run_online_demo(settings, config_arg(config), online_flow, on_step=show)
 
     run_contract.emit(run_contract.run(as_json, work), as_json)

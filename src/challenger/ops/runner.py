@@ -29,7 +29,6 @@ import httpx
 from pydantic import BaseModel
 
 from challenger import errors
-from challenger.run_contract import without_heartbeats
 
 __all__ = ["RUNNER_FILE", "create_app", "hand_over", "new_token", "runner_file"]
 
@@ -126,7 +125,7 @@ def create_app(config: str | None, token: str, *, warm_up: bool = True) -> Any:
     def monitor(body: MonitorRequest, authorization: str = Header("")) -> Any:
         if not hmac.compare_digest(authorization.encode(), f"Bearer {token}".encode()):
             raise HTTPException(401, "a runner request needs the token in runner.json")
-        with one_at_a_time, without_heartbeats():
+        with one_at_a_time:
             try:
                 result = api.monitor(
                     body.batch,

@@ -12,6 +12,7 @@ import json
 import logging
 import socket
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -188,14 +189,12 @@ class Tracking:
     ) -> None:
         """Log metrics, per-step metric series (value i at step i), params and tags on the
         active run in one write (MLflow's ``log_batch``), not one per value."""
-        import time as _time
-
         from mlflow.entities import Metric, Param, RunTag
 
         run_id = self.active_run_id()
         if run_id is None:
             raise RuntimeError("log_batch needs an active run")
-        now = int(_time.time() * 1000)
+        now = int(time.time() * 1000)
         entries = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         for k, values in (series or {}).items():
             entries += [Metric(k, float(v), now, i) for i, v in enumerate(values)]
